@@ -1,0 +1,104 @@
+package broadcast
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Broadcast is one message sent to one audience in one tenant.
+type Broadcast struct {
+	ID          string     `json:"id"`
+	TenantID    string     `json:"tenantId"`
+	Message     Message    `json:"message"`
+	Audience    Audience   `json:"audience"`
+	Status      Status     `json:"status"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	Counts      Counts     `json:"counts"`
+}
+
+// Message is what every recipient gets: markdown text, an Adaptive Card, or
+// both (then the card is the message and the text its notification summary).
+type Message struct {
+	Text string          `json:"text,omitempty"`
+	Card json.RawMessage `json:"card,omitempty"`
+	// Notify asks Teams for an activity-feed notification; on unless false.
+	Notify *bool `json:"notify,omitempty"`
+}
+
+// Alert reports whether the message raises a feed notification.
+func (m Message) Alert() bool { return m.Notify == nil || *m.Notify }
+
+// Audience names the recipients: every user of the tenant, or a list of
+// Entra (AAD) user object ids. Exactly one of the two is set.
+type Audience struct {
+	AllUsers bool     `json:"allUsers,omitempty"`
+	UserIDs  []string `json:"userIds,omitempty"`
+}
+
+// Counts are a broadcast's exact recipient counters: Total is the number of
+// distinct recipients known so far, and each other field the number in that
+// state. They always add up: Total = the sum of the states.
+type Counts struct {
+	Total      int64 `json:"total"`
+	Pending    int64 `json:"pending"`
+	Installing int64 `json:"installing"`
+	Sending    int64 `json:"sending"`
+	Sent       int64 `json:"sent"`
+	Blocked    int64 `json:"blocked"`
+	Failed     int64 `json:"failed"`
+}
+
+// Of returns the counter for state s.
+func (c Counts) Of(s State) int64 {
+	switch s {
+	case StatePending:
+		return c.Pending
+	case StateInstalling:
+		return c.Installing
+	case StateSending:
+		return c.Sending
+	case StateSent:
+		return c.Sent
+	case StateBlocked:
+		return c.Blocked
+	case StateFailed:
+		return c.Failed
+	}
+	return 0
+}
+
+// Set sets the counter for state s.
+func (c *Counts) Set(s State, n int64) {
+	switch s {
+	case StatePending:
+		c.Pending = n
+	case StateInstalling:
+		c.Installing = n
+	case StateSending:
+		c.Sending = n
+	case StateSent:
+		c.Sent = n
+	case StateBlocked:
+		c.Blocked = n
+	case StateFailed:
+		c.Failed = n
+	}
+}
+
+// Done is the number of recipients in a final state.
+func (c Counts) Done() int64 { return c.Sent + c.Blocked + c.Failed }
+
+// Recipient is one user's record within a broadcast.
+type Recipient struct {
+	UserID         string    `json:"userId"`
+	State          State     `json:"state"`
+	Reason         Reason    `json:"reason,omitempty"`
+	LastError      string    `json:"lastError,omitempty"`
+	Attempts       int       `json:"attempts"`
+	Retries        int       `json:"retries,omitempty"`
+	Reinstalls     int       `json:"reinstalls,omitempty"`
+	ConversationID string    `json:"conversationId,omitempty"`
+	ActivityID     string    `json:"activityId,omitempty"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}

@@ -1,0 +1,255 @@
+package broadcast
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on a create request. The payload budget of the whole activity
+// (80 KB counted in UTF-16 units, as Teams counts it) is checked where the
+// activity is built; these bound the parts.
+const (
+	MaxTextBytes     = 80 * 1024
+	MaxCardBytes     = 80 * 1024
+	MaxExplicitUsers = 50_000
+)
+
+// CreateRequest is the body of POST /v1/broadcasts.
+type CreateRequest struct {
+	// TenantID is optional when the deployment serves a single tenant.
+	TenantID string   `json:"tenantId,omitempty"`
+	Message  Message  `json:"message"`
+	Audience Audience `json:"audience"`
+}
+
+// FieldError is one problem with one field of a request.
+type FieldError struct {
+	Field   string `json:"field"`
+	Problem string `json:"problem"`
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Problem }
+
+// ValidationError lists every problem found in a request.
+type ValidationError struct {
+	Problems []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Error()
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Problems = append(e.Problems, FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (e *ValidationError) orNil() error {
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Invalid returns a ValidationError for one field.
+func Invalid(field, format string, args ...any) error {
+	v := &ValidationError{}
+	v.add(field, format, args...)
+	return v
+}
+
+var (
+	guidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	cardVersionRE = regexp.MustCompile(`^1\.[0-9]+$`)
+)
+
+// IsGUID reports whether s is an Entra object id (a GUID).
+func IsGUID(s string) bool { return guidRE.MatchString(s) }
+
+// DecodeCreateRequest reads a create request strictly: unknown fields,
+// trailing data and malformed JSON are errors that say where the problem is.
+// The request is validated and normalised (user ids deduplicated, lowercased).
+func DecodeCreateRequest(r io.Reader) (*CreateRequest, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var req CreateRequest
+	if err := dec.Decode(&req); err != nil {
+		return nil, decodeError(err)
+	}
+	if dec.More() {
+		return nil, Invalid("body", "unexpected data after the JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, Invalid("body", "unexpected data after the JSON object")
+	}
+	if err := req.Normalize(); err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
+func decodeError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return Invalid("body", "empty: a JSON object with message and audience is required")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return Invalid("body", "malformed JSON: unexpected end of input")
+	case errors.As(err, &syn):
+		return Invalid("body", "malformed JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		return Invalid(field, "must be %s, not JSON %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return Invalid(name, "unknown field")
+	}
+	// Not the JSON's fault: the body could not be read (too large, cut off).
+	return fmt.Errorf("read body: %w", err)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "slice":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "ptr":
+		return "true or false"
+	}
+	return "a " + goKind
+}
+
+// Normalize validates the request and puts it in canonical form: user ids
+// lowercased and deduplicated in their first order, the tenant id lowercased.
+func (r *CreateRequest) Normalize() error {
+	v := &ValidationError{}
+	if r.TenantID != "" {
+		if !IsGUID(r.TenantID) {
+			v.add("tenantId", "must be a GUID (the Entra tenant id), got %q", clip(r.TenantID))
+		}
+		r.TenantID = strings.ToLower(r.TenantID)
+	}
+	r.Message.validate(v)
+	r.Audience.normalize(v)
+	return v.orNil()
+}
+
+func (m *Message) validate(v *ValidationError) {
+	if m.Text == "" && len(m.Card) == 0 {
+		v.add("message", "required: give text, card, or both")
+		return
+	}
+	if len(m.Text) > MaxTextBytes {
+		v.add("message.text", "too long: %d bytes, at most %d", len(m.Text), MaxTextBytes)
+	} else if !utf8.ValidString(m.Text) {
+		v.add("message.text", "not valid UTF-8")
+	} else if m.Text != "" && strings.TrimSpace(m.Text) == "" {
+		v.add("message.text", "is only white space")
+	}
+	if len(m.Card) > 0 {
+		validateCard(m.Card, v)
+	}
+}
+
+func validateCard(raw json.RawMessage, v *ValidationError) {
+	if len(raw) > MaxCardBytes {
+		v.add("message.card", "too large: %d bytes, the whole message must stay under 80 KB", len(raw))
+		return
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if bytes.Equal(trimmed, []byte("null")) {
+		v.add("message.card", "must be an Adaptive Card object, not null")
+		return
+	}
+	var card struct {
+		Type    *string          `json:"type"`
+		Version *string          `json:"version"`
+		Body    *json.RawMessage `json:"body"`
+		Actions *json.RawMessage `json:"actions"`
+	}
+	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &card) != nil {
+		v.add("message.card", "must be a JSON object (an Adaptive Card)")
+		return
+	}
+	if card.Type == nil || *card.Type != "AdaptiveCard" {
+		v.add("message.card.type", `must be "AdaptiveCard"`)
+	}
+	if card.Version == nil || !cardVersionRE.MatchString(*card.Version) {
+		v.add("message.card.version", `required, an Adaptive Card schema version such as "1.5"`)
+	}
+	for name, part := range map[string]*json.RawMessage{"body": card.Body, "actions": card.Actions} {
+		if part == nil {
+			continue
+		}
+		if p := bytes.TrimSpace(*part); len(p) == 0 || p[0] != '[' {
+			v.add("message.card."+name, "must be an array")
+		}
+	}
+	if card.Body == nil && card.Actions == nil {
+		v.add("message.card.body", "the card has neither body nor actions: it would show nothing")
+	}
+}
+
+func (a *Audience) normalize(v *ValidationError) {
+	switch {
+	case a.AllUsers && len(a.UserIDs) > 0:
+		v.add("audience", "give either allUsers or userIds, not both")
+		return
+	case !a.AllUsers && a.UserIDs == nil:
+		v.add("audience", "required: set allUsers to true or list userIds")
+		return
+	case !a.AllUsers && len(a.UserIDs) == 0:
+		v.add("audience.userIds", "empty: list at least one user id")
+		return
+	case len(a.UserIDs) > MaxExplicitUsers:
+		v.add("audience.userIds", "%d ids, at most %d in one request", len(a.UserIDs), MaxExplicitUsers)
+		return
+	}
+	seen := make(map[string]struct{}, len(a.UserIDs))
+	out := a.UserIDs[:0]
+	bad := 0
+	for i, id := range a.UserIDs {
+		if !IsGUID(id) {
+			if bad < 5 {
+				v.add(fmt.Sprintf("audience.userIds[%d]", i), "must be an Entra user object id (a GUID), got %q", clip(id))
+			}
+			bad++
+			continue
+		}
+		id = strings.ToLower(id)
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, id)
+	}
+	if bad > 5 {
+		v.add("audience.userIds", "%d more ids are not GUIDs", bad-5)
+	}
+	a.UserIDs = out
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

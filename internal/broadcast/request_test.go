@@ -1,0 +1,99 @@
+package broadcast
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const user1 = "11111111-1111-1111-1111-111111111111"
+
+func TestDecodeCreateRequestRejects(t *testing.T) {
+	t.Parallel()
+	big := `{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"` + strings.Repeat("x", MaxCardBytes) + `"}]}`
+	cases := []struct {
+		name, body, field, problem string
+	}{
+		{"empty body", ``, "body", "empty"},
+		{"malformed JSON", `{"message":`, "body", "malformed JSON"},
+		{"syntax error", `{"message":{"text":"hi"},}`, "body", "malformed JSON at byte"},
+		{"trailing data", `{"message":{"text":"hi"},"audience":{"allUsers":true}} {}`, "body", "unexpected data"},
+		{"unknown field", `{"message":{"text":"hi"},"audience":{"allUsers":true},"priority":"high"}`, "priority", "unknown field"},
+		{"unknown nested field", `{"message":{"txt":"hi"},"audience":{"allUsers":true}}`, "txt", "unknown field"},
+		{"missing message", `{"audience":{"allUsers":true}}`, "message", "required"},
+		{"blank text", `{"message":{"text":"   "},"audience":{"allUsers":true}}`, "message.text", "white space"},
+		{"wrong type", `{"message":{"text":5},"audience":{"allUsers":true}}`, "message.text", "must be a string"},
+		{"missing audience", `{"message":{"text":"hi"}}`, "audience", "required"},
+		{"empty audience", `{"message":{"text":"hi"},"audience":{"userIds":[]}}`, "audience.userIds", "empty"},
+		{"both audiences", `{"message":{"text":"hi"},"audience":{"allUsers":true,"userIds":["` + user1 + `"]}}`, "audience", "not both"},
+		{"bad user id", `{"message":{"text":"hi"},"audience":{"userIds":["bob@contoso.com"]}}`, "audience.userIds[0]", "GUID"},
+		{"bad tenant", `{"tenantId":"contoso","message":{"text":"hi"},"audience":{"allUsers":true}}`, "tenantId", "GUID"},
+		{"card not object", `{"message":{"card":[1]},"audience":{"allUsers":true}}`, "message.card", "JSON object"},
+		{"card null", `{"message":{"card":null},"audience":{"allUsers":true}}`, "message.card", "not null"},
+		{"card wrong type", `{"message":{"card":{"type":"HeroCard","version":"1.5","body":[]}},"audience":{"allUsers":true}}`, "message.card.type", "AdaptiveCard"},
+		{"card no version", `{"message":{"card":{"type":"AdaptiveCard","body":[]}},"audience":{"allUsers":true}}`, "message.card.version", "required"},
+		{"card empty", `{"message":{"card":{"type":"AdaptiveCard","version":"1.5"}},"audience":{"allUsers":true}}`, "message.card.body", "show nothing"},
+		{"card body not array", `{"message":{"card":{"type":"AdaptiveCard","version":"1.5","body":{}}},"audience":{"allUsers":true}}`, "message.card.body", "array"},
+		{"oversized card", `{"message":{"card":` + big + `},"audience":{"allUsers":true}}`, "message.card", "too large"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := DecodeCreateRequest(strings.NewReader(c.body))
+			require.Error(t, err)
+			var verr *ValidationError
+			require.ErrorAs(t, err, &verr, "a validation error, got %v", err)
+			var fields []string
+			for _, p := range verr.Problems {
+				fields = append(fields, p.Field)
+				if p.Field == c.field {
+					require.Contains(t, p.Problem, c.problem)
+					return
+				}
+			}
+			t.Fatalf("no problem reported for field %q; got %v (%v)", c.field, fields, err)
+		})
+	}
+}
+
+func TestDecodeCreateRequestNormalizes(t *testing.T) {
+	t.Parallel()
+	body := `{"tenantId":"AAAAAAAA-1111-1111-1111-111111111111","message":{"text":"Hello **all**","card":{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"Hi"}]}},
+	"audience":{"userIds":["` + strings.ToUpper(user1) + `","` + user1 + `","22222222-2222-2222-2222-222222222222"]}}`
+	req, err := DecodeCreateRequest(strings.NewReader(body))
+	require.NoError(t, err)
+	require.Equal(t, "aaaaaaaa-1111-1111-1111-111111111111", req.TenantID)
+	require.Equal(t, []string{user1, "22222222-2222-2222-2222-222222222222"}, req.Audience.UserIDs, "lowercased and deduplicated in order")
+	require.True(t, req.Message.Alert(), "notifications are on by default")
+}
+
+func TestManyBadIDsAreSummarised(t *testing.T) {
+	t.Parallel()
+	ids := make([]string, 20)
+	for i := range ids {
+		ids[i] = `"nope"`
+	}
+	_, err := DecodeCreateRequest(strings.NewReader(`{"message":{"text":"x"},"audience":{"userIds":[` + strings.Join(ids, ",") + `]}}`))
+	var verr *ValidationError
+	require.ErrorAs(t, err, &verr)
+	require.Len(t, verr.Problems, 6)
+	require.Contains(t, verr.Problems[5].Problem, "15 more ids")
+}
+
+func TestDecodeJob(t *testing.T) {
+	t.Parallel()
+	j := Job{BroadcastID: "b1", TenantID: user1, UserID: user1, ConversationID: "19:x@unq.gbl.spaces"}
+	got, err := DecodeJob(j.Marshal())
+	require.NoError(t, err)
+	require.Equal(t, j, got)
+	require.NotEqual(t, j.MsgID(StageSend), j.MsgID(StageInstall))
+	j2 := j
+	j2.Reinstall = 1
+	require.NotEqual(t, j.MsgID(StageInstall), j2.MsgID(StageInstall), "a reinstall is a new job")
+
+	for _, bad := range []string{`{`, `{"b":"","t":"` + user1 + `","u":"` + user1 + `"}`, `{"b":"x","t":"t","u":"` + user1 + `"}`, `{"b":"x","t":"` + user1 + `","u":"u"}`} {
+		_, err := DecodeJob([]byte(bad))
+		require.ErrorIs(t, err, ErrBadJob, bad)
+	}
+}

@@ -1,0 +1,64 @@
+package broadcast
+
+// State is where one recipient of a broadcast stands.
+//
+// A recipient starts as StateInstalling (no known conversation: the installer
+// must install the app first) or StatePending (a conversation is known and a
+// send job is queued). A sender claims it (StateSending) before calling Teams,
+// and records one of the final states. A final state is never left again:
+// a late failure can never overwrite sent.
+type State string
+
+const (
+	StatePending    State = "pending"
+	StateInstalling State = "installing"
+	StateSending    State = "sending"
+	StateSent       State = "sent"
+	StateBlocked    State = "blocked"
+	StateFailed     State = "failed"
+)
+
+// States lists every recipient state in pipeline order.
+var States = []State{StatePending, StateInstalling, StateSending, StateSent, StateBlocked, StateFailed}
+
+// Final reports whether no more work will be done for a recipient in s.
+func (s State) Final() bool {
+	return s == StateSent || s == StateBlocked || s == StateFailed
+}
+
+// Valid reports whether s is one of States.
+func (s State) Valid() bool {
+	for _, v := range States {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Reason says why a recipient ended blocked or failed. Reasons are stable
+// strings: reports and replay filters use them.
+type Reason string
+
+const (
+	ReasonBlockedByUser    Reason = "blocked_by_user"   // 403 ConversationBlockedByUser or subCode MessageWritesBlocked
+	ReasonBotDisabled      Reason = "bot_disabled"      // 403 BotDisabledByAdmin
+	ReasonUserNotFound     Reason = "user_not_found"    // Graph 404 on install
+	ReasonInstallFailed    Reason = "install_failed"    // Graph kept failing
+	ReasonNotInstalled     Reason = "not_installed"     // conversation gone again after a reinstall
+	ReasonBadMessage       Reason = "bad_message"       // 400 BadArgument
+	ReasonMessageTooBig    Reason = "message_too_big"   // 413 MessageSizeTooBig
+	ReasonUnauthorized     Reason = "unauthorized"      // 401 after a token refresh
+	ReasonServiceError     Reason = "service_error"     // 500 or an unknown answer
+	ReasonRetriesExhausted Reason = "retries_exhausted" // 412/5xx/timeouts beyond the retry budget
+	ReasonBroadcastMissing Reason = "broadcast_missing" // the broadcast's record is gone
+)
+
+// Status is the lifecycle of a whole broadcast.
+type Status string
+
+const (
+	StatusExpanding Status = "expanding" // the audience is being turned into jobs
+	StatusSending   Status = "sending"   // every recipient is known; some are not final yet
+	StatusCompleted Status = "completed" // every recipient is in a final state
+)

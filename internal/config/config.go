@@ -1,0 +1,234 @@
+// Package config reads each binary's configuration from the environment,
+// with defaults for Microsoft's public cloud, validation that names the
+// variable at fault, and a loggable view with secrets masked.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults for Microsoft's public cloud.
+const (
+	DefaultLoginURL      = "https://login.microsoftonline.com"
+	DefaultGraphURL      = "https://graph.microsoft.com/v1.0"
+	DefaultBotServiceURL = "https://smba.trafficmanager.net/teams/"
+	DefaultNATSURL       = "nats://127.0.0.1:4222"
+	DefaultRedisURL      = "redis://127.0.0.1:6379/0"
+)
+
+// Common is what every binary needs.
+type Common struct {
+	NATSURL        string
+	RedisURL       string
+	BotAppID       string
+	BotAppPassword string
+	LoginURL       string
+	LogLevel       string
+	LogFormat      string // json or console
+	// Tenants this deployment serves; the first is the default of a request.
+	Tenants []string
+}
+
+// Dispatcher configures the API and the audience expansion.
+type Dispatcher struct {
+	Common
+	GraphURL string
+	HTTPAddr string
+	GraphRPS float64
+}
+
+// Installer configures the install workers.
+type Installer struct {
+	Common
+	GraphURL    string
+	TeamsAppID  string
+	GraphRPS    float64
+	Concurrency int
+}
+
+// Sender configures the send workers.
+type Sender struct {
+	Common
+	BotServiceURL string
+	TenantRPS     float64
+	Concurrency   int
+	MaxRetries    int
+	HTTPTimeout   time.Duration
+}
+
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) required(name string) string {
+	v := r.str(name, "")
+	if v == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s: required", name))
+	}
+	return v
+}
+
+func (r *reader) float(name string, def, min float64) float64 {
+	s := r.str(name, "")
+	if s == "" {
+		return def
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < min {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a number >= %g", name, s, min))
+		return def
+	}
+	return v
+}
+
+func (r *reader) int(name string, def, min int) int {
+	s := r.str(name, "")
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < min {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a whole number >= %d", name, s, min))
+		return def
+	}
+	return v
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	s := r.str(name, "")
+	if s == "" {
+		return def
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a positive duration such as 15s", name, s))
+		return def
+	}
+	return v
+}
+
+func (r *reader) url(name, def string) string {
+	v := r.str(name, def)
+	if !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not an http(s) URL", name, v))
+	}
+	return v
+}
+
+func (r *reader) common() Common {
+	c := Common{
+		NATSURL:        r.str("NATS_URL", DefaultNATSURL),
+		RedisURL:       r.str("REDIS_URL", DefaultRedisURL),
+		BotAppID:       r.required("BOT_APP_ID"),
+		BotAppPassword: r.required("BOT_APP_PASSWORD"),
+		LoginURL:       r.url("LOGIN_URL", DefaultLoginURL),
+		LogLevel:       r.str("LOG_LEVEL", "info"),
+		LogFormat:      r.str("LOG_FORMAT", "json"),
+	}
+	for _, t := range strings.Split(r.required("TENANT_ID"), ",") {
+		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
+			if !isGUID(t) {
+				r.errs = append(r.errs, fmt.Errorf("TENANT_ID: %q is not a GUID", t))
+			}
+			c.Tenants = append(c.Tenants, t)
+		}
+	}
+	return c
+}
+
+func (r *reader) err() error { return errors.Join(r.errs...) }
+
+// LoadDispatcher reads the dispatcher's configuration.
+func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
+	r := &reader{getenv: getenv}
+	c := Dispatcher{Common: r.common(), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
+		HTTPAddr: r.str("HTTP_ADDR", "127.0.0.1:8080"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1)}
+	return c, r.err()
+}
+
+// LoadInstaller reads the installer's configuration.
+func LoadInstaller(getenv func(string) string) (Installer, error) {
+	r := &reader{getenv: getenv}
+	c := Installer{Common: r.common(), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
+		TeamsAppID: r.required("TEAMS_APP_ID"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1),
+		Concurrency: r.int("INSTALL_CONCURRENCY", 16, 1)}
+	return c, r.err()
+}
+
+// LoadSender reads the sender's configuration.
+func LoadSender(getenv func(string) string) (Sender, error) {
+	r := &reader{getenv: getenv}
+	c := Sender{Common: r.common(), BotServiceURL: r.url("BOT_SERVICE_URL", DefaultBotServiceURL),
+		TenantRPS: r.float("TENANT_RPS", 50, 0.1), Concurrency: r.int("SEND_CONCURRENCY", 32, 1),
+		MaxRetries: r.int("SEND_MAX_RETRIES", 5, 0), HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
+	return c, r.err()
+}
+
+// Env is os.Getenv, for main.
+func Env(name string) string { return os.Getenv(name) }
+
+// Fields is the loggable view of a configuration: secrets masked.
+func (c Common) Fields() []zap.Field {
+	return []zap.Field{
+		zap.String("nats_url", redactURL(c.NATSURL)), zap.String("redis_url", redactURL(c.RedisURL)),
+		zap.String("bot_app_id", c.BotAppID), zap.String("bot_app_password", mask(c.BotAppPassword)),
+		zap.String("login_url", c.LoginURL), zap.Strings("tenants", c.Tenants),
+	}
+}
+
+func mask(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "***"
+}
+
+// redactURL hides a password in a URL such as redis://:secret@host:6379.
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	userinfo := u[scheme+3 : at]
+	if i := strings.Index(userinfo, ":"); i >= 0 {
+		userinfo = userinfo[:i] + ":***"
+	} else {
+		userinfo = "***"
+	}
+	return u[:scheme+3] + userinfo + u[at:]
+}
+
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+var base = map[string]string{
+	"BOT_APP_ID": "app", "BOT_APP_PASSWORD": "s3cret!", "TENANT_ID": "AAAAAAAA-0000-0000-0000-000000000001",
+	"TEAMS_APP_ID": "manifest", "REDIS_URL": "redis://:hunter2@redis:6379/0",
+}
+
+func TestDefaultsAreMicrosoftsCloud(t *testing.T) {
+	c, err := LoadSender(env(base))
+	require.NoError(t, err)
+	require.Equal(t, DefaultBotServiceURL, c.BotServiceURL)
+	require.Equal(t, DefaultLoginURL, c.LoginURL)
+	require.Equal(t, 50.0, c.TenantRPS)
+	require.Equal(t, []string{"aaaaaaaa-0000-0000-0000-000000000001"}, c.Tenants)
+	d, err := LoadDispatcher(env(base))
+	require.NoError(t, err)
+	require.Equal(t, DefaultGraphURL, d.GraphURL)
+	require.Equal(t, "127.0.0.1:8080", d.HTTPAddr)
+}
+
+func TestErrorsNameTheVariable(t *testing.T) {
+	_, err := LoadInstaller(env(map[string]string{"TENANT_ID": "contoso", "GRAPH_RPS": "fast", "GRAPH_URL": "graph.local"}))
+	require.Error(t, err)
+	for _, want := range []string{"BOT_APP_ID: required", "BOT_APP_PASSWORD: required", "TEAMS_APP_ID: required", `TENANT_ID: "contoso" is not a GUID`, "GRAPH_RPS", "GRAPH_URL"} {
+		require.Contains(t, err.Error(), want)
+	}
+}
+
+func TestFieldsMaskSecrets(t *testing.T) {
+	c, err := LoadSender(env(base))
+	require.NoError(t, err)
+	core, logs := observer.New(zap.InfoLevel)
+	zap.New(core).Info("starting", c.Fields()...)
+	line := logs.All()[0].ContextMap()
+	for _, v := range line {
+		s, _ := v.(string)
+		require.False(t, strings.Contains(s, "s3cret") || strings.Contains(s, "hunter2"), "secret in %v", line)
+	}
+	require.Equal(t, "redis://:***@redis:6379/0", line["redis_url"])
+}

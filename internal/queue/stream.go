@@ -1,0 +1,177 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+)
+
+// Names of the stream and its consumers.
+const (
+	StreamJobs        = "JOBS"
+	ConsumerInstaller = "installer"
+	ConsumerSender    = "sender"
+)
+
+// Settings of the JOBS stream and its consumers.
+const (
+	// DuplicateWindow is how long the server remembers message ids.
+	DuplicateWindow = 2 * time.Minute
+	// AckWait is how long a consumer waits for an ack before redelivering. A
+	// sender's claim on a recipient lasts as long.
+	AckWait = 60 * time.Second
+	// MaxPendingAcks bounds the asynchronous publishes awaiting their ack.
+	MaxPendingAcks = 4096
+)
+
+// Connect opens a NATS connection that reconnects forever, and its JetStream.
+func Connect(ctx context.Context, url, name string, log *zap.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.Timeout(5*time.Second),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted())) }),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(10*time.Second),
+		jetstream.WithPublishAsyncMaxPending(MaxPendingAcks), jetstream.WithPublishAsyncTimeout(30*time.Second))
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// Queue is the JOBS stream of one deployment. A namespace lets several
+// deployments (or parallel tests) share one NATS account without their
+// streams' subjects overlapping; production uses the empty namespace.
+type Queue struct {
+	js     jetstream.JetStream
+	stream string
+	prefix string
+}
+
+// New returns the queue of namespace ns on js.
+func New(js jetstream.JetStream, ns string) *Queue {
+	q := &Queue{js: js, stream: StreamJobs, prefix: "bcast"}
+	if ns != "" {
+		q.stream, q.prefix = StreamJobs+"_"+ns, ns+".bcast"
+	}
+	return q
+}
+
+// Setup creates or updates the stream and the two durable consumers.
+func (q *Queue) Setup(ctx context.Context) error {
+	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        q.stream,
+		Description: "one job per recipient and stage of every broadcast",
+		Subjects:    []string{q.subjectAll(broadcast.StageInstall), q.subjectAll(broadcast.StageSend)},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  DuplicateWindow,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", q.stream, err)
+	}
+	for name, stage := range map[string]broadcast.Stage{ConsumerInstaller: broadcast.StageInstall, ConsumerSender: broadcast.StageSend} {
+		if _, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
+			Durable:       name,
+			FilterSubject: q.subjectAll(stage),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       AckWait,
+			MaxDeliver:    -1, // the handlers bound retries themselves, per cause
+			MaxAckPending: 20_000,
+		}); err != nil {
+			return fmt.Errorf("create consumer %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (q *Queue) subjectAll(stage broadcast.Stage) string {
+	return q.prefix + "." + string(stage) + ".>"
+}
+
+// Subject is the subject of a job at a stage: <prefix>.<stage>.<tenant>.<broadcast>.
+func (q *Queue) Subject(stage broadcast.Stage, j broadcast.Job) string {
+	return q.prefix + "." + string(stage) + "." + j.TenantID + "." + j.BroadcastID
+}
+
+// Consumer returns the durable consumer called name.
+func (q *Queue) Consumer(ctx context.Context, name string) (jetstream.Consumer, error) {
+	c, err := q.js.Consumer(ctx, q.stream, name)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Publish publishes one job and waits for the stream to store it. A
+// republish of the same job within DuplicateWindow is stored once.
+func (q *Queue) Publish(ctx context.Context, stage broadcast.Stage, j broadcast.Job) error {
+	_, err := q.js.Publish(ctx, q.Subject(stage, j), j.Marshal(), jetstream.WithMsgID(j.MsgID(stage)), jetstream.WithExpectStream(q.stream))
+	if err != nil {
+		return fmt.Errorf("publish %s job for %s: %w", stage, j.UserID, err)
+	}
+	return nil
+}
+
+// Item is one job to publish at one stage.
+type Item struct {
+	Stage broadcast.Stage
+	Job   broadcast.Job
+}
+
+// PublishBatch publishes items asynchronously and waits for every ack. An
+// item whose publish failed is retried once synchronously; the first error
+// that remains is returned. The connection bounds the acks outstanding at a
+// time (MaxPendingAcks), so memory stays flat however large the batch.
+func (q *Queue) PublishBatch(ctx context.Context, items []Item) error {
+	futures := make([]jetstream.PubAckFuture, len(items))
+	for i, it := range items {
+		f, err := q.js.PublishAsync(q.Subject(it.Stage, it.Job), it.Job.Marshal(),
+			jetstream.WithMsgID(it.Job.MsgID(it.Stage)), jetstream.WithExpectStream(q.stream))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue // retried below
+		}
+		futures[i] = f
+	}
+	var firstErr error
+	for i, f := range futures {
+		if f != nil {
+			select {
+			case <-f.Ok():
+				continue
+			case <-f.Err():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := q.Publish(ctx, items[i].Stage, items[i].Job); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// Stream is the name of the queue's stream.
+func (q *Queue) Stream() string { return q.stream }

@@ -1,0 +1,21 @@
+// Package store keeps the truth about every broadcast and recipient in Redis.
+//
+// Every recipient is one field of the broadcast's record hash; a recipient's
+// state change is one Lua script that compares the current state, writes the
+// record, moves the recipient between the per-state index sorted sets and
+// moves the broadcast's counters, so the counters are exact and a redelivered
+// job can see that its work is already done.
+//
+// All keys of one broadcast share the hash tag {b:<id>}, so each script
+// touches one slot and the same code runs on Redis Cluster.
+//
+//	{b:<id>}:meta          hash: tenant, status, message, activity, cursor, expanded, times
+//	{b:<id>}:counts        hash: total and one counter per state
+//	{b:<id>}:rec           hash: user id -> recipient record (JSON)
+//	{b:<id>}:idx:<state>   sorted set (score 0, by user id): recipients in that state
+//	{b:<id>}:users         list: an explicit audience, in request order
+//	broadcasts             sorted set by creation time: every broadcast id
+//	broadcasts:expanding   set: broadcasts whose expansion must run or resume
+//	conv:<tenant>:<user>   string: the user's 1:1 conversation id with the bot
+//	pause:<tenant>         string: Unix ms until which no request may reach the tenant
+package store

@@ -1,0 +1,41 @@
+package store
+
+import "github.com/broadcast-dev/broadcast/internal/broadcast"
+
+const (
+	keyAll       = "broadcasts"
+	keyExpanding = "broadcasts:expanding"
+)
+
+// bkeys are the keys of one broadcast, in the order the scripts expect them.
+type bkeys struct {
+	meta, counts, rec, users string
+	idx                      map[broadcast.State]string
+}
+
+func keysOf(id string) bkeys {
+	p := "{b:" + id + "}:"
+	k := bkeys{meta: p + "meta", counts: p + "counts", rec: p + "rec", users: p + "users",
+		idx: make(map[broadcast.State]string, len(broadcast.States))}
+	for _, s := range broadcast.States {
+		k.idx[s] = p + "idx:" + string(s)
+	}
+	return k
+}
+
+// script returns the KEYS list every recipient script takes: record hash,
+// counters, meta, then one index per state in broadcast.States order.
+func (k bkeys) script() []string {
+	out := []string{k.rec, k.counts, k.meta}
+	for _, s := range broadcast.States {
+		out = append(out, k.idx[s])
+	}
+	return out
+}
+
+func (k bkeys) all() []string {
+	return append(k.script(), k.users)
+}
+
+func convKey(tenant, user string) string { return "conv:" + tenant + ":" + user }
+func pauseKey(tenant string) string      { return "pause:" + tenant }

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+)
+
+// luaPrelude maps a state name to its index key and defines the completion
+// check shared by the scripts. KEYS: rec, counts, meta, idx per state.
+var luaPrelude = func() string {
+	var b strings.Builder
+	b.WriteString("local idx = {}\n")
+	for i, s := range broadcast.States {
+		b.WriteString("idx['" + string(s) + "'] = KEYS[" + itoa(i+4) + "]\n")
+	}
+	b.WriteString(`
+local final = {sent = true, blocked = true, failed = true}
+local function complete_if_done(now)
+  local m = redis.call('HMGET', KEYS[3], 'expanded', 'status')
+  if m[1] ~= '1' or m[2] == 'completed' then return 0 end
+  local c = redis.call('HMGET', KEYS[2], 'total', 'sent', 'blocked', 'failed')
+  local total = tonumber(c[1] or 0) or 0
+  local done = (tonumber(c[2] or 0) or 0) + (tonumber(c[3] or 0) or 0) + (tonumber(c[4] or 0) or 0)
+  if done >= total then
+    redis.call('HSET', KEYS[3], 'status', 'completed', 'completed_at', now)
+    return 1
+  end
+  return 0
+end
+`)
+	return b.String()
+}()
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// addScript adds recipients that are not known yet. ARGV: now, then triples
+// (user, state, conversation). Returns, per user, "n<state>" when added or
+// "e<state>" with the state it already had.
+var addScript = redis.NewScript(luaPrelude + `
+local now = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV, 3 do
+  local user, state, conv = ARGV[i], ARGV[i+1], ARGV[i+2]
+  local raw = redis.call('HGET', KEYS[1], user)
+  if raw then
+    out[#out+1] = 'e' .. cjson.decode(raw).s
+  else
+    local r = {s = state, a = 0, t = now}
+    if conv ~= '' then r.c = conv end
+    redis.call('HSET', KEYS[1], user, cjson.encode(r))
+    redis.call('ZADD', idx[state], 0, user)
+    redis.call('HINCRBY', KEYS[2], 'total', 1)
+    redis.call('HINCRBY', KEYS[2], state, 1)
+    out[#out+1] = 'n' .. state
+  end
+end
+return out
+`)
+
+// transitionScript moves one recipient. ARGV: user, allowed from-states
+// (comma separated; empty = any state that is not final), to-state, now (ms),
+// owner, lease (ms), then the changes as a JSON object:
+// {reason, err, conv, act, incr: [counter names]}.
+// Returns {verdict, previous state, record JSON}; verdict is ok, skip (the
+// current state is not allowed), busy (claimed by another owner whose lease
+// runs), or missing.
+var transitionScript = redis.NewScript(luaPrelude + `
+local user, from, to, now, owner, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local ch = cjson.decode(ARGV[7])
+local raw = redis.call('HGET', KEYS[1], user)
+if not raw then return {'missing', '', ''} end
+local r = cjson.decode(raw)
+local cur = r.s
+local allowed = false
+if from == '' then
+  allowed = not final[cur]
+else
+  for s in string.gmatch(from, '[^,]+') do
+    if s == cur then allowed = true end
+  end
+end
+if not allowed then return {'skip', cur, raw} end
+if to == 'sending' and cur == 'sending' and r.o and r.o ~= owner and (tonumber(r.l) or 0) > now then
+  return {'busy', cur, raw}
+end
+if cur ~= to then
+  redis.call('ZREM', idx[cur], user)
+  redis.call('ZADD', idx[to], 0, user)
+  redis.call('HINCRBY', KEYS[2], cur, -1)
+  redis.call('HINCRBY', KEYS[2], to, 1)
+end
+r.s = to
+r.t = now
+if to == 'sending' then r.o = owner; r.l = now + lease else r.o = nil; r.l = nil end
+if ch.reason then r.r = ch.reason end
+if ch.err then r.e = ch.err end
+if ch.conv then r.c = ch.conv end
+if ch.act then r.act = ch.act end
+if ch.incr then
+  for _, k in ipairs(ch.incr) do r[k] = (tonumber(r[k]) or 0) + 1 end
+end
+local out = cjson.encode(r)
+redis.call('HSET', KEYS[1], user, out)
+if final[to] and not final[cur] then complete_if_done(now) end
+return {'ok', cur, out}
+`)
+
+// finishScript marks the expansion done and completes the broadcast if every
+// recipient is already final. ARGV: now.
+var finishScript = redis.NewScript(luaPrelude + `
+local now = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
+redis.call('HSET', KEYS[3], 'expanded', '1', 'cursor', '')
+if redis.call('HGET', KEYS[3], 'status') == 'expanding' then
+  redis.call('HSET', KEYS[3], 'status', 'sending')
+end
+return complete_if_done(now)
+`)
+
+// pauseScript extends a tenant's pause: ARGV: until (Unix ms), ttl (ms).
+var pauseScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or 0) or 0
+local untilms = tonumber(ARGV[1])
+if untilms > cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`)

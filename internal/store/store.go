@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+)
+
+// ErrNotFound is returned for an unknown broadcast or recipient.
+var ErrNotFound = errors.New("not found")
+
+// Store is the Redis-backed record of broadcasts, recipients, conversations
+// and tenant pauses. It is safe for concurrent use.
+type Store struct {
+	rdb redis.UniversalClient
+	now func() time.Time
+}
+
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient) *Store {
+	return &Store{rdb: rdb, now: time.Now}
+}
+
+// Connect parses a redis:// or rediss:// URL, applies timeouts and checks the
+// server answers.
+func Connect(ctx context.Context, url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.DialTimeout = 5 * time.Second
+	opts.ReadTimeout = 3 * time.Second
+	opts.WriteTimeout = 3 * time.Second
+	opts.MaxRetries = 3
+	opts.MinRetryBackoff = 50 * time.Millisecond
+	opts.MaxRetryBackoff = time.Second
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis at %s: %w", opts.Addr, err)
+	}
+	return rdb, nil
+}
+
+// Client returns the underlying Redis client.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+func (s *Store) nowMS() int64 { return s.now().UnixMilli() }
+
+// CreateBroadcast records a new broadcast, its ready-to-send activity and, for
+// an explicit audience, its user list. The broadcast is registered for
+// expansion first, so a crash half-way leaves nothing a resumer cannot clean.
+func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, activity []byte) error {
+	k := keysOf(b.ID)
+	msg, err := json.Marshal(b.Message)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	kind := "all"
+	if !b.Audience.AllUsers {
+		kind = "list"
+	}
+	if err := s.rdb.SAdd(ctx, keyExpanding, b.ID).Err(); err != nil {
+		return fmt.Errorf("register broadcast %s: %w", b.ID, err)
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, k.all()...)
+		p.HSet(ctx, k.meta, "id", b.ID, "tenant", b.TenantID, "status", string(broadcast.StatusExpanding),
+			"created_at", b.CreatedAt.UnixMilli(), "message", msg, "activity", activity,
+			"audience", kind, "cursor", "", "expanded", "0")
+		fields := []any{"total", 0}
+		for _, st := range broadcast.States {
+			fields = append(fields, string(st), 0)
+		}
+		p.HSet(ctx, k.counts, fields...)
+		for i := 0; i < len(b.Audience.UserIDs); i += 1000 {
+			end := min(i+1000, len(b.Audience.UserIDs))
+			vals := make([]any, 0, end-i)
+			for _, u := range b.Audience.UserIDs[i:end] {
+				vals = append(vals, u)
+			}
+			p.RPush(ctx, k.users, vals...)
+		}
+		p.ZAdd(ctx, keyAll, redis.Z{Score: float64(b.CreatedAt.UnixMilli()), Member: b.ID})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create broadcast %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// Broadcast returns a broadcast with its current counters.
+func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast, error) {
+	k := keysOf(id)
+	var meta *redis.MapStringStringCmd
+	var counts *redis.MapStringStringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		meta = p.HGetAll(ctx, k.meta)
+		counts = p.HGetAll(ctx, k.counts)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read broadcast %s: %w", id, err)
+	}
+	m := meta.Val()
+	if len(m) == 0 {
+		return nil, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	}
+	b := &broadcast.Broadcast{ID: id, TenantID: m["tenant"], Status: broadcast.Status(m["status"])}
+	if err := json.Unmarshal([]byte(m["message"]), &b.Message); err != nil {
+		return nil, fmt.Errorf("broadcast %s: decode message: %w", id, err)
+	}
+	b.Audience.AllUsers = m["audience"] == "all"
+	b.CreatedAt = msTime(m["created_at"])
+	if c := m["completed_at"]; c != "" {
+		t := msTime(c)
+		b.CompletedAt = &t
+	}
+	b.Counts = parseCounts(counts.Val())
+	return b, nil
+}
+
+func parseCounts(m map[string]string) broadcast.Counts {
+	var c broadcast.Counts
+	c.Total, _ = strconv.ParseInt(m["total"], 10, 64)
+	for _, st := range broadcast.States {
+		n, _ := strconv.ParseInt(m[string(st)], 10, 64)
+		c.Set(st, n)
+	}
+	return c
+}
+
+func msTime(s string) time.Time {
+	ms, _ := strconv.ParseInt(s, 10, 64)
+	return time.UnixMilli(ms).UTC()
+}
+
+// Activity returns the Connector activity every recipient of the broadcast gets.
+func (s *Store) Activity(ctx context.Context, id string) ([]byte, error) {
+	b, err := s.rdb.HGet(ctx, keysOf(id).meta, "activity").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read activity of %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// Expanding lists the broadcasts whose expansion has not finished.
+func (s *Store) Expanding(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, keyExpanding).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list expanding broadcasts: %w", err)
+	}
+	return ids, nil
+}
+
+// ExpansionCursor returns where expansion stopped ("" = at the start) and
+// whether the broadcast still exists.
+func (s *Store) ExpansionCursor(ctx context.Context, id string) (string, error) {
+	vals, err := s.rdb.HMGet(ctx, keysOf(id).meta, "id", "cursor").Result()
+	if err != nil {
+		return "", fmt.Errorf("read cursor of %s: %w", id, err)
+	}
+	if vals[0] == nil {
+		return "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	}
+	c, _ := vals[1].(string)
+	return c, nil
+}
+
+// SaveExpansionCursor records that expansion has published everything before cursor.
+func (s *Store) SaveExpansionCursor(ctx context.Context, id, cursor string) error {
+	if err := s.rdb.HSet(ctx, keysOf(id).meta, "cursor", cursor).Err(); err != nil {
+		return fmt.Errorf("save cursor of %s: %w", id, err)
+	}
+	return nil
+}
+
+// AudiencePage returns up to n user ids of an explicit audience from offset.
+func (s *Store) AudiencePage(ctx context.Context, id string, offset, n int64) ([]string, error) {
+	users, err := s.rdb.LRange(ctx, keysOf(id).users, offset, offset+n-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read audience of %s: %w", id, err)
+	}
+	return users, nil
+}
+
+// FinishExpansion marks every recipient of the broadcast as known and
+// unregisters it from expansion. It reports whether the broadcast completed.
+func (s *Store) FinishExpansion(ctx context.Context, id string) (bool, error) {
+	k := keysOf(id)
+	res, err := finishScript.Run(ctx, s.rdb, k.script(), s.nowMS()).Int()
+	if err != nil {
+		return false, fmt.Errorf("finish expansion of %s: %w", id, err)
+	}
+	if err := s.rdb.SRem(ctx, keyExpanding, id).Err(); err != nil {
+		return false, fmt.Errorf("unregister expansion of %s: %w", id, err)
+	}
+	if res < 0 {
+		return false, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	}
+	return res == 1, nil
+}
+
+// Forget unregisters a broadcast id from expansion (its record is gone).
+func (s *Store) Forget(ctx context.Context, id string) error {
+	return s.rdb.SRem(ctx, keyExpanding, id).Err()
+}

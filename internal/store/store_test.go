@@ -1,0 +1,239 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/testenv"
+)
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	rdb, err := Connect(context.Background(), testenv.Redis(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { rdb.Close() })
+	return New(rdb)
+}
+
+func newBroadcast(t *testing.T, s *Store, users ...string) *broadcast.Broadcast {
+	t.Helper()
+	b := &broadcast.Broadcast{ID: uuid.NewString(), TenantID: testenv.FreeTenant(t),
+		Message: broadcast.Message{Text: "hello"}, Audience: broadcast.Audience{UserIDs: users, AllUsers: len(users) == 0},
+		Status: broadcast.StatusExpanding, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	require.NoError(t, s.CreateBroadcast(context.Background(), b, []byte(`{"type":"message","text":"hello"}`)))
+	return b
+}
+
+func userN(i int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", i) }
+
+func TestCreateAndRead(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t), context.Background()
+	b := newBroadcast(t, s, userN(1), userN(2), userN(3))
+
+	got, err := s.Broadcast(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, b.TenantID, got.TenantID)
+	require.Equal(t, broadcast.StatusExpanding, got.Status)
+	require.Equal(t, "hello", got.Message.Text)
+	require.Equal(t, b.CreatedAt, got.CreatedAt)
+	act, err := s.Activity(ctx, b.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"type":"message","text":"hello"}`, string(act))
+	page, err := s.AudiencePage(ctx, b.ID, 1, 5)
+	require.NoError(t, err)
+	require.Equal(t, []string{userN(2), userN(3)}, page)
+	ids, err := s.Expanding(ctx)
+	require.NoError(t, err)
+	require.Contains(t, ids, b.ID)
+
+	_, err = s.Broadcast(ctx, uuid.NewString())
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func TestAddRecipientsCountsOnce(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t), context.Background()
+	b := newBroadcast(t, s)
+	added, err := s.AddRecipients(ctx, b.ID, []NewRecipient{
+		{UserID: userN(1), State: broadcast.StatePending, ConversationID: "c1"},
+		{UserID: userN(2), State: broadcast.StateInstalling},
+	})
+	require.NoError(t, err)
+	require.True(t, added[0].New)
+	require.True(t, added[1].New)
+
+	// A resumed page adds the same users again: nothing moves.
+	added, err = s.AddRecipients(ctx, b.ID, []NewRecipient{
+		{UserID: userN(2), State: broadcast.StatePending},
+		{UserID: userN(3), State: broadcast.StatePending},
+	})
+	require.NoError(t, err)
+	require.Equal(t, Added{UserID: userN(2), State: broadcast.StateInstalling, New: false}, added[0])
+	require.True(t, added[1].New)
+
+	got, err := s.Broadcast(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.Counts{Total: 3, Pending: 2, Installing: 1}, got.Counts)
+	rec, err := s.Recipient(ctx, b.ID, userN(1))
+	require.NoError(t, err)
+	require.Equal(t, "c1", rec.ConversationID)
+}
+
+func TestTransitionClaimsAndNeverLeavesFinal(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t), context.Background()
+	b := newBroadcast(t, s)
+	_, err := s.AddRecipients(ctx, b.ID, []NewRecipient{{UserID: userN(1), State: broadcast.StatePending}})
+	require.NoError(t, err)
+	claim := Change{From: []broadcast.State{broadcast.StatePending, broadcast.StateSending}, To: broadcast.StateSending,
+		Owner: "a", Lease: time.Minute, CountAttempt: true}
+
+	res, err := s.Transition(ctx, b.ID, userN(1), claim)
+	require.NoError(t, err)
+	require.True(t, res.Applied)
+	require.Equal(t, broadcast.StatePending, res.Prev)
+	require.Equal(t, 1, res.Recipient.Attempts)
+
+	other := claim
+	other.Owner = "b"
+	res, err = s.Transition(ctx, b.ID, userN(1), other)
+	require.NoError(t, err)
+	require.True(t, res.Busy, "a live claim of another owner is refused")
+	require.False(t, res.Applied)
+
+	// Once the lease has run out, another owner may take over.
+	s.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	res, err = s.Transition(ctx, b.ID, userN(1), other)
+	require.NoError(t, err)
+	require.True(t, res.Applied)
+	require.Equal(t, 2, res.Recipient.Attempts)
+	s.now = time.Now
+
+	res, err = s.Transition(ctx, b.ID, userN(1), Change{From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateSent, ActivityID: "act-1"})
+	require.NoError(t, err)
+	require.True(t, res.Applied)
+	require.Equal(t, "act-1", res.Recipient.ActivityID)
+
+	for _, c := range []Change{claim, {To: broadcast.StateFailed}, {From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateFailed}} {
+		res, err = s.Transition(ctx, b.ID, userN(1), c)
+		require.NoError(t, err)
+		require.False(t, res.Applied, "sent is final")
+		require.Equal(t, broadcast.StateSent, res.Prev)
+	}
+	got, err := s.Broadcast(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.Counts{Total: 1, Sent: 1}, got.Counts)
+
+	_, err = s.Transition(ctx, b.ID, userN(9), claim)
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func TestCompletesWhenExpandedAndAllFinal(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t), context.Background()
+	b := newBroadcast(t, s)
+	_, err := s.AddRecipients(ctx, b.ID, []NewRecipient{{UserID: userN(1), State: broadcast.StatePending}, {UserID: userN(2), State: broadcast.StatePending}})
+	require.NoError(t, err)
+	_, err = s.Transition(ctx, b.ID, userN(1), Change{To: broadcast.StateBlocked, Reason: broadcast.ReasonBlockedByUser})
+	require.NoError(t, err)
+
+	completed, err := s.FinishExpansion(ctx, b.ID)
+	require.NoError(t, err)
+	require.False(t, completed)
+	got, err := s.Broadcast(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.StatusSending, got.Status)
+	ids, err := s.Expanding(ctx)
+	require.NoError(t, err)
+	require.NotContains(t, ids, b.ID)
+
+	_, err = s.Transition(ctx, b.ID, userN(2), Change{To: broadcast.StateSent})
+	require.NoError(t, err)
+	got, err = s.Broadcast(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.StatusCompleted, got.Status)
+	require.NotNil(t, got.CompletedAt)
+	require.Equal(t, broadcast.Counts{Total: 2, Sent: 1, Blocked: 1}, got.Counts)
+}
+
+func TestRecipientsPages(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t), context.Background()
+	b := newBroadcast(t, s)
+	var news []NewRecipient
+	for i := range 25 {
+		st := broadcast.StatePending
+		if i%5 == 0 {
+			st = broadcast.StateInstalling
+		}
+		news = append(news, NewRecipient{UserID: userN(i), State: st})
+	}
+	_, err := s.AddRecipients(ctx, b.ID, news)
+	require.NoError(t, err)
+
+	collect := func(state broadcast.State, limit int) []string {
+		var users []string
+		cursor := ""
+		for {
+			page, next, err := s.Recipients(ctx, b.ID, state, cursor, limit)
+			require.NoError(t, err)
+			for _, r := range page {
+				if state != "" {
+					require.Equal(t, state, r.State)
+				}
+				users = append(users, r.UserID)
+			}
+			if next == "" {
+				return users
+			}
+			cursor = next
+		}
+	}
+	require.Len(t, collect(broadcast.StatePending, 7), 20)
+	require.Equal(t, []string{userN(0), userN(5), userN(10), userN(15), userN(20)}, collect(broadcast.StateInstalling, 2))
+	require.ElementsMatch(t, func() []string {
+		var all []string
+		for i := range 25 {
+			all = append(all, userN(i))
+		}
+		return all
+	}(), collect("", 10))
+	require.Empty(t, collect(broadcast.StateFailed, 10))
+
+	_, _, err = s.Recipients(ctx, b.ID, "", "not-a-cursor", 10)
+	require.ErrorIs(t, err, ErrBadCursor)
+}
+
+func TestConversationsAndPauses(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t), context.Background()
+	tenant := testenv.FreeTenant(t)
+	require.NoError(t, s.SetConversation(ctx, tenant, userN(1), "conv-1"))
+	got, err := s.Conversations(ctx, tenant, []string{userN(1), userN(2)})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{userN(1): "conv-1"}, got)
+
+	require.NoError(t, s.ForgetConversation(ctx, tenant, userN(1), "another"))
+	got, _ = s.Conversations(ctx, tenant, []string{userN(1)})
+	require.Len(t, got, 1, "a newer conversation is not forgotten")
+	require.NoError(t, s.ForgetConversation(ctx, tenant, userN(1), "conv-1"))
+	got, _ = s.Conversations(ctx, tenant, []string{userN(1)})
+	require.Empty(t, got)
+
+	until, err := s.PausedUntil(ctx, tenant)
+	require.NoError(t, err)
+	require.True(t, until.IsZero())
+	later := time.Now().Add(3 * time.Second).Truncate(time.Millisecond)
+	require.NoError(t, s.SetPause(ctx, tenant, later))
+	require.NoError(t, s.SetPause(ctx, tenant, time.Now().Add(time.Second)), "a shorter pause does not shorten it")
+	until, err = s.PausedUntil(ctx, tenant)
+	require.NoError(t, err)
+	require.Equal(t, later.UnixMilli(), until.UnixMilli())
+}
