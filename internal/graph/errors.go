@@ -1,0 +1,90 @@
+package graph
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinels for errors.Is. A 404 *Error is ErrNotFound.
+var (
+	ErrNotFound        = errors.New("graph: not found")
+	ErrNotInstalled    = errors.New("graph: app not installed for the user")
+	ErrAppNotInCatalog = errors.New("graph: app not in the tenant's app catalog")
+)
+
+// Error is a non-2xx answer of Graph.
+type Error struct {
+	Status     int
+	Code       string // e.g. NotFound, TooManyRequests, Request_ResourceNotFound
+	Message    string
+	RetryAfter time.Duration // 0 if absent
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(e.Status))
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	return b.String()
+}
+
+// Is makes a 404 match ErrNotFound.
+func (e *Error) Is(target error) bool {
+	return target == ErrNotFound && e.Status == http.StatusNotFound
+}
+
+const maxMessage = 300
+
+// parseError reads Graph's error body, {"error":{"code":"...","message":"..."}}.
+func parseError(status int, h http.Header, body []byte) *Error {
+	e := &Error{Status: status, RetryAfter: parseRetryAfter(h.Get("Retry-After"))}
+	var b struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &b) == nil {
+		e.Code = b.Error.Code
+		e.Message = strings.Join(strings.Fields(b.Error.Message), " ")
+		if len(e.Message) > maxMessage {
+			e.Message = e.Message[:maxMessage] + "..."
+		}
+	}
+	return e
+}
+
+// parseRetryAfter reads whole or fractional seconds ("2.128") or an HTTP
+// date; anything else is 0. The same rules as teams.ParseRetryAfter, kept
+// here so that the Graph client does not depend on the Connector client.
+func parseRetryAfter(h string) time.Duration {
+	const maxWait = 24 * time.Hour
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if strings.Trim(h, "0123456789.") == "" && strings.Count(h, ".") <= 1 && h != "." {
+		secs, err := strconv.ParseFloat(h, 64)
+		if err != nil || math.IsNaN(secs) || secs <= 0 {
+			return 0
+		}
+		if secs >= maxWait.Seconds() {
+			return maxWait
+		}
+		return time.Duration(secs * float64(time.Second))
+	}
+	t, err := http.ParseTime(h)
+	if err != nil {
+		return 0
+	}
+	return min(max(time.Until(t), 0), maxWait)
+}
