@@ -1,0 +1,232 @@
+// Command teamsim runs the Teams, Graph and token-endpoint simulator on an
+// address and prints the base URLs to give the other services.
+//
+// Every flag has an environment fallback (SIM_USERS, SIM_INSTALLED, ...,
+// BOT_APP_ID, BOT_APP_PASSWORD, TEAMS_APP_ID, SIM_ADDR); a flag given on the
+// command line wins. `teamsim -h` lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/logging"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
+)
+
+const shutdownGrace = 10 * time.Second
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// options is the binary's configuration: the simulator's plus where to
+// listen and how to log.
+type options struct {
+	sim                  teamsim.Config
+	addr                 string
+	logLevel, logFormat  string
+	tenants              string
+	latency, jitter, ttl time.Duration
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	o, err := parse(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "teamsim:", err)
+		return 2
+	}
+	log, err := logging.New("teamsim", o.logLevel, o.logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, "teamsim:", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	o.sim.Logger = log
+
+	sim, err := teamsim.New(o.sim)
+	if err != nil {
+		log.Error("invalid configuration", zap.Error(err))
+		return 2
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		log.Error("listen", zap.String("addr", o.addr), zap.Error(err))
+		return 1
+	}
+	base := "http://" + printableAddr(ln.Addr())
+	log.Info("starting", zap.String("addr", ln.Addr().String()), zap.Strings("tenants", o.sim.Tenants),
+		zap.Int("users_per_tenant", o.sim.UsersPerTenant), zap.Float64("installed", o.sim.InstalledFraction),
+		zap.Float64("blocked", o.sim.BlockedFraction), zap.Float64("disabled", o.sim.DisabledFraction),
+		zap.Int("connector_rps", o.sim.ConnectorRPS), zap.Int("graph_rps", o.sim.GraphRPS),
+		zap.Bool("conversation_limits", o.sim.ConversationLimits), zap.Float64("error_rate", o.sim.ErrorRate),
+		zap.Float64("precondition_rate", o.sim.PreconditionRate), zap.Duration("latency", o.sim.Latency),
+		zap.Duration("latency_jitter", o.sim.LatencyJitter), zap.Duration("token_ttl", o.sim.TokenTTL),
+		zap.Int64("seed", o.sim.Seed), zap.String("bot_app_id", o.sim.BotAppID),
+		zap.String("bot_app_password", "***"), zap.String("teams_app_id", o.sim.TeamsAppID))
+	fmt.Fprintf(stdout, "LOGIN_URL=%s/login\nGRAPH_URL=%s/graph/v1.0\nBOT_SERVICE_URL=%s/connector/\n# control: %s/_sim/ledger\n",
+		base, base, base, base)
+
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		log.Error("server stopped", zap.Error(err))
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests cut short at shutdown", zap.Error(err))
+	}
+	<-served
+	l := sim.Ledger()
+	log.Info("stopped", zap.Int64("deliveries", l.Deliveries), zap.Int64("delivered_users", l.DeliveredUsers),
+		zap.Int64("duplicates", l.Duplicates), zap.Int64("throttled", l.Throttled),
+		zap.Int64("retry_after_violations", l.RetryAfterViolations))
+	return 0
+}
+
+// parse reads flags, whose defaults come from the environment.
+func parse(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	env := envReader{getenv: getenv}
+	o := &options{}
+	fs := flag.NewFlagSet("teamsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", env.str("SIM_ADDR", "127.0.0.1:8090"), "listen address (SIM_ADDR)")
+	fs.StringVar(&o.tenants, "tenants", env.str("SIM_TENANTS", teamsim.DefaultTenant), "comma-separated tenant ids (SIM_TENANTS)")
+	fs.IntVar(&o.sim.UsersPerTenant, "users", env.int("SIM_USERS", 100), "users per tenant (SIM_USERS)")
+	fs.Float64Var(&o.sim.InstalledFraction, "installed", env.float("SIM_INSTALLED", 0.9), "fraction of users with the app installed (SIM_INSTALLED)")
+	fs.Float64Var(&o.sim.BlockedFraction, "blocked", env.float("SIM_BLOCKED", 0.02), "fraction of installed users who blocked the bot (SIM_BLOCKED)")
+	fs.Float64Var(&o.sim.DisabledFraction, "disabled", env.float("SIM_DISABLED", 0), "fraction of users for whom an admin disabled the bot (SIM_DISABLED)")
+	fs.IntVar(&o.sim.ConnectorRPS, "connector-rps", env.int("SIM_CONNECTOR_RPS", 50), "Connector requests/s per tenant, 0 = unlimited (SIM_CONNECTOR_RPS)")
+	fs.IntVar(&o.sim.GraphRPS, "graph-rps", env.int("SIM_GRAPH_RPS", 30), "Graph installedApps GETs/s and POSTs/s per tenant, 0 = unlimited (SIM_GRAPH_RPS)")
+	fs.BoolVar(&o.sim.ConversationLimits, "conversation-limits", env.bool("SIM_CONVERSATION_LIMITS", true), "enforce per-conversation limits (SIM_CONVERSATION_LIMITS)")
+	fs.BoolVar(&o.sim.GraphFractionalRetryAfter, "graph-fractional-retry-after", env.bool("SIM_GRAPH_FRACTIONAL_RETRY_AFTER", false), "fractional Retry-After on Graph 429s (SIM_GRAPH_FRACTIONAL_RETRY_AFTER)")
+	fs.DurationVar(&o.ttl, "token-ttl", env.duration("SIM_TOKEN_TTL", 3599*time.Second), "token lifetime (SIM_TOKEN_TTL)")
+	fs.Float64Var(&o.sim.ErrorRate, "error-rate", env.float("SIM_ERROR_RATE", 0), "fraction of sends answered 502/503/504 (SIM_ERROR_RATE)")
+	fs.Float64Var(&o.sim.PreconditionRate, "412-rate", env.float("SIM_412_RATE", 0), "fraction of sends answered 412 (SIM_412_RATE)")
+	fs.DurationVar(&o.latency, "latency", env.duration("SIM_LATENCY", 0), "latency added to Connector and Graph answers, e.g. 20ms (SIM_LATENCY)")
+	fs.DurationVar(&o.jitter, "jitter", env.duration("SIM_LATENCY_JITTER", 0), "uniform random extra latency up to this (SIM_LATENCY_JITTER)")
+	fs.Int64Var(&o.sim.Seed, "seed", env.int64("SIM_SEED", 1), "seed of the population and the faults (SIM_SEED)")
+	fs.StringVar(&o.sim.BotAppID, "bot-app-id", env.str("BOT_APP_ID", ""), "the bot's Entra app id (BOT_APP_ID)")
+	fs.StringVar(&o.sim.BotAppPassword, "bot-app-password", env.str("BOT_APP_PASSWORD", ""), "the bot's client secret; prefer the variable (BOT_APP_PASSWORD)")
+	fs.StringVar(&o.sim.TeamsAppID, "teams-app-id", env.str("TEAMS_APP_ID", ""), "the Teams app's manifest id (TEAMS_APP_ID)")
+	fs.StringVar(&o.logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	fs.StringVar(&o.logFormat, "log-format", env.str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := errors.Join(env.errs...); err != nil {
+		return nil, err
+	}
+	for _, t := range strings.Split(o.tenants, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			o.sim.Tenants = append(o.sim.Tenants, t)
+		}
+	}
+	o.sim.Latency, o.sim.LatencyJitter, o.sim.TokenTTL = o.latency, o.jitter, o.ttl
+	var missing []string
+	for name, v := range map[string]string{"BOT_APP_ID (-bot-app-id)": o.sim.BotAppID,
+		"BOT_APP_PASSWORD (-bot-app-password)": o.sim.BotAppPassword, "TEAMS_APP_ID (-teams-app-id)": o.sim.TeamsAppID} {
+		if strings.TrimSpace(v) == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("required: %s", strings.Join(missing, ", "))
+	}
+	return o, nil
+}
+
+// envReader reads typed variables and collects the malformed ones.
+type envReader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (e *envReader) str(name, def string) string {
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *envReader) parsed(name string, parse func(string) error) {
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		if err := parse(v); err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: %w", name, v, err))
+		}
+	}
+}
+
+func (e *envReader) int(name string, def int) int {
+	e.parsed(name, func(v string) (err error) { def, err = strconv.Atoi(v); return err })
+	return def
+}
+
+func (e *envReader) int64(name string, def int64) int64 {
+	e.parsed(name, func(v string) (err error) { def, err = strconv.ParseInt(v, 10, 64); return err })
+	return def
+}
+
+func (e *envReader) float(name string, def float64) float64 {
+	e.parsed(name, func(v string) (err error) { def, err = strconv.ParseFloat(v, 64); return err })
+	return def
+}
+
+func (e *envReader) bool(name string, def bool) bool {
+	e.parsed(name, func(v string) (err error) { def, err = strconv.ParseBool(v); return err })
+	return def
+}
+
+// duration takes a Go duration ("20ms") or a plain number of milliseconds.
+func (e *envReader) duration(name string, def time.Duration) time.Duration {
+	e.parsed(name, func(v string) error {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			def = time.Duration(n) * time.Millisecond
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		def = d
+		return err
+	})
+	return def
+}
+
+// printableAddr is the listener's address as a client on this machine
+// reaches it: a wildcard host becomes loopback.
+func printableAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+}

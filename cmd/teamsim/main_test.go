@@ -1,0 +1,38 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"BOT_APP_ID": "app", "BOT_APP_PASSWORD": "secret", "TEAMS_APP_ID": "manifest",
+		"SIM_USERS": "2000", "SIM_INSTALLED": "0.5", "SIM_TENANTS": "t1, t2", "SIM_LATENCY": "25", "SIM_CONNECTOR_RPS": "40",
+	}
+	getenv := func(k string) string { return env[k] }
+
+	o, err := parse([]string{"-connector-rps", "70", "-jitter", "5ms"}, getenv, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{"t1", "t2"}, o.sim.Tenants)
+	require.Equal(t, 2000, o.sim.UsersPerTenant)
+	require.Equal(t, 0.5, o.sim.InstalledFraction)
+	require.Equal(t, 70, o.sim.ConnectorRPS, "the flag wins over SIM_CONNECTOR_RPS")
+	require.Equal(t, 25*time.Millisecond, o.sim.Latency, "a plain number is milliseconds")
+	require.Equal(t, 5*time.Millisecond, o.sim.LatencyJitter)
+	require.Equal(t, 30, o.sim.GraphRPS)
+	require.True(t, o.sim.ConversationLimits)
+	require.Equal(t, "127.0.0.1:8090", o.addr)
+
+	env["SIM_USERS"] = "many"
+	_, err = parse(nil, getenv, io.Discard)
+	require.ErrorContains(t, err, "SIM_USERS")
+
+	_, err = parse(nil, func(string) string { return "" }, io.Discard)
+	require.ErrorContains(t, err, "BOT_APP_ID")
+	require.ErrorContains(t, err, "TEAMS_APP_ID")
+}

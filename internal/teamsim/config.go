@@ -1,0 +1,167 @@
+package teamsim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultTenant is the tenant simulated when Config.Tenants is empty.
+const DefaultTenant = "00000000-0000-0000-0000-000000000001"
+
+// ConnectorTenant is the tenant of the Bot Connector token of a
+// multi-tenant bot.
+const ConnectorTenant = "botframework.com"
+
+const (
+	defaultUsersPerTenant = 100
+	defaultTokenTTL       = 3599 * time.Second
+	maxUsersPerTenant     = 5_000_000
+)
+
+// Config describes the simulated tenants, their limits and the faults to
+// inject. The zero value of every field but the credentials is usable.
+type Config struct {
+	// Tenants are the tenant ids; DefaultTenant when empty.
+	Tenants []string
+	// UsersPerTenant is the population of each tenant; default 100.
+	UsersPerTenant int
+	// InstalledFraction of the users already have the app installed (0..1).
+	InstalledFraction float64
+	// BlockedFraction of the installed users blocked the bot: sends answer 403.
+	BlockedFraction float64
+	// DisabledFraction of all users are covered by an app permission policy
+	// that disables the bot: creates and sends answer 403 BotDisabledByAdmin.
+	DisabledFraction float64
+
+	// BotAppID and BotAppPassword are the client credentials the token
+	// endpoint accepts (the bot's Entra app).
+	BotAppID, BotAppPassword string
+	// TeamsAppID is the app's manifest id (externalId in the app catalog).
+	TeamsAppID string
+
+	// ConnectorRPS limits all Connector calls per app per tenant over a
+	// sliding one-second window; 0 means unlimited.
+	ConnectorRPS int
+	// ConversationLimits enforces the per-conversation limits on sends and
+	// creates: 7 per 1 s, 8 per 2 s, 60 per 30 s, 1800 per hour.
+	ConversationLimits bool
+	// GraphRPS limits Graph installedApps GETs and POSTs per tenant, each
+	// over its own sliding one-second window; 0 means unlimited.
+	GraphRPS int
+	// GraphFractionalRetryAfter makes Graph 429s carry a fractional
+	// Retry-After such as "1.25" (Connector 429s always use whole seconds).
+	GraphFractionalRetryAfter bool
+
+	// TokenTTL is the lifetime of issued tokens; default 3599 s, at least 1 s.
+	TokenTTL time.Duration
+
+	// ErrorRate is the fraction of Connector sends answered 502, 503 or 504.
+	ErrorRate float64
+	// PreconditionRate is the fraction of Connector sends answered 412.
+	PreconditionRate float64
+	// Latency is added to every Connector and Graph answer, plus a uniform
+	// random [0, LatencyJitter).
+	Latency       time.Duration
+	LatencyJitter time.Duration
+
+	// Seed makes the population and the fault decisions deterministic.
+	Seed int64
+
+	// Logger; nil means no logging.
+	Logger *zap.Logger
+}
+
+// withDefaults returns a copy of c with defaults filled in and tenant ids
+// in lower case.
+func (c Config) withDefaults() Config {
+	if len(c.Tenants) == 0 {
+		c.Tenants = []string{DefaultTenant}
+	} else {
+		ts := make([]string, len(c.Tenants))
+		for i, t := range c.Tenants {
+			ts[i] = strings.ToLower(strings.TrimSpace(t))
+		}
+		c.Tenants = ts
+	}
+	if c.UsersPerTenant == 0 {
+		c.UsersPerTenant = defaultUsersPerTenant
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = defaultTokenTTL
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// validate names every field at fault.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
+	}
+	seen := make(map[string]bool, len(c.Tenants))
+	for i, t := range c.Tenants {
+		switch {
+		case t == "":
+			bad(fmt.Sprintf("Tenants[%d]", i), "is empty")
+		case strings.ContainsAny(t, "/?#% "):
+			bad(fmt.Sprintf("Tenants[%d]", i), "%q contains a character not allowed in a URL path segment", t)
+		case t == ConnectorTenant:
+			bad(fmt.Sprintf("Tenants[%d]", i), "%q is the Bot Connector's token tenant, not a customer tenant", t)
+		case seen[t]:
+			bad(fmt.Sprintf("Tenants[%d]", i), "%q is listed twice", t)
+		}
+		seen[t] = true
+	}
+	if c.UsersPerTenant < 0 || c.UsersPerTenant > maxUsersPerTenant {
+		bad("UsersPerTenant", "must be between 1 and %d, got %d", maxUsersPerTenant, c.UsersPerTenant)
+	}
+	fraction := func(field string, v float64) {
+		if math.IsNaN(v) || v < 0 || v > 1 {
+			bad(field, "must be between 0 and 1, got %v", v)
+		}
+	}
+	fraction("InstalledFraction", c.InstalledFraction)
+	fraction("BlockedFraction", c.BlockedFraction)
+	fraction("DisabledFraction", c.DisabledFraction)
+	fraction("ErrorRate", c.ErrorRate)
+	fraction("PreconditionRate", c.PreconditionRate)
+	if c.ErrorRate+c.PreconditionRate > 1 {
+		bad("ErrorRate+PreconditionRate", "must not exceed 1, got %v", c.ErrorRate+c.PreconditionRate)
+	}
+	if strings.TrimSpace(c.BotAppID) == "" {
+		bad("BotAppID", "is required")
+	}
+	if c.BotAppPassword == "" {
+		bad("BotAppPassword", "is required")
+	}
+	if strings.TrimSpace(c.TeamsAppID) == "" {
+		bad("TeamsAppID", "is required")
+	}
+	if c.ConnectorRPS < 0 {
+		bad("ConnectorRPS", "must not be negative (0 means unlimited), got %d", c.ConnectorRPS)
+	}
+	if c.GraphRPS < 0 {
+		bad("GraphRPS", "must not be negative (0 means unlimited), got %d", c.GraphRPS)
+	}
+	if c.TokenTTL < time.Second {
+		bad("TokenTTL", "must be at least 1s (expires_in is whole seconds), got %s", c.TokenTTL)
+	}
+	if c.Latency < 0 {
+		bad("Latency", "must not be negative, got %s", c.Latency)
+	}
+	if c.LatencyJitter < 0 {
+		bad("LatencyJitter", "must not be negative, got %s", c.LatencyJitter)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("teamsim: invalid config: %w", errors.Join(errs...))
+}

@@ -1,0 +1,126 @@
+package teamsim
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// Control endpoints, JSON, for tests and demos in other processes. They
+// are not counted in the ledger and have no latency.
+//
+//	GET  /_sim/healthz
+//	GET  /_sim/ledger
+//	GET  /_sim/users?tenant=                  (default: the first tenant)
+//	GET  /_sim/users/{tenant}/{user}/deliveries
+//	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs"}
+//	POST /_sim/uninstall  {"tenant","user"}
+//	POST /_sim/faults     {"errorRate","preconditionRate","latencyMs"}
+//	POST /_sim/reset
+func (s *Sim) controlRoutes(m *http.ServeMux) {
+	m.HandleFunc("GET /_sim/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /_sim/ledger", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Ledger())
+	})
+	m.HandleFunc("GET /_sim/users", func(w http.ResponseWriter, r *http.Request) {
+		tenant := r.URL.Query().Get("tenant")
+		if tenant == "" {
+			tenant = s.order[0].id
+		}
+		users := s.Users(tenant)
+		if users == nil {
+			controlError(w, http.StatusNotFound, "unknown tenant "+tenant)
+			return
+		}
+		writeJSON(w, http.StatusOK, users)
+	})
+	m.HandleFunc("GET /_sim/users/{tenant}/{user}/deliveries", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.user(r.PathValue("tenant"), r.PathValue("user")); err != nil {
+			controlError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		d := s.UserDeliveries(r.PathValue("tenant"), r.PathValue("user"))
+		if d == nil {
+			d = []Delivery{}
+		}
+		writeJSON(w, http.StatusOK, d)
+	})
+	m.HandleFunc("POST /_sim/inject", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Tenant       string `json:"tenant"`
+			User         string `json:"user"`
+			Status       int    `json:"status"`
+			Code         string `json:"code"`
+			Times        int    `json:"times"`
+			RetryAfterMs int64  `json:"retryAfterMs"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		f := Fault{Status: in.Status, Code: in.Code, Times: in.Times, RetryAfter: time.Duration(in.RetryAfterMs) * time.Millisecond}
+		if err := s.inject(in.Tenant, in.User, f); err != nil {
+			controlError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	m.HandleFunc("POST /_sim/uninstall", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Tenant string `json:"tenant"`
+			User   string `json:"user"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if err := s.uninstall(in.Tenant, in.User); err != nil {
+			controlError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	m.HandleFunc("POST /_sim/faults", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			ErrorRate        float64 `json:"errorRate"`
+			PreconditionRate float64 `json:"preconditionRate"`
+			LatencyMs        int64   `json:"latencyMs"`
+		}
+		if !readJSON(w, r, &in) {
+			return
+		}
+		if in.ErrorRate < 0 || in.ErrorRate > 1 || in.PreconditionRate < 0 || in.PreconditionRate > 1 ||
+			in.ErrorRate+in.PreconditionRate > 1 || in.LatencyMs < 0 {
+			controlError(w, http.StatusBadRequest, "errorRate and preconditionRate must be in [0,1] with a sum of at most 1; latencyMs must not be negative")
+			return
+		}
+		s.SetFaults(in.ErrorRate, in.PreconditionRate, time.Duration(in.LatencyMs)*time.Millisecond)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	m.HandleFunc("POST /_sim/reset", func(w http.ResponseWriter, _ *http.Request) {
+		s.Reset()
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		controlError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header()["Content-Type"] = contentTypeJSON
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func controlError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

@@ -1,0 +1,164 @@
+// Package teamsim simulates the Microsoft services a Teams broadcast talks
+// to: Entra ID's token endpoint, the Graph endpoints that list users and
+// install an app, and the Bot Framework Connector that creates 1:1
+// conversations and posts messages. It stands in for Microsoft in demos,
+// tests and benchmarks, so it follows the documented protocol
+// (shared/TEAMS_PROTOCOL.md) closely, enforces the documented limits, and
+// keeps a ledger of what it delivered to whom.
+//
+// # Mounting
+//
+// Handler serves everything on one http.Handler. Clients are configured
+// with these base URLs (HOST is where the handler listens):
+//
+//	LOGIN_URL       http://HOST/login        POST /login/{tenant}/oauth2/v2.0/token
+//	GRAPH_URL       http://HOST/graph/v1.0   users, appCatalogs/teamsApps, users/{id}/teamwork/installedApps
+//	BOT_SERVICE_URL http://HOST/connector/   v3/conversations, v3/conversations/{id}/activities[/{activityId}]
+//	control         http://HOST/_sim/        ledger, users, deliveries, inject, uninstall, faults, reset, healthz
+//
+// # Population
+//
+// Each tenant has Config.UsersPerTenant users with random-looking but
+// seed-determined ids, names and UPNs, listed in id order. The fractions
+// are exact counts (rounded): InstalledFraction of the users have the app
+// installed; BlockedFraction of those installed blocked the bot (about
+// half of them answer with ConversationBlockedByUser, the others with the
+// errorCode 209 MessageWritesBlocked body, see User.BlockShape);
+// DisabledFraction of all users are covered by an admin policy that
+// disables the bot; 1% are guests (userType Guest, #EXT# UPNs). The same Seed, tenant id and fractions
+// always give the same users, and random send faults are drawn from a
+// generator per user, so a user's n-th send gets the same fate in every
+// run whatever the interleaving of other users.
+//
+// # Behaviour
+//
+// Tokens: client credentials of the bot's app (BotAppID, BotAppPassword)
+// with scope https://api.botframework.com/.default (tenant botframework.com
+// or a configured tenant) or https://graph.microsoft.com/.default (a
+// configured tenant, which then decides what Graph calls see). Every
+// Connector and Graph call needs an unexpired token of its scope, else 401.
+//
+// Graph: /users pages with $top (default 100, at most 999) and an absolute
+// @odata.nextLink built from the request's Host; the catalog lookup by
+// externalId gives the app's per-tenant catalog id (not the manifest id);
+// installing answers 201, then 409 while installed, and creates a new 1:1
+// chat whose id the installation's /chat returns.
+//
+// Connector: creating a conversation works for users with the app
+// installed (403 ForbiddenOperationException otherwise, 403
+// BotDisabledByAdmin for disabled users); sends answer 201 with a new
+// activity id, or the 403 of a blocked or disabled user, 403
+// BotNotInConversationRoster for a conversation of an installation that was
+// removed (Uninstall), 404 ConversationNotFound for an id the simulator
+// never issued, 400 BadArgument for an invalid activity and 413
+// MessageSizeTooBig above 100 KB counted in UTF-16 code units (102,400).
+// Updates and deletes work on messages the bot sent in that conversation.
+//
+// Limits, each a true sliding window over the requests it accepted (those
+// in (now-1s, now]): ConnectorRPS per tenant for every Connector call; with
+// ConversationLimits, 7/1 s, 8/2 s, 60/30 s and 1800/h per conversation for
+// sends and creates; GraphRPS per tenant for installedApps GETs (the list
+// and /chat) and, separately, POSTs. A request over a limit gets 429 with
+// Retry-After (whole seconds rounded up, at least 1; Graph may use
+// fractional seconds) and the refusing scope stays blocked until then: a
+// request to a blocked scope is answered 429 with the time left, and is a
+// Retry-After violation unless it arrived within the answer's latency plus
+// 50 ms of the 429 that set the block (it was in flight before the client
+// could know). Injected 429 faults with a RetryAfter block the tenant's
+// Connector calls likewise.
+//
+// Faults: Inject queues answers for a user's next Connector sends and
+// creates; ErrorRate and PreconditionRate make sends fail with 502/503/504
+// or 412 after the auth and rate-limit checks; Latency plus a uniform
+// [0, LatencyJitter) delays every Connector and Graph answer. SetFaults and
+// POST /_sim/faults change rates and latency at run time.
+//
+// The Ledger counts deliveries (201 sends), distinct users reached,
+// duplicates (a content hash the user already received: sha256 of the
+// text and each attachment's contentType and raw content), 429s,
+// Retry-After violations, installs, updates, deletes, requests per endpoint
+// kind and answers per status. Reset clears it, not the simulated state.
+//
+// # Performance
+//
+// Lookups go through immutable maps or a sharded map; each rate-limit scope
+// and each user has its own small mutex, taken in the fixed order tenant,
+// conversation, user and never held while sleeping; counters are atomics;
+// request and answer bodies use pooled buffers.
+//
+// # Deviations from the real services
+//
+// Where the simulator differs from Microsoft's services, on purpose or
+// because the behaviour is undocumented:
+//
+//   - Tokens are opaque random strings ("sim." prefix), not JWTs. The
+//     Connector does not look at the token's tenant. Only client secrets
+//     are accepted (no certificates). Tenants are accepted by id or by
+//     their simulated domain sim<hex>.onmicrosoft.com.
+//   - Token errors follow Entra ID rather than a single code: a wrong or
+//     missing secret is 401 invalid_client (AADSTS7000215/7000218), an
+//     unknown client id 400 unauthorized_client (AADSTS700016), an unknown
+//     grant type 400 unsupported_grant_type, a missing parameter 400
+//     invalid_request, an unknown scope 400 invalid_scope, an unknown
+//     tenant 400 invalid_request (AADSTS90002). A Graph token for tenant
+//     botframework.com is refused (400 invalid_resource) because the
+//     simulator has no Graph data for it; Entra would issue a token that is
+//     useless for the customer's data.
+//   - Only accepted requests count in the sliding windows: 429 answers do
+//     not use up capacity. A 429 to a blocked scope says the time left and
+//     does not extend the block. Requests that reach a blocked scope within
+//     the latency plus 50 ms of the 429 that blocked it are refused but not
+//     counted as violations: a client with several requests in flight
+//     cannot stop those it sent before the 429 reached it, and counting them
+//     would flag well-behaved concurrent clients; a client that ignores
+//     Retry-After keeps sending through the whole block and is still caught. An injected fault is decided after the limiter, so
+//     an injected 429 counts as accepted in the windows. The per-conversation
+//     limit for all bots together (14/1 s, 16/2 s) is not separate: there is
+//     one bot, and its own limits are lower.
+//   - Graph limits cover only the installedApps GET and POST buckets;
+//     /users and the catalog are unlimited (Graph has other, global limits).
+//   - Latency is added after the answer is decided (the request is judged
+//     at arrival) and ends early if the client goes away. The jitter is not
+//     seeded.
+//   - Random faults apply to sends only (not creates, updates or deletes)
+//     and come before the blocked, disabled and uninstalled checks and the
+//     activity validation.
+//   - Activity validation is limited to what a broadcast needs: type must
+//     be "message" (Teams also takes typing and other types), there must be
+//     text or attachments, attachments need a contentType; card content is
+//     not validated. A body over 307,200 bytes is refused with 413 without
+//     being read further. An activity with both text and attachments is
+//     answered 201 without an id, as Teams splits it into two messages
+//     (recorded as one delivery with an empty ActivityID).
+//   - Creating a conversation answers 201 the first time per installation
+//     and 200 with the same id after that. An unknown tenant or user gets
+//     403 ForbiddenOperationException; isGroup gets 400; the bot field is
+//     not checked. Members may be given as aadObjectId or as "29:" plus the
+//     user's object id (real 29: ids are opaque and pairwise).
+//   - Reinstalling after Uninstall makes a new chat id,
+//     "19:<user>_<botAppId>.<n>@unq.gbl.spaces" for the n-th installation
+//     (the first has no ".<n>"), so that tests can tell old from new; real
+//     Teams reuses the same 1:1 chat id. Ids of removed installations keep
+//     answering 403 BotNotInConversationRoster. Installation ids are base64
+//     of "<user>##<catalog app>" ("##<n>" appended for reinstalls).
+//   - Graph /users supports $select, $top and $skiptoken (also without the
+//     "$"); $filter, $orderby, $search, $count, $expand and $skip get 400
+//     Request_UnsupportedQuery. Without $select it returns Graph's default
+//     property set, which does not include userType. Users come in id
+//     order. /users/delta, groups and $batch are not simulated (400
+//     BadRequest "Resource not found for the segment").
+//   - The app is an organization app with a different catalog id in each
+//     tenant. installedApps lists only this app (Teams also lists built-in
+//     apps). Installing works for disabled users: the policy shows at send
+//     time. Unknown users and installations give 404 NotFound. Users are
+//     never added or removed, and who blocked the bot or is disabled never
+//     changes.
+//   - Other Connector operations (members, attachments, conversation
+//     lists) answer 404 NotFound.
+//   - Updates and deletes are subject to the tenant limit and the same 403
+//     checks as sends, not to the conversation limits; an activity the bot
+//     did not send in that conversation (or deleted) is 404 NotFound. They
+//     do not change the recorded deliveries.
+//   - Ledger.Status counts the simulated services' answers, not the
+//     control endpoints'. Reset is not atomic with requests in flight.
+package teamsim

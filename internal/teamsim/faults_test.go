@@ -1,0 +1,176 @@
+package teamsim
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestInjectedFaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		fault  Fault
+		status int
+		code   string // error.code; "209" for the errorCode body
+	}{
+		{Fault{Status: 400, Code: "BadArgument"}, 400, "BadArgument"},
+		{Fault{Status: 401, Code: "Unauthorized"}, 401, "Unauthorized"},
+		{Fault{Status: 403, Code: "BotDisabledByAdmin"}, 403, "BotDisabledByAdmin"},
+		{Fault{Status: 403, Code: "ConversationBlockedByUser"}, 403, "ConversationBlockedByUser"},
+		{Fault{Status: 403, Code: "209"}, 403, "209"},
+		{Fault{Code: "209"}, 403, "209"},
+		{Fault{Status: 403, Code: "BotNotInConversationRoster"}, 403, "BotNotInConversationRoster"},
+		{Fault{Status: 403, Code: "InvalidBotApiHost"}, 403, "InvalidBotApiHost"},
+		{Fault{Status: 404}, 404, "ConversationNotFound"},
+		{Fault{Status: 412, Code: "PreconditionFailed"}, 412, "PreconditionFailed"},
+		{Fault{Status: 413}, 413, "MessageSizeTooBig"},
+		{Fault{Status: 500, Code: "ServiceError"}, 500, "ServiceError"},
+		{Fault{Status: 502}, 502, "BadGateway"},
+		{Fault{Status: 503}, 503, "ServiceUnavailable"},
+		{Fault{Status: 504}, 504, "GatewayTimeout"},
+		{Fault{}, 500, "ServiceError"},
+	} {
+		t.Run(tc.code+"/"+http.StatusText(tc.status), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, Config{UsersPerTenant: 2, InstalledFraction: 1})
+			conn := b.connectorToken(t)
+			user := b.sim.Users(b.tenant)[0]
+			conv := b.conversation(t, conn, user.ID)
+			f := tc.fault
+			f.Times = 2
+			b.sim.Inject(b.tenant, user.ID, f)
+			for range 2 {
+				r := b.send(t, conn, conv, hello)
+				require.Equal(t, tc.status, r.status, "%s", r.body)
+				if tc.code == "209" {
+					require.EqualValues(t, 209, r.json(t)["errorCode"])
+				} else {
+					require.Equal(t, tc.code, r.errorCode(t))
+				}
+			}
+			require.Equal(t, http.StatusCreated, b.send(t, conn, conv, hello).status, "only f.Times requests")
+			require.EqualValues(t, 1, b.sim.Ledger().Deliveries)
+		})
+	}
+}
+
+func TestInjectedFaultsApplyToCreatesAndQueue(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{UsersPerTenant: 2, InstalledFraction: 1})
+	conn := b.connectorToken(t)
+	user := b.sim.Users(b.tenant)[0]
+	b.sim.Inject(b.tenant, user.ID, Fault{Status: 503, Code: "ServiceUnavailable"})
+	b.sim.Inject(b.tenant, user.ID, Fault{Status: 412, Code: "PreconditionFailed"})
+	require.Equal(t, http.StatusServiceUnavailable, b.createConversation(t, conn, user.ID).status)
+	conv := b.sim.users(t, user.ID).conv.chatID
+	require.Equal(t, http.StatusPreconditionFailed, b.send(t, conn, conv, hello).status)
+	require.Equal(t, http.StatusCreated, b.send(t, conn, conv, hello).status)
+
+	b.sim.Inject(b.tenant, "nobody", Fault{Status: 500}) // logged, ignored
+	b.sim.Inject("nowhere", user.ID, Fault{Status: 500})
+}
+
+func TestInjected429BlocksTheTenant(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{UsersPerTenant: 2, InstalledFraction: 1})
+	conn := b.connectorToken(t)
+	users := b.sim.Users(b.tenant)
+	convA, convB := b.sim.users(t, users[0].ID).conv.chatID, b.sim.users(t, users[1].ID).conv.chatID
+	b.sim.Inject(b.tenant, users[0].ID, Fault{Status: 429, Code: "Throttled", RetryAfter: 1500 * ms})
+
+	r := b.send(t, conn, convA, hello)
+	require.Equal(t, http.StatusTooManyRequests, r.status)
+	require.Equal(t, "2", r.header.Get("Retry-After"), "whole seconds, rounded up")
+	require.Zero(t, b.sim.Ledger().RetryAfterViolations)
+
+	b.clock.Advance(time.Second)
+	r = b.send(t, conn, convB, hello)
+	require.Equal(t, http.StatusTooManyRequests, r.status, "the whole tenant waits")
+	require.Equal(t, "1", r.header.Get("Retry-After"))
+	require.EqualValues(t, 1, b.sim.Ledger().RetryAfterViolations)
+
+	b.clock.Advance(time.Second)
+	require.Equal(t, http.StatusCreated, b.send(t, conn, convB, hello).status)
+	require.EqualValues(t, 2, b.sim.Ledger().Throttled)
+}
+
+func TestRandomFaults(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{UsersPerTenant: 5, InstalledFraction: 1, ErrorRate: 1})
+	conn := b.connectorToken(t)
+	conv := b.sim.users(t, b.sim.Users(b.tenant)[0].ID).conv.chatID
+	seen := map[int]bool{}
+	for range 30 {
+		r := b.send(t, conn, conv, hello)
+		require.Contains(t, []int{502, 503, 504}, r.status)
+		require.Contains(t, []string{"BadGateway", "ServiceUnavailable", "GatewayTimeout"}, r.errorCode(t))
+		seen[r.status] = true
+	}
+	require.Len(t, seen, 3, "all three answers occur")
+
+	b.sim.SetFaults(0, 1, 0)
+	r := b.send(t, conn, conv, hello)
+	require.Equal(t, http.StatusPreconditionFailed, r.status)
+	require.Equal(t, "PreconditionFailed", r.errorCode(t))
+
+	b.sim.SetFaults(0, 0, 0)
+	require.Equal(t, http.StatusCreated, b.send(t, conn, conv, hello).status)
+	require.Equal(t, http.StatusCreated, b.createConversation(t, conn, b.sim.Users(b.tenant)[1].ID).status, "creates are not hit by random faults")
+}
+
+func TestRandomFaultsAreDeterministicForASeed(t *testing.T) {
+	t.Parallel()
+	run := func() []int {
+		b := setup(t, Config{UsersPerTenant: 4, InstalledFraction: 1, ErrorRate: 0.3, PreconditionRate: 0.2, Seed: 11})
+		conn := b.connectorToken(t)
+		var statuses []int
+		for _, u := range b.sim.Users(b.tenant) {
+			conv := b.sim.users(t, u.ID).conv.chatID
+			for range 10 {
+				statuses = append(statuses, b.send(t, conn, conv, hello).status)
+			}
+		}
+		return statuses
+	}
+	first := run()
+	require.Equal(t, first, run())
+	require.Contains(t, first, http.StatusCreated)
+	require.Contains(t, first, http.StatusPreconditionFailed)
+}
+
+func TestLatencyHoldsNoLock(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{UsersPerTenant: 20, InstalledFraction: 1, ConnectorRPS: 1000, ConversationLimits: true}, withRealClock())
+	conn := b.connectorToken(t)
+	conv := b.sim.users(t, b.sim.Users(b.tenant)[0].ID).conv.chatID
+	b.sim.SetFaults(0, 0, 200*ms)
+
+	users := b.sim.Users(b.tenant)
+	convs := make([]string, len(users))
+	for i, u := range users {
+		convs[i] = b.sim.users(t, u.ID).conv.chatID
+	}
+	statuses := make([]int, len(users))
+	errs := make([]error, len(users))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Go(func() { statuses[i], errs[i] = b.rawSend(conn, convs[i], hello) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	for i := range users {
+		require.NoError(t, errs[i])
+		require.Equal(t, http.StatusCreated, statuses[i])
+	}
+	require.GreaterOrEqual(t, elapsed, 200*ms)
+	require.Less(t, elapsed, 2*time.Second, "20 requests of 200 ms each run side by side")
+
+	b.sim.SetFaults(0, 0, 0)
+	start = time.Now()
+	require.Equal(t, http.StatusCreated, b.send(t, conn, conv, `{"type":"message","text":"fast"}`).status)
+	require.Less(t, time.Since(start), 200*ms)
+}

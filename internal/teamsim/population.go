@@ -1,0 +1,271 @@
+package teamsim
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// User is one simulated member of a tenant.
+type User struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	UPN         string `json:"userPrincipalName"`
+	UserType    string `json:"userType"`  // "Member" or "Guest"
+	Installed   bool   `json:"installed"` // the app is installed for the user now
+	Blocked     bool   `json:"blocked"`   // the user blocked the bot
+	Disabled    bool   `json:"disabled"`  // an admin policy disables the bot for the user
+	// BlockShape is how a blocked user's sends are refused: "code"
+	// (ConversationBlockedByUser) or "209" (errorCode 209
+	// MessageWritesBlocked); empty for users who did not block the bot.
+	BlockShape string `json:"blockShape,omitempty"`
+}
+
+// Block shapes.
+const (
+	BlockShapeCode = "code"
+	BlockShape209  = "209"
+)
+
+// guestFraction of each tenant's users are guests (userType Guest).
+const guestFraction = 0.01
+
+// tenantState is one simulated tenant. The user list and maps are fixed
+// at start-up and read without locks.
+type tenantState struct {
+	id        string
+	domain    string // <something>.onmicrosoft.com
+	catalogID string // the app's id in this tenant's catalog
+	users     []*userState
+	byKey     map[string]*userState // lower-case id and lower-case UPN
+	connector *limiter              // all Connector calls
+	graphGet  *limiter              // installedApps GETs
+	graphPost *limiter              // installedApps POSTs
+}
+
+// userState is a user and everything that changes about them, guarded by mu.
+type userState struct {
+	tenant *tenantState
+	json   userJSON // Graph properties, JSON-encoded once
+
+	mu          sync.Mutex
+	u           User // ID, names and flags; Installed follows installed
+	gen         int  // installations so far; the current one if installed
+	conv        *convRef
+	convCreated bool // the Connector create was called for conv
+	faults      []Fault
+	rng         rand.PCG // fault decisions, deterministic per user
+	deliveries  []Delivery
+	hashes      map[string]struct{}
+	sent        []sentActivity // messages that exist in the chat, for update and delete
+}
+
+type sentActivity struct {
+	id      string
+	conv    *convRef
+	deleted bool
+}
+
+// convRef is one installation's 1:1 conversation. Its fields are fixed;
+// whether it is still usable is decided by the user's state.
+type convRef struct {
+	user           *userState
+	gen            int
+	connectorID    string // "a:..." as Connector's create conversation answers
+	chatID         string // "19:...@unq.gbl.spaces" as Graph answers
+	installationID string
+	created        time.Time
+	lim            *limiter // per-conversation limits; nil when not enforced
+}
+
+// userJSON holds JSON literals of the Graph user properties.
+type userJSON struct {
+	id, displayName, upn, userType, givenName, surname, mail string
+}
+
+var (
+	givenNames = []string{"Adele", "Alex", "Allan", "Amara", "Ben", "Carla", "Chen", "Christie", "Dario", "Debra",
+		"Diego", "Elif", "Emily", "Enrico", "Fatima", "Grady", "Hana", "Henrietta", "Isaiah", "Ivan",
+		"Jamal", "Johanna", "Joni", "Kenji", "Lee", "Lidia", "Lynne", "Megan", "Miriam", "Nestor",
+		"Nia", "Olga", "Patti", "Pradeep", "Raul", "Sakura", "Sven", "Tomás", "Yara", "Zoë"}
+	surnames = []string{"Adams", "Bauer", "Cho", "Costa", "Dubois", "Eriksen", "Fernández", "García", "Gonzales", "Holt",
+		"Ito", "Jensen", "Kaur", "Kowalski", "Larsen", "Lindqvist", "Mbeki", "Meyer", "Müller", "Nakamura",
+		"Novak", "O'Brien", "Okafor", "Patel", "Petrov", "Quinn", "Rossi", "Sato", "Schmidt", "Silva",
+		"Smith", "Tanaka", "Torres", "Vance", "Wagner", "Wilber", "Xu", "Yilmaz", "Zhang", "Zimmer"}
+)
+
+// newTenant builds a tenant's population from the seed. The same seed,
+// tenant id and fractions always give the same users.
+func (s *Sim) newTenant(id string) *tenantState {
+	cfg := s.cfg
+	t := &tenantState{
+		id:        id,
+		domain:    "sim" + strconv.FormatUint(hash64(id)&0xffffffff, 16) + ".onmicrosoft.com",
+		catalogID: derivedUUID(cfg.Seed, "catalog", id, cfg.TeamsAppID),
+		connector: newLimiter(perSecond(cfg.ConnectorRPS)),
+		graphGet:  newLimiter(perSecond(cfg.GraphRPS)),
+		graphPost: newLimiter(perSecond(cfg.GraphRPS)),
+	}
+	n := cfg.UsersPerTenant
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), hash64(id)))
+
+	t.users = make([]*userState, n)
+	for i := range t.users {
+		var b [16]byte
+		binary.LittleEndian.PutUint64(b[:8], rng.Uint64())
+		binary.LittleEndian.PutUint64(b[8:], rng.Uint64())
+		b[6] = b[6]&0x0f | 0x40 // version 4
+		b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+		u := &userState{tenant: t}
+		u.u.ID = uuid.UUID(b).String()
+		u.u.UserType = "Member"
+		u.json.givenName = givenNames[rng.IntN(len(givenNames))]
+		u.json.surname = surnames[rng.IntN(len(surnames))]
+		t.users[i] = u
+	}
+	slices.SortFunc(t.users, func(a, b *userState) int { return strings.Compare(a.u.ID, b.u.ID) })
+
+	pick := func(count int) []int { return rng.Perm(n)[:count] }
+	for _, i := range pick(roundCount(guestFraction, n)) {
+		t.users[i].u.UserType = "Guest"
+	}
+	installed := pick(roundCount(cfg.InstalledFraction, n))
+	for _, i := range installed {
+		t.users[i].u.Installed = true
+	}
+	for _, j := range rng.Perm(len(installed))[:roundCount(cfg.BlockedFraction, len(installed))] {
+		u := t.users[installed[j]]
+		u.u.Blocked = true
+		u.u.BlockShape = BlockShapeCode
+		if rng.IntN(2) == 1 {
+			u.u.BlockShape = BlockShape209
+		}
+	}
+	for _, i := range pick(roundCount(cfg.DisabledFraction, n)) {
+		t.users[i].u.Disabled = true
+	}
+
+	t.byKey = make(map[string]*userState, 2*n)
+	for i, u := range t.users {
+		u.nameUser(i+1, t.domain)
+		u.rng = *rand.NewPCG(uint64(cfg.Seed)^0x9e3779b97f4a7c15, hash64(id+"/"+u.u.ID))
+		t.byKey[u.u.ID] = u
+		t.byKey[strings.ToLower(u.u.UPN)] = u
+		if u.u.Installed {
+			s.installLocked(u)
+		}
+	}
+	return t
+}
+
+// nameUser fills in the names and the UPN; the number keeps UPNs unique.
+func (u *userState) nameUser(n int, domain string) {
+	given, sur := u.json.givenName, u.json.surname
+	local := asciiName(given) + "." + asciiName(sur)
+	var mail string
+	if u.u.UserType == "Guest" {
+		u.u.DisplayName = given + " " + sur + " (Fabrikam)"
+		mail = local + strconv.Itoa(n) + "@fabrikam.example"
+		u.u.UPN = local + strconv.Itoa(n) + "_fabrikam.example#EXT#@" + domain
+	} else {
+		u.u.DisplayName = given + " " + sur
+		u.u.UPN = local + strconv.Itoa(n) + "@" + domain
+		mail = u.u.UPN
+	}
+	u.json = userJSON{
+		id: quote(u.u.ID), displayName: quote(u.u.DisplayName), upn: quote(u.u.UPN), userType: quote(u.u.UserType),
+		givenName: quote(given), surname: quote(sur), mail: quote(mail),
+	}
+}
+
+// installLocked installs the app for u: a new installation with a new
+// conversation. The caller holds u.mu (or owns u exclusively).
+func (s *Sim) installLocked(u *userState) {
+	u.gen++
+	u.u.Installed = true
+	u.convCreated = false
+	t := u.tenant
+	// Graph's installation ids are base64 of "<user>##<catalog app>";
+	// later installations get a suffix so that they differ.
+	inst := u.u.ID + "##" + t.catalogID
+	chat := "19:" + u.u.ID + "_" + s.cfg.BotAppID
+	if u.gen > 1 {
+		inst += "##" + strconv.Itoa(u.gen)
+		chat += "." + strconv.Itoa(u.gen)
+	}
+	sum := sha256.Sum256([]byte(strconv.FormatInt(s.cfg.Seed, 10) + "|" + t.id + "|" + u.u.ID + "|" + strconv.Itoa(u.gen)))
+	c := &convRef{
+		user:           u,
+		gen:            u.gen,
+		connectorID:    "a:1" + base64.RawURLEncoding.EncodeToString(sum[:]),
+		chatID:         chat + "@unq.gbl.spaces",
+		installationID: base64.StdEncoding.EncodeToString([]byte(inst)),
+		created:        s.now(),
+	}
+	if s.cfg.ConversationLimits {
+		c.lim = newLimiter(conversationWindows)
+	}
+	u.conv = c
+	s.convs.store(c.connectorID, c)
+	s.convs.store(c.chatID, c)
+}
+
+// current reports whether c is the user's installation now. Caller holds
+// c.user.mu.
+func (c *convRef) current() bool { return c.user.u.Installed && c.user.gen == c.gen }
+
+func roundCount(fraction float64, n int) int {
+	return min(n, max(0, int(math.Round(fraction*float64(n)))))
+}
+
+// derivedUUID is a version-4-shaped UUID derived from the parts.
+func derivedUUID(seed int64, parts ...string) string {
+	sum := sha256.Sum256([]byte(strconv.FormatInt(seed, 10) + "|" + strings.Join(parts, "|")))
+	sum[6] = sum[6]&0x0f | 0x40
+	sum[8] = sum[8]&0x3f | 0x80
+	return uuid.UUID(sum[:16]).String()
+}
+
+// hash64 is FNV-1a.
+func hash64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func asciiName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z':
+			b.WriteRune(r)
+		case r == 'á':
+			b.WriteByte('a')
+		case r == 'é':
+			b.WriteByte('e')
+		case r == 'ü':
+			b.WriteByte('u')
+		case r == 'ë':
+			b.WriteByte('e')
+		}
+	}
+	return b.String()
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

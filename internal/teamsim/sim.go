@@ -1,0 +1,310 @@
+package teamsim
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Sim simulates Entra ID's token endpoint, the Graph endpoints a broadcast
+// uses and the Bot Connector, for the tenants of its Config. It is safe for
+// concurrent use.
+type Sim struct {
+	cfg Config
+	log *zap.Logger
+
+	tenants map[string]*tenantState // by lower-case id and by domain
+	order   []*tenantState          // as configured
+
+	convs  shardedMap[*convRef] // conversation id (either form) -> installation
+	tokens shardedMap[*grant]
+	issued atomic.Int64
+
+	led ledger
+
+	errorRate        atomic.Uint64 // float64 bits
+	preconditionRate atomic.Uint64 // float64 bits
+	latency          atomic.Int64  // time.Duration
+
+	activitySeq atomic.Int64 // activity ids: epoch milliseconds, then counting up
+
+	bufs sync.Pool // *[]byte for request bodies and answers
+
+	now   func() time.Time
+	epoch time.Time
+	mux   *http.ServeMux
+}
+
+// New validates cfg and builds the population of every tenant.
+func New(cfg Config) (*Sim, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Sim{cfg: cfg, log: cfg.Logger, tenants: make(map[string]*tenantState, 2*len(cfg.Tenants)), now: time.Now}
+	s.epoch = s.now()
+	s.activitySeq.Store(s.epoch.UnixMilli())
+	s.errorRate.Store(math.Float64bits(cfg.ErrorRate))
+	s.preconditionRate.Store(math.Float64bits(cfg.PreconditionRate))
+	s.latency.Store(int64(cfg.Latency))
+	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	for _, id := range cfg.Tenants {
+		t := s.newTenant(id)
+		s.order = append(s.order, t)
+		s.tenants[id] = t
+	}
+	for _, t := range s.order {
+		if _, taken := s.tenants[t.domain]; !taken {
+			s.tenants[t.domain] = t
+		}
+	}
+	s.routes()
+	for _, t := range s.order {
+		var installed, blocked, disabled, guests int
+		for _, u := range t.users {
+			installed += b2i(u.u.Installed)
+			blocked += b2i(u.u.Blocked)
+			disabled += b2i(u.u.Disabled)
+			guests += b2i(u.u.UserType == "Guest")
+		}
+		s.log.Info("tenant simulated", zap.String("tenant_id", t.id), zap.String("catalog_app_id", t.catalogID),
+			zap.Int("users", len(t.users)), zap.Int("installed", installed), zap.Int("blocked", blocked),
+			zap.Int("disabled", disabled), zap.Int("guests", guests))
+	}
+	return s, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// inFlightGrace is how long after the answer that blocks a scope requests
+// are still taken to have been in flight rather than sent in defiance of
+// its Retry-After: the client's time to react. A client that ignores
+// Retry-After keeps sending for the whole block and is still caught.
+const inFlightGrace = 50 * time.Millisecond
+
+// grace is how long after a block begins a request to the scope is not a
+// violation: the answer's latency plus inFlightGrace.
+func (s *Sim) grace() time.Duration {
+	return time.Duration(s.latency.Load()) + s.cfg.LatencyJitter + inFlightGrace
+}
+
+// clock is the time since the sim's epoch, the time base of the rate
+// limits and token expiry.
+func (s *Sim) clock() time.Duration { return s.now().Sub(s.epoch) }
+
+// setClock replaces the clock; tests call it before the first request.
+func (s *Sim) setClock(now func() time.Time) {
+	s.now = now
+	s.epoch = now()
+}
+
+// Handler serves the token endpoint under /login, Graph under
+// /graph/v1.0, the Bot Connector under /connector/ and the control
+// endpoints under /_sim.
+func (s *Sim) Handler() http.Handler { return s.mux }
+
+func (s *Sim) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("POST /login/{tenant}/oauth2/v2.0/token", s.handleToken)
+
+	m.HandleFunc("GET /graph/v1.0/users", s.handleUsers)
+	m.HandleFunc("GET /graph/v1.0/appCatalogs/teamsApps", s.handleCatalog)
+	m.HandleFunc("POST /graph/v1.0/users/{user}/teamwork/installedApps", s.handleInstall)
+	m.HandleFunc("GET /graph/v1.0/users/{user}/teamwork/installedApps", s.handleInstalledApps)
+	m.HandleFunc("GET /graph/v1.0/users/{user}/teamwork/installedApps/{installation}/chat", s.handleChat)
+	m.HandleFunc("/graph/", s.handleGraphUnknown)
+
+	m.HandleFunc("POST /connector/v3/conversations", s.handleCreateConversation)
+	m.HandleFunc("POST /connector/v3/conversations/{conv}/activities", s.handleSend)
+	m.HandleFunc("POST /connector/v3/conversations/{conv}/activities/{activity}", s.handleSend) // reply: a send in a 1:1 chat
+	m.HandleFunc("PUT /connector/v3/conversations/{conv}/activities/{activity}", s.handleUpdate)
+	m.HandleFunc("DELETE /connector/v3/conversations/{conv}/activities/{activity}", s.handleDelete)
+	m.HandleFunc("/connector/", s.handleConnectorUnknown)
+
+	s.controlRoutes(m)
+	s.mux = m
+}
+
+// tenant finds a configured tenant by id or domain.
+func (s *Sim) tenant(id string) (*tenantState, bool) {
+	t, ok := s.tenants[strings.ToLower(id)]
+	return t, ok
+}
+
+func (s *Sim) user(tenant, userID string) (*userState, error) {
+	t, ok := s.tenant(tenant)
+	if !ok {
+		return nil, fmt.Errorf("teamsim: unknown tenant %q", tenant)
+	}
+	u, ok := t.byKey[strings.ToLower(userID)]
+	if !ok {
+		return nil, fmt.Errorf("teamsim: unknown user %q in tenant %s", userID, t.id)
+	}
+	return u, nil
+}
+
+// Users returns the tenant's population in id order, with each user's
+// current state; nil for an unknown tenant.
+func (s *Sim) Users(tenant string) []User {
+	t, ok := s.tenant(tenant)
+	if !ok {
+		return nil
+	}
+	out := make([]User, len(t.users))
+	for i, u := range t.users {
+		u.mu.Lock()
+		out[i] = u.u
+		u.mu.Unlock()
+	}
+	return out
+}
+
+// Ledger returns a snapshot of the ledger.
+func (s *Sim) Ledger() Ledger { return s.led.snapshot() }
+
+// UserDeliveries returns the messages the user received since the last
+// Reset, oldest first.
+func (s *Sim) UserDeliveries(tenant, userID string) []Delivery {
+	u, err := s.user(tenant, userID)
+	if err != nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.deliveries)
+}
+
+// Fault is an answer to force on a user's next Connector sends and
+// creates.
+type Fault struct {
+	Status int    `json:"status"` // default 500, or 403 for Code "209"
+	Code   string `json:"code"`   // error code; "209" gives the errorCode 209 MessageWritesBlocked body; default by status
+	Times  int    `json:"times"`  // how many requests; default 1
+	// RetryAfter is sent as Retry-After (whole seconds, rounded up) and
+	// blocks the tenant's Connector calls for as long.
+	RetryAfter time.Duration `json:"-"`
+}
+
+// Inject makes the next f.Times Connector sends and creates for the user
+// answer f. An unknown tenant or user is logged and ignored.
+func (s *Sim) Inject(tenant, userID string, f Fault) {
+	if err := s.inject(tenant, userID, f); err != nil {
+		s.log.Warn("fault not injected", zap.Error(err))
+	}
+}
+
+func (s *Sim) inject(tenant, userID string, f Fault) error {
+	u, err := s.user(tenant, userID)
+	if err != nil {
+		return err
+	}
+	if f.Status == 0 {
+		f.Status = http.StatusInternalServerError
+		if f.Code == BlockShape209 {
+			f.Status = http.StatusForbidden
+		}
+	}
+	if f.Status < 100 || f.Status >= maxStatus {
+		return fmt.Errorf("teamsim: fault status %d is not an HTTP status", f.Status)
+	}
+	if f.Code == "" {
+		f.Code = defaultConnectorCode(f.Status)
+	}
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	u.mu.Lock()
+	u.faults = append(u.faults, f)
+	u.mu.Unlock()
+	s.log.Info("fault injected", zap.String("tenant_id", u.tenant.id), zap.String("user_id", u.u.ID),
+		zap.Int("status", f.Status), zap.String("code", f.Code), zap.Int("times", f.Times), zap.Duration("retry_after", f.RetryAfter))
+	return nil
+}
+
+// takeFault consumes one injected fault of u. Caller holds u.mu.
+func (u *userState) takeFault() (Fault, bool) {
+	if len(u.faults) == 0 {
+		return Fault{}, false
+	}
+	f := u.faults[0]
+	if u.faults[0].Times--; u.faults[0].Times <= 0 {
+		u.faults = u.faults[1:]
+	}
+	return f, true
+}
+
+// Uninstall removes the app for the user, as the user or an admin would:
+// the installation's conversation ids now answer 403
+// BotNotInConversationRoster, and a later install makes a new chat.
+func (s *Sim) Uninstall(tenant, userID string) {
+	if err := s.uninstall(tenant, userID); err != nil {
+		s.log.Warn("not uninstalled", zap.Error(err))
+	}
+}
+
+func (s *Sim) uninstall(tenant, userID string) error {
+	u, err := s.user(tenant, userID)
+	if err != nil {
+		return err
+	}
+	u.mu.Lock()
+	u.u.Installed = false
+	u.mu.Unlock()
+	return nil
+}
+
+// SetFaults changes the random fault rates of Connector sends and the
+// latency of every Connector and Graph answer.
+func (s *Sim) SetFaults(errorRate, preconditionRate float64, latency time.Duration) {
+	clamp := func(v float64) float64 {
+		if math.IsNaN(v) {
+			return 0
+		}
+		return min(max(v, 0), 1)
+	}
+	errorRate, preconditionRate = clamp(errorRate), clamp(preconditionRate)
+	if errorRate+preconditionRate > 1 {
+		preconditionRate = 1 - errorRate
+	}
+	s.errorRate.Store(math.Float64bits(errorRate))
+	s.preconditionRate.Store(math.Float64bits(preconditionRate))
+	s.latency.Store(int64(max(latency, 0)))
+}
+
+// Reset clears the ledger: the counters and every user's deliveries. The
+// state of the simulated services (installations, messages, rate limits,
+// tokens, pending faults) stays. Requests in flight during Reset may be
+// counted on either side of it.
+func (s *Sim) Reset() {
+	s.led.reset()
+	for _, t := range s.order {
+		for _, u := range t.users {
+			u.mu.Lock()
+			u.deliveries, u.hashes = nil, nil
+			u.mu.Unlock()
+		}
+	}
+}
+
+// getBuf and putBuf recycle byte slices for bodies.
+func (s *Sim) getBuf() *[]byte { return s.bufs.Get().(*[]byte) }
+
+func (s *Sim) putBuf(b *[]byte) {
+	if cap(*b) > 1<<20 {
+		return // do not keep the rare huge body
+	}
+	*b = (*b)[:0]
+	s.bufs.Put(b)
+}
