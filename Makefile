@@ -1,0 +1,30 @@
+# broadcast: see README.md.
+GO       ?= go
+BIN      := bin
+SERVICES := dispatcher installer sender teamsim demo
+DEMO_ARGS ?=
+
+.PHONY: all build demo test test-short vet fmt clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -o $(BIN)/ $(addprefix ./cmd/,$(SERVICES))
+
+## demo: the whole pipeline on this machine against the Teams/Graph simulator.
+demo: build
+	$(BIN)/demo $(DEMO_ARGS)
+
+## test: unit and integration tests (real NATS JetStream and Redis).
+test: vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)

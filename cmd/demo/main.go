@@ -1,0 +1,57 @@
+// Command demo runs the whole product on this machine against the Teams/Graph
+// simulator and sends one announcement to every simulated user: see
+// internal/demo. It exits 1 when the outcome does not match the ledger.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/broadcast-dev/broadcast/internal/demo"
+	"github.com/broadcast-dev/broadcast/internal/logging"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	exe, _ := os.Executable()
+	o := demo.Options{Out: os.Stdout, NATSURL: os.Getenv("NATS_URL"), RedisURL: os.Getenv("REDIS_URL")}
+	flag.IntVar(&o.Users, "users", 2000, "users in the simulated tenant")
+	flag.Float64Var(&o.NotInstalled, "not-installed", 0.10, "fraction of users without the app installed")
+	flag.Float64Var(&o.Blocked, "blocked", 0.02, "fraction of users who blocked the bot")
+	flag.IntVar(&o.RPS, "rps", 50, "the tenant's Connector limit (requests/s), enforced by the simulator and used by the senders")
+	flag.IntVar(&o.GraphRPS, "graph-rps", 30, "the tenant's Graph installedApps limit (requests/s)")
+	flag.DurationVar(&o.Latency, "latency", 20*time.Millisecond, "simulated response latency (plus up to as much jitter)")
+	flag.StringVar(&o.BinDir, "bin", filepath.Dir(exe), "directory of the dispatcher, installer and sender binaries")
+	flag.StringVar(&o.WorkDir, "work", "", "directory for the services' logs and stores (default: a new temporary one)")
+	flag.DurationVar(&o.Timeout, "timeout", 15*time.Minute, "give up when the broadcast has not completed by then")
+	flag.Parse()
+	o.Progress = term.IsTerminal(int(os.Stdout.Fd()))
+	log, err := logging.New("demo", "warn", "console")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	o.Log = log
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := demo.Run(ctx, o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		return 1
+	}
+	demo.Print(os.Stdout, res)
+	if len(res.Problems) > 0 {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,199 @@
+// Package api is the dispatcher's HTTP API:
+//
+//	POST /v1/broadcasts                  create a broadcast (202 Accepted)
+//	GET  /v1/broadcasts/{id}             its status and exact counters
+//	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state=
+//	GET  /healthz                        liveness
+//
+// Errors are JSON: {"error":{"code":"...","message":"...","fields":[{"field","problem"}]}}.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/store"
+)
+
+// MaxBodyBytes bounds a request body: a 50,000-id audience fits.
+const MaxBodyBytes = 4 << 20
+
+// Creator creates broadcasts.
+type Creator interface {
+	Create(ctx context.Context, req *broadcast.CreateRequest) (*broadcast.Broadcast, error)
+}
+
+// Server serves the API.
+type Server struct {
+	creator Creator
+	store   *store.Store
+	log     *zap.Logger
+	mux     *http.ServeMux
+}
+
+// New returns the API's handler.
+func New(c Creator, st *store.Store, log *zap.Logger) *Server {
+	s := &Server{creator: c, store: st, log: log, mux: http.NewServeMux()}
+	s.mux.HandleFunc("POST /v1/broadcasts", s.create)
+	s.mux.HandleFunc("GET /v1/broadcasts/{id}", s.get)
+	s.mux.HandleFunc("GET /v1/broadcasts/{id}/recipients", s.recipients)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json", nil)
+			return
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	req, err := broadcast.DecodeCreateRequest(body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body is over "+strconv.Itoa(MaxBodyBytes)+" bytes", nil)
+		return
+	}
+	var verr *broadcast.ValidationError
+	if err != nil && !errors.As(err, &verr) {
+		writeError(w, http.StatusBadRequest, "invalid_request", "body: could not be read: "+err.Error(), nil)
+		return
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	b, err := s.creator.Create(r.Context(), req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/broadcasts/"+b.ID)
+	writeJSON(w, http.StatusAccepted, b)
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	id, ok := broadcastID(w, r)
+	if !ok {
+		return
+	}
+	b, err := s.store.Broadcast(r.Context(), id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// RecipientsPage is the answer of GET /v1/broadcasts/{id}/recipients.
+type RecipientsPage struct {
+	Recipients []broadcast.Recipient `json:"recipients"`
+	NextCursor string                `json:"nextCursor,omitempty"`
+}
+
+func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
+	id, ok := broadcastID(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	state := broadcast.State(q.Get("state"))
+	if state != "" && !state.Valid() {
+		writeError(w, http.StatusBadRequest, "invalid_request", "state: unknown state", []broadcast.FieldError{{Field: "state", Problem: "must be one of pending, installing, sending, sent, blocked, failed"}})
+		return
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "invalid_request", "limit: must be a whole number from 1 to 1000", []broadcast.FieldError{{Field: "limit", Problem: "must be a whole number from 1 to 1000"}})
+			return
+		}
+		limit = n
+	}
+	if _, err := s.store.Broadcast(r.Context(), id); err != nil {
+		s.fail(w, err)
+		return
+	}
+	recs, next, err := s.store.Recipients(r.Context(), id, state, q.Get("cursor"), limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if recs == nil {
+		recs = []broadcast.Recipient{}
+	}
+	writeJSON(w, http.StatusOK, RecipientsPage{Recipients: recs, NextCursor: next})
+}
+
+func broadcastID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		writeError(w, http.StatusNotFound, "not_found", "no broadcast "+strconv.Quote(id), nil)
+		return "", false
+	}
+	return id, true
+}
+
+// fail maps an error to its status code: the one place that does.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	var verr *broadcast.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		writeError(w, http.StatusBadRequest, "invalid_request", verr.Error(), verr.Problems)
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no such broadcast", nil)
+	case errors.Is(err, store.ErrBadCursor):
+		writeError(w, http.StatusBadRequest, "invalid_request", "cursor: not one this API issued", []broadcast.FieldError{{Field: "cursor", Problem: "not one this API issued"}})
+	default:
+		s.log.Error("request failed", zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the service cannot complete the request now; retry later", nil)
+	}
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string                 `json:"code"`
+		Message string                 `json:"message"`
+		Fields  []broadcast.FieldError `json:"fields,omitempty"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string, fields []broadcast.FieldError) {
+	var b errorBody
+	b.Error.Code, b.Error.Message, b.Error.Fields = code, msg, fields
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// NewHTTPServer returns an http.Server for h with timeouts set.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+}

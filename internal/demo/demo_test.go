@@ -1,0 +1,42 @@
+package demo_test
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/demo"
+	"github.com/broadcast-dev/broadcast/internal/testenv"
+)
+
+// The demo, with the real binaries as separate processes, on a smaller
+// tenant: its outcome matches the simulator's ledger user by user.
+func TestDemoMatchesLedger(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir()
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/dispatcher", "./cmd/installer", "./cmd/sender")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	var buf bytes.Buffer
+	res, err := demo.Run(context.Background(), demo.Options{
+		Users: 300, NotInstalled: 0.1, Blocked: 0.02, RPS: 300, GraphRPS: 200,
+		BinDir: bin, WorkDir: t.TempDir(), RedisURL: testenv.Redis(t), Timeout: 3 * time.Minute,
+		Out: &buf, Log: testenv.Logger(t),
+	})
+	require.NoError(t, err, buf.String())
+	demo.Print(&buf, res)
+	t.Log(buf.String())
+	require.Empty(t, res.Problems)
+	require.EqualValues(t, res.Expected.Deliverable, res.Broadcast.Counts.Sent)
+	require.Positive(t, res.Expected.Blocked)
+	require.Positive(t, res.Ledger.Installs, "some users had the app installed")
+}

@@ -1,0 +1,102 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// processes are the services the demo runs as child processes.
+type processes struct {
+	binDir, work string
+	env          []string
+	log          *zap.Logger
+
+	mu    sync.Mutex
+	procs []*child
+}
+
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func newProcesses(binDir, work string, env []string, log *zap.Logger) *processes {
+	return &processes{binDir: binDir, work: work, env: env, log: log}
+}
+
+// start runs bin/<name> with the demo's environment, its output in <work>/<name>.log.
+func (p *processes) start(name string) error {
+	path := filepath.Join(p.binDir, name)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%s: %w (build it with 'make build')", path, err)
+	}
+	logf, err := os.Create(filepath.Join(p.work, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// The services must not outlive the demo, however it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		logf.Close()
+		close(c.done)
+	}()
+	p.mu.Lock()
+	p.procs = append(p.procs, c)
+	p.mu.Unlock()
+	return nil
+}
+
+// exited returns an error naming a service that stopped on its own.
+func (p *processes) exited() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.procs {
+		select {
+		case <-c.done:
+			return fmt.Errorf("%s exited (%v): see %s", c.name, c.err, filepath.Join(p.work, c.name+".log"))
+		default:
+		}
+	}
+	return nil
+}
+
+// stop asks every service to shut down (SIGTERM) and waits for it, killing
+// one that takes longer than 30 s.
+func (p *processes) stop(out io.Writer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.procs {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range p.procs {
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+		if c.err != nil {
+			fmt.Fprintf(out, "%s stopped: %v\n", c.name, c.err)
+		}
+	}
+	p.procs = nil
+}

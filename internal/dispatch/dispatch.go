@@ -1,0 +1,300 @@
+// Package dispatch accepts broadcasts and expands their audiences into jobs.
+//
+// Expansion walks the audience a page at a time (Graph's user pages, or the
+// stored explicit list), records each page's recipients in the store, then
+// publishes one job per recipient with message ids that deduplicate
+// republishes, and only then saves the cursor past the page. A dispatcher
+// that dies mid-page redoes that page on restart: known recipients keep
+// their state, their jobs are deduplicated by JetStream, and a sender acks a
+// job whose recipient is already settled. So nothing is lost and nothing is
+// sent twice.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/graph"
+	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/store"
+	"github.com/broadcast-dev/broadcast/internal/teams"
+)
+
+// MaxActivityUnits is the payload budget of one activity in UTF-16 code
+// units: Teams refuses about 100 KB; we stay below 80 KB.
+const MaxActivityUnits = 80 * 1024
+
+// Users lists a tenant's users a page at a time.
+type Users interface {
+	UsersPage(ctx context.Context, next string) ([]graph.User, string, error)
+}
+
+var _ Users = (*graph.Client)(nil)
+
+// Config tunes a Dispatcher.
+type Config struct {
+	Tenants  []string // tenants served; the first is the default
+	PageSize int      // recipients per page of an explicit list
+	// ResumeEvery is how often expansions that stopped (an error, a crash of
+	// another dispatcher) are looked for and resumed.
+	ResumeEvery time.Duration
+}
+
+// Dispatcher creates broadcasts and runs their expansion.
+type Dispatcher struct {
+	cfg      Config
+	store    *store.Store
+	pub      *queue.Queue
+	usersFor func(tenant string) (Users, error)
+	log      *zap.Logger
+
+	mu      sync.Mutex
+	running map[string]bool
+	wg      sync.WaitGroup
+	ctx     context.Context // owns every expansion; set by Run
+}
+
+// New returns a Dispatcher; usersFor returns the user directory of a tenant.
+func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant string) (Users, error), log *zap.Logger) *Dispatcher {
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 1000
+	}
+	if cfg.ResumeEvery <= 0 {
+		cfg.ResumeEvery = 30 * time.Second
+	}
+	return &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
+}
+
+// Run resumes unfinished expansions, then keeps resuming stopped ones until
+// ctx is done, and waits for the expansions in flight to stop.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.mu.Lock()
+	d.ctx = ctx
+	d.mu.Unlock()
+	t := time.NewTicker(d.cfg.ResumeEvery)
+	defer t.Stop()
+	for {
+		d.resume(ctx)
+		select {
+		case <-ctx.Done():
+			d.wg.Wait()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Dispatcher) resume(ctx context.Context) {
+	ids, err := d.store.Expanding(ctx)
+	if err != nil {
+		d.log.Warn("list expansions to resume", zap.Error(err))
+		return
+	}
+	for _, id := range ids {
+		d.start(id)
+	}
+}
+
+// Create validates a request, records the broadcast and starts its
+// expansion. A *broadcast.ValidationError means the request was refused.
+func (d *Dispatcher) Create(ctx context.Context, req *broadcast.CreateRequest) (*broadcast.Broadcast, error) {
+	tenant := req.TenantID
+	if tenant == "" {
+		tenant = d.cfg.Tenants[0]
+	} else if !contains(d.cfg.Tenants, tenant) {
+		return nil, broadcast.Invalid("tenantId", "this deployment does not serve tenant %s", tenant)
+	}
+	activity, err := teams.Activity(req.Message.Text, req.Message.Card, req.Message.Alert())
+	if err != nil {
+		return nil, broadcast.Invalid("message", "%s", err.Error())
+	}
+	if n := teams.PayloadSize(activity); n > MaxActivityUnits {
+		return nil, broadcast.Invalid("message", "the message is %d UTF-16 units, over Teams' budget of %d (80 KB): shorten the text or the card", n, MaxActivityUnits)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("new broadcast id: %w", err)
+	}
+	b := &broadcast.Broadcast{ID: id.String(), TenantID: tenant, Message: req.Message, Audience: req.Audience,
+		Status: broadcast.StatusExpanding, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := d.store.CreateBroadcast(ctx, b, activity); err != nil {
+		return nil, err
+	}
+	d.log.Info("broadcast accepted", zap.String("broadcast_id", b.ID), zap.String("tenant_id", tenant),
+		zap.Bool("all_users", b.Audience.AllUsers), zap.Int("listed_users", len(b.Audience.UserIDs)))
+	d.start(b.ID)
+	return b, nil
+}
+
+// start runs the broadcast's expansion unless it runs already or the
+// dispatcher is not running (then Run's resume picks it up).
+func (d *Dispatcher) start(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx == nil || d.ctx.Err() != nil || d.running[id] {
+		return
+	}
+	d.running[id] = true
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() {
+			d.mu.Lock()
+			delete(d.running, id)
+			d.mu.Unlock()
+		}()
+		log := d.log.With(zap.String("broadcast_id", id))
+		if err := d.expand(d.ctx, id, log); err != nil && d.ctx.Err() == nil {
+			log.Error("expansion stopped; it resumes later", zap.Error(err))
+		}
+	}()
+}
+
+// expand publishes the broadcast's audience from where it stopped.
+func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) error {
+	b, err := d.store.Broadcast(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return d.store.Forget(ctx, id)
+	}
+	if err != nil {
+		return err
+	}
+	if !contains(d.cfg.Tenants, b.TenantID) {
+		// Another deployment's broadcast in a shared Redis: its own
+		// dispatcher, which has the tenant's credentials, expands it.
+		log.Debug("not expanding a broadcast of a tenant this dispatcher does not serve", zap.String("tenant_id", b.TenantID))
+		return nil
+	}
+	log = log.With(zap.String("tenant_id", b.TenantID))
+	cursor, err := d.store.ExpansionCursor(ctx, id)
+	if err != nil {
+		return err
+	}
+	if cursor != "" {
+		log.Info("resuming expansion")
+	}
+	next := d.pager(b)
+	for {
+		users, after, err := next(ctx, cursor)
+		if err != nil {
+			return fmt.Errorf("read audience page: %w", err)
+		}
+		if err := d.publishPage(ctx, b, users); err != nil {
+			return err
+		}
+		if after == "" {
+			break
+		}
+		if err := d.store.SaveExpansionCursor(ctx, id, after); err != nil {
+			return err
+		}
+		cursor = after
+	}
+	completed, err := d.store.FinishExpansion(ctx, id)
+	if err != nil {
+		return err
+	}
+	b, err = d.store.Broadcast(ctx, id)
+	if err != nil {
+		return err
+	}
+	log.Info("audience expanded", zap.Int64("recipients", b.Counts.Total), zap.Bool("completed", completed))
+	return nil
+}
+
+// pager returns the function that reads one page of the audience at a cursor
+// and returns the cursor after it ("" after the last page).
+func (d *Dispatcher) pager(b *broadcast.Broadcast) func(ctx context.Context, cursor string) ([]string, string, error) {
+	if b.Audience.AllUsers {
+		return func(ctx context.Context, cursor string) ([]string, string, error) {
+			dir, err := d.usersFor(b.TenantID)
+			if err != nil {
+				return nil, "", err
+			}
+			page, next, err := dir.UsersPage(ctx, strings.TrimPrefix(cursor, "graph:"))
+			if err != nil {
+				return nil, "", err
+			}
+			ids := make([]string, 0, len(page))
+			for _, u := range page {
+				// Guests are outside the organisation: an org-wide
+				// announcement is not for them.
+				if u.UserType == "Guest" || !broadcast.IsGUID(u.ID) {
+					continue
+				}
+				ids = append(ids, strings.ToLower(u.ID))
+			}
+			if next != "" {
+				next = "graph:" + next
+			}
+			return ids, next, nil
+		}
+	}
+	return func(ctx context.Context, cursor string) ([]string, string, error) {
+		offset, _ := strconv.ParseInt(strings.TrimPrefix(cursor, "list:"), 10, 64)
+		ids, err := d.store.AudiencePage(ctx, b.ID, offset, int64(d.cfg.PageSize))
+		if err != nil {
+			return nil, "", err
+		}
+		next := ""
+		if len(ids) == d.cfg.PageSize {
+			next = "list:" + strconv.FormatInt(offset+int64(len(ids)), 10)
+		}
+		return ids, next, nil
+	}
+}
+
+// publishPage records a page of recipients and publishes their jobs: a send
+// job where the conversation is known, an install job otherwise.
+func (d *Dispatcher) publishPage(ctx context.Context, b *broadcast.Broadcast, users []string) error {
+	if len(users) == 0 {
+		return nil
+	}
+	convs, err := d.store.Conversations(ctx, b.TenantID, users)
+	if err != nil {
+		return err
+	}
+	news := make([]store.NewRecipient, len(users))
+	for i, u := range users {
+		news[i] = store.NewRecipient{UserID: u, State: broadcast.StateInstalling}
+		if c, ok := convs[u]; ok {
+			news[i] = store.NewRecipient{UserID: u, State: broadcast.StatePending, ConversationID: c}
+		}
+	}
+	added, err := d.store.AddRecipients(ctx, b.ID, news)
+	if err != nil {
+		return err
+	}
+	items := make([]queue.Item, 0, len(added))
+	for _, a := range added {
+		// Existing recipients (a resumed page) get their job again; the
+		// stream or the sender drops it if it was already done.
+		job := broadcast.Job{BroadcastID: b.ID, TenantID: b.TenantID, UserID: a.UserID}
+		switch a.State {
+		case broadcast.StatePending:
+			job.ConversationID = convs[a.UserID]
+			items = append(items, queue.Item{Stage: broadcast.StageSend, Job: job})
+		case broadcast.StateInstalling:
+			items = append(items, queue.Item{Stage: broadcast.StageInstall, Job: job})
+		}
+	}
+	return d.pub.PublishBatch(ctx, items)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,56 @@
+package install_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
+)
+
+// Users with the app (Graph answers 409) and without it (201) both get a
+// conversation and the message; a user Graph does not know fails with a reason.
+func TestInstallPath(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 30, InstalledFraction: 0.5, Seed: 3}})
+	ctx := context.Background()
+	users := e.Users()
+	var ids []string
+	installed := 0
+	for _, u := range users {
+		ids = append(ids, u.ID)
+		if u.Installed {
+			installed++
+		}
+	}
+	require.Positive(t, installed)
+	require.Less(t, installed, len(users))
+	unknown := "99999999-9999-9999-9999-999999999999"
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "install"}, Audience: broadcast.Audience{UserIDs: append(ids, unknown)}})
+	b = e.WaitCompleted(b.ID, time.Minute)
+
+	require.Equal(t, broadcast.Counts{Total: int64(len(users) + 1), Sent: int64(len(users)), Failed: 1}, b.Counts)
+	l := e.Sim.Ledger()
+	require.EqualValues(t, len(users)-installed, l.Installs, "201 for every user without the app")
+	require.EqualValues(t, installed, l.InstallConflicts, "409 for every user who had it")
+
+	r, err := e.Store.Recipient(ctx, b.ID, unknown)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.StateFailed, r.State)
+	require.Equal(t, broadcast.ReasonUserNotFound, r.Reason)
+
+	convs, err := e.Store.Conversations(ctx, e.Tenant, ids)
+	require.NoError(t, err)
+	require.Len(t, convs, len(users), "every installed user's conversation is cached")
+
+	// A second broadcast finds every conversation cached: no Graph call.
+	before := e.Sim.Ledger().Requests["graph_install"]
+	b2 := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "again"}, Audience: broadcast.Audience{UserIDs: ids}})
+	b2 = e.WaitCompleted(b2.ID, time.Minute)
+	require.EqualValues(t, len(users), b2.Counts.Sent)
+	require.Equal(t, before, e.Sim.Ledger().Requests["graph_install"])
+}

@@ -1,0 +1,59 @@
+package pipelinetest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
+)
+
+// A broadcast to every user of a tenant of a few hundred, some without the
+// app, some who blocked the bot, some disabled by the admin, with transient
+// faults: the broadcast's counters equal the simulator's ledger.
+func TestBroadcastToAllUsersMatchesLedger(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{
+		UsersPerTenant: 400, InstalledFraction: 0.8, BlockedFraction: 0.05, DisabledFraction: 0.02,
+		ErrorRate: 0.03, PreconditionRate: 0.02, ConnectorRPS: 400, GraphRPS: 200, Seed: 11,
+	}, MaxRetries: 8})
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Hello **everyone**"}, Audience: broadcast.Audience{AllUsers: true}})
+	b = e.WaitCompleted(b.ID, 3*time.Minute)
+
+	var members, blocked int64
+	for _, u := range e.Users() {
+		if u.UserType == "Guest" {
+			continue
+		}
+		members++
+		if u.Blocked || u.Disabled {
+			blocked++
+		}
+	}
+	l := e.Sim.Ledger()
+	c := b.Counts
+	require.Equal(t, members, c.Total, "guests are not recipients")
+	require.Equal(t, blocked, c.Blocked)
+	require.Zero(t, c.Failed)
+	require.Equal(t, members-blocked, c.Sent)
+	require.Equal(t, c.Sent, l.Deliveries)
+	require.Equal(t, c.Sent, l.DeliveredUsers)
+	require.Zero(t, l.Duplicates)
+	require.Zero(t, l.RetryAfterViolations)
+	for _, u := range e.Users() {
+		n := len(e.Sim.UserDeliveries(e.Tenant, u.ID))
+		if u.UserType == "Guest" || u.Blocked || u.Disabled {
+			require.Zero(t, n, "user %+v", u)
+		} else {
+			require.Equal(t, 1, n, "user %+v", u)
+		}
+	}
+	// The recipients listing agrees with the counters.
+	page, _, err := e.Store.Recipients(context.Background(), b.ID, broadcast.StateBlocked, "", 1000)
+	require.NoError(t, err)
+	require.Len(t, page, int(blocked))
+}

@@ -1,0 +1,206 @@
+// Package pipelinetest assembles the whole pipeline in one process for
+// tests: real NATS JetStream and real Redis (from testenv), the Teams/Graph
+// simulator on an httptest server, and the dispatcher, installer and sender
+// as they run in their binaries, wired to the simulator's URLs.
+package pipelinetest
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/api"
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/dispatch"
+	"github.com/broadcast-dev/broadcast/internal/graph"
+	"github.com/broadcast-dev/broadcast/internal/install"
+	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/ratelimit"
+	"github.com/broadcast-dev/broadcast/internal/send"
+	"github.com/broadcast-dev/broadcast/internal/store"
+	"github.com/broadcast-dev/broadcast/internal/teams"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
+	"github.com/broadcast-dev/broadcast/internal/testenv"
+	"github.com/broadcast-dev/broadcast/internal/token"
+)
+
+// Credentials the simulator is configured with.
+const (
+	BotAppID    = "5c2f1e3d-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
+	BotPassword = "test-secret-0123456789"
+	TeamsAppID  = "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a"
+)
+
+// Options tune an Env. Zero values take test-friendly defaults.
+type Options struct {
+	Sim                 teamsim.Config // Tenants, credentials and Logger are filled in
+	TenantRPS, GraphRPS float64        // default 1000: the simulator's limits decide
+	SendConcurrency     int
+	InstallConcurrency  int
+	MaxRetries          int // default 3
+	RetryBase           time.Duration
+	// NoWorkers leaves the installer and sender workers stopped, for tests
+	// that drive the handlers themselves.
+	NoWorkers bool
+}
+
+// Env is a running pipeline.
+type Env struct {
+	T          testing.TB
+	Tenant     string
+	Store      *store.Store
+	Queue      *queue.Queue
+	JS         jetstream.JetStream
+	Sim        *teamsim.Sim
+	SimURL     string
+	Connector  *teams.Client
+	Graphs     *graph.Tenants
+	Dispatcher *dispatch.Dispatcher
+	Sender     *send.Sender
+	Installer  *install.Installer
+	API        http.Handler
+	Log        *zap.Logger
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start builds and runs a pipeline that stops when the test ends.
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	log := testenv.Logger(t)
+	tenant := testenv.FreeTenant(t)
+	if o.TenantRPS == 0 {
+		o.TenantRPS = 1000
+	}
+	if o.GraphRPS == 0 {
+		o.GraphRPS = 1000
+	}
+	if o.SendConcurrency == 0 {
+		o.SendConcurrency = 16
+	}
+	if o.InstallConcurrency == 0 {
+		o.InstallConcurrency = 8
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 3
+	}
+	if o.RetryBase == 0 {
+		o.RetryBase = 20 * time.Millisecond
+	}
+	simCfg := o.Sim
+	simCfg.Tenants = []string{tenant}
+	simCfg.BotAppID, simCfg.BotAppPassword, simCfg.TeamsAppID = BotAppID, BotPassword, TeamsAppID
+	simCfg.Logger = log.Named("teamsim")
+	sim, err := teamsim.New(simCfg)
+	require.NoError(t, err)
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+
+	rdb, err := store.Connect(context.Background(), testenv.Redis(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	st := store.New(rdb)
+
+	_, js, err := queue.Connect(context.Background(), testenv.NATS(t), t.Name(), log)
+	require.NoError(t, err)
+	q := queue.New(js, "t"+strings.ReplaceAll(uuid.NewString()[:13], "-", ""))
+	require.NoError(t, q.Setup(context.Background()))
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), streamOf(q)) })
+
+	httpClient := &http.Client{Timeout: 5 * time.Second}
+	tokens, err := token.NewSource(token.Config{LoginURL: srv.URL + "/login", Tenant: token.ConnectorTenant,
+		ClientID: BotAppID, ClientSecret: BotPassword, Scope: token.ScopeConnector, HTTP: httpClient})
+	require.NoError(t, err)
+	connector, err := teams.NewClient(srv.URL+"/connector/", tokens, httpClient, BotAppID)
+	require.NoError(t, err)
+	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: srv.URL + "/login", GraphURL: srv.URL + "/graph/v1.0",
+		ClientID: BotAppID, ClientSecret: BotPassword, RPS: o.GraphRPS, HTTP: httpClient, Logger: log})
+
+	e := &Env{T: t, Tenant: tenant, Store: st, Queue: q, JS: js, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
+	e.Sender = send.New(send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
+		st, q, connector, ratelimit.NewTenants(o.TenantRPS, st, 50*time.Millisecond), log.Named("sender"))
+	e.Installer = install.New(install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase}, st, q,
+		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, log.Named("installer"))
+	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: []string{tenant}, PageSize: 100, ResumeEvery: 200 * time.Millisecond}, st, q,
+		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, log.Named("dispatch"))
+	e.API = api.New(e.Dispatcher, st, log.Named("api"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	t.Cleanup(e.Stop)
+	e.run(func() { _ = e.Dispatcher.Run(ctx) })
+	if !o.NoWorkers {
+		e.runWorker(ctx, queue.ConsumerInstaller, e.Installer.Handle, o.InstallConcurrency)
+		e.runWorker(ctx, queue.ConsumerSender, e.Sender.Handle, o.SendConcurrency)
+	}
+	return e
+}
+
+func streamOf(q *queue.Queue) string { return q.Stream() }
+
+func (e *Env) run(f func()) {
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); f() }()
+}
+
+func (e *Env) runWorker(ctx context.Context, name string, h queue.Handler, conc int) {
+	cons, err := e.Queue.Consumer(ctx, name)
+	require.NoError(e.T, err)
+	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: conc, Grace: 5 * time.Second, Log: e.Log.Named(name)}
+	e.run(func() { _ = w.Run(ctx) })
+}
+
+// Stop stops the dispatcher and the workers and waits for them.
+func (e *Env) Stop() {
+	e.cancel()
+	e.wg.Wait()
+}
+
+// Create creates a broadcast through the dispatcher.
+func (e *Env) Create(req broadcast.CreateRequest) *broadcast.Broadcast {
+	e.T.Helper()
+	require.NoError(e.T, req.Normalize())
+	b, err := e.Dispatcher.Create(context.Background(), &req)
+	require.NoError(e.T, err)
+	return b
+}
+
+// WaitCompleted waits for a broadcast to complete and returns it.
+func (e *Env) WaitCompleted(id string, within time.Duration) *broadcast.Broadcast {
+	e.T.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		b, err := e.Store.Broadcast(context.Background(), id)
+		if err == nil && b.Status == broadcast.StatusCompleted {
+			return b
+		}
+		if time.Now().After(deadline) {
+			e.T.Fatalf("broadcast %s did not complete within %s: %+v (err %v)", id, within, b, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Users returns the simulator's users of the tenant.
+func (e *Env) Users() []teamsim.User { return e.Sim.Users(e.Tenant) }
+
+// Next fetches the next message of a consumer, for tests that drive a
+// handler themselves.
+func (e *Env) Next(name string) jetstream.Msg {
+	e.T.Helper()
+	cons, err := e.Queue.Consumer(context.Background(), name)
+	require.NoError(e.T, err)
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	require.NoError(e.T, err)
+	return msg
+}

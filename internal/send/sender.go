@@ -1,0 +1,305 @@
+// Package send runs the sender workers: each send job claims its recipient
+// in the store, waits for the tenant's gate, posts the broadcast's activity
+// through the Bot Framework Connector, and records the outcome. One switch
+// (Sender.settle) turns every documented Connector answer into a recorded
+// state and the job's fate.
+package send
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/ratelimit"
+	"github.com/broadcast-dev/broadcast/internal/store"
+	"github.com/broadcast-dev/broadcast/internal/teams"
+)
+
+// Connector is the part of the Bot Connector the sender uses.
+type Connector interface {
+	Send(ctx context.Context, conversationID string, activity []byte) (string, error)
+}
+
+var _ Connector = (*teams.Client)(nil)
+
+// Config tunes a Sender.
+type Config struct {
+	// ProcessID tells this process's claims from others'.
+	ProcessID string
+	// MaxRetries bounds redeliveries for answers that may pass (412, 502,
+	// 503, 504, timeouts, a second 401).
+	MaxRetries int
+	// CallTimeout bounds one Connector call.
+	CallTimeout time.Duration
+	// MaxInlinePause is the longest tenant pause a job waits out while
+	// holding its message; longer pauses release the job for redelivery.
+	MaxInlinePause time.Duration
+	// RetryBase is the first retry delay; it doubles per retry, with jitter.
+	RetryBase time.Duration
+}
+
+// Sender handles send jobs.
+type Sender struct {
+	cfg   Config
+	store *store.Store
+	pub   *queue.Queue
+	teams Connector
+	gates *ratelimit.Tenants
+	log   *zap.Logger
+
+	mu         sync.Mutex
+	activities map[string][]byte // broadcast id -> activity, for the broadcasts in flight
+}
+
+// New returns a Sender.
+func New(cfg Config, st *store.Store, pub *queue.Queue, c Connector, gates *ratelimit.Tenants, log *zap.Logger) *Sender {
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 15 * time.Second
+	}
+	if cfg.MaxInlinePause <= 0 {
+		cfg.MaxInlinePause = 5 * time.Second
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = time.Second
+	}
+	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, activities: make(map[string][]byte)}
+}
+
+// Handle processes one send job; it is a queue.Handler.
+func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
+	job, err := broadcast.DecodeJob(msg.Data())
+	if err != nil {
+		return queue.Terminate(err)
+	}
+	log := s.log.With(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
+
+	claim, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
+		From:  []broadcast.State{broadcast.StatePending, broadcast.StateInstalling, broadcast.StateSending},
+		To:    broadcast.StateSending,
+		Owner: s.owner(msg), Lease: queue.AckWait, CountAttempt: true,
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return queue.Terminate(fmt.Errorf("recipient %s of %s has no record: %w", job.UserID, job.BroadcastID, err))
+	case err != nil:
+		return err
+	case claim.Busy:
+		return queue.Retry(queue.AckWait/2, errors.New("claimed by another sender"))
+	case !claim.Applied:
+		log.Debug("already settled, not sending again", zap.String("state", string(claim.Prev)))
+		return nil
+	}
+	if claim.Prev == broadcast.StateSending {
+		// The previous claim's lease ran out: its sender died or lost the
+		// job, perhaps after Teams had accepted the message.
+		log.Warn("reclaiming a recipient whose earlier send did not finish", zap.Int("attempts", claim.Recipient.Attempts))
+	}
+
+	conv := job.ConversationID
+	if conv == "" {
+		conv = claim.Recipient.ConversationID
+	}
+	if conv == "" {
+		return s.reinstall(ctx, job, "", errors.New("no conversation known"), log)
+	}
+	activity, err := s.activity(ctx, job.BroadcastID)
+	if errors.Is(err, store.ErrNotFound) {
+		return queue.Terminate(err)
+	}
+	if err != nil {
+		return s.release(ctx, job, false, err)
+	}
+
+	gate := s.gates.For(job.TenantID)
+	var sendErr error
+	var activityID string
+	for try := 0; try < 2; try++ { // a 401 refreshes the token and tries once more
+		if wait := gate.Remaining(); wait > s.cfg.MaxInlinePause {
+			return s.release(ctx, job, false, queue.Retry(wait+jitter(wait), errors.New("tenant paused")))
+		}
+		if err := gate.Wait(ctx); err != nil {
+			return s.release(ctx, job, false, err)
+		}
+		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+		activityID, sendErr = s.teams.Send(callCtx, conv, activity)
+		cancel()
+		if teams.Classify(sendErr) != teams.Unauthorized {
+			break
+		}
+	}
+	return s.settle(ctx, gate, job, conv, claim.Recipient, activityID, sendErr, log)
+}
+
+// settle records the outcome of a send and decides the job's fate.
+func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast.Job, conv string, rec broadcast.Recipient, activityID string, sendErr error, log *zap.Logger) error {
+	outcome := teams.Classify(sendErr)
+	var terr *teams.Error
+	errors.As(sendErr, &terr)
+	switch outcome {
+	case teams.OK:
+		return s.recordSent(ctx, job, activityID, log)
+	case teams.Throttled:
+		wait := time.Duration(0)
+		if terr != nil {
+			wait = terr.RetryAfter
+		}
+		if wait <= 0 {
+			wait = queue.Backoff(rec.Attempts, time.Second, 30*time.Second)
+		}
+		if err := gate.Pause(ctx, wait); err != nil {
+			log.Warn("share tenant pause", zap.Error(err))
+		}
+		log.Info("throttled: tenant paused", zap.Duration("retry_after", wait))
+		return s.release(ctx, job, false, queue.Retry(wait+jitter(wait), sendErr))
+	case teams.Retry, teams.Unauthorized:
+		if ctx.Err() != nil { // shutting down: the call was cut, not refused
+			return s.release(ctx, job, false, ctx.Err())
+		}
+		if rec.Retries >= s.cfg.MaxRetries {
+			return s.fail(ctx, job, broadcast.ReasonRetriesExhausted, sendErr, log)
+		}
+		delay := queue.Backoff(rec.Retries+1, s.cfg.RetryBase, time.Minute)
+		log.Info("send failed, will retry", zap.Int("retries", rec.Retries+1), zap.Duration("delay", delay), zap.Error(sendErr))
+		return s.release(ctx, job, true, queue.Retry(delay, sendErr))
+	case teams.Blocked:
+		return s.block(ctx, job, broadcast.ReasonBlockedByUser, sendErr, log)
+	case teams.Disabled:
+		return s.block(ctx, job, broadcast.ReasonBotDisabled, sendErr, log)
+	case teams.NotInstalled, teams.ConversationGone:
+		return s.reinstall(ctx, job, conv, sendErr, log)
+	case teams.BadMessage:
+		reason := broadcast.ReasonBadMessage
+		if terr != nil && terr.Status == 413 {
+			reason = broadcast.ReasonMessageTooBig
+		}
+		return s.fail(ctx, job, reason, sendErr, log)
+	default:
+		if ctx.Err() != nil {
+			return s.release(ctx, job, false, ctx.Err())
+		}
+		return s.fail(ctx, job, broadcast.ReasonServiceError, sendErr, log)
+	}
+}
+
+// recordSent records a delivery. Teams has the message now, so the record
+// is retried for a while rather than letting the job be redelivered: a
+// redelivery would send the message a second time.
+func (s *Sender) recordSent(ctx context.Context, job broadcast.Job, activityID string, log *zap.Logger) error {
+	var err error
+	for attempt := 1; attempt <= 8; attempt++ {
+		var res store.Result
+		res, err = s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
+			From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateSent, ActivityID: activityID,
+		})
+		if err == nil {
+			if !res.Applied {
+				log.Warn("delivered, but the recipient was already settled: a duplicate", zap.String("state", string(res.Prev)))
+			}
+			return nil
+		}
+		time.Sleep(queue.Backoff(attempt, 100*time.Millisecond, 5*time.Second))
+	}
+	log.Error("delivered but could not record it", zap.String("activity_id", activityID), zap.Error(err))
+	return err
+}
+
+// release gives the recipient back (sending -> pending) so that the job's
+// redelivery can claim it again, and returns cause as the job's result.
+func (s *Sender) release(ctx context.Context, job broadcast.Job, countRetry bool, cause error) error {
+	_, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
+		From: []broadcast.State{broadcast.StateSending}, To: broadcast.StatePending, CountRetry: countRetry, LastError: errString(cause),
+	})
+	if err != nil {
+		// The claim's lease runs out by itself; the redelivery waits for it.
+		s.log.Warn("release recipient", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Error(err))
+	}
+	return cause
+}
+
+func (s *Sender) fail(ctx context.Context, job broadcast.Job, reason broadcast.Reason, cause error, log *zap.Logger) error {
+	log.Warn("send failed for good", zap.String("reason", string(reason)), zap.Error(cause))
+	return s.final(ctx, job, broadcast.StateFailed, reason, cause)
+}
+
+func (s *Sender) block(ctx context.Context, job broadcast.Job, reason broadcast.Reason, cause error, log *zap.Logger) error {
+	log.Info("recipient cannot receive bot messages", zap.String("reason", string(reason)))
+	return s.final(ctx, job, broadcast.StateBlocked, reason, cause)
+}
+
+func (s *Sender) final(ctx context.Context, job broadcast.Job, to broadcast.State, reason broadcast.Reason, cause error) error {
+	_, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
+		From: []broadcast.State{broadcast.StateSending}, To: to, Reason: reason, LastError: errString(cause),
+	})
+	return err
+}
+
+// reinstall sends the recipient back to the installer once: the app was
+// uninstalled or the conversation is gone. The state moves before the install
+// job is published, so that the installer finds the recipient installing; if
+// the publish fails, the send job is redelivered and the path runs again.
+func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, cause error, log *zap.Logger) error {
+	if err := s.store.ForgetConversation(ctx, job.TenantID, job.UserID, conv); err != nil {
+		return s.release(ctx, job, false, err)
+	}
+	if job.Reinstall >= 1 {
+		return s.fail(ctx, job, broadcast.ReasonNotInstalled, cause, log)
+	}
+	log.Info("conversation gone: back to install", zap.Error(cause))
+	if _, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
+		From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateInstalling, CountReinstall: true, LastError: errString(cause),
+	}); err != nil {
+		return err
+	}
+	next := broadcast.Job{BroadcastID: job.BroadcastID, TenantID: job.TenantID, UserID: job.UserID, Reinstall: job.Reinstall + 1}
+	return s.pub.Publish(ctx, broadcast.StageInstall, next)
+}
+
+// activity returns the broadcast's activity, read once per process.
+func (s *Sender) activity(ctx context.Context, id string) ([]byte, error) {
+	s.mu.Lock()
+	a, ok := s.activities[id]
+	s.mu.Unlock()
+	if ok {
+		return a, nil
+	}
+	a, err := s.store.Activity(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.activities) >= 1024 { // a bound: the broadcasts in flight are few
+		clear(s.activities)
+	}
+	s.activities[id] = a
+	s.mu.Unlock()
+	return a, nil
+}
+
+// owner names this delivery of the message: a redelivery, here or elsewhere,
+// is another owner and cannot take over a live claim.
+func (s *Sender) owner(msg jetstream.Msg) string {
+	md, err := msg.Metadata()
+	if err != nil {
+		return s.cfg.ProcessID
+	}
+	return s.cfg.ProcessID + ":" + strconv.FormatUint(md.Sequence.Stream, 10) + ":" + strconv.FormatUint(md.NumDelivered, 10)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return queue.Backoff(1, d/5+time.Millisecond, time.Hour) // up to a fifth more
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
