@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -130,6 +131,21 @@ func (r *reader) url(name, def string) string {
 	return v
 }
 
+// loopback reads a listen address that must be on the loopback interface:
+// the API has no authentication yet, so nothing else may reach it.
+func (r *reader) loopback(name, def string) string {
+	v := r.str(name, def)
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || port == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not host:port", name, v))
+		return v
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a loopback address: the API has no authentication yet, so it listens on 127.0.0.1 only", name, v))
+	}
+	return v
+}
+
 func (r *reader) common() Common {
 	c := Common{
 		NATSURL:        r.str("NATS_URL", DefaultNATSURL),
@@ -157,7 +173,7 @@ func (r *reader) err() error { return errors.Join(r.errs...) }
 func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	r := &reader{getenv: getenv}
 	c := Dispatcher{Common: r.common(), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
-		HTTPAddr: r.str("HTTP_ADDR", "127.0.0.1:8080"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1)}
+		HTTPAddr: r.loopback("HTTP_ADDR", "127.0.0.1:8080"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1)}
 	return c, r.err()
 }
 

@@ -37,6 +37,22 @@ func TestErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
+func TestAPIListensOnLoopbackOnly(t *testing.T) {
+	for addr, ok := range map[string]bool{"127.0.0.1:9000": true, "[::1]:8080": true, "localhost:8080": true,
+		"0.0.0.0:8080": false, ":8080": false, "10.0.0.5:8080": false, "8080": false} {
+		m := map[string]string{"HTTP_ADDR": addr}
+		for k, v := range base {
+			m[k] = v
+		}
+		_, err := LoadDispatcher(env(m))
+		if ok {
+			require.NoError(t, err, addr)
+		} else {
+			require.ErrorContains(t, err, "HTTP_ADDR", addr)
+		}
+	}
+}
+
 func TestFieldsMaskSecrets(t *testing.T) {
 	c, err := LoadSender(env(base))
 	require.NoError(t, err)
