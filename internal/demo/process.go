@@ -2,10 +2,10 @@ package demo
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -80,23 +80,45 @@ func (p *processes) exited() error {
 }
 
 // stop asks every service to shut down (SIGTERM) and waits for it, killing
-// one that takes longer than 30 s.
-func (p *processes) stop(out io.Writer) {
+// one that takes longer than 30 s. It returns a problem for each service
+// that did not exit cleanly (status 0).
+func (p *processes) stop() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.procs {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	}
+	var problems []string
 	for _, c := range p.procs {
 		select {
 		case <-c.done:
 		case <-time.After(30 * time.Second):
 			_ = c.cmd.Process.Kill()
 			<-c.done
+			problems = append(problems, c.name+" did not stop within 30 s of SIGTERM")
 		}
 		if c.err != nil {
-			fmt.Fprintf(out, "%s stopped: %v\n", c.name, c.err)
+			problems = append(problems, fmt.Sprintf("%s did not exit cleanly on SIGTERM: %v", c.name, c.err))
 		}
 	}
 	p.procs = nil
+	return problems
+}
+
+// leaks returns a problem for each service log that contains a secret.
+func (p *processes) leaks(secrets ...string) []string {
+	var problems []string
+	for _, name := range []string{"dispatcher", "installer", "sender"} {
+		data, err := os.ReadFile(filepath.Join(p.work, name+".log"))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s log: %v", name, err))
+			continue
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(data), s) {
+				problems = append(problems, fmt.Sprintf("%s log contains a secret (%.6s…)", name, s))
+			}
+		}
+	}
+	return problems
 }
