@@ -6,11 +6,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,79 +16,42 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/graph"
-	"github.com/broadcast-dev/broadcast/internal/logging"
-	"github.com/broadcast-dev/broadcast/internal/queue"
-	"github.com/broadcast-dev/broadcast/internal/store"
+	"github.com/broadcast-dev/broadcast/internal/service"
 )
 
-func main() { os.Exit(run()) }
+func main() { os.Exit(service.Main("dispatcher", config.LoadDispatcher, run)) }
 
-func run() int {
-	cfg, err := config.LoadDispatcher(config.Env)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "dispatcher: configuration:\n%v\n", err)
-		return 2
-	}
-	log, err := logging.New("dispatcher", cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "dispatcher: %v\n", err)
-		return 2
-	}
-	defer log.Sync() //nolint:errcheck
-	log.Info("starting", append(cfg.Fields(), zap.String("graph_url", cfg.GraphURL), zap.String("http_addr", cfg.HTTPAddr))...)
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
-	rdb, err := store.Connect(ctx, cfg.RedisURL)
-	if err != nil {
-		log.Error("redis", zap.Error(err))
-		return 1
-	}
-	defer rdb.Close()
-	nc, js, err := queue.Connect(ctx, cfg.NATSURL, "dispatcher", log)
-	if err != nil {
-		log.Error("nats", zap.Error(err))
-		return 1
-	}
-	defer nc.Close()
-	q := queue.New(js, "")
-	if err := q.Setup(ctx); err != nil {
-		log.Error("jetstream", zap.Error(err))
-		return 1
-	}
-
-	st := store.New(rdb)
+func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: cfg.LoginURL, GraphURL: cfg.GraphURL,
-		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, RPS: cfg.GraphRPS, Logger: log})
-	d := dispatch.New(dispatch.Config{Tenants: cfg.Tenants}, st, q,
-		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, log.Named("expand"))
-	srv := api.NewHTTPServer(cfg.HTTPAddr, api.New(d, st, log.Named("api")))
+		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, RPS: cfg.GraphRPS, Logger: env.Log})
+	d := dispatch.New(dispatch.Config{Tenants: cfg.Tenants}, env.Store, env.Queue,
+		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, env.Log.Named("expand"))
+	srv := api.NewHTTPServer(cfg.HTTPAddr, api.New(d, env.Store, env.Log.Named("api")))
 
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	serveErr := make(chan error, 1)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	expanded := make(chan error, 1)
+	go func() { expanded <- d.Run(ctx) }()
+	served := make(chan error, 1)
 	go func() {
-		log.Info("listening", zap.String("addr", cfg.HTTPAddr))
-		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- err
-		}
+		env.Log.Info("listening", zap.String("addr", cfg.HTTPAddr))
+		served <- srv.ListenAndServe()
 	}()
-	code := 0
+
+	var err error
 	select {
 	case <-ctx.Done():
-	case err := <-serveErr:
-		log.Error("http server", zap.Error(err))
-		code = 1
-		stop()
+	case err = <-served: // could not listen
 	}
-	log.Info("shutting down")
+	stop()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("http shutdown", zap.Error(err))
+	if serr := srv.Shutdown(sctx); serr != nil {
+		env.Log.Warn("http shutdown", zap.Error(serr))
 	}
-	<-done
-	log.Info("stopped")
-	return code
+	<-expanded
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -195,8 +194,26 @@ func LoadSender(getenv func(string) string) (Sender, error) {
 	return c, r.err()
 }
 
-// Env is os.Getenv, for main.
-func Env(name string) string { return os.Getenv(name) }
+// Shared returns the settings every binary has.
+func (c Common) Shared() Common { return c }
+
+// Fields is the loggable view of the dispatcher's configuration.
+func (c Dispatcher) Fields() []zap.Field {
+	return append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("http_addr", c.HTTPAddr),
+		zap.Float64("graph_rps", c.GraphRPS))
+}
+
+// Fields is the loggable view of the installer's configuration.
+func (c Installer) Fields() []zap.Field {
+	return append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("teams_app_id", c.TeamsAppID),
+		zap.Float64("graph_rps", c.GraphRPS), zap.Int("concurrency", c.Concurrency))
+}
+
+// Fields is the loggable view of the sender's configuration.
+func (c Sender) Fields() []zap.Field {
+	return append(c.Common.Fields(), zap.String("bot_service_url", c.BotServiceURL), zap.Float64("tenant_rps", c.TenantRPS),
+		zap.Int("concurrency", c.Concurrency), zap.Int("max_retries", c.MaxRetries), zap.Duration("http_timeout", c.HTTPTimeout))
+}
 
 // Fields is the loggable view of a configuration: secrets masked.
 func (c Common) Fields() []zap.Field {

@@ -1,0 +1,111 @@
+// Package service is the start-up and shutdown every binary shares: read the
+// configuration, build the logger, connect to Redis and NATS, make sure the
+// stream exists, run until SIGINT or SIGTERM, and exit once with a status
+// (0 clean, 1 failed, 2 misconfigured).
+package service
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/config"
+	"github.com/broadcast-dev/broadcast/internal/logging"
+	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/store"
+)
+
+// Config is a binary's configuration.
+type Config interface {
+	Shared() config.Common
+	Fields() []zap.Field // for the start-up line, secrets masked
+}
+
+// Env is what every binary runs on.
+type Env struct {
+	Log   *zap.Logger
+	Store *store.Store
+	Queue *queue.Queue
+
+	rdb *redis.Client
+	nc  *nats.Conn
+}
+
+// Main loads the configuration with load, connects, and calls run with a
+// context that ends on SIGINT or SIGTERM. run returns when it has drained.
+func Main[C Config](name string, load func(getenv func(string) string) (C, error), run func(ctx context.Context, env *Env, cfg C) error) int {
+	cfg, err := load(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: configuration:\n%v\n", name, err)
+		return 2
+	}
+	c := cfg.Shared()
+	log, err := logging.New(name, c.LogLevel, c.LogFormat)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	defer log.Sync() //nolint:errcheck
+	log.Info("starting", cfg.Fields()...)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	env, err := connect(ctx, name, c, log)
+	if err != nil {
+		log.Error("start", zap.Error(err))
+		return 1
+	}
+	defer env.close()
+	if err := run(ctx, env, cfg); err != nil {
+		log.Error("stopped on error", zap.Error(err))
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func connect(ctx context.Context, name string, c config.Common, log *zap.Logger) (*Env, error) {
+	rdb, err := store.Connect(ctx, c.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	nc, js, err := queue.Connect(ctx, c.NATSURL, name, log)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	q := queue.New(js, "")
+	if err := q.Setup(ctx); err != nil {
+		nc.Close()
+		_ = rdb.Close()
+		return nil, err
+	}
+	return &Env{Log: log, Store: store.New(rdb), Queue: q, rdb: rdb, nc: nc}, nil
+}
+
+func (e *Env) close() {
+	// Drain flushes acks and publishes still buffered in the connection.
+	if err := e.nc.Drain(); err != nil {
+		e.nc.Close()
+	}
+	_ = e.rdb.Close()
+}
+
+// Work runs a worker on the durable consumer name until ctx ends, then
+// drains it within grace.
+func (e *Env) Work(ctx context.Context, name string, h queue.Handler, concurrency int, grace time.Duration) error {
+	cons, err := e.Queue.Consumer(ctx, name)
+	if err != nil {
+		return err
+	}
+	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: concurrency, Grace: grace, Log: e.Log}
+	e.Log.Info("working", zap.String("consumer", name), zap.Int("concurrency", concurrency))
+	return w.Run(ctx)
+}
