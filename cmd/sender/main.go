@@ -34,7 +34,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 	if err != nil {
 		return err
 	}
-	gates := ratelimit.NewTenants(cfg.TenantRPS, env.Store, 200*time.Millisecond)
+	gates := ratelimit.NewTenants(cfg.TenantRPS, env.Store)
 	s := send.New(send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, CallTimeout: cfg.HTTPTimeout},
 		env.Store, env.Queue, connector, gates, env.Log)
 	return env.Work(ctx, queue.ConsumerSender, s.Handle, cfg.Concurrency, cfg.HTTPTimeout+5*time.Second)

@@ -57,3 +57,23 @@ func TestBroadcastToAllUsersMatchesLedger(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page, int(blocked))
 }
+
+// Three sender processes share the tenant's budget: together they stay under
+// the limit (no 429 at all), and the broadcast takes as long as the limit
+// says, not a third of it.
+func TestSendersShareTheTenantBudget(t *testing.T) {
+	t.Parallel()
+	const users, limit, pace = 90, 20, 18
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{
+		UsersPerTenant: users, InstalledFraction: 1, ConnectorRPS: limit, Seed: 21,
+	}, Senders: 3, TenantRPS: pace, SendConcurrency: 8})
+	start := time.Now()
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "shared"}, Audience: broadcast.Audience{AllUsers: true}})
+	b = e.WaitCompleted(b.ID, 2*time.Minute)
+
+	l := e.Sim.Ledger()
+	require.Equal(t, b.Counts.Total, b.Counts.Sent)
+	require.EqualValues(t, b.Counts.Sent, l.Deliveries)
+	require.Zero(t, l.Throttled, "the three senders together never went over the tenant's limit")
+	require.GreaterOrEqual(t, time.Since(start), time.Duration(b.Counts.Sent-1)*time.Second/pace)
+}

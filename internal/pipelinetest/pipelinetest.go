@@ -6,6 +6,7 @@ package pipelinetest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -45,9 +46,12 @@ type Options struct {
 	Sim                 teamsim.Config // Tenants, credentials and Logger are filled in
 	TenantRPS, GraphRPS float64        // default 1000: the simulator's limits decide
 	SendConcurrency     int
-	InstallConcurrency  int
-	MaxRetries          int // default 3
-	RetryBase           time.Duration
+	// Senders is the number of sender "processes": each has its own gates
+	// and worker on the shared consumer, as separate binaries would. Default 1.
+	Senders            int
+	InstallConcurrency int
+	MaxRetries         int // default 3
+	RetryBase          time.Duration
 	// NoWorkers leaves the installer and sender workers stopped, for tests
 	// that drive the handlers themselves.
 	NoWorkers bool
@@ -128,7 +132,7 @@ func Start(t testing.TB, o Options) *Env {
 
 	e := &Env{T: t, Tenant: tenant, Store: st, Queue: q, JS: js, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
 	e.Sender = send.New(send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
-		st, q, connector, ratelimit.NewTenants(o.TenantRPS, st, 50*time.Millisecond), log.Named("sender"))
+		st, q, connector, ratelimit.NewTenants(o.TenantRPS, st), log.Named("sender"))
 	e.Installer = install.New(install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase}, st, q,
 		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, log.Named("installer"))
 	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: []string{tenant}, PageSize: 100, ResumeEvery: 200 * time.Millisecond}, st, q,
@@ -142,6 +146,11 @@ func Start(t testing.TB, o Options) *Env {
 	if !o.NoWorkers {
 		e.runWorker(ctx, queue.ConsumerInstaller, e.Installer.Handle, o.InstallConcurrency)
 		e.runWorker(ctx, queue.ConsumerSender, e.Sender.Handle, o.SendConcurrency)
+		for i := 1; i < o.Senders; i++ {
+			s := send.New(send.Config{ProcessID: fmt.Sprintf("test-%d-%s", i, uuid.NewString()[:8]), MaxRetries: o.MaxRetries, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
+				st, q, connector, ratelimit.NewTenants(o.TenantRPS, st), log.Named(fmt.Sprintf("sender%d", i)))
+			e.runWorker(ctx, queue.ConsumerSender, s.Handle, o.SendConcurrency)
+		}
 	}
 	return e
 }

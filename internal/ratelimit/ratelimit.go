@@ -1,15 +1,24 @@
-// Package ratelimit paces the requests of one process to each tenant and
-// makes every request to a tenant wait while the tenant is paused by a 429.
+// Package ratelimit paces the requests to each tenant across every sender
+// process, and stops them all while the tenant is paused by a 429.
 //
-// A Gate combines a token bucket (golang.org/x/time/rate) at the tenant's
-// rate with a pause: when Teams answers 429 with Retry-After, Pause records
-// the end of the wait locally and in the shared store, so that no goroutine
-// of this process, and no other sender process once it has read the store,
-// sends to the tenant before the Retry-After has passed.
+// Each tenant has one budget in Redis: a request slot every 1/rps seconds
+// (GCRA: the store keeps the time of the tenant's next free slot). Before each
+// request a sender reserves the next slot with one script call and sleeps
+// until it; so N processes together send at the tenant's rate, not N times
+// it, and a process joining or leaving changes nothing. When Teams answers
+// 429, Pause records the end of the Retry-After in the same place: no slot is
+// handed out before it, and a sender whose slot was reserved earlier checks
+// the pause again after sleeping. All times are Redis's clock.
+//
+// If Redis cannot be reached, a gate falls back to a token bucket of its own
+// (golang.org/x/time/rate) at the tenant's rate, so a Redis outage slows
+// nothing down and never stops sending; with several processes the tenant
+// may then see more than its rate and answer 429, which pauses as usual.
 package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,26 +26,30 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// PauseStore shares tenant pauses between processes.
-type PauseStore interface {
-	SetPause(ctx context.Context, tenant string, until time.Time) error
-	PausedUntil(ctx context.Context, tenant string) (time.Time, error)
+// Shared is the tenants' budgets and pauses as every process sees them.
+type Shared interface {
+	Reserve(ctx context.Context, tenant string, interval, ahead time.Duration) (time.Duration, bool, error)
+	Pause(ctx context.Context, tenant string, d time.Duration) (time.Duration, error)
+	PauseLeft(ctx context.Context, tenant string) (time.Duration, error)
 }
+
+// DefaultAhead bounds how far into the future a slot may be reserved.
+const DefaultAhead = 10 * time.Second
 
 // Tenants hands out one Gate per tenant.
 type Tenants struct {
-	rps     float64
-	store   PauseStore
-	refresh time.Duration
+	rps    float64
+	shared Shared
+	ahead  time.Duration
 
 	mu    sync.Mutex
 	gates map[string]*Gate
 }
 
-// NewTenants returns gates that allow rps requests per second per tenant
-// and read shared pauses from store at most every refresh.
-func NewTenants(rps float64, store PauseStore, refresh time.Duration) *Tenants {
-	return &Tenants{rps: rps, store: store, refresh: refresh, gates: make(map[string]*Gate)}
+// NewTenants returns gates that allow rps requests per second per tenant in
+// all processes together. A nil shared paces this process alone.
+func NewTenants(rps float64, shared Shared) *Tenants {
+	return &Tenants{rps: rps, shared: shared, ahead: DefaultAhead, gates: make(map[string]*Gate)}
 }
 
 // For returns the tenant's gate.
@@ -46,8 +59,9 @@ func (t *Tenants) For(tenant string) *Gate {
 	g, ok := t.gates[tenant]
 	if !ok {
 		// Burst 1: requests leave evenly spaced, so no sliding one-second
-		// window on the server side ever sees more than rps of them.
-		g = &Gate{tenant: tenant, limiter: rate.NewLimiter(rate.Limit(t.rps), 1), store: t.store, refresh: t.refresh}
+		// window on the server side sees more than rps of them.
+		g = &Gate{tenant: tenant, interval: time.Duration(float64(time.Second) / t.rps), shared: t.shared, ahead: t.ahead,
+			local: rate.NewLimiter(rate.Limit(t.rps), 1)}
 		t.gates[tenant] = g
 	}
 	return g
@@ -55,81 +69,93 @@ func (t *Tenants) For(tenant string) *Gate {
 
 // Gate paces the requests to one tenant.
 type Gate struct {
-	tenant  string
-	limiter *rate.Limiter
-	store   PauseStore
-	refresh time.Duration
+	tenant   string
+	interval time.Duration
+	shared   Shared
+	ahead    time.Duration
+	local    *rate.Limiter
 
-	pausedUntil atomic.Int64 // Unix ns
-	lastRead    atomic.Int64 // Unix ns of the last read of the shared pause
+	pausedUntil atomic.Int64 // Unix ns, this process's view
+	fallbacks   atomic.Int64
+}
+
+// BacklogError says the tenant's budget is booked further ahead than a job
+// should wait holding its message: put the job back for Wait.
+type BacklogError struct{ Wait time.Duration }
+
+func (e *BacklogError) Error() string {
+	return fmt.Sprintf("tenant budget booked %s ahead", e.Wait.Round(time.Millisecond))
 }
 
 // Wait blocks until a request to the tenant may leave: the tenant is not
-// paused and the rate allows it. Call it right before each request.
+// paused and its next slot has come. Call it right before each request.
 func (g *Gate) Wait(ctx context.Context) error {
 	for {
-		if err := g.waitPause(ctx); err != nil {
+		if err := sleep(ctx, g.Remaining()); err != nil {
 			return err
 		}
-		if err := g.limiter.Wait(ctx); err != nil {
+		queued, err := g.slot(ctx)
+		if err != nil {
 			return err
 		}
-		// A 429 may have arrived while we waited for the limiter.
+		if queued && g.shared != nil {
+			// Another process may have been throttled while we slept.
+			if left, err := g.shared.PauseLeft(ctx, g.tenant); err == nil && left > 0 {
+				g.extend(time.Now().Add(left))
+			}
+		}
 		if g.Remaining() <= 0 {
 			return nil
 		}
 	}
 }
 
-func (g *Gate) waitPause(ctx context.Context) error {
-	g.readShared(ctx)
-	for {
-		d := g.Remaining()
-		if d <= 0 {
-			return nil
+// slot waits for the tenant's next slot and reports whether it had to wait.
+func (g *Gate) slot(ctx context.Context) (bool, error) {
+	if g.shared != nil {
+		wait, ok, err := g.shared.Reserve(ctx, g.tenant, g.interval, g.ahead)
+		switch {
+		case err == nil && !ok:
+			return false, &BacklogError{Wait: wait}
+		case err == nil:
+			return wait > 0, sleep(ctx, wait)
+		case ctx.Err() != nil:
+			return false, ctx.Err()
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+		g.fallbacks.Add(1)
 	}
+	r := g.local.Reserve()
+	wait := r.Delay()
+	if err := sleep(ctx, wait); err != nil {
+		r.Cancel()
+		return false, err
+	}
+	return wait > 0, nil
 }
 
-// readShared refreshes the pause from the store, at most every refresh and
-// by one goroutine at a time; a failed read keeps the local value.
-func (g *Gate) readShared(ctx context.Context) {
-	if g.store == nil {
-		return
-	}
-	now := time.Now().UnixNano()
-	last := g.lastRead.Load()
-	if now-last < int64(g.refresh) || !g.lastRead.CompareAndSwap(last, now) {
-		return
-	}
-	rctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	if until, err := g.store.PausedUntil(rctx, g.tenant); err == nil {
-		g.extend(until)
-	}
-}
+// Fallbacks counts the slots this gate took from its own bucket because the
+// shared budget could not be reached.
+func (g *Gate) Fallbacks() int64 { return g.fallbacks.Load() }
 
-// Remaining is how long the tenant stays paused (<= 0 when not paused).
+// Remaining is how long the tenant stays paused (<= 0 when not paused), as
+// this process knows it.
 func (g *Gate) Remaining() time.Duration {
 	return time.Duration(g.pausedUntil.Load() - time.Now().UnixNano())
 }
 
-// Pause stops every request to the tenant for d, here and, through the
-// store, in every other process. A pause is only ever extended.
+// Pause stops every request to the tenant for d, here at once and, through
+// the shared store, in every other process. A pause is only ever extended.
 func (g *Gate) Pause(ctx context.Context, d time.Duration) error {
-	until := time.Now().Add(d)
-	g.extend(until)
-	if g.store == nil {
+	g.extend(time.Now().Add(d))
+	if g.shared == nil {
 		return nil
 	}
-	return g.store.SetPause(ctx, g.tenant, until)
+	left, err := g.shared.Pause(ctx, g.tenant, d)
+	if err != nil {
+		return err
+	}
+	g.extend(time.Now().Add(left))
+	return nil
 }
 
 func (g *Gate) extend(until time.Time) {
@@ -139,5 +165,19 @@ func (g *Gate) extend(until time.Time) {
 		if u <= cur || g.pausedUntil.CompareAndSwap(cur, u) {
 			return
 		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

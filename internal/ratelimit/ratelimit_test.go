@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,29 +25,73 @@ func TestPauseIsSharedBetweenProcesses(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
 	tenant := testenv.FreeTenant(t)
-	a := ratelimit.NewTenants(1000, st, 10*time.Millisecond).For(tenant)
-	b := ratelimit.NewTenants(1000, st, 10*time.Millisecond).For(tenant)
+	a := ratelimit.NewTenants(1000, st).For(tenant)
+	b := ratelimit.NewTenants(1000, st).For(tenant)
 
 	require.NoError(t, a.Pause(context.Background(), 300*time.Millisecond))
 	start := time.Now()
 	require.NoError(t, b.Wait(context.Background()))
 	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "the other process waited out the pause")
-	require.LessOrEqual(t, b.Remaining(), time.Duration(0))
+}
+
+// Three processes sharing a tenant's budget send at its rate together:
+// n requests take at least (n-1)/rps, however they are spread.
+func TestBudgetIsSharedBetweenProcesses(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	tenant := testenv.FreeTenant(t)
+	const rps, n = 100, 61
+	var gates []*ratelimit.Gate
+	for range 3 {
+		gates = append(gates, ratelimit.NewTenants(rps, st).For(tenant))
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.NoError(t, gates[i%3].Wait(context.Background()))
+		}()
+	}
+	wg.Wait()
+	require.GreaterOrEqual(t, time.Since(start), time.Duration(n-1)*time.Second/rps)
+	for _, g := range gates {
+		require.Zero(t, g.Fallbacks())
+	}
+}
+
+// A budget booked far ahead sends the caller away instead of holding it.
+func TestBacklogIsRefused(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	tenant := testenv.FreeTenant(t)
+	_, ok, err := st.Reserve(context.Background(), tenant, time.Minute, time.Hour)
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, ok, err = st.Reserve(context.Background(), tenant, time.Minute, time.Hour)
+	require.NoError(t, err)
+	require.True(t, ok, "the second slot is a minute ahead")
+	g := ratelimit.NewTenants(1.0/60, st).For(tenant)
+	err = g.Wait(context.Background())
+	var backlog *ratelimit.BacklogError
+	require.ErrorAs(t, err, &backlog)
+	require.Greater(t, backlog.Wait, ratelimit.DefaultAhead)
 }
 
 func TestWaitStopsWithContext(t *testing.T) {
 	t.Parallel()
-	g := ratelimit.NewTenants(1000, nil, time.Second).For("t")
+	g := ratelimit.NewTenants(1000, nil).For("t")
 	require.NoError(t, g.Pause(context.Background(), time.Hour))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, g.Wait(ctx), context.DeadlineExceeded)
 }
 
-// The gate spaces requests evenly: n requests take at least (n-1)/rps.
-func TestRateSpacing(t *testing.T) {
+// Without Redis a gate paces its own process: n requests take at least (n-1)/rps.
+func TestLocalSpacing(t *testing.T) {
 	t.Parallel()
-	g := ratelimit.NewTenants(100, nil, time.Second).For("t")
+	g := ratelimit.NewTenants(100, nil).For("t")
 	start := time.Now()
 	for range 21 {
 		require.NoError(t, g.Wait(context.Background()))

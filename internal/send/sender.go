@@ -126,6 +126,11 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 			return s.release(ctx, job, false, queue.Retry(wait+jitter(wait), errors.New("tenant paused")))
 		}
 		if err := gate.Wait(ctx); err != nil {
+			var backlog *ratelimit.BacklogError
+			if errors.As(err, &backlog) {
+				// Every slot for the next while is taken: come back then.
+				return s.release(ctx, job, false, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
+			}
 			return s.release(ctx, job, false, err)
 		}
 		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)

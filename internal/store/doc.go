@@ -17,5 +17,6 @@
 //	broadcasts             sorted set by creation time: every broadcast id
 //	broadcasts:expanding   set: broadcasts whose expansion must run or resume
 //	conv:<tenant>:<user>   string: the user's 1:1 conversation id with the bot
-//	pause:<tenant>         string: Unix ms until which no request may reach the tenant
+//	{t:<tenant>}:pause     string: Redis time (µs) until which no request may reach the tenant
+//	{t:<tenant>}:rate      string: Redis time (µs) of the tenant's next free request slot
 package store

@@ -38,4 +38,8 @@ func (k bkeys) all() []string {
 }
 
 func convKey(tenant, user string) string { return "conv:" + tenant + ":" + user }
-func pauseKey(tenant string) string      { return "pause:" + tenant }
+
+// A tenant's pause and rate share the hash tag {t:<tenant>}: one script
+// reads both on Redis Cluster too.
+func pauseKey(tenant string) string { return "{t:" + tenant + "}:pause" }
+func rateKey(tenant string) string  { return "{t:" + tenant + "}:rate" }

@@ -125,13 +125,38 @@ end
 return complete_if_done(now)
 `)
 
-// pauseScript extends a tenant's pause: ARGV: until (Unix ms), ttl (ms).
-var pauseScript = redis.NewScript(`
+// Tenant scripts work in Redis's own clock (TIME, in µs), so that processes
+// on hosts whose clocks differ still agree on when a pause ends.
+// Values are stored with %.0f: Lua would print a µs timestamp as 1.76e+15 and
+// lose its last digits.
+const luaNow = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+`
+
+// pauseScript extends a tenant's pause. KEYS: pause. ARGV: duration (µs).
+var pauseScript = redis.NewScript(luaNow + `
+local untilus = now + tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[1]) or 0) or 0
-local untilms = tonumber(ARGV[1])
-if untilms > cur then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+if untilus > cur then
+  redis.call('SET', KEYS[1], string.format('%.0f', untilus), 'PX', math.ceil((untilus - now) / 1000) + 1000)
 end
-return 0
+return math.max(untilus, cur) - now
+`)
+
+// pauseLeftScript returns how long the tenant stays paused (µs, <= 0 when not).
+var pauseLeftScript = redis.NewScript(luaNow + `
+return (tonumber(redis.call('GET', KEYS[1]) or 0) or 0) - now
+`)
+
+// reserveScript hands out the tenant's next request slot (GCRA): slots are
+// interval apart, never before a pause ends, and at most ahead into the
+// future. KEYS: rate, pause. ARGV: interval (µs), ahead (µs).
+// Returns {wait µs, 1} for a reserved slot, {wait µs, 0} when the next slot
+// is further ahead than allowed (nothing reserved).
+var reserveScript = redis.NewScript(luaNow + `
+local interval, ahead = tonumber(ARGV[1]), tonumber(ARGV[2])
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0) or 0, tonumber(redis.call('GET', KEYS[2]) or 0) or 0)
+if slot - now > ahead then return {slot - now, 0} end
+redis.call('SET', KEYS[1], string.format('%.0f', slot + interval), 'PX', math.ceil((slot + interval - now) / 1000) + 1000)
+return {slot - now, 1}
 `)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,31 +66,34 @@ func (s *Store) ForgetConversation(ctx context.Context, tenant, user, conv strin
 	return nil
 }
 
-// SetPause records that no request may reach tenant before until. A pause is
-// only ever extended, never shortened.
-func (s *Store) SetPause(ctx context.Context, tenant string, until time.Time) error {
-	ttl := time.Until(until) + time.Second
-	if ttl <= 0 {
-		return nil
+// Pause stops every request to the tenant for d, counted on Redis's clock.
+// A pause is only ever extended, never shortened. It returns how long the
+// tenant is now paused.
+func (s *Store) Pause(ctx context.Context, tenant string, d time.Duration) (time.Duration, error) {
+	left, err := pauseScript.Run(ctx, s.rdb, []string{pauseKey(tenant)}, d.Microseconds()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("pause tenant %s: %w", tenant, err)
 	}
-	if err := pauseScript.Run(ctx, s.rdb, []string{pauseKey(tenant)}, until.UnixMilli(), ttl.Milliseconds()).Err(); err != nil {
-		return fmt.Errorf("pause tenant %s: %w", tenant, err)
-	}
-	return nil
+	return time.Duration(left) * time.Microsecond, nil
 }
 
-// PausedUntil returns when the tenant's pause ends (zero when not paused).
-func (s *Store) PausedUntil(ctx context.Context, tenant string) (time.Time, error) {
-	v, err := s.rdb.Get(ctx, pauseKey(tenant)).Result()
-	if errors.Is(err, redis.Nil) {
-		return time.Time{}, nil
-	}
+// PauseLeft returns how long the tenant stays paused (<= 0 when it is not).
+func (s *Store) PauseLeft(ctx context.Context, tenant string) (time.Duration, error) {
+	left, err := pauseLeftScript.Run(ctx, s.rdb, []string{pauseKey(tenant)}).Int64()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read pause of %s: %w", tenant, err)
+		return 0, fmt.Errorf("read pause of %s: %w", tenant, err)
 	}
-	ms, err := strconv.ParseInt(v, 10, 64)
+	return time.Duration(left) * time.Microsecond, nil
+}
+
+// Reserve takes the tenant's next request slot, shared by every process:
+// slots are interval apart and never inside a pause. It returns how long to
+// wait for the slot. When the next slot is more than ahead away, nothing is
+// reserved and ok is false: the caller should put its work back for later.
+func (s *Store) Reserve(ctx context.Context, tenant string, interval, ahead time.Duration) (wait time.Duration, ok bool, err error) {
+	res, err := reserveScript.Run(ctx, s.rdb, []string{rateKey(tenant), pauseKey(tenant)}, interval.Microseconds(), ahead.Microseconds()).Int64Slice()
 	if err != nil {
-		return time.Time{}, fmt.Errorf("pause of %s: %q is not a time", tenant, v)
+		return 0, false, fmt.Errorf("reserve a slot of %s: %w", tenant, err)
 	}
-	return time.UnixMilli(ms), nil
+	return time.Duration(res[0]) * time.Microsecond, res[1] == 1, nil
 }
