@@ -1,10 +1,12 @@
 // Command installer installs the bot for recipients without a known
-// conversation, through Microsoft Graph, and hands them to the senders.
-// Configuration comes from the environment; see the README.
+// conversation, through Microsoft Graph (or the Bot Connector when Graph is
+// saturated), and hands them to the senders. Configuration comes from the
+// environment; see the README.
 package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"time"
 
@@ -12,15 +14,28 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/install"
 	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/service"
+	"github.com/broadcast-dev/broadcast/internal/teams"
+	"github.com/broadcast-dev/broadcast/internal/token"
 )
 
 func main() { os.Exit(service.Main("installer", config.LoadInstaller, run)) }
 
 func run(ctx context.Context, env *service.Env, cfg config.Installer) error {
+	httpClient := &http.Client{Timeout: cfg.HTTPTimeout, Transport: teams.Transport(cfg.Concurrency)}
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: cfg.LoginURL, GraphURL: cfg.GraphURL,
-		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, RPS: cfg.GraphRPS, Logger: env.Log})
-	in := install.New(install.Config{TeamsAppID: cfg.TeamsAppID}, env.Store, env.Queue,
-		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, env.Log)
+		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, RPS: cfg.GraphRPS, HTTP: httpClient, Logger: env.Log})
+	tokens, err := token.NewSource(token.Config{LoginURL: cfg.LoginURL, Tenant: token.ConnectorTenant,
+		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, Scope: token.ScopeConnector, HTTP: httpClient})
+	if err != nil {
+		return err
+	}
+	connector, err := teams.NewClient(cfg.BotServiceURL, tokens, httpClient, cfg.BotAppID)
+	if err != nil {
+		return err
+	}
+	in := install.New(install.Config{TeamsAppID: cfg.TeamsAppID, Connector: connector, Gates: ratelimit.NewTenants(cfg.TenantRPS, env.Store)},
+		env.Store, env.Queue, func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, env.Log)
 	return env.Work(ctx, queue.ConsumerInstaller, in.Handle, cfg.Concurrency, 20*time.Second)
 }

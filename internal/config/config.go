@@ -44,13 +44,18 @@ type Dispatcher struct {
 	GraphRPS float64
 }
 
-// Installer configures the install workers.
+// Installer configures the install workers. BotServiceURL and TenantRPS
+// serve the Connector route it takes when Graph is saturated: the tenant's
+// budget is the one the senders share.
 type Installer struct {
 	Common
-	GraphURL    string
-	TeamsAppID  string
-	GraphRPS    float64
-	Concurrency int
+	GraphURL      string
+	TeamsAppID    string
+	GraphRPS      float64
+	Concurrency   int
+	BotServiceURL string
+	TenantRPS     float64
+	HTTPTimeout   time.Duration
 }
 
 // Sender configures the send workers.
@@ -181,7 +186,8 @@ func LoadInstaller(getenv func(string) string) (Installer, error) {
 	r := &reader{getenv: getenv}
 	c := Installer{Common: r.common(), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
 		TeamsAppID: r.required("TEAMS_APP_ID"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1),
-		Concurrency: r.int("INSTALL_CONCURRENCY", 16, 1)}
+		Concurrency: r.int("INSTALL_CONCURRENCY", 16, 1), BotServiceURL: r.url("BOT_SERVICE_URL", DefaultBotServiceURL),
+		TenantRPS: r.float("TENANT_RPS", 50, 0.1), HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
 	return c, r.err()
 }
 
@@ -206,7 +212,8 @@ func (c Dispatcher) Fields() []zap.Field {
 // Fields is the loggable view of the installer's configuration.
 func (c Installer) Fields() []zap.Field {
 	return append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("teams_app_id", c.TeamsAppID),
-		zap.Float64("graph_rps", c.GraphRPS), zap.Int("concurrency", c.Concurrency))
+		zap.Float64("graph_rps", c.GraphRPS), zap.Int("concurrency", c.Concurrency),
+		zap.String("bot_service_url", c.BotServiceURL), zap.Float64("tenant_rps", c.TenantRPS))
 }
 
 // Fields is the loggable view of the sender's configuration.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -133,4 +134,14 @@ func (c *Client) ChatID(ctx context.Context, userID, installationID string) (str
 
 func (c *Client) userURL(userID string) string {
 	return c.baseURL + "/users/" + url.PathEscape(userID)
+}
+
+// LookupBacklog is how long a new installation or chat lookup would wait for
+// the installedApps GET budget (and any pause) now: the installer uses it to
+// tell when Graph is saturated and another route is quicker.
+func (c *Client) LookupBacklog() time.Duration {
+	r := c.limiters[kindInstallGet].Reserve()
+	d := r.Delay()
+	r.Cancel()
+	return max(d, c.pauseLeft())
 }

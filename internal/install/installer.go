@@ -2,6 +2,15 @@
 // known conversation, install the app for the user through Microsoft Graph
 // (201 and 409 both mean it is installed), find the 1:1 chat with the bot,
 // cache it as the user's conversation and hand the job to the senders.
+//
+// Finding the chat costs two Graph calls against the tenant's installedApps
+// GET budget (30/s), so Graph alone resolves about 15 users a second. When
+// that budget is saturated and a Connector is configured, the installer asks
+// the Bot Connector instead: create (or get) the user's conversation, one
+// request from the tenant's shared send budget. A user without the app
+// answers 403 ForbiddenOperationException and is installed through Graph
+// first. Both routes run side by side, so a tenant's first broadcast is not
+// held to Graph's pace.
 package install
 
 import (
@@ -17,7 +26,9 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/store"
+	"github.com/broadcast-dev/broadcast/internal/teams"
 )
 
 // Graph is the part of Microsoft Graph the installer uses, for one tenant.
@@ -26,7 +37,15 @@ type Graph interface {
 	InstallApp(ctx context.Context, userID, catalogAppID string) (bool, error)
 	InstallationID(ctx context.Context, userID, catalogAppID string) (string, error)
 	ChatID(ctx context.Context, userID, installationID string) (string, error)
+	LookupBacklog() time.Duration
 }
+
+// Connector is the part of the Bot Connector the installer uses.
+type Connector interface {
+	CreateConversation(ctx context.Context, tenantID, userAADObjectID string) (string, error)
+}
+
+var _ Connector = (*teams.Client)(nil)
 
 var _ Graph = (*graph.Client)(nil)
 
@@ -37,6 +56,14 @@ type Config struct {
 	// failing for reasons that may pass.
 	MaxDeliveries int
 	RetryBase     time.Duration
+	// Connector and Gates, when set, open the Connector route for users
+	// whose chat Graph cannot look up soon enough; Gates must be the
+	// senders' shared tenant budgets.
+	Connector Connector
+	Gates     *ratelimit.Tenants
+	// GraphBacklog is how long a Graph lookup may wait before the Connector
+	// route is taken instead. Default 500 ms.
+	GraphBacklog time.Duration
 }
 
 // Installer handles install jobs.
@@ -58,6 +85,9 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, graphFor func(tenant str
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 2 * time.Second
+	}
+	if cfg.GraphBacklog <= 0 {
+		cfg.GraphBacklog = 500 * time.Millisecond
 	}
 	return &Installer{cfg: cfg, store: st, pub: pub, graphFor: graphFor, log: log, catalog: make(map[string]string)}
 }
@@ -107,6 +137,13 @@ func (in *Installer) install(ctx context.Context, job broadcast.Job) (string, er
 	if err != nil {
 		return "", err
 	}
+	if in.viaConnector(g) {
+		conv, err := in.createConversation(ctx, job)
+		if err == nil || teams.Classify(err) != teams.NotInstalled {
+			return conv, err
+		}
+		// No app yet: install it through Graph, then look again.
+	}
 	appID, err := in.catalogID(ctx, job.TenantID, g)
 	if err != nil {
 		return "", err
@@ -114,6 +151,10 @@ func (in *Installer) install(ctx context.Context, job broadcast.Job) (string, er
 	installed, err := g.InstallApp(ctx, job.UserID, appID)
 	if err != nil {
 		return "", fmt.Errorf("install: %w", err)
+	}
+	in.log.Debug("app installed", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Bool("newly_installed", installed))
+	if in.viaConnector(g) {
+		return in.createConversation(ctx, job)
 	}
 	instID, err := g.InstallationID(ctx, job.UserID, appID)
 	if err != nil {
@@ -123,8 +164,33 @@ func (in *Installer) install(ctx context.Context, job broadcast.Job) (string, er
 	if err != nil {
 		return "", fmt.Errorf("find chat: %w", err)
 	}
-	in.log.Debug("app ready", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Bool("newly_installed", installed))
 	return chat, nil
+}
+
+// viaConnector reports whether the user's conversation should come from the
+// Connector: Graph's lookups are queued beyond GraphBacklog.
+func (in *Installer) viaConnector(g Graph) bool {
+	return in.cfg.Connector != nil && g.LookupBacklog() > in.cfg.GraphBacklog
+}
+
+// createConversation gets the user's conversation from the Connector, within
+// the tenant's shared budget.
+func (in *Installer) createConversation(ctx context.Context, job broadcast.Job) (string, error) {
+	gate := in.cfg.Gates.For(job.TenantID)
+	if err := gate.Wait(ctx); err != nil {
+		return "", err
+	}
+	conv, err := in.cfg.Connector.CreateConversation(ctx, job.TenantID, job.UserID)
+	var terr *teams.Error
+	if teams.Classify(err) == teams.Throttled && errors.As(err, &terr) && terr.RetryAfter > 0 {
+		if perr := gate.Pause(ctx, terr.RetryAfter); perr != nil {
+			in.log.Warn("share tenant pause", zap.Error(perr))
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("create conversation: %w", err)
+	}
+	return conv, nil
 }
 
 func (in *Installer) catalogID(ctx context.Context, tenant string, g Graph) (string, error) {
@@ -150,8 +216,16 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	reason := broadcast.Reason("")
+	reason, to := broadcast.Reason(""), broadcast.StateFailed
+	var backlog *ratelimit.BacklogError
+	var terr *teams.Error
 	switch {
+	case teams.Classify(cause) == teams.Disabled:
+		reason, to = broadcast.ReasonBotDisabled, broadcast.StateBlocked
+	case errors.As(cause, &backlog):
+		return queue.Retry(backlog.Wait, cause)
+	case teams.Classify(cause) == teams.Throttled && errors.As(cause, &terr):
+		return queue.Retry(max(terr.RetryAfter, time.Second), cause)
 	case errors.Is(cause, graph.ErrNotFound):
 		reason = broadcast.ReasonUserNotFound
 	case errors.Is(cause, graph.ErrAppNotInCatalog):
@@ -173,7 +247,7 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 	}
 	log.Warn("install failed for good", zap.String("reason", string(reason)), zap.Error(cause))
 	_, err := in.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
-		From: []broadcast.State{broadcast.StateInstalling}, To: broadcast.StateFailed, Reason: reason, LastError: cause.Error(),
+		From: []broadcast.State{broadcast.StateInstalling}, To: to, Reason: reason, LastError: cause.Error(),
 	})
 	return err
 }

@@ -54,3 +54,39 @@ func TestInstallPath(t *testing.T) {
 	require.EqualValues(t, len(users), b2.Counts.Sent)
 	require.Equal(t, before, e.Sim.Ledger().Requests["graph_install"])
 }
+
+// When Graph's lookups are saturated, conversations come from the Connector
+// instead (users without the app are still installed through Graph first);
+// everyone deliverable gets the message once, and a user whose admin
+// disabled the bot is recorded as blocked.
+func TestConnectorRouteWhenGraphIsSaturated(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{
+		UsersPerTenant: 80, InstalledFraction: 0.8, DisabledFraction: 0.05, GraphRPS: 4, ConnectorRPS: 200, Seed: 9,
+	}, GraphRPS: 4, TenantRPS: 150})
+	// The population before the run: installs change it.
+	var members, notInstalled, disabled int64
+	for _, u := range e.Users() {
+		if u.UserType == "Guest" {
+			continue
+		}
+		members++
+		if !u.Installed {
+			notInstalled++
+		}
+		if u.Disabled || u.Blocked {
+			disabled++
+		}
+	}
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "quickly"}, Audience: broadcast.Audience{AllUsers: true}})
+	b = e.WaitCompleted(b.ID, 2*time.Minute)
+
+	l := e.Sim.Ledger()
+	require.Positive(t, l.Requests["connector_create"], "some conversations came from the Connector")
+	require.Less(t, l.Requests["graph_installed_get"], 2*members, "not every user cost two Graph lookups")
+	require.Equal(t, broadcast.Counts{Total: members, Sent: members - disabled, Blocked: disabled}, b.Counts)
+	require.EqualValues(t, b.Counts.Sent, l.Deliveries)
+	require.Zero(t, l.Duplicates)
+	require.Zero(t, l.RetryAfterViolations)
+	require.LessOrEqual(t, l.Installs, notInstalled, "only users without the app were installed")
+}

@@ -133,7 +133,8 @@ func Start(t testing.TB, o Options) *Env {
 	e := &Env{T: t, Tenant: tenant, Store: st, Queue: q, JS: js, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
 	e.Sender = send.New(send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
 		st, q, connector, ratelimit.NewTenants(o.TenantRPS, st), log.Named("sender"))
-	e.Installer = install.New(install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase}, st, q,
+	e.Installer = install.New(install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase,
+		Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st)}, st, q,
 		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, log.Named("installer"))
 	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: []string{tenant}, PageSize: 100, ResumeEvery: 200 * time.Millisecond}, st, q,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, log.Named("dispatch"))
