@@ -1,10 +1,10 @@
 # broadcast: see README.md.
 GO       ?= go
 BIN      := bin
-SERVICES := dispatcher installer sender teamsim demo
+SERVICES := dispatcher installer sender teamsim demo bench
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-short vet fmt clean
+.PHONY: all build demo test bench vet fmt clean
 
 all: build
 
@@ -19,6 +19,10 @@ demo: build
 ## test: unit and integration tests (real NATS JetStream and Redis).
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## bench: the benchmark scenarios; writes docs/BENCHMARKS.md (about 15 minutes).
+bench: build
+	$(BIN)/bench -out docs/BENCHMARKS.md
 
 vet:
 	$(GO) vet ./...

@@ -21,6 +21,7 @@ type processes struct {
 
 	mu    sync.Mutex
 	procs []*child
+	names []string // every service started, for the log checks after stop
 }
 
 type child struct {
@@ -34,9 +35,10 @@ func newProcesses(binDir, work string, env []string, log *zap.Logger) *processes
 	return &processes{binDir: binDir, work: work, env: env, log: log}
 }
 
-// start runs bin/<name> with the demo's environment, its output in <work>/<name>.log.
-func (p *processes) start(name string) error {
-	path := filepath.Join(p.binDir, name)
+// start runs bin/<binary> as name with the demo's environment, its output
+// in <work>/<name>.log.
+func (p *processes) start(binary, name string) error {
+	path := filepath.Join(p.binDir, binary)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("%s: %w (build it with 'make build')", path, err)
 	}
@@ -61,6 +63,7 @@ func (p *processes) start(name string) error {
 	}()
 	p.mu.Lock()
 	p.procs = append(p.procs, c)
+	p.names = append(p.names, name)
 	p.mu.Unlock()
 	return nil
 }
@@ -108,7 +111,7 @@ func (p *processes) stop() []string {
 // leaks returns a problem for each service log that contains a secret.
 func (p *processes) leaks(secrets ...string) []string {
 	var problems []string
-	for _, name := range []string{"dispatcher", "installer", "sender"} {
+	for _, name := range p.names {
 		data, err := os.ReadFile(filepath.Join(p.work, name+".log"))
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s log: %v", name, err))
