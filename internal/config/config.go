@@ -32,6 +32,8 @@ type Common struct {
 	LoginURL       string
 	LogLevel       string
 	LogFormat      string // json or console
+	// PprofAddr, when set, serves net/http/pprof there (loopback only).
+	PprofAddr string
 	// Tenants this deployment serves; the first is the default of a request.
 	Tenants []string
 }
@@ -160,6 +162,9 @@ func (r *reader) common() Common {
 		LogLevel:       r.str("LOG_LEVEL", "info"),
 		LogFormat:      r.str("LOG_FORMAT", "json"),
 	}
+	if r.str("PPROF_ADDR", "") != "" {
+		c.PprofAddr = r.loopback("PPROF_ADDR", "")
+	}
 	for _, t := range strings.Split(r.required("TENANT_ID"), ",") {
 		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
 			if !isGUID(t) {
@@ -227,7 +232,7 @@ func (c Common) Fields() []zap.Field {
 	return []zap.Field{
 		zap.String("nats_url", redactURL(c.NATSURL)), zap.String("redis_url", redactURL(c.RedisURL)),
 		zap.String("bot_app_id", c.BotAppID), zap.String("bot_app_password", mask(c.BotAppPassword)),
-		zap.String("login_url", c.LoginURL), zap.Strings("tenants", c.Tenants),
+		zap.String("login_url", c.LoginURL), zap.Strings("tenants", c.Tenants), zap.String("pprof_addr", c.PprofAddr),
 	}
 }
 

@@ -2,6 +2,7 @@ package pipelinetest_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -76,4 +77,53 @@ func TestSendersShareTheTenantBudget(t *testing.T) {
 	require.EqualValues(t, b.Counts.Sent, l.Deliveries)
 	require.Zero(t, l.Throttled, "the three senders together never went over the tenant's limit")
 	require.GreaterOrEqual(t, time.Since(start), time.Duration(b.Counts.Sent-1)*time.Second/pace)
+}
+
+// One bot serving two tenants: each broadcast names its tenant, and one
+// tenant's throttling never slows the other: the other keeps delivering
+// while the first waits out its Retry-After.
+func TestTenantsAreIndependent(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Tenants: 2, Sim: teamsim.Config{
+		UsersPerTenant: 100, InstalledFraction: 1, ConnectorRPS: 25, Seed: 31,
+	}, TenantRPS: 24})
+	a, b := e.Tenants[0], e.Tenants[1]
+	usersA := e.Sim.Users(a)
+	// Tenant A's first send is throttled for 3 s.
+	e.Sim.Inject(a, usersA[0].ID, teamsim.Fault{Status: 429, Times: 1, RetryAfter: 3 * time.Second})
+
+	ba := e.Create(broadcast.CreateRequest{TenantID: a, Message: broadcast.Message{Text: "to A"}, Audience: broadcast.Audience{AllUsers: true}})
+	bb := e.Create(broadcast.CreateRequest{TenantID: b, Message: broadcast.Message{Text: "to B"}, Audience: broadcast.Audience{AllUsers: true}})
+	ba = e.WaitCompleted(ba.ID, 2*time.Minute)
+	bb = e.WaitCompleted(bb.ID, 2*time.Minute)
+	require.Equal(t, ba.Counts.Total, ba.Counts.Sent)
+	require.Equal(t, bb.Counts.Total, bb.Counts.Sent)
+	require.Equal(t, a, ba.TenantID)
+	require.Equal(t, b, bb.TenantID)
+
+	// A's deliveries stop for the Retry-After; B's go on in that gap.
+	var timesA []time.Time
+	for _, u := range usersA {
+		for _, d := range e.Sim.UserDeliveries(a, u.ID) {
+			timesA = append(timesA, d.At)
+		}
+	}
+	slices.SortFunc(timesA, func(x, y time.Time) int { return x.Compare(y) })
+	var gapFrom, gapTo time.Time
+	for i := 1; i < len(timesA); i++ {
+		if timesA[i].Sub(timesA[i-1]) > gapTo.Sub(gapFrom) {
+			gapFrom, gapTo = timesA[i-1], timesA[i]
+		}
+	}
+	require.GreaterOrEqual(t, gapTo.Sub(gapFrom), 2*time.Second, "tenant A waited out its Retry-After")
+	inGap := 0
+	for _, u := range e.Sim.Users(b) {
+		for _, d := range e.Sim.UserDeliveries(b, u.ID) {
+			if d.At.After(gapFrom) && d.At.Before(gapTo) {
+				inGap++
+			}
+		}
+	}
+	require.Positive(t, inGap, "tenant B kept delivering while tenant A was paused")
+	require.Zero(t, e.Sim.Ledger().RetryAfterViolations)
 }

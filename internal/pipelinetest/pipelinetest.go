@@ -52,6 +52,9 @@ type Options struct {
 	InstallConcurrency int
 	MaxRetries         int // default 3
 	RetryBase          time.Duration
+	// Tenants is the number of tenants served (default 1); Env.Tenant is the
+	// first, Env.Tenants all of them.
+	Tenants int
 	// NoWorkers leaves the installer and sender workers stopped, for tests
 	// that drive the handlers themselves.
 	NoWorkers bool
@@ -61,6 +64,7 @@ type Options struct {
 type Env struct {
 	T          testing.TB
 	Tenant     string
+	Tenants    []string
 	Store      *store.Store
 	Queue      *queue.Queue
 	JS         jetstream.JetStream
@@ -83,6 +87,10 @@ func Start(t testing.TB, o Options) *Env {
 	t.Helper()
 	log := testenv.Logger(t)
 	tenant := testenv.FreeTenant(t)
+	tenants := []string{tenant}
+	for i := 1; i < o.Tenants; i++ {
+		tenants = append(tenants, testenv.FreeTenant(t))
+	}
 	if o.TenantRPS == 0 {
 		o.TenantRPS = 1000
 	}
@@ -102,7 +110,7 @@ func Start(t testing.TB, o Options) *Env {
 		o.RetryBase = 20 * time.Millisecond
 	}
 	simCfg := o.Sim
-	simCfg.Tenants = []string{tenant}
+	simCfg.Tenants = tenants
 	simCfg.BotAppID, simCfg.BotAppPassword, simCfg.TeamsAppID = BotAppID, BotPassword, TeamsAppID
 	simCfg.Logger = log.Named("teamsim")
 	sim, err := teamsim.New(simCfg)
@@ -130,13 +138,13 @@ func Start(t testing.TB, o Options) *Env {
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: srv.URL + "/login", GraphURL: srv.URL + "/graph/v1.0",
 		ClientID: BotAppID, ClientSecret: BotPassword, RPS: o.GraphRPS, HTTP: httpClient, Logger: log})
 
-	e := &Env{T: t, Tenant: tenant, Store: st, Queue: q, JS: js, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
+	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
 	e.Sender = send.New(send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
 		st, q, connector, ratelimit.NewTenants(o.TenantRPS, st), log.Named("sender"))
 	e.Installer = install.New(install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase,
 		Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st)}, st, q,
 		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, log.Named("installer"))
-	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: []string{tenant}, PageSize: 100, ResumeEvery: 200 * time.Millisecond}, st, q,
+	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: tenants, PageSize: 100, ResumeEvery: 200 * time.Millisecond}, st, q,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, log.Named("dispatch"))
 	e.API = api.New(e.Dispatcher, st, log.Named("api"))
 

@@ -6,7 +6,10 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -63,6 +66,10 @@ func Main[C Config](name string, load func(getenv func(string) string) (C, error
 		return 1
 	}
 	defer env.close()
+	if c.PprofAddr != "" {
+		stopPprof := servePprof(c.PprofAddr, log)
+		defer stopPprof()
+	}
 	if err := run(ctx, env, cfg); err != nil {
 		log.Error("stopped on error", zap.Error(err))
 		return 1
@@ -108,4 +115,30 @@ func (e *Env) Work(ctx context.Context, name string, h queue.Handler, concurrenc
 	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: concurrency, Grace: grace, Log: e.Log}
 	e.Log.Info("working", zap.String("consumer", name), zap.Int("concurrency", concurrency))
 	return w.Run(ctx)
+}
+
+// servePprof serves the runtime profiles on addr until the returned func is
+// called: `go tool pprof http://ADDR/debug/pprof/profile?seconds=30`.
+func servePprof(addr string, log *zap.Logger) func() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		log.Info("pprof listening", zap.String("addr", addr))
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("pprof", zap.Error(err))
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}
 }
