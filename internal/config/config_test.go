@@ -65,3 +65,16 @@ func TestFieldsMaskSecrets(t *testing.T) {
 	}
 	require.Equal(t, "redis://:***@redis:6379/0", line["redis_url"])
 }
+
+func TestPprofIsLoopbackOnly(t *testing.T) {
+	m := map[string]string{"PPROF_ADDR": "0.0.0.0:6060"}
+	for k, v := range base {
+		m[k] = v
+	}
+	_, err := LoadSender(env(m))
+	require.ErrorContains(t, err, "PPROF_ADDR")
+	m["PPROF_ADDR"] = "127.0.0.1:6060"
+	c, err := LoadSender(env(m))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:6060", c.PprofAddr)
+}

@@ -85,12 +85,12 @@ func TestSendersShareTheTenantBudget(t *testing.T) {
 func TestTenantsAreIndependent(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Tenants: 2, Sim: teamsim.Config{
-		UsersPerTenant: 100, InstalledFraction: 1, ConnectorRPS: 25, Seed: 31,
+		UsersPerTenant: 150, InstalledFraction: 1, ConnectorRPS: 25, Seed: 31,
 	}, TenantRPS: 24})
 	a, b := e.Tenants[0], e.Tenants[1]
 	usersA := e.Sim.Users(a)
-	// Tenant A's first send is throttled for 3 s.
-	e.Sim.Inject(a, usersA[0].ID, teamsim.Fault{Status: 429, Times: 1, RetryAfter: 3 * time.Second})
+	// A send half-way through tenant A's broadcast is throttled for 3 s.
+	e.Sim.Inject(a, usersA[len(usersA)/2].ID, teamsim.Fault{Status: 429, Times: 1, RetryAfter: 3 * time.Second})
 
 	ba := e.Create(broadcast.CreateRequest{TenantID: a, Message: broadcast.Message{Text: "to A"}, Audience: broadcast.Audience{AllUsers: true}})
 	bb := e.Create(broadcast.CreateRequest{TenantID: b, Message: broadcast.Message{Text: "to B"}, Audience: broadcast.Audience{AllUsers: true}})

@@ -33,8 +33,15 @@ type Shared interface {
 	PauseLeft(ctx context.Context, tenant string) (time.Duration, error)
 }
 
-// DefaultAhead bounds how far into the future a slot may be reserved.
-const DefaultAhead = 10 * time.Second
+// A job waiting for a tenant holds one of its worker's slots, which another
+// tenant's job could use: so a gate waits inline only briefly and otherwise
+// sends the job away to come back later.
+const (
+	// DefaultAhead bounds how far into the future a slot may be reserved.
+	DefaultAhead = 2 * time.Second
+	// MaxInlinePause is the longest pause a request waits out in place.
+	MaxInlinePause = 250 * time.Millisecond
+)
 
 // Tenants hands out one Gate per tenant.
 type Tenants struct {
@@ -79,11 +86,18 @@ type Gate struct {
 	fallbacks   atomic.Int64
 }
 
-// BacklogError says the tenant's budget is booked further ahead than a job
-// should wait holding its message: put the job back for Wait.
-type BacklogError struct{ Wait time.Duration }
+// BacklogError says the tenant cannot take a request for Wait (it is paused,
+// or its budget is booked that far ahead): longer than a job should wait
+// holding a worker. Put the job back for Wait.
+type BacklogError struct {
+	Wait   time.Duration
+	Paused bool
+}
 
 func (e *BacklogError) Error() string {
+	if e.Paused {
+		return fmt.Sprintf("tenant paused for %s", e.Wait.Round(time.Millisecond))
+	}
 	return fmt.Sprintf("tenant budget booked %s ahead", e.Wait.Round(time.Millisecond))
 }
 
@@ -91,7 +105,11 @@ func (e *BacklogError) Error() string {
 // paused and its next slot has come. Call it right before each request.
 func (g *Gate) Wait(ctx context.Context) error {
 	for {
-		if err := sleep(ctx, g.Remaining()); err != nil {
+		left := g.Remaining()
+		if left > MaxInlinePause {
+			return &BacklogError{Wait: left, Paused: true}
+		}
+		if err := sleep(ctx, left); err != nil {
 			return err
 		}
 		queued, err := g.slot(ctx)

@@ -28,10 +28,28 @@ func TestPauseIsSharedBetweenProcesses(t *testing.T) {
 	a := ratelimit.NewTenants(1000, st).For(tenant)
 	b := ratelimit.NewTenants(1000, st).For(tenant)
 
-	require.NoError(t, a.Pause(context.Background(), 300*time.Millisecond))
+	require.NoError(t, a.Pause(context.Background(), 200*time.Millisecond))
 	start := time.Now()
 	require.NoError(t, b.Wait(context.Background()))
-	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "the other process waited out the pause")
+	require.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond, "the other process waited out the pause")
+}
+
+// A longer pause is not waited out in place: the caller is told to come
+// back, so its worker can serve other tenants meanwhile.
+func TestLongPauseSendsTheJobAway(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	tenant := testenv.FreeTenant(t)
+	a := ratelimit.NewTenants(1000, st).For(tenant)
+	b := ratelimit.NewTenants(1000, st).For(tenant)
+	require.NoError(t, a.Pause(context.Background(), 3*time.Second))
+	var backlog *ratelimit.BacklogError
+	require.ErrorAs(t, a.Wait(context.Background()), &backlog)
+	require.True(t, backlog.Paused)
+	// The other process learns of the pause from its slot.
+	err := b.Wait(context.Background())
+	require.ErrorAs(t, err, &backlog)
+	require.Greater(t, backlog.Wait, 2*time.Second)
 }
 
 // Three processes sharing a tenant's budget send at its rate together:
@@ -82,7 +100,7 @@ func TestBacklogIsRefused(t *testing.T) {
 func TestWaitStopsWithContext(t *testing.T) {
 	t.Parallel()
 	g := ratelimit.NewTenants(1000, nil).For("t")
-	require.NoError(t, g.Pause(context.Background(), time.Hour))
+	require.NoError(t, g.Pause(context.Background(), 200*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, g.Wait(ctx), context.DeadlineExceeded)

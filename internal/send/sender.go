@@ -39,9 +39,6 @@ type Config struct {
 	MaxRetries int
 	// CallTimeout bounds one Connector call.
 	CallTimeout time.Duration
-	// MaxInlinePause is the longest tenant pause a job waits out while
-	// holding its message; longer pauses release the job for redelivery.
-	MaxInlinePause time.Duration
 	// RetryBase is the first retry delay; it doubles per retry, with jitter.
 	RetryBase time.Duration
 }
@@ -63,9 +60,6 @@ type Sender struct {
 func New(cfg Config, st *store.Store, pub *queue.Queue, c Connector, gates *ratelimit.Tenants, log *zap.Logger) *Sender {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 15 * time.Second
-	}
-	if cfg.MaxInlinePause <= 0 {
-		cfg.MaxInlinePause = 5 * time.Second
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = time.Second
@@ -122,13 +116,11 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	var sendErr error
 	var activityID string
 	for try := 0; try < 2; try++ { // a 401 refreshes the token and tries once more
-		if wait := gate.Remaining(); wait > s.cfg.MaxInlinePause {
-			return s.release(ctx, job, false, queue.Retry(wait+jitter(wait), errors.New("tenant paused")))
-		}
 		if err := gate.Wait(ctx); err != nil {
 			var backlog *ratelimit.BacklogError
 			if errors.As(err, &backlog) {
-				// Every slot for the next while is taken: come back then.
+				// The tenant is paused, or every slot for the next while
+				// is taken: free this worker for other tenants' jobs.
 				return s.release(ctx, job, false, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
 			}
 			return s.release(ctx, job, false, err)
