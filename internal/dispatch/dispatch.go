@@ -163,7 +163,9 @@ func (d *Dispatcher) start(id string) {
 func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) error {
 	b, err := d.store.Broadcast(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return d.store.Forget(ctx, id)
+		// No record: a creation that failed half-way long ago, or one whose
+		// record is being written this instant (it is registered first).
+		return d.store.ForgetStale(ctx, id, time.Minute)
 	}
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@
 //	{b:<id>}:idx:<state>   sorted set (score 0, by user id): recipients in that state
 //	{b:<id>}:users         list: an explicit audience, in request order
 //	broadcasts             sorted set by creation time: every broadcast id
-//	broadcasts:expanding   set: broadcasts whose expansion must run or resume
+//	broadcasts:expanding   sorted set by registration time: broadcasts whose expansion must run or resume
 //	conv:<tenant>:<user>   string: the user's 1:1 conversation id with the bot
 //	{t:<tenant>}:pause     string: Redis time (µs) until which no request may reach the tenant
 //	{t:<tenant>}:rate      string: Redis time (µs) of the tenant's next free request slot

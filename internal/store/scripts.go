@@ -160,3 +160,13 @@ if slot - now > ahead then return {slot - now, 0} end
 redis.call('SET', KEYS[1], string.format('%.0f', slot + interval), 'PX', math.ceil((slot + interval - now) / 1000) + 1000)
 return {slot - now, 1}
 `)
+
+// forgetScript removes a member of broadcasts:expanding registered before
+// ARGV[2] (Unix ms).
+var forgetScript = redis.NewScript(`
+local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if at and tonumber(at) < tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+`)

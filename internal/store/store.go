@@ -69,7 +69,7 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 	if !b.Audience.AllUsers {
 		kind = "list"
 	}
-	if err := s.rdb.SAdd(ctx, keyExpanding, b.ID).Err(); err != nil {
+	if err := s.rdb.ZAdd(ctx, keyExpanding, redis.Z{Score: float64(s.nowMS()), Member: b.ID}).Err(); err != nil {
 		return fmt.Errorf("register broadcast %s: %w", b.ID, err)
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -159,7 +159,7 @@ func (s *Store) Activity(ctx context.Context, id string) ([]byte, error) {
 
 // Expanding lists the broadcasts whose expansion has not finished.
 func (s *Store) Expanding(ctx context.Context) ([]string, error) {
-	ids, err := s.rdb.SMembers(ctx, keyExpanding).Result()
+	ids, err := s.rdb.ZRange(ctx, keyExpanding, 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list expanding broadcasts: %w", err)
 	}
@@ -205,7 +205,7 @@ func (s *Store) FinishExpansion(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("finish expansion of %s: %w", id, err)
 	}
-	if err := s.rdb.SRem(ctx, keyExpanding, id).Err(); err != nil {
+	if err := s.rdb.ZRem(ctx, keyExpanding, id).Err(); err != nil {
 		return false, fmt.Errorf("unregister expansion of %s: %w", id, err)
 	}
 	if res < 0 {
@@ -214,7 +214,13 @@ func (s *Store) FinishExpansion(ctx context.Context, id string) (bool, error) {
 	return res == 1, nil
 }
 
-// Forget unregisters a broadcast id from expansion (its record is gone).
-func (s *Store) Forget(ctx context.Context, id string) error {
-	return s.rdb.SRem(ctx, keyExpanding, id).Err()
+// ForgetStale unregisters a broadcast id that has no record, if it was
+// registered longer than grace ago. A younger one may be a broadcast whose
+// record is being written right now (it is registered first): it stays.
+func (s *Store) ForgetStale(ctx context.Context, id string, grace time.Duration) error {
+	before := s.now().Add(-grace).UnixMilli()
+	if err := forgetScript.Run(ctx, s.rdb, []string{keyExpanding}, id, before).Err(); err != nil {
+		return fmt.Errorf("unregister %s: %w", id, err)
+	}
+	return nil
 }

@@ -247,3 +247,22 @@ func TestConversationsAndPauses(t *testing.T) {
 	require.True(t, ok)
 	require.InDelta(t, wait+10*time.Millisecond, wait2, float64(5*time.Millisecond))
 }
+
+// An id registered for expansion whose record is not written yet is kept;
+// one left without a record for longer than the grace is dropped.
+func TestForgetStaleKeepsYoungRegistrations(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t), context.Background()
+	b := newBroadcast(t, s)
+	require.NoError(t, s.ForgetStale(ctx, b.ID, time.Minute))
+	ids, err := s.Expanding(ctx)
+	require.NoError(t, err)
+	require.Contains(t, ids, b.ID, "a young registration stays")
+
+	s.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	require.NoError(t, s.ForgetStale(ctx, b.ID, time.Minute))
+	s.now = time.Now
+	ids, err = s.Expanding(ctx)
+	require.NoError(t, err)
+	require.NotContains(t, ids, b.ID)
+}
