@@ -26,7 +26,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, RPS: cfg.GraphRPS, Logger: env.Log})
 	d := dispatch.New(dispatch.Config{Tenants: cfg.Tenants}, env.Store, env.Queue,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, env.Log.Named("expand"))
-	srv := api.NewHTTPServer(cfg.HTTPAddr, api.New(d, env.Store, env.Log.Named("api")))
+	srv := api.NewHTTPServer(cfg.HTTPAddr, api.New(d, env.Queue, env.Store, env.Log.Named("api")))
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()

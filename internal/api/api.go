@@ -3,6 +3,7 @@
 //	POST /v1/broadcasts                  create a broadcast (202 Accepted)
 //	GET  /v1/broadcasts/{id}             its status and exact counters
 //	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state=
+//	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /healthz                        liveness
 //
 // Errors are JSON: {"error":{"code":"...","message":"...","fields":[{"field","problem"}]}}.
@@ -15,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,25 +29,33 @@ import (
 // MaxBodyBytes bounds a request body: a 50,000-id audience fits.
 const MaxBodyBytes = 4 << 20
 
-// Creator creates broadcasts.
+// Creator creates broadcasts for the tenants it serves.
 type Creator interface {
 	Create(ctx context.Context, req *broadcast.CreateRequest) (*broadcast.Broadcast, error)
+	Serves(tenant string) bool
+}
+
+// Queue reports the jobs waiting per tenant.
+type Queue interface {
+	Depth(ctx context.Context, tenant string) (map[broadcast.Stage]uint64, error)
 }
 
 // Server serves the API.
 type Server struct {
 	creator Creator
+	queue   Queue
 	store   *store.Store
 	log     *zap.Logger
 	mux     *http.ServeMux
 }
 
 // New returns the API's handler.
-func New(c Creator, st *store.Store, log *zap.Logger) *Server {
-	s := &Server{creator: c, store: st, log: log, mux: http.NewServeMux()}
+func New(c Creator, q Queue, st *store.Store, log *zap.Logger) *Server {
+	s := &Server{creator: c, queue: q, store: st, log: log, mux: http.NewServeMux()}
 	s.mux.HandleFunc("POST /v1/broadcasts", s.create)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}", s.get)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/recipients", s.recipients)
+	s.mux.HandleFunc("GET /v1/tenants/{tenant}", s.tenant)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -140,6 +150,39 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 		recs = []broadcast.Recipient{}
 	}
 	writeJSON(w, http.StatusOK, RecipientsPage{Recipients: recs, NextCursor: next})
+}
+
+// TenantStatus is the answer of GET /v1/tenants/{tenant}.
+type TenantStatus struct {
+	TenantID string `json:"tenantId"`
+	// PausedForMs is how long no request may reach the tenant (a 429's
+	// Retry-After); 0 when it is not paused.
+	PausedForMs int64 `json:"pausedForMs"`
+	// BookedAheadMs is how far ahead the senders have booked the tenant's
+	// request budget: how long a new send would wait for its slot.
+	BookedAheadMs int64 `json:"bookedAheadMs"`
+	// Queued counts jobs not yet done, by stage (install, send).
+	Queued map[broadcast.Stage]uint64 `json:"queued"`
+}
+
+func (s *Server) tenant(w http.ResponseWriter, r *http.Request) {
+	tenant := strings.ToLower(r.PathValue("tenant"))
+	if !s.creator.Serves(tenant) {
+		writeError(w, http.StatusNotFound, "not_found", "this deployment does not serve tenant "+strconv.Quote(tenant), nil)
+		return
+	}
+	paused, ahead, err := s.store.Budget(r.Context(), tenant)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	depth, err := s.queue.Depth(r.Context(), tenant)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TenantStatus{TenantID: tenant, PausedForMs: max(paused, 0).Milliseconds(),
+		BookedAheadMs: max(ahead, 0).Milliseconds(), Queued: depth})
 }
 
 func broadcastID(w http.ResponseWriter, r *http.Request) (string, bool) {

@@ -14,6 +14,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
+	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
 type errorBody struct {
@@ -144,5 +145,27 @@ func TestCreateGetAndList(t *testing.T) {
 	rec, _ = do(t, e.API, http.MethodGet, "/v1/broadcasts/0190a3b2-0000-7000-8000-000000000000", "", "")
 	require.Equal(t, http.StatusNotFound, rec.Code)
 	rec, _ = do(t, e.API, http.MethodGet, "/v1/broadcasts/not-an-id", "", "")
+	require.Equal(t, http.StatusNotFound, rec.Code)
+}
+
+// The tenant's status shows its pause, its booked budget and its queued jobs.
+func TestTenantStatus(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 7, InstalledFraction: 1}, NoWorkers: true})
+	_, err := e.Store.Pause(t.Context(), e.Tenant, 30*time.Second)
+	require.NoError(t, err)
+	e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "queued"}, Audience: broadcast.Audience{AllUsers: true}})
+	var st api.TenantStatus
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		rec, _ := do(t, e.API, http.MethodGet, "/v1/tenants/"+strings.ToUpper(e.Tenant), "", "")
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &st))
+		return st.Queued[broadcast.StageInstall] == 7
+	}, "the broadcast's 7 install jobs are queued (no workers run)")
+	require.Equal(t, e.Tenant, st.TenantID)
+	require.Greater(t, st.PausedForMs, int64(20_000))
+	require.Zero(t, st.Queued[broadcast.StageSend])
+
+	rec, _ := do(t, e.API, http.MethodGet, "/v1/tenants/12345678-1234-1234-1234-123456789012", "", "")
 	require.Equal(t, http.StatusNotFound, rec.Code)
 }

@@ -135,6 +135,9 @@ func (d *Dispatcher) Create(ctx context.Context, req *broadcast.CreateRequest) (
 	return b, nil
 }
 
+// Serves reports whether the dispatcher serves tenant.
+func (d *Dispatcher) Serves(tenant string) bool { return contains(d.cfg.Tenants, tenant) }
+
 // start runs the broadcast's expansion unless it runs already or the
 // dispatcher is not running (then Run's resume picks it up).
 func (d *Dispatcher) start(id string) {

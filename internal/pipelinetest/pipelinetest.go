@@ -146,7 +146,7 @@ func Start(t testing.TB, o Options) *Env {
 		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, log.Named("installer"))
 	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: tenants, PageSize: 100, ResumeEvery: 200 * time.Millisecond}, st, q,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, log.Named("dispatch"))
-	e.API = api.New(e.Dispatcher, st, log.Named("api"))
+	e.API = api.New(e.Dispatcher, q, st, log.Named("api"))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel

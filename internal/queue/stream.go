@@ -175,3 +175,23 @@ func (q *Queue) PublishBatch(ctx context.Context, items []Item) error {
 
 // Stream is the name of the queue's stream.
 func (q *Queue) Stream() string { return q.stream }
+
+// Depth counts the jobs of a tenant waiting in the stream, by stage (not yet
+// acked: queued or in a worker's hands).
+func (q *Queue) Depth(ctx context.Context, tenant string) (map[broadcast.Stage]uint64, error) {
+	s, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", q.stream, err)
+	}
+	out := make(map[broadcast.Stage]uint64, 2)
+	for _, stage := range []broadcast.Stage{broadcast.StageInstall, broadcast.StageSend} {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(q.prefix+"."+string(stage)+"."+tenant+".>"))
+		if err != nil {
+			return nil, fmt.Errorf("depth of %s: %w", tenant, err)
+		}
+		for _, n := range info.State.Subjects {
+			out[stage] += n
+		}
+	}
+	return out, nil
+}

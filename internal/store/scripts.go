@@ -170,3 +170,8 @@ if at and tonumber(at) < tonumber(ARGV[2]) then
 end
 return 0
 `)
+
+// budgetScript returns {pause left, booked ahead} in µs. KEYS: pause, rate.
+var budgetScript = redis.NewScript(luaNow + `
+return {(tonumber(redis.call('GET', KEYS[1]) or 0) or 0) - now, (tonumber(redis.call('GET', KEYS[2]) or 0) or 0) - now}
+`)

@@ -97,3 +97,13 @@ func (s *Store) Reserve(ctx context.Context, tenant string, interval, ahead time
 	}
 	return time.Duration(res[0]) * time.Microsecond, res[1] == 1, nil
 }
+
+// Budget returns how long the tenant stays paused and how far ahead its
+// shared request budget is booked (each <= 0 when it is not).
+func (s *Store) Budget(ctx context.Context, tenant string) (pausedFor, bookedAhead time.Duration, err error) {
+	res, err := budgetScript.Run(ctx, s.rdb, []string{pauseKey(tenant), rateKey(tenant)}).Int64Slice()
+	if err != nil {
+		return 0, 0, fmt.Errorf("read budget of %s: %w", tenant, err)
+	}
+	return time.Duration(res[0]) * time.Microsecond, time.Duration(res[1]) * time.Microsecond, nil
+}
