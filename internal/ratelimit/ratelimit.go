@@ -38,13 +38,9 @@ type Shared interface {
 // sends the job away to come back later.
 const (
 	// DefaultAhead bounds how far into the future a slot may be reserved.
-	DefaultAhead = 10 * time.Second
-	// MaxInlinePause is the longest pause a request waits out in place. It
-	// covers the usual Retry-After of a second or two: handing every job of
-	// a briefly paused tenant back and taking it again costs more (Redis,
-	// NATS and CPU, hence jitter, hence more 429s) than the wait; longer
-	// pauses free the worker.
-	MaxInlinePause = 2 * time.Second
+	DefaultAhead = 2 * time.Second
+	// MaxInlinePause is the longest pause a request waits out in place.
+	MaxInlinePause = 250 * time.Millisecond
 )
 
 // Tenants hands out one Gate per tenant.

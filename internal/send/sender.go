@@ -268,8 +268,8 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 // hold keeps a worker that has just given a job back for a tenant that cannot
 // take it from taking the next job at once: without it, the workers would
 // spin through the whole queue of a paused tenant, handing every job back.
-// The wait is bounded (ratelimit.MaxInlinePause), so another tenant's job
-// waits no longer than that for a worker.
+// The wait is short (at most ratelimit.MaxInlinePause), so another tenant's
+// job waits no longer than that for a worker.
 func (s *Sender) hold(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(min(d, ratelimit.MaxInlinePause))
 	defer t.Stop()
