@@ -75,12 +75,6 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	log := s.log.With(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
 
-	gate := s.gates.For(job.TenantID)
-	if left := gate.Remaining(); left > ratelimit.MaxInlinePause {
-		// Paused by a 429: give the job back untouched, for later.
-		s.hold(ctx, left)
-		return queue.Retry(left+jitter(left), errors.New("tenant paused"))
-	}
 	claim, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 		From:  []broadcast.State{broadcast.StatePending, broadcast.StateInstalling, broadcast.StateSending},
 		To:    broadcast.StateSending,
@@ -118,6 +112,7 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return s.release(ctx, job, false, err)
 	}
 
+	gate := s.gates.For(job.TenantID)
 	var sendErr error
 	var activityID string
 	for try := 0; try < 2; try++ { // a 401 refreshes the token and tries once more
@@ -126,7 +121,6 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 			if errors.As(err, &backlog) {
 				// The tenant is paused, or every slot for the next while
 				// is taken: free this worker for other tenants' jobs.
-				s.hold(ctx, backlog.Wait)
 				return s.release(ctx, job, false, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
 			}
 			return s.release(ctx, job, false, err)
@@ -263,20 +257,6 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 	}
 	next := broadcast.Job{BroadcastID: job.BroadcastID, TenantID: job.TenantID, UserID: job.UserID, Reinstall: job.Reinstall + 1}
 	return s.pub.Publish(ctx, broadcast.StageInstall, next)
-}
-
-// hold keeps a worker that has just given a job back for a tenant that cannot
-// take it from taking the next job at once: without it, the workers would
-// spin through the whole queue of a paused tenant, handing every job back.
-// The wait is short (at most ratelimit.MaxInlinePause), so another tenant's
-// job waits no longer than that for a worker.
-func (s *Sender) hold(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(min(d, ratelimit.MaxInlinePause))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // activity returns the broadcast's activity, read once per process.
