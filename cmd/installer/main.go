@@ -17,7 +17,6 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/service"
 	"github.com/broadcast-dev/broadcast/internal/teams"
-	"github.com/broadcast-dev/broadcast/internal/token"
 )
 
 func main() { os.Exit(service.Main("installer", config.LoadInstaller, run)) }
@@ -26,12 +25,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Installer) error {
 	httpClient := &http.Client{Timeout: cfg.HTTPTimeout, Transport: teams.Transport(cfg.Concurrency)}
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: cfg.LoginURL, GraphURL: cfg.GraphURL,
 		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, RPS: cfg.GraphRPS, HTTP: httpClient, Logger: env.Log})
-	tokens, err := token.NewSource(token.Config{LoginURL: cfg.LoginURL, Tenant: token.ConnectorTenant,
-		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, Scope: token.ScopeConnector, HTTP: httpClient})
-	if err != nil {
-		return err
-	}
-	connector, err := teams.NewClient(cfg.BotServiceURL, tokens, httpClient, cfg.BotAppID)
+	connector, err := teams.NewBotClient(cfg.BotServiceURL, cfg.LoginURL, cfg.BotAppID, cfg.BotAppPassword, httpClient)
 	if err != nil {
 		return err
 	}

@@ -18,19 +18,13 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/send"
 	"github.com/broadcast-dev/broadcast/internal/service"
 	"github.com/broadcast-dev/broadcast/internal/teams"
-	"github.com/broadcast-dev/broadcast/internal/token"
 )
 
 func main() { os.Exit(service.Main("sender", config.LoadSender, run)) }
 
 func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 	httpClient := &http.Client{Timeout: cfg.HTTPTimeout, Transport: teams.Transport(cfg.Concurrency)}
-	tokens, err := token.NewSource(token.Config{LoginURL: cfg.LoginURL, Tenant: token.ConnectorTenant,
-		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, Scope: token.ScopeConnector, HTTP: httpClient})
-	if err != nil {
-		return err
-	}
-	connector, err := teams.NewClient(cfg.BotServiceURL, tokens, httpClient, cfg.BotAppID)
+	connector, err := teams.NewBotClient(cfg.BotServiceURL, cfg.LoginURL, cfg.BotAppID, cfg.BotAppPassword, httpClient)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,6 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/teams"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 	"github.com/broadcast-dev/broadcast/internal/testenv"
-	"github.com/broadcast-dev/broadcast/internal/token"
 )
 
 // Credentials the simulator is configured with.
@@ -130,10 +129,7 @@ func Start(t testing.TB, o Options) *Env {
 	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), streamOf(q)) })
 
 	httpClient := &http.Client{Timeout: 5 * time.Second}
-	tokens, err := token.NewSource(token.Config{LoginURL: srv.URL + "/login", Tenant: token.ConnectorTenant,
-		ClientID: BotAppID, ClientSecret: BotPassword, Scope: token.ScopeConnector, HTTP: httpClient})
-	require.NoError(t, err)
-	connector, err := teams.NewClient(srv.URL+"/connector/", tokens, httpClient, BotAppID)
+	connector, err := teams.NewBotClient(srv.URL+"/connector/", srv.URL+"/login", BotAppID, BotPassword, httpClient)
 	require.NoError(t, err)
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: srv.URL + "/login", GraphURL: srv.URL + "/graph/v1.0",
 		ClientID: BotAppID, ClientSecret: BotPassword, RPS: o.GraphRPS, HTTP: httpClient, Logger: log})
