@@ -11,6 +11,7 @@ type Broadcast struct {
 	TenantID    string     `json:"tenantId"`
 	Message     Message    `json:"message"`
 	Audience    Audience   `json:"audience"`
+	Priority    Priority   `json:"priority"`
 	Status      Status     `json:"status"`
 	CreatedAt   time.Time  `json:"createdAt"`
 	CompletedAt *time.Time `json:"completedAt,omitempty"`

@@ -26,6 +26,9 @@ type CreateRequest struct {
 	TenantID string   `json:"tenantId,omitempty"`
 	Message  Message  `json:"message"`
 	Audience Audience `json:"audience"`
+	// Priority is normal unless set: urgent broadcasts take most of their
+	// tenant's send budget while they last.
+	Priority Priority `json:"priority,omitempty"`
 }
 
 // FieldError is one problem with one field of a request.
@@ -146,6 +149,12 @@ func (r *CreateRequest) Normalize() error {
 			v.add("tenantId", "must be a GUID (the Entra tenant id), got %q", clip(r.TenantID))
 		}
 		r.TenantID = strings.ToLower(r.TenantID)
+	}
+	switch {
+	case r.Priority == "":
+		r.Priority = PriorityNormal
+	case !r.Priority.Valid():
+		v.add("priority", "must be %q or %q, got %q", PriorityUrgent, PriorityNormal, clip(string(r.Priority)))
 	}
 	r.Message.validate(v)
 	r.Audience.normalize(v)

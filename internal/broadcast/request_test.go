@@ -19,7 +19,8 @@ func TestDecodeCreateRequestRejects(t *testing.T) {
 		{"malformed JSON", `{"message":`, "body", "malformed JSON"},
 		{"syntax error", `{"message":{"text":"hi"},}`, "body", "malformed JSON at byte"},
 		{"trailing data", `{"message":{"text":"hi"},"audience":{"allUsers":true}} {}`, "body", "unexpected data"},
-		{"unknown field", `{"message":{"text":"hi"},"audience":{"allUsers":true},"priority":"high"}`, "priority", "unknown field"},
+		{"unknown field", `{"message":{"text":"hi"},"audience":{"allUsers":true},"prio":"high"}`, "prio", "unknown field"},
+		{"unknown priority", `{"message":{"text":"hi"},"audience":{"allUsers":true},"priority":"high"}`, "priority", `must be "urgent" or "normal", got "high"`},
 		{"unknown nested field", `{"message":{"txt":"hi"},"audience":{"allUsers":true}}`, "txt", "unknown field"},
 		{"missing message", `{"audience":{"allUsers":true}}`, "message", "required"},
 		{"blank text", `{"message":{"text":"   "},"audience":{"allUsers":true}}`, "message.text", "white space"},
@@ -66,6 +67,11 @@ func TestDecodeCreateRequestNormalizes(t *testing.T) {
 	require.Equal(t, "aaaaaaaa-1111-1111-1111-111111111111", req.TenantID)
 	require.Equal(t, []string{user1, "22222222-2222-2222-2222-222222222222"}, req.Audience.UserIDs, "lowercased and deduplicated in order")
 	require.True(t, req.Message.Alert(), "notifications are on by default")
+	require.Equal(t, PriorityNormal, req.Priority, "normal unless asked")
+
+	req, err = DecodeCreateRequest(strings.NewReader(`{"priority":"urgent","message":{"text":"x"},"audience":{"allUsers":true}}`))
+	require.NoError(t, err)
+	require.Equal(t, PriorityUrgent, req.Priority)
 }
 
 func TestManyBadIDsAreSummarised(t *testing.T) {

@@ -125,12 +125,12 @@ func (d *Dispatcher) Create(ctx context.Context, req *broadcast.CreateRequest) (
 		return nil, fmt.Errorf("new broadcast id: %w", err)
 	}
 	b := &broadcast.Broadcast{ID: id.String(), TenantID: tenant, Message: req.Message, Audience: req.Audience,
-		Status: broadcast.StatusExpanding, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+		Priority: req.Priority.OrNormal(), Status: broadcast.StatusExpanding, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	if err := d.store.CreateBroadcast(ctx, b, activity); err != nil {
 		return nil, err
 	}
 	d.log.Info("broadcast accepted", zap.String("broadcast_id", b.ID), zap.String("tenant_id", tenant),
-		zap.Bool("all_users", b.Audience.AllUsers), zap.Int("listed_users", len(b.Audience.UserIDs)))
+		zap.String("priority", string(b.Priority)), zap.Bool("all_users", b.Audience.AllUsers), zap.Int("listed_users", len(b.Audience.UserIDs)))
 	d.start(b.ID)
 	return b, nil
 }

@@ -76,7 +76,7 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 		p.Del(ctx, k.all()...)
 		p.HSet(ctx, k.meta, "id", b.ID, "tenant", b.TenantID, "status", string(broadcast.StatusExpanding),
 			"created_at", b.CreatedAt.UnixMilli(), "message", msg, "activity", activity,
-			"audience", kind, "cursor", "", "expanded", "0")
+			"audience", kind, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0")
 		fields := []any{"total", 0}
 		for _, st := range broadcast.States {
 			fields = append(fields, string(st), 0)
@@ -116,7 +116,8 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 	if len(m) == 0 {
 		return nil, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
-	b := &broadcast.Broadcast{ID: id, TenantID: m["tenant"], Status: broadcast.Status(m["status"])}
+	b := &broadcast.Broadcast{ID: id, TenantID: m["tenant"], Status: broadcast.Status(m["status"]),
+		Priority: broadcast.Priority(m["priority"]).OrNormal()}
 	if err := json.Unmarshal([]byte(m["message"]), &b.Message); err != nil {
 		return nil, fmt.Errorf("broadcast %s: decode message: %w", id, err)
 	}
