@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/config"
-	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/send"
 	"github.com/broadcast-dev/broadcast/internal/service"
@@ -31,7 +31,10 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 	gates := ratelimit.NewTenants(cfg.TenantRPS, env.Store)
 	s := send.New(send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, CallTimeout: cfg.HTTPTimeout},
 		env.Store, env.Queue, connector, gates, env.Log)
-	return env.Work(ctx, queue.ConsumerSender, s.Handle, cfg.Concurrency, cfg.HTTPTimeout+5*time.Second)
+	sched := send.NewScheduler(send.SchedulerConfig{Concurrency: cfg.Concurrency, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second},
+		env.Queue, env.Store, env.Store, s.Handle, env.Log.Named("scheduler"))
+	env.Log.Info("working", zap.Int("concurrency_per_tenant", cfg.Concurrency))
+	return sched.Run(ctx)
 }
 
 func processID() string {

@@ -150,11 +150,11 @@ func Start(t testing.TB, o Options) *Env {
 	e.run(func() { _ = e.Dispatcher.Run(ctx) })
 	if !o.NoWorkers {
 		e.runWorker(ctx, queue.ConsumerInstaller, e.Installer.Handle, o.InstallConcurrency)
-		e.runWorker(ctx, queue.ConsumerSender, e.Sender.Handle, o.SendConcurrency)
+		e.runSender(ctx, e.Sender, o)
 		for i := 1; i < o.Senders; i++ {
 			s := send.New(send.Config{ProcessID: fmt.Sprintf("test-%d-%s", i, uuid.NewString()[:8]), MaxRetries: o.MaxRetries, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
 				st, q, connector, ratelimit.NewTenants(o.TenantRPS, st), log.Named(fmt.Sprintf("sender%d", i)))
-			e.runWorker(ctx, queue.ConsumerSender, s.Handle, o.SendConcurrency)
+			e.runSender(ctx, s, o)
 		}
 	}
 	return e
@@ -172,6 +172,13 @@ func (e *Env) runWorker(ctx context.Context, name string, h queue.Handler, conc 
 	require.NoError(e.T, err)
 	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: conc, Grace: 5 * time.Second, Log: e.Log.Named(name)}
 	e.run(func() { _ = w.Run(ctx) })
+}
+
+// runSender runs a sender "process": its scheduler over the broadcasts' send consumers.
+func (e *Env) runSender(ctx context.Context, s *send.Sender, o Options) {
+	sched := send.NewScheduler(send.SchedulerConfig{Concurrency: o.SendConcurrency, RPS: o.TenantRPS, Refresh: 100 * time.Millisecond, Grace: 5 * time.Second},
+		e.Queue, e.Store, e.Store, s.Handle, e.Log.Named("scheduler"))
+	e.run(func() { _ = sched.Run(ctx) })
 }
 
 // Stop stops the dispatcher and the workers and waits for them.
@@ -209,7 +216,8 @@ func (e *Env) WaitCompleted(id string, within time.Duration) *broadcast.Broadcas
 func (e *Env) Users() []teamsim.User { return e.Sim.Users(e.Tenant) }
 
 // Next fetches the next message of a consumer, for tests that drive a
-// handler themselves.
+// handler themselves: queue.ConsumerInstaller, or a broadcast's
+// queue.SendConsumerName.
 func (e *Env) Next(name string) jetstream.Msg {
 	e.T.Helper()
 	cons, err := e.Queue.Consumer(context.Background(), name)

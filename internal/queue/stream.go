@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,11 +13,14 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
-// Names of the stream and its consumers.
+// Names of the stream and its durable install consumer. Send jobs have a
+// consumer per broadcast (see SendConsumerName).
 const (
 	StreamJobs        = "JOBS"
 	ConsumerInstaller = "installer"
-	ConsumerSender    = "sender"
+	// legacySender is the single send consumer of earlier versions: its
+	// filter overlaps the per-broadcast ones, so Setup removes it.
+	legacySender = "sender"
 )
 
 // Settings of the JOBS stream and its consumers.
@@ -89,17 +93,20 @@ func (q *Queue) Setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", q.stream, err)
 	}
-	for name, stage := range map[string]broadcast.Stage{ConsumerInstaller: broadcast.StageInstall, ConsumerSender: broadcast.StageSend} {
-		if _, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
-			Durable:       name,
-			FilterSubject: q.subjectAll(stage),
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       AckWait,
-			MaxDeliver:    -1, // the handlers bound retries themselves, per cause
-			MaxAckPending: 20_000,
-		}); err != nil {
-			return fmt.Errorf("create consumer %s: %w", name, err)
-		}
+	if _, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
+		Durable:       ConsumerInstaller,
+		FilterSubject: q.subjectAll(broadcast.StageInstall),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       AckWait,
+		MaxDeliver:    -1, // the handlers bound retries themselves, per cause
+		MaxAckPending: 20_000,
+	}); err != nil {
+		return fmt.Errorf("create consumer %s: %w", ConsumerInstaller, err)
+	}
+	// Its jobs stay in the stream and are taken by the broadcasts' own
+	// consumers once it is gone.
+	if err := q.js.DeleteConsumer(ctx, q.stream, legacySender); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("remove the old %s consumer: %w", legacySender, err)
 	}
 	return nil
 }
@@ -110,7 +117,11 @@ func (q *Queue) subjectAll(stage broadcast.Stage) string {
 
 // Subject is the subject of a job at a stage: <prefix>.<stage>.<tenant>.<broadcast>.
 func (q *Queue) Subject(stage broadcast.Stage, j broadcast.Job) string {
-	return q.prefix + "." + string(stage) + "." + j.TenantID + "." + j.BroadcastID
+	return q.subject(stage, j.TenantID, j.BroadcastID)
+}
+
+func (q *Queue) subject(stage broadcast.Stage, tenant, broadcastID string) string {
+	return q.prefix + "." + string(stage) + "." + tenant + "." + broadcastID
 }
 
 // Consumer returns the durable consumer called name.

@@ -121,25 +121,30 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
-	err := w.Handler(ctx, m)
+	Settle(m, w.Handler(ctx, m), w.Log)
+}
+
+// Settle acks, redelivers or terminates m as its handler's error says (see
+// Handler).
+func Settle(m jetstream.Msg, err error, log *zap.Logger) {
 	var retry *RetryError
 	var term *TerminateError
 	switch {
 	case err == nil:
 		err = m.Ack()
 	case errors.As(err, &term):
-		w.Log.Error("job terminated", zap.String("subject", m.Subject()), zap.Error(term.Err))
+		log.Error("job terminated", zap.String("subject", m.Subject()), zap.Error(term.Err))
 		err = m.TermWithReason(clip(term.Err.Error()))
 	case errors.As(err, &retry):
 		err = m.NakWithDelay(retry.Delay)
 	default:
 		delay := Backoff(deliveries(m), time.Second, time.Minute)
-		w.Log.Warn("job failed, will retry", zap.String("subject", m.Subject()), zap.Duration("delay", delay), zap.Error(err))
+		log.Warn("job failed, will retry", zap.String("subject", m.Subject()), zap.Duration("delay", delay), zap.Error(err))
 		err = m.NakWithDelay(delay)
 	}
 	if err != nil {
 		// The server redelivers after AckWait; nothing is lost.
-		w.Log.Warn("ack", zap.String("subject", m.Subject()), zap.Error(err))
+		log.Warn("ack", zap.String("subject", m.Subject()), zap.Error(err))
 	}
 }
 

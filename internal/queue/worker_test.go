@@ -60,7 +60,7 @@ func TestWorkerFates(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i := range 4 {
-		require.NoError(t, q.Publish(ctx, broadcast.StageSend, job(i)))
+		require.NoError(t, q.Publish(ctx, broadcast.StageInstall, job(i)))
 	}
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -81,7 +81,7 @@ func TestWorkerFates(t *testing.T) {
 		}
 		return fate[j.UserID]
 	}
-	cons, err := q.Consumer(ctx, queue.ConsumerSender)
+	cons, err := q.Consumer(ctx, queue.ConsumerInstaller)
 	require.NoError(t, err)
 	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: 2, Grace: time.Second, Log: testenv.Logger(t)}
 	done := make(chan struct{})
@@ -111,7 +111,7 @@ func TestWorkerShutdownReleasesWork(t *testing.T) {
 	q, _ := newQueue(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	for i := range 20 {
-		require.NoError(t, q.Publish(context.Background(), broadcast.StageSend, job(i)))
+		require.NoError(t, q.Publish(context.Background(), broadcast.StageInstall, job(i)))
 	}
 	var handled, finished atomic.Int32
 	started := make(chan struct{}, 20)
@@ -122,7 +122,7 @@ func TestWorkerShutdownReleasesWork(t *testing.T) {
 		finished.Add(1)
 		return nil
 	}
-	cons, err := q.Consumer(context.Background(), queue.ConsumerSender)
+	cons, err := q.Consumer(context.Background(), queue.ConsumerInstaller)
 	require.NoError(t, err)
 	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: 2, Grace: 5 * time.Second, Log: testenv.Logger(t)}
 	done := make(chan struct{})

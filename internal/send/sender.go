@@ -116,11 +116,9 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	var sendErr error
 	var activityID string
 	for try := 0; try < 2; try++ { // a 401 refreshes the token and tries once more
-		if err := gate.Wait(ctx); err != nil {
+		if err := s.wait(ctx, gate); err != nil {
 			var backlog *ratelimit.BacklogError
 			if errors.As(err, &backlog) {
-				// The tenant is paused, or every slot for the next while
-				// is taken: free this worker for other tenants' jobs.
 				return s.release(ctx, job, false, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
 			}
 			return s.release(ctx, job, false, err)
@@ -133,6 +131,39 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		}
 	}
 	return s.settle(ctx, gate, job, conv, claim.Recipient, activityID, sendErr, log)
+}
+
+// maxHold is how long a job in hand waits for its tenant (a pause, or a
+// fully booked budget) before it is handed back. The scheduler fetches no
+// more jobs of such a tenant, so only the few in hand wait, each holding
+// nothing another tenant needs; handing them back would cost a release, a
+// redelivery and a claim each.
+const maxHold = 5 * time.Second
+
+// wait waits for the tenant's gate, sitting out a backlog of up to maxHold.
+func (s *Sender) wait(ctx context.Context, gate *ratelimit.Gate) error {
+	deadline := time.Now().Add(maxHold)
+	for {
+		err := gate.Wait(ctx)
+		var backlog *ratelimit.BacklogError
+		if !errors.As(err, &backlog) || time.Now().Add(backlog.Wait).After(deadline) {
+			return err
+		}
+		if err := sleep(ctx, backlog.Wait); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // settle records the outcome of a send and decides the job's fate.

@@ -225,3 +225,15 @@ func (s *Store) ForgetStale(ctx context.Context, id string, grace time.Duration)
 	}
 	return nil
 }
+
+// Status returns a broadcast's status alone.
+func (s *Store) Status(ctx context.Context, id string) (broadcast.Status, error) {
+	st, err := s.rdb.HGet(ctx, keysOf(id).meta, "status").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read status of %s: %w", id, err)
+	}
+	return broadcast.Status(st), nil
+}

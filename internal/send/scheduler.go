@@ -1,0 +1,413 @@
+package send
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/store"
+)
+
+// Jobs is the part of the queue the scheduler takes send jobs from.
+type Jobs interface {
+	SendConsumers(ctx context.Context) ([]queue.SendConsumer, error)
+	Consumer(ctx context.Context, name string) (jetstream.Consumer, error)
+	DeleteSendConsumer(ctx context.Context, broadcastID string) error
+}
+
+// Budgets tells how long a tenant is paused and how far ahead its shared
+// request budget is booked.
+type Budgets interface {
+	Budget(ctx context.Context, tenant string) (pausedFor, bookedAhead time.Duration, err error)
+}
+
+// Statuses tells whether a broadcast is finished (its consumer can go).
+type Statuses interface {
+	Status(ctx context.Context, id string) (broadcast.Status, error)
+}
+
+var (
+	_ Jobs     = (*queue.Queue)(nil)
+	_ Budgets  = (*store.Store)(nil)
+	_ Statuses = (*store.Store)(nil)
+)
+
+// SchedulerConfig tunes a Scheduler.
+type SchedulerConfig struct {
+	// Concurrency bounds the jobs of one tenant in this process's hands.
+	Concurrency int
+	// RPS is the tenants' configured rate: with Horizon it bounds how many
+	// jobs are fetched at once.
+	RPS float64
+	// Horizon is how far ahead a tenant's budget may be booked before this
+	// process fetches more of its jobs (default 1 s). Jobs are fetched when
+	// the tenant can take them soon, not to wait in a sender's hands.
+	Horizon time.Duration
+	// Quantum bounds the jobs fetched from one broadcast in one turn while
+	// other broadcasts of the tenant have jobs too (default 8): the grain of
+	// the fair share.
+	Quantum int
+	// Refresh is how often the broadcasts with send jobs are listed (default 500 ms).
+	Refresh time.Duration
+	// Grace is how long jobs in flight may take to finish after Run's
+	// context is done; then their contexts are cancelled.
+	Grace time.Duration
+}
+
+// Scheduler takes send jobs from the broadcasts' consumers and runs them.
+//
+// Each tenant has a lane: it fetches a tenant's jobs only while the tenant is
+// not paused, while its shared budget is booked less than Horizon ahead, and
+// while fewer than Concurrency of its jobs are in hand. So a throttled tenant
+// holds back its own jobs (in the stream, not in a worker) and never the
+// other tenants', and nothing is fetched only to be handed back.
+//
+// Within a lane, broadcasts share the tenant's budget by smooth weighted
+// round robin: each turn the broadcast with the largest credit gives up to
+// Quantum jobs; credits grow by the broadcast's priority weight. Broadcasts
+// without waiting jobs are skipped until they have some.
+type Scheduler struct {
+	cfg      SchedulerConfig
+	jobs     Jobs
+	budgets  Budgets
+	statuses Statuses
+	handle   queue.Handler
+	log      *zap.Logger
+
+	mu    sync.Mutex
+	lanes map[string]*lane // by tenant
+}
+
+// NewScheduler returns a Scheduler that runs handle on each job.
+func NewScheduler(cfg SchedulerConfig, jobs Jobs, budgets Budgets, statuses Statuses, handle queue.Handler, log *zap.Logger) *Scheduler {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 32
+	}
+	if cfg.Horizon <= 0 {
+		cfg.Horizon = time.Second
+	}
+	if cfg.Quantum <= 0 {
+		cfg.Quantum = 8
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = 500 * time.Millisecond
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 20 * time.Second
+	}
+	return &Scheduler{cfg: cfg, jobs: jobs, budgets: budgets, statuses: statuses, handle: handle, log: log, lanes: make(map[string]*lane)}
+}
+
+// Run schedules jobs until ctx is done, then stops fetching, lets the jobs
+// in hand finish within Grace, and returns.
+func (s *Scheduler) Run(ctx context.Context) error {
+	// Jobs get their own context: shutdown first stops fetching, and
+	// cancels work in flight only after the grace period.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var lanes, jobs sync.WaitGroup
+
+	t := time.NewTicker(s.cfg.Refresh)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		s.refresh(ctx, workCtx, &lanes, &jobs)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+	lanes.Wait() // no more fetching
+
+	done := make(chan struct{})
+	go func() { jobs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.Grace):
+		s.log.Warn("grace period over: cancelling work in flight", zap.Duration("grace", s.cfg.Grace))
+		cancelWork()
+		<-done
+	}
+	return nil
+}
+
+// refresh brings the lanes up to date with the broadcasts that have a send
+// consumer, and removes the consumers of finished broadcasts.
+func (s *Scheduler) refresh(ctx, workCtx context.Context, lanes, jobs *sync.WaitGroup) {
+	list, err := s.jobs.SendConsumers(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("list broadcasts with send jobs", zap.Error(err))
+		}
+		return
+	}
+	byTenant := make(map[string][]queue.SendConsumer)
+	for _, c := range list {
+		if c.Idle() && s.finished(ctx, c.BroadcastID) {
+			if err := s.jobs.DeleteSendConsumer(ctx, c.BroadcastID); err != nil {
+				s.log.Warn("remove a finished broadcast's consumer", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
+			}
+			continue
+		}
+		if !broadcast.IsGUID(c.TenantID) {
+			s.log.Warn("send consumer without a tenant: skipped", zap.String("consumer", c.Name))
+			continue
+		}
+		byTenant[c.TenantID] = append(byTenant[c.TenantID], c)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tenant, cs := range byTenant {
+		l, ok := s.lanes[tenant]
+		if !ok {
+			l = s.newLane(tenant)
+			s.lanes[tenant] = l
+			lanes.Add(1)
+			go func() {
+				defer lanes.Done()
+				l.run(ctx, workCtx, jobs)
+			}()
+		}
+		l.update(cs)
+	}
+	for tenant, l := range s.lanes {
+		if _, ok := byTenant[tenant]; !ok {
+			l.update(nil)
+		}
+	}
+}
+
+// finished reports whether a broadcast is completed, or has no record.
+func (s *Scheduler) finished(ctx context.Context, id string) bool {
+	st, err := s.statuses.Status(ctx, id)
+	return errors.Is(err, store.ErrNotFound) || (err == nil && st == broadcast.StatusCompleted)
+}
+
+func (s *Scheduler) newLane(tenant string) *lane {
+	return &lane{s: s, tenant: tenant, log: s.log.With(zap.String("tenant_id", tenant)),
+		flows: make(map[string]*flow), wake: make(chan struct{}, 1)}
+}
+
+// lane fetches and runs one tenant's send jobs.
+type lane struct {
+	s      *Scheduler
+	tenant string
+	log    *zap.Logger
+	wake   chan struct{} // a job finished, or the broadcasts changed
+
+	mu       sync.Mutex
+	flows    map[string]*flow // by broadcast id
+	inFlight int
+}
+
+// flow is one broadcast's jobs within a lane.
+type flow struct {
+	id        string
+	name      string
+	weight    int
+	credit    int
+	cons      jetstream.Consumer // looked up at the first fetch
+	idleUntil time.Time          // no jobs were there: look again then
+	backoff   time.Duration
+}
+
+// Idle flows are looked at again after a backoff that doubles up to
+// maxIdleBackoff; a refresh that lists waiting jobs looks at once.
+const (
+	minIdleBackoff = 20 * time.Millisecond
+	maxIdleBackoff = time.Second
+)
+
+func (l *lane) update(cs []queue.SendConsumer) {
+	l.mu.Lock()
+	seen := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		seen[c.BroadcastID] = true
+		f, ok := l.flows[c.BroadcastID]
+		if !ok {
+			f = &flow{id: c.BroadcastID, name: c.Name}
+			l.flows[c.BroadcastID] = f
+			l.log.Info("sending broadcast", zap.String("broadcast_id", c.BroadcastID), zap.String("priority", string(c.Priority)))
+		}
+		f.weight = c.Priority.Weight()
+		if c.Pending > 0 {
+			f.idleUntil = time.Time{}
+		}
+	}
+	for id := range l.flows {
+		if !seen[id] {
+			delete(l.flows, id)
+		}
+	}
+	l.mu.Unlock()
+	l.signal()
+}
+
+func (l *lane) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run fetches the tenant's jobs while the tenant can take them and runs
+// each in its own goroutine, owned by jobs.
+func (l *lane) run(ctx, workCtx context.Context, jobs *sync.WaitGroup) {
+	for ctx.Err() == nil {
+		if wait := l.readyIn(); wait > 0 {
+			l.sleep(ctx, wait)
+			continue
+		}
+		n, wait := l.room(ctx)
+		if n == 0 {
+			l.sleep(ctx, wait)
+			continue
+		}
+		f := l.pick()
+		if f == nil {
+			continue
+		}
+		msgs, err := l.fetch(ctx, f, n)
+		if err != nil && ctx.Err() == nil {
+			l.log.Warn("fetch send jobs", zap.String("broadcast_id", f.id), zap.Error(err))
+		}
+		l.mu.Lock()
+		if len(msgs) == 0 {
+			f.backoff = min(max(2*f.backoff, minIdleBackoff), maxIdleBackoff)
+			f.idleUntil = time.Now().Add(f.backoff)
+		} else {
+			f.backoff = 0
+		}
+		l.inFlight += len(msgs)
+		l.mu.Unlock()
+		for _, m := range msgs {
+			jobs.Add(1)
+			go func() {
+				defer jobs.Done()
+				queue.Settle(m, l.s.handle(workCtx, m), l.log)
+				l.mu.Lock()
+				l.inFlight--
+				l.mu.Unlock()
+				l.signal()
+			}()
+		}
+	}
+}
+
+// room returns how many jobs may be fetched now, or 0 and how long to wait.
+func (l *lane) room(ctx context.Context) (int, time.Duration) {
+	l.mu.Lock()
+	free := l.s.cfg.Concurrency - l.inFlight
+	l.mu.Unlock()
+	if free <= 0 {
+		return 0, time.Second // until a job finishes
+	}
+	paused, ahead, err := l.s.budgets.Budget(ctx, l.tenant)
+	if err != nil {
+		// Redis is away: the gates fall back to their own buckets, and
+		// the concurrency bound alone holds the lane back.
+		return free, 0
+	}
+	if paused > 0 {
+		return 0, paused
+	}
+	room := l.s.cfg.Horizon - ahead
+	if room <= 0 {
+		return 0, min(-room+10*time.Millisecond, 100*time.Millisecond)
+	}
+	if l.s.cfg.RPS > 0 {
+		free = min(free, max(1, int(math.Ceil(room.Seconds()*l.s.cfg.RPS))))
+	}
+	return free, 0
+}
+
+// readyIn returns how long until a broadcast of the lane may have jobs
+// (0: one may now).
+func (l *lane) readyIn() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	wait := maxIdleBackoff
+	for _, f := range l.flows {
+		if !now.Before(f.idleUntil) {
+			return 0
+		}
+		wait = min(wait, f.idleUntil.Sub(now))
+	}
+	return wait
+}
+
+// pick chooses the broadcast to fetch from by smooth weighted round robin
+// among those that may have jobs (nil if none).
+func (l *lane) pick() *flow {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	var best *flow
+	total := 0
+	for _, f := range l.flows {
+		if now.Before(f.idleUntil) {
+			continue
+		}
+		f.credit += f.weight
+		total += f.weight
+		if best == nil || f.credit > best.credit {
+			best = f
+		}
+	}
+	if best != nil {
+		best.credit -= total
+	}
+	return best
+}
+
+// fetch takes up to n jobs of the flow's broadcast that are waiting now,
+// fewer when other broadcasts of the tenant are waiting too.
+func (l *lane) fetch(ctx context.Context, f *flow, n int) ([]jetstream.Msg, error) {
+	l.mu.Lock()
+	if len(l.flows) > 1 {
+		n = min(n, l.s.cfg.Quantum)
+	}
+	cons := f.cons
+	l.mu.Unlock()
+	if cons == nil {
+		c, err := l.s.jobs.Consumer(ctx, f.name)
+		if err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		f.cons, cons = c, c
+		l.mu.Unlock()
+	}
+	batch, err := cons.FetchNoWait(n)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]jetstream.Msg, 0, n)
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+		return msgs, err
+	}
+	return msgs, nil
+}
+
+func (l *lane) sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-l.wake:
+	}
+}
