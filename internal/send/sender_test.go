@@ -91,14 +91,15 @@ func TestStatusTable(t *testing.T) {
 	require.Zero(t, e.Sim.Ledger().Duplicates)
 }
 
-// Senders faster than the tenant's limit are throttled; they wait every
-// Retry-After, so not one request reaches Teams too early.
+// Three sender processes faster than the tenant's limit are throttled; a
+// 429 received by one pauses all three, and they wait every Retry-After, so
+// not one request reaches Teams too early.
 func TestThrottledRunHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	cfg := allInstalled()
 	cfg.UsersPerTenant = 60
 	cfg.ConnectorRPS = 10
-	e := pipelinetest.Start(t, pipelinetest.Options{Sim: cfg, TenantRPS: 30, SendConcurrency: 8})
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: cfg, TenantRPS: 30, SendConcurrency: 8, Senders: 3})
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "throttled"}, Audience: broadcast.Audience{AllUsers: true}})
 	b = e.WaitCompleted(b.ID, 2*time.Minute)
 
