@@ -29,7 +29,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Installer) error {
 	if err != nil {
 		return err
 	}
-	in := install.New(install.Config{TeamsAppID: cfg.TeamsAppID, Connector: connector, Gates: ratelimit.NewTenants(cfg.TenantRPS, env.Store)},
+	in := install.New(install.Config{TeamsAppID: cfg.TeamsAppID, Connector: connector, Gates: ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit")))},
 		env.Store, env.Queue, func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, env.Log)
 	return env.Work(ctx, queue.ConsumerInstaller, in.Handle, cfg.Concurrency, 20*time.Second)
 }

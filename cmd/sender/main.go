@@ -28,7 +28,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 	if err != nil {
 		return err
 	}
-	gates := ratelimit.NewTenants(cfg.TenantRPS, env.Store)
+	gates := ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit")))
 	s := send.New(send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, CallTimeout: cfg.HTTPTimeout},
 		env.Store, env.Queue, connector, gates, env.Log)
 	sched := send.NewScheduler(send.SchedulerConfig{Concurrency: cfg.Concurrency, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second},

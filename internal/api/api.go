@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -161,6 +162,11 @@ type TenantStatus struct {
 	// BookedAheadMs is how far ahead the senders have booked the tenant's
 	// request budget: how long a new send would wait for its slot.
 	BookedAheadMs int64 `json:"bookedAheadMs"`
+	// CurrentRPS is the rate (requests/s) the senders pace the tenant at
+	// now: ConfiguredRPS (their TENANT_RPS) unless 429s showed the real
+	// limit is lower. Both are absent until a sender has paced the tenant.
+	CurrentRPS    *float64 `json:"currentRps,omitempty"`
+	ConfiguredRPS *float64 `json:"configuredRps,omitempty"`
 	// Queued counts jobs not yet done, by stage (install, send).
 	Queued map[broadcast.Stage]uint64 `json:"queued"`
 }
@@ -171,7 +177,7 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "this deployment does not serve tenant "+strconv.Quote(tenant), nil)
 		return
 	}
-	paused, ahead, err := s.store.Budget(r.Context(), tenant)
+	b, err := s.store.TenantBudget(r.Context(), tenant)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -181,8 +187,13 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, TenantStatus{TenantID: tenant, PausedForMs: max(paused, 0).Milliseconds(),
-		BookedAheadMs: max(ahead, 0).Milliseconds(), Queued: depth})
+	st := TenantStatus{TenantID: tenant, PausedForMs: max(b.PausedFor, 0).Milliseconds(),
+		BookedAheadMs: max(b.BookedAhead, 0).Milliseconds(), Queued: depth}
+	if b.ConfiguredRPS > 0 {
+		cur := math.Round(b.RPS*100) / 100 // the climb makes long fractions
+		st.CurrentRPS, st.ConfiguredRPS = &cur, &b.ConfiguredRPS
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func broadcastID(w http.ResponseWriter, r *http.Request) (string, bool) {

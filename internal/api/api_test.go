@@ -148,12 +148,15 @@ func TestCreateGetAndList(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, rec.Code)
 }
 
-// The tenant's status shows its pause, its booked budget and its queued jobs.
+// The tenant's status shows its pause, its rate, its booked budget and its
+// queued jobs.
 func TestTenantStatus(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 7, InstalledFraction: 1}, NoWorkers: true})
-	_, err := e.Store.Pause(t.Context(), e.Tenant, 30*time.Second)
+	// A 429 at a configured 50/s pauses the tenant and lowers its rate.
+	_, _, lowered, err := e.Store.Throttle(t.Context(), e.Tenant, 30*time.Second, 50)
 	require.NoError(t, err)
+	require.True(t, lowered)
 	e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "queued"}, Audience: broadcast.Audience{AllUsers: true}})
 	var st api.TenantStatus
 	testenv.Eventually(t, 10*time.Second, func() bool {
@@ -164,6 +167,10 @@ func TestTenantStatus(t *testing.T) {
 	}, "the broadcast's 7 install jobs are queued (no workers run)")
 	require.Equal(t, e.Tenant, st.TenantID)
 	require.Greater(t, st.PausedForMs, int64(20_000))
+	require.NotNil(t, st.CurrentRPS)
+	require.NotNil(t, st.ConfiguredRPS)
+	require.InDelta(t, 45, *st.CurrentRPS, 0.01, "x0.9 of the configured rate, not probing during the pause")
+	require.InDelta(t, 50, *st.ConfiguredRPS, 0.01)
 	require.Zero(t, st.Queued[broadcast.StageSend])
 
 	rec, _ := do(t, e.API, http.MethodGet, "/v1/tenants/12345678-1234-1234-1234-123456789012", "", "")

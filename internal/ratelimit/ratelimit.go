@@ -1,7 +1,7 @@
 // Package ratelimit paces the requests to each tenant across every sender
 // process, and stops them all while the tenant is paused by a 429.
 //
-// Each tenant has one budget in Redis: a request slot every 1/rps seconds
+// Each tenant has one budget in Redis: a request slot every 1/rate seconds
 // (GCRA: the store keeps the time of the tenant's next free slot). Before each
 // request a sender reserves the next slot with one script call and sleeps
 // until it; so N processes together send at the tenant's rate, not N times
@@ -10,26 +10,43 @@
 // handed out before it, and a sender whose slot was reserved earlier checks
 // the pause again after sleeping. All times are Redis's clock.
 //
+// The rate adapts (AIMD, store.Adaptive). The configured rate is an upper
+// bound; the real limit may be lower, and only 429s tell. The first 429 of
+// a throttle episode multiplies the tenant's rate by 0.9 (not below 10% of
+// the configured rate, or 1/s); the 429s of the requests that were in
+// flight with it fall inside a hold of max(1 s, Retry-After) and count
+// once. After 3 s without a 429 past the pause, the rate climbs back by 2%
+// of the configured rate per second, up to the configured rate, never
+// above. The learned rate is kept beside the budget in Redis, so every
+// process of the tenant paces at it, and the climb is computed from
+// elapsed Redis time inside the reserve script: nothing runs in the
+// background, and a request still costs one script call.
+//
 // If Redis cannot be reached, a gate falls back to a token bucket of its own
-// (golang.org/x/time/rate) at the tenant's rate, so a Redis outage slows
-// nothing down and never stops sending; with several processes the tenant
-// may then see more than its rate and answer 429, which pauses as usual.
+// (golang.org/x/time/rate) at the rate it last learned from Redis (the
+// configured rate at first), so a Redis outage slows nothing down and never
+// stops sending; with several processes the tenant may then see more than
+// its rate and answer 429, which pauses as usual.
 package ratelimit
 
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
 
 // Shared is the tenants' budgets and pauses as every process sees them.
+// Rates are requests per second: rps is the configured rate, and the
+// answers carry the tenant's current (learned) rate.
 type Shared interface {
-	Reserve(ctx context.Context, tenant string, interval, ahead time.Duration) (time.Duration, bool, error)
-	Pause(ctx context.Context, tenant string, d time.Duration) (time.Duration, error)
+	Reserve(ctx context.Context, tenant string, rps float64, ahead time.Duration) (wait time.Duration, rate float64, ok bool, err error)
+	Throttle(ctx context.Context, tenant string, d time.Duration, rps float64) (left time.Duration, rate float64, lowered bool, err error)
 	PauseLeft(ctx context.Context, tenant string) (time.Duration, error)
 }
 
@@ -48,15 +65,27 @@ type Tenants struct {
 	rps    float64
 	shared Shared
 	ahead  time.Duration
+	log    *zap.Logger
 
 	mu    sync.Mutex
 	gates map[string]*Gate
 }
 
-// NewTenants returns gates that allow rps requests per second per tenant in
-// all processes together. A nil shared paces this process alone.
-func NewTenants(rps float64, shared Shared) *Tenants {
-	return &Tenants{rps: rps, shared: shared, ahead: DefaultAhead, gates: make(map[string]*Gate)}
+// Option configures Tenants.
+type Option func(*Tenants)
+
+// WithLogger logs each time a 429 lowers a tenant's rate.
+func WithLogger(log *zap.Logger) Option { return func(t *Tenants) { t.log = log } }
+
+// NewTenants returns gates that allow at most rps requests per second per
+// tenant in all processes together, less while 429s say the tenant's real
+// limit is lower. A nil shared paces this process alone, at rps.
+func NewTenants(rps float64, shared Shared, opts ...Option) *Tenants {
+	t := &Tenants{rps: rps, shared: shared, ahead: DefaultAhead, log: zap.NewNop(), gates: make(map[string]*Gate)}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
 }
 
 // For returns the tenant's gate.
@@ -67,8 +96,9 @@ func (t *Tenants) For(tenant string) *Gate {
 	if !ok {
 		// Burst 1: requests leave evenly spaced, so no sliding one-second
 		// window on the server side sees more than rps of them.
-		g = &Gate{tenant: tenant, interval: time.Duration(float64(time.Second) / t.rps), shared: t.shared, ahead: t.ahead,
+		g = &Gate{tenant: tenant, rps: t.rps, shared: t.shared, ahead: t.ahead, log: t.log,
 			local: rate.NewLimiter(rate.Limit(t.rps), 1)}
+		g.learned.Store(math.Float64bits(t.rps))
 		t.gates[tenant] = g
 	}
 	return g
@@ -76,13 +106,15 @@ func (t *Tenants) For(tenant string) *Gate {
 
 // Gate paces the requests to one tenant.
 type Gate struct {
-	tenant   string
-	interval time.Duration
-	shared   Shared
-	ahead    time.Duration
-	local    *rate.Limiter
+	tenant string
+	rps    float64 // configured
+	shared Shared
+	ahead  time.Duration
+	local  *rate.Limiter
+	log    *zap.Logger
 
-	pausedUntil atomic.Int64 // Unix ns, this process's view
+	pausedUntil atomic.Int64  // Unix ns, this process's view
+	learned     atomic.Uint64 // float64 bits: the tenant's rate as last read from the store
 	fallbacks   atomic.Int64
 }
 
@@ -131,7 +163,10 @@ func (g *Gate) Wait(ctx context.Context) error {
 // slot waits for the tenant's next slot and reports whether it had to wait.
 func (g *Gate) slot(ctx context.Context) (bool, error) {
 	if g.shared != nil {
-		wait, ok, err := g.shared.Reserve(ctx, g.tenant, g.interval, g.ahead)
+		wait, cur, ok, err := g.shared.Reserve(ctx, g.tenant, g.rps, g.ahead)
+		if err == nil {
+			g.learn(cur)
+		}
 		switch {
 		case err == nil && !ok:
 			return false, &BacklogError{Wait: wait}
@@ -151,6 +186,19 @@ func (g *Gate) slot(ctx context.Context) (bool, error) {
 	return wait > 0, nil
 }
 
+// learn keeps the tenant's current rate for the fallback bucket, so that a
+// Redis outage goes on at the rate the tenant was found to bear.
+func (g *Gate) learn(rps float64) {
+	if rps <= 0 || math.Float64bits(rps) == g.learned.Swap(math.Float64bits(rps)) {
+		return
+	}
+	g.local.SetLimit(rate.Limit(rps))
+}
+
+// Rate is the tenant's current rate (requests/s) as this process last
+// learned it: the configured rate until a 429 lowered it.
+func (g *Gate) Rate() float64 { return math.Float64frombits(g.learned.Load()) }
+
 // Fallbacks counts the slots this gate took from its own bucket because the
 // shared budget could not be reached.
 func (g *Gate) Fallbacks() int64 { return g.fallbacks.Load() }
@@ -161,18 +209,25 @@ func (g *Gate) Remaining() time.Duration {
 	return time.Duration(g.pausedUntil.Load() - time.Now().UnixNano())
 }
 
-// Pause stops every request to the tenant for d, here at once and, through
-// the shared store, in every other process. A pause is only ever extended.
+// Pause stops every request to the tenant for d (a 429's Retry-After), here
+// at once and, through the shared store, in every other process. A pause is
+// only ever extended. Through the store the 429 also lowers the tenant's
+// rate if it starts a new throttle episode.
 func (g *Gate) Pause(ctx context.Context, d time.Duration) error {
 	g.extend(time.Now().Add(d))
 	if g.shared == nil {
 		return nil
 	}
-	left, err := g.shared.Pause(ctx, g.tenant, d)
+	left, cur, lowered, err := g.shared.Throttle(ctx, g.tenant, d, g.rps)
 	if err != nil {
 		return err
 	}
 	g.extend(time.Now().Add(left))
+	g.learn(cur)
+	if lowered {
+		g.log.Info("tenant rate lowered after a 429", zap.String("tenant_id", g.tenant),
+			zap.Float64("rps", cur), zap.Float64("configured_rps", g.rps))
+	}
 	return nil
 }
 

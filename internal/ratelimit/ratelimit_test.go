@@ -2,7 +2,11 @@ package ratelimit_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +14,8 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/store"
+	"github.com/broadcast-dev/broadcast/internal/teams"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
 	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
@@ -84,10 +90,10 @@ func TestBacklogIsRefused(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
 	tenant := testenv.FreeTenant(t)
-	_, ok, err := st.Reserve(context.Background(), tenant, time.Minute, time.Hour)
+	_, _, ok, err := st.Reserve(context.Background(), tenant, 1.0/60, time.Hour)
 	require.NoError(t, err)
 	require.True(t, ok)
-	_, ok, err = st.Reserve(context.Background(), tenant, time.Minute, time.Hour)
+	_, _, ok, err = st.Reserve(context.Background(), tenant, 1.0/60, time.Hour)
 	require.NoError(t, err)
 	require.True(t, ok, "the second slot is a minute ahead")
 	g := ratelimit.NewTenants(1.0/60, st).For(tenant)
@@ -115,4 +121,151 @@ func TestLocalSpacing(t *testing.T) {
 		require.NoError(t, g.Wait(context.Background()))
 	}
 	require.GreaterOrEqual(t, time.Since(start), 190*time.Millisecond)
+}
+
+// steady never probes nor ends an episode within a test: whatever the
+// machine's speed, only the 429s the test makes move the rate.
+var steady = store.Adaptive{Decrease: 0.9, Floor: 0.1, MinRPS: 1, Hold: time.Hour, Quiet: time.Hour, Probe: 0.02}
+
+// A burst of 429s (every request in flight when the limit tripped) lowers
+// the tenant's rate once, and every process paces at the lowered rate.
+func TestLearnedRateIsSharedBetweenProcesses(t *testing.T) {
+	t.Parallel()
+	st := newStore(t).WithAdaptive(steady)
+	tenant := testenv.FreeTenant(t)
+	a := ratelimit.NewTenants(1000, st).For(tenant)
+	b := ratelimit.NewTenants(1000, st).For(tenant)
+	require.Equal(t, 1000.0, b.Rate())
+
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			require.NoError(t, a.Pause(context.Background(), 100*time.Millisecond))
+		}()
+	}
+	wg.Wait()
+	require.InDelta(t, 900, a.Rate(), 1e-9)
+	require.NoError(t, b.Wait(context.Background()))
+	require.InDelta(t, 900, b.Rate(), 1e-9, "the other process learned the rate from its slot")
+}
+
+// After a quiet period the rate climbs back to the configured one, exactly,
+// and never above it.
+func TestRateClimbsBackToConfigured(t *testing.T) {
+	t.Parallel()
+	a := steady
+	a.Hold, a.Quiet, a.Probe = time.Millisecond, 50*time.Millisecond, 0.5
+	st := newStore(t).WithAdaptive(a)
+	tenant := testenv.FreeTenant(t)
+	g := ratelimit.NewTenants(1000, st).For(tenant)
+	require.NoError(t, g.Pause(context.Background(), time.Millisecond))
+	require.Less(t, g.Rate(), 1000.0)
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		require.NoError(t, g.Wait(context.Background()))
+		require.LessOrEqual(t, g.Rate(), 1000.0)
+		return g.Rate() == 1000
+	}, "the rate probes back up to the configured one")
+}
+
+// outage makes the shared budget unreachable while down is set.
+type outage struct {
+	ratelimit.Shared
+	down atomic.Bool
+}
+
+func (o *outage) Reserve(ctx context.Context, tenant string, rps float64, ahead time.Duration) (time.Duration, float64, bool, error) {
+	if o.down.Load() {
+		return 0, 0, false, errors.New("redis: connection refused")
+	}
+	return o.Shared.Reserve(ctx, tenant, rps, ahead)
+}
+
+// Without Redis a gate goes on at the rate it last learned, not at the
+// configured one.
+func TestFallbackKeepsTheLearnedRate(t *testing.T) {
+	t.Parallel()
+	sh := &outage{Shared: newStore(t).WithAdaptive(steady)}
+	g := ratelimit.NewTenants(1000, sh).For(testenv.FreeTenant(t))
+	require.NoError(t, g.Pause(context.Background(), time.Millisecond))
+	sh.down.Store(true)
+	for range 5 {
+		require.NoError(t, g.Wait(context.Background()))
+	}
+	require.Equal(t, int64(5), g.Fallbacks())
+	require.InDelta(t, 900, g.Rate(), 1e-9)
+}
+
+// A tenant whose real limit is below the configured rate: three processes
+// that learn it get far fewer 429s for the same deliveries than the same
+// processes pacing at the configured rate.
+func TestLearningALowerLimitCutsThe429s(t *testing.T) {
+	t.Parallel() // about 30 s of paced calls
+	const configured, limit, n = 100, 70, 1200
+	run := func(t *testing.T, a store.Adaptive) int64 {
+		sim, err := teamsim.New(teamsim.Config{UsersPerTenant: 50, InstalledFraction: 1, ConnectorRPS: limit,
+			BotAppID: "bot", BotAppPassword: "secret", TeamsAppID: "app"})
+		require.NoError(t, err)
+		srv := httptest.NewServer(sim.Handler())
+		t.Cleanup(srv.Close)
+		client, err := teams.NewBotClient(srv.URL+"/connector/", srv.URL+"/login", "bot", "secret", &http.Client{Timeout: 10 * time.Second})
+		require.NoError(t, err)
+		st := newStore(t).WithAdaptive(a)
+		tenant := testenv.FreeTenant(t) // the budget's keys; the simulator's tenant is its default
+		users := sim.Users(teamsim.DefaultTenant)
+		var gates []*ratelimit.Gate
+		for range 3 {
+			gates = append(gates, ratelimit.NewTenants(configured, st).For(tenant))
+		}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := range 9 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g := gates[w%3]
+				for i := next.Add(1); i <= n; i = next.Add(1) {
+					for !call(t, g, client, users[i%int64(len(users))].ID) {
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		l := sim.Ledger()
+		t.Logf("%d calls, %d 429s (%d Retry-After violations), tenant rate now %.1f/s", n, l.Throttled, l.RetryAfterViolations, gates[0].Rate())
+		return l.Throttled
+	}
+	var learning, fixed int64
+	t.Run("group", func(t *testing.T) {
+		t.Run("learning", func(t *testing.T) { t.Parallel(); learning = run(t, store.DefaultAdaptive) })
+		t.Run("fixed", func(t *testing.T) { t.Parallel(); fixed = run(t, store.Adaptive{Decrease: 1}) })
+	})
+	if t.Failed() {
+		return
+	}
+	// Typically 6 against 17 to 22; the margin leaves room for a loaded
+	// machine, whose late wake-ups add 429s to both runs.
+	require.Less(t, 3*learning, 2*fixed, "429s learning %d, at the configured rate %d", learning, fixed)
+}
+
+// call makes one Connector call through the gate and reports whether it is
+// done; a 429 pauses the tenant and asks for the call again.
+func call(t *testing.T, g *ratelimit.Gate, client *teams.Client, user string) bool {
+	ctx := context.Background()
+	if err := g.Wait(ctx); err != nil {
+		var backlog *ratelimit.BacklogError
+		require.ErrorAs(t, err, &backlog)
+		// What a sender does by handing the job back for backlog.Wait.
+		<-time.After(backlog.Wait)
+		return false
+	}
+	_, err := client.CreateConversation(ctx, teamsim.DefaultTenant, user)
+	var terr *teams.Error
+	if teams.Classify(err) == teams.Throttled && errors.As(err, &terr) {
+		require.NoError(t, g.Pause(ctx, terr.RetryAfter))
+		return false
+	}
+	require.NoError(t, err)
+	return true
 }

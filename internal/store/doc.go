@@ -19,4 +19,5 @@
 //	conv:<tenant>:<user>   string: the user's 1:1 conversation id with the bot
 //	{t:<tenant>}:pause     string: Redis time (µs) until which no request may reach the tenant
 //	{t:<tenant>}:rate      string: Redis time (µs) of the tenant's next free request slot
+//	{t:<tenant>}:aimd      hash: rate learned from 429s, climb, hold (Redis µs), cfg (configured rate)
 package store

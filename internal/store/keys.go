@@ -39,7 +39,8 @@ func (k bkeys) all() []string {
 
 func convKey(tenant, user string) string { return "conv:" + tenant + ":" + user }
 
-// A tenant's pause and rate share the hash tag {t:<tenant>}: one script
-// reads both on Redis Cluster too.
+// A tenant's pause, slots and learned rate share the hash tag {t:<tenant>}:
+// one script reads them all on Redis Cluster too.
 func pauseKey(tenant string) string { return "{t:" + tenant + "}:pause" }
 func rateKey(tenant string) string  { return "{t:" + tenant + "}:rate" }
+func aimdKey(tenant string) string  { return "{t:" + tenant + "}:aimd" }

@@ -148,19 +148,6 @@ var pauseLeftScript = redis.NewScript(luaNow + `
 return (tonumber(redis.call('GET', KEYS[1]) or 0) or 0) - now
 `)
 
-// reserveScript hands out the tenant's next request slot (GCRA): slots are
-// interval apart, never before a pause ends, and at most ahead into the
-// future. KEYS: rate, pause. ARGV: interval (µs), ahead (µs).
-// Returns {wait µs, 1} for a reserved slot, {wait µs, 0} when the next slot
-// is further ahead than allowed (nothing reserved).
-var reserveScript = redis.NewScript(luaNow + `
-local interval, ahead = tonumber(ARGV[1]), tonumber(ARGV[2])
-local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0) or 0, tonumber(redis.call('GET', KEYS[2]) or 0) or 0)
-if slot - now > ahead then return {slot - now, 0} end
-redis.call('SET', KEYS[1], string.format('%.0f', slot + interval), 'PX', math.ceil((slot + interval - now) / 1000) + 1000)
-return {slot - now, 1}
-`)
-
 // forgetScript removes a member of broadcasts:expanding registered before
 // ARGV[2] (Unix ms).
 var forgetScript = redis.NewScript(`
@@ -169,9 +156,4 @@ if at and tonumber(at) < tonumber(ARGV[2]) then
   return redis.call('ZREM', KEYS[1], ARGV[1])
 end
 return 0
-`)
-
-// budgetScript returns {pause left, booked ahead} in µs. KEYS: pause, rate.
-var budgetScript = redis.NewScript(luaNow + `
-return {(tonumber(redis.call('GET', KEYS[1]) or 0) or 0) - now, (tonumber(redis.call('GET', KEYS[2]) or 0) or 0) - now}
 `)

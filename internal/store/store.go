@@ -19,13 +19,14 @@ var ErrNotFound = errors.New("not found")
 // Store is the Redis-backed record of broadcasts, recipients, conversations
 // and tenant pauses. It is safe for concurrent use.
 type Store struct {
-	rdb redis.UniversalClient
-	now func() time.Time
+	rdb   redis.UniversalClient
+	now   func() time.Time
+	adapt Adaptive
 }
 
 // New returns a Store on rdb.
 func New(rdb redis.UniversalClient) *Store {
-	return &Store{rdb: rdb, now: time.Now}
+	return &Store{rdb: rdb, now: time.Now, adapt: DefaultAdaptive}
 }
 
 // Connect parses a redis:// or rediss:// URL, applies timeouts and checks the

@@ -238,11 +238,11 @@ func TestConversationsAndPauses(t *testing.T) {
 	require.Greater(t, left, 2*time.Second, "a shorter pause does not shorten it")
 
 	// No slot is handed out before the pause ends, and slots are spaced.
-	wait, ok, err := s.Reserve(ctx, tenant, 10*time.Millisecond, time.Minute)
+	wait, _, ok, err := s.Reserve(ctx, tenant, 100, time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Greater(t, wait, 2*time.Second)
-	wait2, ok, err := s.Reserve(ctx, tenant, 10*time.Millisecond, time.Minute)
+	wait2, _, ok, err := s.Reserve(ctx, tenant, 100, time.Minute)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.InDelta(t, wait+10*time.Millisecond, wait2, float64(5*time.Millisecond))

@@ -85,25 +85,3 @@ func (s *Store) PauseLeft(ctx context.Context, tenant string) (time.Duration, er
 	}
 	return time.Duration(left) * time.Microsecond, nil
 }
-
-// Reserve takes the tenant's next request slot, shared by every process:
-// slots are interval apart and never inside a pause. It returns how long to
-// wait for the slot. When the next slot is more than ahead away, nothing is
-// reserved and ok is false: the caller should put its work back for later.
-func (s *Store) Reserve(ctx context.Context, tenant string, interval, ahead time.Duration) (wait time.Duration, ok bool, err error) {
-	res, err := reserveScript.Run(ctx, s.rdb, []string{rateKey(tenant), pauseKey(tenant)}, interval.Microseconds(), ahead.Microseconds()).Int64Slice()
-	if err != nil {
-		return 0, false, fmt.Errorf("reserve a slot of %s: %w", tenant, err)
-	}
-	return time.Duration(res[0]) * time.Microsecond, res[1] == 1, nil
-}
-
-// Budget returns how long the tenant stays paused and how far ahead its
-// shared request budget is booked (each <= 0 when it is not).
-func (s *Store) Budget(ctx context.Context, tenant string) (pausedFor, bookedAhead time.Duration, err error) {
-	res, err := budgetScript.Run(ctx, s.rdb, []string{pauseKey(tenant), rateKey(tenant)}).Int64Slice()
-	if err != nil {
-		return 0, 0, fmt.Errorf("read budget of %s: %w", tenant, err)
-	}
-	return time.Duration(res[0]) * time.Microsecond, time.Duration(res[1]) * time.Microsecond, nil
-}

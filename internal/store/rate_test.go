@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/testenv"
+)
+
+// steady never probes nor ends an episode within a test: whatever the
+// machine's speed, only the 429s the test sends move the rate.
+var steady = Adaptive{Decrease: 0.9, Floor: 0.1, MinRPS: 1, Hold: time.Hour, Quiet: time.Hour, Probe: 0.02}
+
+func nextSlot(t *testing.T, s *Store, tenant string) float64 {
+	t.Helper()
+	v, err := s.rdb.Get(context.Background(), rateKey(tenant)).Result()
+	require.NoError(t, err)
+	f, err := strconv.ParseFloat(v, 64)
+	require.NoError(t, err)
+	return f
+}
+
+// A tenant nobody has paced has no known rate; once a sender reserves a
+// slot, the configured rate is the current one.
+func TestBudgetShowsConfiguredRate(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t), context.Background()
+	tenant := testenv.FreeTenant(t)
+	b, err := s.TenantBudget(ctx, tenant)
+	require.NoError(t, err)
+	require.Zero(t, b.RPS)
+	require.Zero(t, b.ConfiguredRPS)
+
+	_, rate, ok, err := s.Reserve(ctx, tenant, 50, time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 50.0, rate)
+	b, err = s.TenantBudget(ctx, tenant)
+	require.NoError(t, err)
+	require.Equal(t, Budget{PausedFor: b.PausedFor, BookedAhead: b.BookedAhead, RPS: 50, ConfiguredRPS: 50}, b)
+}
+
+// The 429s of one episode (every request in flight when the limit tripped)
+// lower the rate once, and slots are then spaced by the lower rate.
+func TestThrottleLowersOncePerEpisode(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t).WithAdaptive(steady), context.Background()
+	tenant := testenv.FreeTenant(t)
+	for i := range 20 {
+		left, rate, lowered, err := s.Throttle(ctx, tenant, time.Second, 100)
+		require.NoError(t, err)
+		require.Equal(t, i == 0, lowered, "429 %d", i)
+		require.InDelta(t, 90, rate, 1e-9)
+		require.Greater(t, left, time.Duration(0))
+	}
+	b, err := s.TenantBudget(ctx, tenant)
+	require.NoError(t, err)
+	require.InDelta(t, 90, b.RPS, 1e-9)
+	require.Equal(t, 100.0, b.ConfiguredRPS)
+
+	// Both slots fall at the end of the pause, 1/90 s apart.
+	_, rate, ok, err := s.Reserve(ctx, tenant, 100, time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.InDelta(t, 90, rate, 1e-9)
+	first := nextSlot(t, s, tenant)
+	_, _, _, err = s.Reserve(ctx, tenant, 100, time.Minute)
+	require.NoError(t, err)
+	require.InDelta(t, 1e6/90, nextSlot(t, s, tenant)-first, 1, "µs between slots")
+}
+
+// A 429 after the hold is a new episode and lowers the rate again; every
+// other process sees the same rate.
+func TestNewEpisodeLowersAgain(t *testing.T) {
+	t.Parallel()
+	a := steady
+	a.Hold = time.Millisecond
+	s, ctx := newStore(t).WithAdaptive(a), context.Background()
+	other := newStore(t).WithAdaptive(a)
+	tenant := testenv.FreeTenant(t)
+	_, rate, lowered, err := s.Throttle(ctx, tenant, time.Millisecond, 100)
+	require.NoError(t, err)
+	require.True(t, lowered)
+	require.InDelta(t, 90, rate, 1e-9)
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		_, rate, lowered, err = other.Throttle(ctx, tenant, time.Millisecond, 100)
+		require.NoError(t, err)
+		return lowered
+	}, "a 429 after the hold starts a new episode")
+	require.InDelta(t, 81, rate, 1e-9)
+	_, rate, _, err = s.Reserve(ctx, tenant, 100, time.Minute)
+	require.NoError(t, err)
+	require.InDelta(t, 81, rate, 1e-9)
+}
+
+// However many episodes, the rate stays at its floor: 10% of the configured
+// rate, at least 1/s, and never above the configured rate.
+func TestFloorHolds(t *testing.T) {
+	t.Parallel()
+	a := steady
+	a.Hold = 0 // every 429 is an episode of its own
+	s, ctx := newStore(t).WithAdaptive(a), context.Background()
+	for _, c := range []struct{ cfg, floor float64 }{{50, 5}, {5, 1}, {0.5, 0.5}} {
+		tenant := testenv.FreeTenant(t)
+		var rate float64
+		for range 60 {
+			var err error
+			_, rate, _, err = s.Throttle(ctx, tenant, 0, c.cfg)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, rate, c.floor-1e-9)
+		}
+		require.InDelta(t, c.floor, rate, 1e-9, "configured %g", c.cfg)
+	}
+}
+
+// Probing starts only after the pause and the quiet period, climbs back to
+// exactly the configured rate, and never above it.
+func TestRateProbesBackUp(t *testing.T) {
+	t.Parallel()
+	a := steady
+	a.Quiet, a.Probe = 100*time.Millisecond, 0.5 // 90 -> 100 in 0.2 s
+	s, ctx := newStore(t).WithAdaptive(a), context.Background()
+
+	paused := testenv.FreeTenant(t)
+	_, _, _, err := s.Throttle(ctx, paused, time.Hour, 100)
+	require.NoError(t, err)
+	b, err := s.TenantBudget(ctx, paused)
+	require.NoError(t, err)
+	require.InDelta(t, 90, b.RPS, 1e-9, "no probing while paused")
+
+	tenant := testenv.FreeTenant(t)
+	_, _, _, err = s.Throttle(ctx, tenant, time.Millisecond, 100)
+	require.NoError(t, err)
+	last := 0.0
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		b, err := s.TenantBudget(ctx, tenant)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, b.RPS, last, "the climb only goes up")
+		require.LessOrEqual(t, b.RPS, 100.0)
+		last = b.RPS
+		return b.RPS == 100
+	}, "the rate climbs back to the configured one")
+	_, rate, _, err := s.Reserve(ctx, tenant, 100, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 100.0, rate)
+	// A process configured lower is never paced above its own rate.
+	_, rate, _, err = s.Reserve(ctx, tenant, 40, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 40.0, rate)
+}
