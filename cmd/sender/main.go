@@ -34,7 +34,9 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 	sched := send.NewScheduler(send.SchedulerConfig{Concurrency: cfg.Concurrency, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second},
 		env.Queue, env.Store, env.Store, s.Handle, env.Log.Named("scheduler"))
 	env.Log.Info("working", zap.Int("concurrency_per_tenant", cfg.Concurrency))
-	return sched.Run(ctx)
+	err = sched.Run(ctx)
+	gates.LogStats(env.Log)
+	return err
 }
 
 func processID() string {

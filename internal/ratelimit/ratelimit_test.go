@@ -269,3 +269,38 @@ func call(t *testing.T, g *ratelimit.Gate, client *teams.Client, user string) bo
 	require.NoError(t, err)
 	return true
 }
+
+// A caller woken well after its slot lets it go and takes the next one
+// rather than send beside the following requests; it does so a bounded
+// number of times, then sends however late it is.
+func TestLateWakeTakesANewSlot(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	tenant := testenv.FreeTenant(t)
+	tenants := ratelimit.NewTenants(10, st) // slots 100 ms apart: one oversleep misses one slot
+	// A first request takes the current slot, so the next ones must sleep.
+	require.NoError(t, tenants.For(tenant).Wait(context.Background()))
+
+	g := tenants.For(tenant)
+	var sleeps atomic.Int32
+	late := func(n int32) func(ctx context.Context, d time.Duration) error {
+		return func(ctx context.Context, d time.Duration) error {
+			if sleeps.Add(1) <= n {
+				d += 30 * time.Millisecond // a loaded machine woke us late
+			}
+			return ratelimit.Sleep(ctx, d)
+		}
+	}
+	g.SetSleep(late(1))
+	require.NoError(t, g.Wait(context.Background()))
+	// At least the late slot was let go; a loaded machine may wake late on
+	// its own, but never more than the bound.
+	first := g.Missed()
+	require.GreaterOrEqual(t, first, int64(1), "the late slot was let go, the next one taken")
+	require.LessOrEqual(t, first, int64(2))
+
+	sleeps.Store(0)
+	g.SetSleep(late(100))
+	require.NoError(t, g.Wait(context.Background()), "always late: sends anyway after a bounded number of misses")
+	require.EqualValues(t, 2, g.Missed()-first)
+}
