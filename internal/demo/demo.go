@@ -3,6 +3,9 @@
 // separate processes; it sends one announcement to every user of the
 // simulated tenant, shows its progress, and checks the outcome against the
 // simulator's ledger.
+//
+// The benchmarks (internal/bench) use the same run with more tenants, a
+// CPU profile, an urgent notice in the middle, or only the dispatcher.
 package demo
 
 import (
@@ -18,7 +21,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
@@ -28,10 +30,10 @@ import (
 
 // Options configure a demo run.
 type Options struct {
-	Users             int     // users in the simulated tenant
+	Users             int     // users in the simulated tenant (in each, with Tenants)
 	NotInstalled      float64 // fraction without the app installed
 	Blocked           float64 // fraction (of all users) who blocked the bot
-	RPS               int     // the simulator's Connector limit and the senders' rate
+	RPS               int     // the simulator's Connector limit and the senders' rate (per tenant)
 	GraphRPS          int     // the simulator's Graph limit and the installers' rate
 	Latency           time.Duration
 	BinDir            string // where the dispatcher, installer and sender binaries are
@@ -46,7 +48,23 @@ type Options struct {
 	Senders   int     // sender processes (default 1)
 	Pace      float64 // share of the simulator's limits the services pace at (default 0.95)
 	Unlimited bool    // the simulator enforces no limit; the services pace at 1,000,000/s
-	Warm      bool    // send a first broadcast to fill the conversation cache, then measure a second
+	// Warm sends a first broadcast to fill the conversation cache, then
+	// measures a second. With NotInstalled, the first goes only to the users
+	// who have the app, so the second still installs it for the others.
+	Warm bool
+	// Tenants simulated, each with Users users and its own limits, all
+	// served by the same services; one broadcast per tenant at once (default 1).
+	Tenants int
+	// EnqueueOnly starts only the dispatcher: the measured broadcast ends
+	// when its whole audience is enqueued (its status leaves expanding).
+	EnqueueOnly bool
+	// Profile takes a CPU profile of the (first) sender this long from the
+	// measured broadcast's creation, into <work>/sender.cpu.pprof.
+	Profile time.Duration
+	// Urgent, when positive, creates an urgent notice to that many users of
+	// the (first) tenant once the measured broadcast is UrgentAt done (0..1).
+	Urgent   int
+	UrgentAt float64
 }
 
 // Credentials of the simulated bot; the simulator accepts only these.
@@ -58,19 +76,51 @@ const (
 
 // Result is what a demo run found.
 type Result struct {
+	// Broadcast is the measured broadcast; with several tenants, the sum of
+	// theirs (see Tenants).
 	Broadcast *broadcast.Broadcast
 	Ledger    teamsim.Ledger
 	Expected  Expected
 	Problems  []string // empty when everything matched
 	Elapsed   time.Duration
-	Tenant    string
+	Tenant    string // the (first) tenant
 	// SteadyRate is the delivery rate between 10% and 90% of the measured
-	// broadcast, without its start and its tail (messages/s).
+	// broadcast, without its start and its tail (messages/s); with several
+	// tenants, of all of them together.
 	SteadyRate float64
-	// Broadcasts is how many broadcasts the run sent (2 when warmed up).
+	// Broadcasts is how many broadcasts the run sent per tenant (2 when
+	// warmed up), not counting an urgent notice.
 	Broadcasts int
 	Senders    int
 	Pace       float64
+	Tenants    []TenantResult // each tenant's measured broadcast
+
+	// CPU is the CPU time each process used during the measured broadcast.
+	CPU []ProcessCPU
+	// Profile is the sender's CPU profile file, and ProfileTop its
+	// `go tool pprof -top` (empty without Options.Profile).
+	Profile, ProfileTop string
+	// Known is the number of recipients of the measured broadcast whose
+	// conversation was known when it started (a warm-up reached them), and
+	// KnownRate the delivery rate between 10% and 90% of that many done.
+	Known     int64
+	KnownRate float64
+	// InstallsDone is when, from the measured broadcast's creation, no
+	// recipient was installing any more; 0 when none needed it.
+	InstallsDone time.Duration
+	// Urgent is the urgent notice's outcome (Options.Urgent).
+	Urgent *UrgentResult
+	// EnqueueOnly runs measure only the expansion (Options.EnqueueOnly);
+	// DispatcherPeakRSS is then the dispatcher's VmHWM in bytes.
+	EnqueueOnly       bool
+	DispatcherPeakRSS int64
+}
+
+// TenantResult is one tenant's measured broadcast.
+type TenantResult struct {
+	Tenant     string
+	Broadcast  *broadcast.Broadcast
+	SteadyRate float64 // messages/s between 10% and 90%
 }
 
 // Expected is what the simulator's population says the outcome must be.
@@ -106,20 +156,27 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer stopRedis()
 	fmt.Fprintf(o.Out, "NATS JetStream at %s, Redis at %s\n", natsURL, redisURL)
 
-	// A new tenant each run: a Redis that outlives the run (REDIS_URL) keeps
+	// New tenants each run: a Redis that outlives the run (REDIS_URL) keeps
 	// nothing from an earlier one that could change this one's outcome.
-	tenant := uuid.NewString()
-	sim, simURL, stopSim, err := o.startSim(tenant)
+	tenants := make([]string, o.Tenants)
+	for i := range tenants {
+		tenants[i] = uuid.NewString()
+	}
+	sim, simURL, stopSim, err := o.startSim(tenants)
 	if err != nil {
 		return nil, err
 	}
 	defer stopSim()
+	population := fmt.Sprintf("%d users", o.Users)
+	if o.Tenants > 1 {
+		population = fmt.Sprintf("%d tenants of %d users", o.Tenants, o.Users)
+	}
 	if o.Unlimited {
-		fmt.Fprintf(o.Out, "Teams/Graph simulator at %s: %d users, %.0f%% without the app, %.0f%% blocked the bot, no limits\n",
-			simURL, o.Users, 100*o.NotInstalled, 100*o.Blocked)
+		fmt.Fprintf(o.Out, "Teams/Graph simulator at %s: %s, %.0f%% without the app, %.0f%% blocked the bot, no limits\n",
+			simURL, population, 100*o.NotInstalled, 100*o.Blocked)
 	} else {
-		fmt.Fprintf(o.Out, "Teams/Graph simulator at %s: %d users, %.0f%% without the app, %.0f%% blocked the bot, limits %d requests/s (Connector) and %d/s (Graph installs); services pace at %.0f%% of them\n",
-			simURL, o.Users, 100*o.NotInstalled, 100*o.Blocked, o.RPS, o.GraphRPS, 100*o.Pace)
+		fmt.Fprintf(o.Out, "Teams/Graph simulator at %s: %s, %.0f%% without the app, %.0f%% blocked the bot, limits %d requests/s (Connector) and %d/s (Graph installs); services pace at %.0f%% of them\n",
+			simURL, population, 100*o.NotInstalled, 100*o.Blocked, o.RPS, o.GraphRPS, 100*o.Pace)
 	}
 
 	apiAddr, err := freeAddr()
@@ -127,7 +184,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	env := []string{
-		"NATS_URL=" + natsURL, "REDIS_URL=" + redisURL, "TENANT_ID=" + tenant,
+		"NATS_URL=" + natsURL, "REDIS_URL=" + redisURL, "TENANT_ID=" + strings.Join(tenants, ","),
 		"BOT_APP_ID=" + botAppID, "BOT_APP_PASSWORD=" + botPassword, "TEAMS_APP_ID=" + teamsAppID,
 		"LOGIN_URL=" + simURL + "/login", "GRAPH_URL=" + simURL + "/graph/v1.0", "BOT_SERVICE_URL=" + simURL + "/connector/",
 		fmt.Sprintf("TENANT_RPS=%g", o.pace(o.RPS)), fmt.Sprintf("GRAPH_RPS=%g", o.pace(o.GraphRPS)),
@@ -135,19 +192,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	procs := newProcesses(o.BinDir, work, env, o.Log)
 	defer procs.stop() // on the error paths; a finished run stops them below
-	for _, name := range []string{"dispatcher", "installer"} {
-		if err := procs.start(name, name); err != nil {
-			return nil, err
-		}
-	}
-	for i := 1; i <= o.Senders; i++ {
-		name := "sender"
-		if i > 1 {
-			name = fmt.Sprintf("sender-%d", i)
-		}
-		if err := procs.start("sender", name); err != nil {
-			return nil, err
-		}
+	pprofAddr, err := o.startServices(procs)
+	if err != nil {
+		return nil, err
 	}
 	api := &client{base: "http://" + apiAddr, http: &http.Client{Timeout: 10 * time.Second}}
 	if err := api.waitHealthy(ctx, 20*time.Second, procs); err != nil {
@@ -156,37 +203,51 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	broadcasts := 1
-	if o.Warm {
-		fmt.Fprintln(o.Out, "warm-up broadcast: installs the app where needed and fills the conversation cache")
-		if _, _, err := o.send(wctx, api, procs, "Warm-up"); err != nil {
-			return nil, err
-		}
-		broadcasts++
+	r := &run{o: &o, sim: sim, api: api, procs: procs, tenants: tenants, work: work, pprofAddr: pprofAddr, want: make(map[userKey]int)}
+	var res *Result
+	if o.EnqueueOnly {
+		res, err = r.enqueue(wctx)
+	} else {
+		res, err = r.broadcasts(wctx)
 	}
-	start := time.Now()
-	b, samples, err := o.send(wctx, api, procs, "New travel policy from 1 December")
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Broadcast: b, Ledger: sim.Ledger(), Elapsed: time.Since(start), Tenant: tenant,
-		SteadyRate: steadyRate(samples, b.Counts.Total), Broadcasts: broadcasts, Senders: o.Senders, Pace: o.Pace}
-	res.Expected = expect(sim.Users(tenant))
-	res.Problems = check(res, sim)
 	// The services drain and exit 0 on SIGTERM, and logged no secret.
 	res.Problems = append(res.Problems, procs.stop()...)
 	res.Problems = append(res.Problems, procs.leaks(botPassword, "Bearer ")...)
 	return res, nil
 }
 
-// send creates a broadcast to all users and watches it to the end.
-func (o *Options) send(ctx context.Context, api *client, procs *processes, title string) (*broadcast.Broadcast, []sample, error) {
-	b, err := api.create(ctx, announcement(title))
-	if err != nil {
-		return nil, nil, err
+// startServices starts the dispatcher and, unless EnqueueOnly, the
+// installer and the senders. It returns the first sender's pprof address
+// when Profile asks for one.
+func (o *Options) startServices(procs *processes) (pprofAddr string, err error) {
+	if err := procs.start("dispatcher", "dispatcher"); err != nil {
+		return "", err
 	}
-	fmt.Fprintf(o.Out, "broadcast %s accepted: sending to all users\n", b.ID)
-	return o.watch(ctx, api, b.ID, procs)
+	if o.EnqueueOnly {
+		return "", nil
+	}
+	if err := procs.start("installer", "installer"); err != nil {
+		return "", err
+	}
+	for i := 1; i <= o.Senders; i++ {
+		name := "sender"
+		var extra []string
+		if i > 1 {
+			name = fmt.Sprintf("sender-%d", i)
+		} else if o.Profile > 0 {
+			if pprofAddr, err = freeAddr(); err != nil {
+				return "", err
+			}
+			extra = append(extra, "PPROF_ADDR="+pprofAddr)
+		}
+		if err := procs.start("sender", name, extra...); err != nil {
+			return "", err
+		}
+	}
+	return pprofAddr, nil
 }
 
 // pace is the rate the services are given for a simulator limit: a share of
@@ -198,30 +259,6 @@ func (o *Options) pace(limit int) float64 {
 		return 1_000_000
 	}
 	return o.Pace * float64(limit)
-}
-
-// sample is the number of recipients done at a moment.
-type sample struct {
-	at   time.Time
-	done int64
-}
-
-// steadyRate is the rate between 10% and 90% of total.
-func steadyRate(samples []sample, total int64) float64 {
-	var from, to *sample
-	for i := range samples {
-		s := &samples[i]
-		if from == nil && s.done >= total/10 {
-			from = s
-		}
-		if to == nil && s.done >= total*9/10 {
-			to = s
-		}
-	}
-	if from == nil || to == nil || !to.at.After(from.at) {
-		return 0
-	}
-	return float64(to.done-from.done) / to.at.Sub(from.at).Seconds()
 }
 
 func (o *Options) defaults() {
@@ -240,6 +277,9 @@ func (o *Options) defaults() {
 	if o.Pace == 0 {
 		o.Pace = 0.95
 	}
+	if o.Tenants == 0 {
+		o.Tenants = 1
+	}
 	if o.Timeout == 0 {
 		o.Timeout = 15 * time.Minute
 	}
@@ -251,7 +291,7 @@ func (o *Options) defaults() {
 	}
 }
 
-func (o *Options) startSim(tenant string) (*teamsim.Sim, string, func(), error) {
+func (o *Options) startSim(tenants []string) (*teamsim.Sim, string, func(), error) {
 	installed := 1 - o.NotInstalled
 	blocked := 0.0
 	if installed > 0 {
@@ -264,7 +304,7 @@ func (o *Options) startSim(tenant string) (*teamsim.Sim, string, func(), error) 
 		return rps
 	}
 	sim, err := teamsim.New(teamsim.Config{
-		Tenants: []string{tenant}, UsersPerTenant: o.Users, InstalledFraction: installed, BlockedFraction: blocked,
+		Tenants: tenants, UsersPerTenant: o.Users, InstalledFraction: installed, BlockedFraction: blocked,
 		BotAppID: botAppID, BotAppPassword: botPassword, TeamsAppID: teamsAppID,
 		ConnectorRPS: limit(o.RPS), GraphRPS: limit(o.GraphRPS), ConversationLimits: !o.Unlimited,
 		Latency: o.Latency, LatencyJitter: o.Latency, Seed: 1, Logger: o.Log.Named("teamsim"),
@@ -288,112 +328,12 @@ func (o *Options) startSim(tenant string) (*teamsim.Sim, string, func(), error) 
 
 // announcement is the demo's message: an Adaptive Card that says who sends
 // it, why the user gets it, and what to do.
-func announcement(title string) string {
-	return `{"message":{"text":"Company update: ` + title + `",
-"card":{"type":"AdaptiveCard","version":"1.5","body":[
+func announcement(title string) broadcast.Message {
+	return broadcast.Message{Text: "Company update: " + title, Card: json.RawMessage(`{"type":"AdaptiveCard","version":"1.5","body":[
  {"type":"TextBlock","text":"` + title + `","weight":"Bolder","size":"Large","wrap":true},
  {"type":"TextBlock","text":"From Internal Communications, to everyone at Contoso.","isSubtle":true,"wrap":true},
  {"type":"TextBlock","text":"Bookings now go through the travel portal. Trips booked before 1 December are not affected.","wrap":true}],
-"actions":[{"type":"Action.OpenUrl","title":"Read the policy","url":"https://contoso.example/travel"}]}},
-"audience":{"allUsers":true}}`
-}
-
-// watch shows progress until the broadcast completes.
-func (o *Options) watch(ctx context.Context, api *client, id string, procs *processes) (*broadcast.Broadcast, []sample, error) {
-	var bar *progressbar.ProgressBar
-	if o.Progress {
-		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(o.Out), progressbar.OptionSetDescription("sending"),
-			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("msg"),
-			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionFullWidth(), progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.Out) }))
-	}
-	lastLine := time.Now()
-	var samples []sample
-	for {
-		b, err := api.get(ctx, id)
-		if err != nil {
-			return nil, nil, err
-		}
-		c := b.Counts
-		samples = append(samples, sample{at: time.Now(), done: c.Done()})
-		if bar != nil {
-			if bar.GetMax64() != c.Total && c.Total > 0 {
-				bar.ChangeMax64(c.Total)
-			}
-			_ = bar.Set64(c.Done())
-			bar.Describe(fmt.Sprintf("sent %d  blocked %d  failed %d  installing %d  queued %d", c.Sent, c.Blocked, c.Failed, c.Installing, c.Pending+c.Sending))
-		} else if time.Since(lastLine) > 3*time.Second || b.Status == broadcast.StatusCompleted {
-			fmt.Fprintf(o.Out, "%-9s recipients %d: sent %d, blocked %d, failed %d, installing %d, queued %d\n",
-				b.Status, c.Total, c.Sent, c.Blocked, c.Failed, c.Installing, c.Pending+c.Sending)
-			lastLine = time.Now()
-		}
-		if b.Status == broadcast.StatusCompleted {
-			if bar != nil {
-				_ = bar.Finish()
-			}
-			return b, samples, nil
-		}
-		if err := procs.exited(); err != nil {
-			return nil, nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("broadcast %s did not complete: %w (counters %+v)", id, ctx.Err(), c)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-func expect(users []teamsim.User) Expected {
-	var e Expected
-	for _, u := range users {
-		if u.UserType == "Guest" {
-			continue
-		}
-		e.Members++
-		if u.Blocked || u.Disabled {
-			e.Blocked++
-		} else {
-			e.Deliverable++
-		}
-	}
-	return e
-}
-
-// check compares the broadcast's counters with the simulator's ledger and
-// population, user by user.
-func check(r *Result, sim *teamsim.Sim) []string {
-	var p []string
-	c, l, e := r.Broadcast.Counts, r.Ledger, r.Expected
-	want := func(what string, got, want int64) {
-		if got != want {
-			p = append(p, fmt.Sprintf("%s: %d, expected %d", what, got, want))
-		}
-	}
-	want("recipients", c.Total, int64(e.Members))
-	want("sent", c.Sent, int64(e.Deliverable))
-	want("blocked", c.Blocked, int64(e.Blocked))
-	want("failed", c.Failed, 0)
-	want("left pending", c.Pending+c.Installing+c.Sending, 0)
-	want("ledger deliveries", l.Deliveries, int64(r.Broadcasts)*c.Sent)
-	want("ledger users delivered", l.DeliveredUsers, c.Sent)
-	want("ledger duplicates", l.Duplicates, 0)
-	want("ledger Retry-After violations", l.RetryAfterViolations, 0)
-	for _, u := range sim.Users(r.Tenant) {
-		n := len(sim.UserDeliveries(r.Tenant, u.ID))
-		switch {
-		case u.UserType == "Guest" || u.Blocked || u.Disabled:
-			if n != 0 {
-				p = append(p, fmt.Sprintf("user %s (guest, blocked or disabled) got %d messages", u.ID, n))
-			}
-		case n != r.Broadcasts:
-			p = append(p, fmt.Sprintf("user %s got %d messages, expected exactly %d", u.ID, n, r.Broadcasts))
-		}
-		if len(p) > 20 {
-			return append(p, "…")
-		}
-	}
-	return p
+"actions":[{"type":"Action.OpenUrl","title":"Read the policy","url":"https://contoso.example/travel"}]}`)}
 }
 
 // Print writes the summary of a run.
@@ -413,7 +353,18 @@ func Print(w io.Writer, r *Result) {
 	row("deliveries / duplicates", "", fmt.Sprintf("%d / %d", l.Deliveries, l.Duplicates))
 	row("429s / Retry-After violations", "", fmt.Sprintf("%d / %d", l.Throttled, l.RetryAfterViolations))
 	row("apps installed (201) / 409s", "", fmt.Sprintf("%d / %d", l.Installs, l.InstallConflicts))
+	if r.InstallsDone > 0 {
+		row("installs finished after", r.InstallsDone.Round(100*time.Millisecond), "")
+	}
+	if u := r.Urgent; u != nil {
+		row("urgent notice: recipients / sent", fmt.Sprintf("%d / %d", u.Broadcast.Counts.Total, u.Broadcast.Counts.Sent), "")
+		row("urgent notice: created at / took", fmt.Sprintf("%d done / %s", u.BigDone, u.Elapsed.Round(10*time.Millisecond)), "")
+	}
 	fmt.Fprintln(w)
+	if len(r.Problems) == 0 && r.EnqueueOnly {
+		fmt.Fprintln(w, "OK: every member is recorded and waiting in the stream; the dispatcher stopped cleanly on SIGTERM and logged no secret.")
+		return
+	}
 	if len(r.Problems) == 0 {
 		fmt.Fprintln(w, "OK: every deliverable user got the message exactly once, blocked users are recorded as blocked, nothing is left pending;\n    the services stopped cleanly on SIGTERM and logged no secret.")
 		return
@@ -422,71 +373,4 @@ func Print(w io.Writer, r *Result) {
 	for _, p := range r.Problems {
 		fmt.Fprintln(w, "  - "+p)
 	}
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// client talks to the dispatcher's API.
-type client struct {
-	base string
-	http *http.Client
-}
-
-func (c *client) waitHealthy(ctx context.Context, within time.Duration, procs *processes) error {
-	deadline := time.Now().Add(within)
-	for {
-		resp, err := c.http.Get(c.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if err := procs.exited(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the dispatcher did not answer on %s within %s (see its log)", c.base, within)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func (c *client) create(ctx context.Context, body string) (*broadcast.Broadcast, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/broadcasts", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	return c.do(req, http.StatusAccepted)
-}
-
-func (c *client) get(ctx context.Context, id string) (*broadcast.Broadcast, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/broadcasts/"+id, nil)
-	return c.do(req, http.StatusOK)
-}
-
-func (c *client) do(req *http.Request, want int) (*broadcast.Broadcast, error) {
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: %s: %s", req.Method, req.URL.Path, resp.Status, data)
-	}
-	var b broadcast.Broadcast
-	if err := json.Unmarshal(data, &b); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
-	}
-	return &b, nil
 }

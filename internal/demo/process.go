@@ -35,9 +35,9 @@ func newProcesses(binDir, work string, env []string, log *zap.Logger) *processes
 	return &processes{binDir: binDir, work: work, env: env, log: log}
 }
 
-// start runs bin/<binary> as name with the demo's environment, its output
-// in <work>/<name>.log.
-func (p *processes) start(binary, name string) error {
+// start runs bin/<binary> as name with the demo's environment and extra
+// variables, its output in <work>/<name>.log.
+func (p *processes) start(binary, name string, extra ...string) error {
 	path := filepath.Join(p.binDir, binary)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("%s: %w (build it with 'make build')", path, err)
@@ -47,7 +47,7 @@ func (p *processes) start(binary, name string) error {
 		return err
 	}
 	cmd := exec.Command(path)
-	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Env = append(append(os.Environ(), p.env...), extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The services must not outlive the demo, however it ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -66,6 +66,29 @@ func (p *processes) start(binary, name string) error {
 	p.names = append(p.names, name)
 	p.mu.Unlock()
 	return nil
+}
+
+// pid returns the process id of the service started as name, or 0.
+func (p *processes) pid(name string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.procs {
+		if c.name == name {
+			return c.cmd.Process.Pid
+		}
+	}
+	return 0
+}
+
+// byPID names the running services by process id.
+func (p *processes) byPID() map[int]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int]string, len(p.procs))
+	for _, c := range p.procs {
+		out[c.cmd.Process.Pid] = c.name
+	}
+	return out
 }
 
 // exited returns an error naming a service that stopped on its own.
