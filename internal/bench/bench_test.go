@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/demo"
+)
+
+func TestSelect(t *testing.T) {
+	t.Parallel()
+	all := Scenarios(true)
+	ids := func(scs []Scenario) []string {
+		var out []string
+		for _, sc := range scs {
+			out = append(out, sc.ID)
+		}
+		return out
+	}
+	got, err := Select(all, "")
+	require.NoError(t, err)
+	require.Len(t, got, len(all))
+	got, err = Select(all, "B4")
+	require.NoError(t, err)
+	require.Equal(t, []string{"B4"}, ids(got))
+	got, err = Select(all, "B1|B5")
+	require.NoError(t, err)
+	require.Equal(t, []string{"B1", "B1", "B1", "B5"}, ids(got))
+	_, err = Select(all, "B")
+	require.ErrorContains(t, err, "matches no scenario", "an id matches whole, not by prefix")
+	_, err = Select(all, "(")
+	require.Error(t, err)
+}
+
+func TestMedian(t *testing.T) {
+	t.Parallel()
+	require.Zero(t, median(nil))
+	require.Equal(t, 2.0, median([]float64{1, 2, 9}))
+	require.Equal(t, 2.5, median([]float64{1, 2, 3, 9}))
+}
+
+// The report has a row per run and the further figures of each kind of run.
+func TestReport(t *testing.T) {
+	t.Parallel()
+	counts := func(n int64) broadcast.Counts { return broadcast.Counts{Total: n, Sent: n} }
+	bc := func(n int64) *broadcast.Broadcast {
+		return &broadcast.Broadcast{ID: "x", Status: broadcast.StatusCompleted, Counts: counts(n)}
+	}
+	scs := map[string]Scenario{}
+	for _, sc := range Scenarios(false) {
+		if _, ok := scs[sc.ID]; !ok {
+			scs[sc.ID] = sc
+		}
+	}
+	runs := []run{
+		{scs["B1"], &demo.Result{Broadcast: bc(1000), Elapsed: 2 * time.Second, SteadyRate: 490, KnownRate: 490, Senders: 1}},
+		{scs["B2"], &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, SteadyRate: 3000, Senders: 1,
+			CPU:        []demo.ProcessCPU{{Name: "sender", CPU: 2 * time.Second}, {Name: "redis-server", CPU: time.Second}},
+			ProfileTop: "Duration: 20s\n flat flat% sum% cum cum%"}},
+		{scs["B3"], &demo.Result{Broadcast: bc(1_000_000), Elapsed: 20 * time.Second, EnqueueOnly: true, DispatcherPeakRSS: 100 << 20}},
+		{scs["B4"], &demo.Result{Broadcast: bc(200), Elapsed: time.Second, SteadyRate: 100, Senders: 1, Tenants: []demo.TenantResult{
+			{Broadcast: bc(100), SteadyRate: 49}, {Broadcast: bc(100), SteadyRate: 45}, {Broadcast: bc(100), SteadyRate: 50}}}},
+		{scs["B5"], &demo.Result{Broadcast: bc(1000), Elapsed: time.Second, Senders: 1, Urgent: &demo.UrgentResult{Broadcast: bc(20), BigDone: 300, Elapsed: 1500 * time.Millisecond}}},
+		{scs["B6"], &demo.Result{Broadcast: bc(1000), Elapsed: time.Second, Senders: 1, Known: 700, KnownRate: 480, InstallsDone: 9 * time.Second}},
+	}
+	var out bytes.Buffer
+	writeReport(&out, runs)
+	s := out.String()
+	for _, want := range []string{
+		"| redis-server | 1.0 s | 0.500 |",
+		"| **the services** (dispatcher, installer, sender) | 2.0 s | **1.000** |",
+		"| **all** | 3.0 s | **1.500** |",
+		"Duration: 20s",
+		"**20s** (50000 recipients/s", "**100 MB**",
+		"min 90.0%, median 98.0%, max 100.0%",
+		"| 2 | 100 | 45.0/s | 90.0% |",
+		"300 of its 1000 recipients were done: it completed **1.5s**",
+		"goodput: **480/s**, B1's (1 sender, this run): 490/s: **98.0%**",
+	} {
+		require.Contains(t, s, want)
+	}
+}

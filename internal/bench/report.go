@@ -1,0 +1,213 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/broadcast-dev/broadcast/internal/demo"
+)
+
+// run is a scenario and what it measured.
+type run struct {
+	sc  Scenario
+	res *demo.Result
+}
+
+func writeReport(out io.Writer, runs []run) {
+	host, _ := os.Hostname()
+	fmt.Fprintf(out, "# Benchmarks\n\nWritten by `make bench` (`bin/bench`) on %s: %s, %d CPUs, %s, %s.\n"+
+		"Each run starts the real binaries as processes, an embedded NATS JetStream server (file storage), a redis-server and the simulator on this machine.\n"+
+		"Runs marked *warm* first send a broadcast that installs the app and fills the conversation cache, then measure a second broadcast to the same users.\n"+
+		"Steady rate is the delivery rate between 10%% and 90%% of the measured broadcast; 429s and violations are the simulator's ledger over the whole run.\n"+
+		"`bin/bench -run B4` reruns one scenario (a regular expression over B1…B6 and demo) and prints its report.\n\n",
+		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runtime.Version())
+	fmt.Fprintln(out, "| scenario | recipients | limit (req/s) | senders | elapsed | steady rate | of the limit | 429s / requests | violations | duplicates | goal |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range runs {
+		fmt.Fprintln(out, row(r.sc, r.res))
+	}
+	fmt.Fprintln(out, "\n## Further figures (generated)")
+	for _, r := range runs {
+		switch o := r.sc.Options; {
+		case o.Profile > 0:
+			writeCPU(out, r)
+		case o.EnqueueOnly:
+			writeExpansion(out, r)
+		case o.Tenants > 1:
+			writeTenants(out, r)
+		case o.Urgent > 0:
+			writeUrgent(out, r)
+		case o.Warm && o.NotInstalled > 0:
+			writeGoodput(out, r, baseline(runs))
+		}
+	}
+}
+
+func row(sc Scenario, r *demo.Result) string {
+	l := r.Ledger
+	var requests int64
+	for _, n := range l.Requests {
+		requests += n
+	}
+	o := sc.Options
+	limit, rate, share := "none", fmt.Sprintf("%.0f/s", r.SteadyRate), "–"
+	switch {
+	case o.EnqueueOnly:
+		rate = "–"
+	case o.Unlimited:
+	case len(r.Tenants) > 1:
+		limit = fmt.Sprintf("%d × %d tenants", o.RPS, len(r.Tenants))
+		shares := tenantShares(r, o.RPS)
+		share = fmt.Sprintf("min %.1f%%, median %.1f%%, max %.1f%%", shares[0], median(shares), shares[len(shares)-1])
+	default:
+		limit = fmt.Sprint(o.RPS)
+		share = fmt.Sprintf("%.1f%%", 100*r.SteadyRate/float64(o.RPS))
+	}
+	name := sc.Name
+	if o.Warm {
+		name += " (warm)"
+	}
+	if o.EnqueueOnly {
+		name += ": elapsed is create until enqueued"
+	}
+	status := ""
+	if len(r.Problems) > 0 {
+		status = " **MISMATCH: " + strings.Join(r.Problems, "; ") + "**"
+	}
+	senders := r.Senders
+	if o.EnqueueOnly {
+		senders = 0
+	}
+	return fmt.Sprintf("| %s%s | %d | %s | %d | %s | %s | %s | %d / %d (%.2f%%) | %d | %d | %s |",
+		name, status, r.Broadcast.Counts.Total, limit, senders, r.Elapsed.Round(100*time.Millisecond), rate, share,
+		l.Throttled, requests, 100*float64(l.Throttled)/float64(max(requests, 1)), l.RetryAfterViolations, l.Duplicates, sc.Goal)
+}
+
+// tenantShares is each tenant's steady rate as a percentage of its limit, sorted.
+func tenantShares(r *demo.Result, limit int) []float64 {
+	out := make([]float64, len(r.Tenants))
+	for i, t := range r.Tenants {
+		out[i] = 100 * t.SteadyRate / float64(limit)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// median of sorted values.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+// writeCPU writes the CPU time per 1,000 messages of each process over the
+// measured broadcast, and the top of the sender's profile.
+func writeCPU(out io.Writer, r run) {
+	sent := r.res.Broadcast.Counts.Sent
+	fmt.Fprintf(out, "\n### %s: CPU per 1,000 messages\n\n", r.sc.ID)
+	fmt.Fprintf(out, "CPU time (user + system, from /proc/<pid>/stat) of every process of the run over the measured broadcast of %d messages, from its create until it completed (%s). "+
+		"The services and redis-server are child processes; NATS JetStream and the simulator run inside the bench process, which also polls the API.\n\n",
+		sent, r.res.Elapsed.Round(100*time.Millisecond))
+	fmt.Fprintln(out, "| process | CPU | CPU-s per 1,000 messages |")
+	fmt.Fprintln(out, "|---|---|---|")
+	var all, services time.Duration
+	for _, p := range r.res.CPU {
+		fmt.Fprintf(out, "| %s | %.1f s | %.3f |\n", p.Name, p.CPU.Seconds(), perThousand(p.CPU, sent))
+		all += p.CPU
+		if isService(p.Name) {
+			services += p.CPU
+		}
+	}
+	fmt.Fprintf(out, "| **the services** (dispatcher, installer, sender) | %.1f s | **%.3f** |\n", services.Seconds(), perThousand(services, sent))
+	fmt.Fprintf(out, "| **all** | %.1f s | **%.3f** |\n", all.Seconds(), perThousand(all, sent))
+	if r.res.ProfileTop == "" {
+		return
+	}
+	fmt.Fprintf(out, "\nThe sender's CPU profile over the first %s of the measured broadcast (`sender.cpu.pprof` in the run's work directory), `go tool pprof -top`:\n\n```\n%s\n```\n",
+		r.sc.Options.Profile, r.res.ProfileTop)
+}
+
+func isService(name string) bool {
+	for _, s := range []string{"dispatcher", "installer", "sender"} {
+		if name == s || strings.HasPrefix(name, s+"-") {
+			return true
+		}
+	}
+	return false
+}
+
+func perThousand(d time.Duration, messages int64) float64 {
+	return 1000 * d.Seconds() / float64(max(messages, 1))
+}
+
+func writeExpansion(out io.Writer, r run) {
+	res := r.res
+	n := res.Broadcast.Counts.Total
+	fmt.Fprintf(out, "\n### %s: expansion\n\n", r.sc.ID)
+	fmt.Fprintf(out, "An all-users broadcast to %d simulator users with only the dispatcher running: from its create until its status left `expanding` "+
+		"(every recipient recorded, every job acknowledged by JetStream): **%s** (%.0f recipients/s; goal <= 30 s for 1,000,000). "+
+		"The dispatcher's peak RSS (VmHWM): **%.0f MB** (goal <= 150 MB).\n",
+		n, res.Elapsed.Round(100*time.Millisecond), float64(n)/res.Elapsed.Seconds(), float64(res.DispatcherPeakRSS)/(1<<20))
+}
+
+func writeTenants(out io.Writer, r run) {
+	o := r.sc.Options
+	fmt.Fprintf(out, "\n### %s: each tenant's steady rate\n\n", r.sc.ID)
+	fmt.Fprintf(out, "%d tenants, each limited to %d requests/s by the simulator (services pace at %.0f%%), one all-users broadcast each, all created at once; the same services serve them all.\n\n",
+		len(r.res.Tenants), o.RPS, 100*o.Pace)
+	fmt.Fprintln(out, "| tenant | recipients | steady rate | of its limit |")
+	fmt.Fprintln(out, "|---|---|---|---|")
+	for i, t := range r.res.Tenants {
+		fmt.Fprintf(out, "| %d | %d | %.1f/s | %.1f%% |\n", i+1, t.Broadcast.Counts.Total, t.SteadyRate, 100*t.SteadyRate/float64(o.RPS))
+	}
+}
+
+func writeUrgent(out io.Writer, r run) {
+	fmt.Fprintf(out, "\n### %s: an urgent notice during a big broadcast\n\n", r.sc.ID)
+	u := r.res.Urgent
+	if u == nil {
+		fmt.Fprintln(out, "No urgent notice was sent.")
+		return
+	}
+	fmt.Fprintf(out, "An urgent notice (`\"priority\":\"urgent\"`) to %d users of the same tenant, among the last 30%% of the big broadcast's recipients, "+
+		"created when %d of its %d recipients were done: it completed **%s** after its create (the dispatcher's `createdAt` to `completedAt`; goal <= 5 s). "+
+		"The big broadcast's steady rate: %.0f/s.\n",
+		u.Broadcast.Counts.Total, u.BigDone, r.res.Broadcast.Counts.Total, u.Elapsed.Round(10*time.Millisecond), r.res.SteadyRate)
+}
+
+// baseline is B1's one-sender run, when this report has it.
+func baseline(runs []run) *demo.Result {
+	for _, r := range runs {
+		o := r.sc.Options
+		if r.sc.ID == "B1" && o.Senders == 1 && o.RPS == 500 {
+			return r.res
+		}
+	}
+	return nil
+}
+
+func writeGoodput(out io.Writer, r run, b1 *demo.Result) {
+	res := r.res
+	fmt.Fprintf(out, "\n### %s: goodput while installs proceed\n\n", r.sc.ID)
+	fmt.Fprintf(out, "*Goodput* is the rate of `sent` (the broadcast's counter: deliveries the Connector accepted) between the moments it reaches 10%% and 90%% of the recipients whose conversation was known when the broadcast was created "+
+		"(%d of %d here: the warm-up reached those who have the app). Every delivery in that window counts, also to users whose install finished meanwhile. "+
+		"For B1 every conversation is known, so its goodput is its steady rate of `sent`.\n\n", res.Known, res.Broadcast.Counts.Total)
+	fmt.Fprintf(out, "- goodput: **%.0f/s**", res.KnownRate)
+	if b1 != nil && b1.KnownRate > 0 {
+		fmt.Fprintf(out, ", B1's (1 sender, this run): %.0f/s: **%.1f%%** of it (goal >= 97%%)\n", b1.KnownRate, 100*res.KnownRate/b1.KnownRate)
+	} else {
+		fmt.Fprintf(out, " (B1 not run in this report): %.1f%% of the limit\n", 100*res.KnownRate/float64(r.sc.Options.RPS))
+	}
+	fmt.Fprintf(out, "- installs: %d apps installed (201s), Graph limited to %d/s; no recipient was installing any more %s after the create; the broadcast completed after %s\n",
+		res.Ledger.Installs, r.sc.Options.GraphRPS, res.InstallsDone.Round(100*time.Millisecond), res.Elapsed.Round(100*time.Millisecond))
+}
