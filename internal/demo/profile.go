@@ -67,20 +67,25 @@ func fetchTo(ctx context.Context, url, path string, timeout time.Duration) error
 	return f.Close()
 }
 
-// pprofTop is `go tool pprof -top` of the profile, its 15 heaviest
-// functions by flat time, from the header's Duration line on; or why it
-// could not be made.
+// pprofTop is `go tool pprof -top` of the profile: its 15 heaviest
+// functions by flat time, then by cumulative time, each from the header's
+// Duration line on; or why it could not be made.
 func pprofTop(ctx context.Context, binDir, path string) string {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", filepath.Join(binDir, "sender"), path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Sprintf("go tool pprof -top %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
+	var tops []string
+	for _, order := range [][]string{nil, {"-cum"}} {
+		args := append(append([]string{"tool", "pprof", "-top", "-nodecount=15"}, order...), filepath.Join(binDir, "sender"), path)
+		cmd := exec.CommandContext(ctx, "go", args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Sprintf("go %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		}
+		tops = append(tops, trimPprofTop(string(out)))
 	}
-	return trimPprofTop(string(out))
+	return tops[0] + "\n\nBy cumulative time (-cum):\n" + tops[1]
 }
 
 // trimPprofTop drops the File/Build ID/Type lines before "Duration:".
