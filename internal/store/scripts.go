@@ -44,24 +44,55 @@ func itoa(i int) string {
 // addScript adds recipients that are not known yet. ARGV: now, then triples
 // (user, state, conversation). Returns, per user, "n<state>" when added or
 // "e<state>" with the state it already had.
+//
+// It runs once per page of about a thousand users, so it spends as few
+// calls per user as it can: one HSETNX both checks and writes the record
+// (the record without a conversation is the same for every user of a
+// state, encoded once), and the index entries and counters are written once
+// per state at the end.
 var addScript = redis.NewScript(luaPrelude + `
 local now = tonumber(ARGV[1])
 local out = {}
+local plain = {}   -- state -> the record of a user without a conversation
+local added = {}   -- state -> {0, user, 0, user, ...}: ZADD's arguments
+local total = 0
+for i = 3, #ARGV, 3 do
+  if not idx[ARGV[i]] then return redis.error_reply('unknown state ' .. ARGV[i]) end
+end
 for i = 2, #ARGV, 3 do
   local user, state, conv = ARGV[i], ARGV[i+1], ARGV[i+2]
-  local raw = redis.call('HGET', KEYS[1], user)
-  if raw then
-    out[#out+1] = 'e' .. cjson.decode(raw).s
+  local rec
+  if conv == '' then
+    rec = plain[state]
+    if not rec then
+      rec = cjson.encode({s = state, a = 0, t = now})
+      plain[state] = rec
+    end
   else
-    local r = {s = state, a = 0, t = now}
-    if conv ~= '' then r.c = conv end
-    redis.call('HSET', KEYS[1], user, cjson.encode(r))
-    redis.call('ZADD', idx[state], 0, user)
-    redis.call('HINCRBY', KEYS[2], 'total', 1)
-    redis.call('HINCRBY', KEYS[2], state, 1)
+    rec = cjson.encode({s = state, a = 0, t = now, c = conv})
+  end
+  if redis.call('HSETNX', KEYS[1], user, rec) == 1 then
+    local z = added[state]
+    if not z then
+      z = {}
+      added[state] = z
+    end
+    z[#z+1] = 0
+    z[#z+1] = user
+    total = total + 1
     out[#out+1] = 'n' .. state
+  else
+    out[#out+1] = 'e' .. cjson.decode(redis.call('HGET', KEYS[1], user)).s
   end
 end
+for state, z in pairs(added) do
+  -- unpack is bounded by Lua's stack: at most 1000 members a call.
+  for j = 1, #z, 2000 do
+    redis.call('ZADD', idx[state], unpack(z, j, math.min(j + 1999, #z)))
+  end
+  redis.call('HINCRBY', KEYS[2], state, #z / 2)
+end
+if total > 0 then redis.call('HINCRBY', KEYS[2], 'total', total) end
 return out
 `)
 

@@ -86,6 +86,50 @@ func TestAddRecipientsCountsOnce(t *testing.T) {
 	require.Equal(t, "c1", rec.ConversationID)
 }
 
+// A page larger than one ZADD's arguments, with a user listed twice, is
+// recorded with exact counters, index entries and records.
+func TestAddRecipientsLargePage(t *testing.T) {
+	t.Parallel()
+	s, ctx := newStore(t), context.Background()
+	b := newBroadcast(t, s)
+	var news []NewRecipient
+	for i := range 2500 {
+		if i%2 == 0 {
+			news = append(news, NewRecipient{UserID: userN(i), State: broadcast.StatePending, ConversationID: fmt.Sprintf("a:conv-%d", i)})
+		} else {
+			news = append(news, NewRecipient{UserID: userN(i), State: broadcast.StateInstalling})
+		}
+	}
+	news = append(news, NewRecipient{UserID: userN(7), State: broadcast.StatePending, ConversationID: "a:other"})
+	added, err := s.AddRecipients(ctx, b.ID, news)
+	require.NoError(t, err)
+	require.Len(t, added, 2501)
+	require.True(t, added[2499].New)
+	require.Equal(t, Added{UserID: userN(7), State: broadcast.StateInstalling, New: false}, added[2500])
+
+	got, err := s.Broadcast(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.Counts{Total: 2500, Pending: 1250, Installing: 1250}, got.Counts)
+	n, err := s.Client().ZCard(ctx, keysOf(b.ID).idx[broadcast.StateInstalling]).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1250, n)
+	rec, err := s.Recipient(ctx, b.ID, userN(1000))
+	require.NoError(t, err)
+	require.Equal(t, broadcast.StatePending, rec.State)
+	require.Equal(t, "a:conv-1000", rec.ConversationID)
+	rec, err = s.Recipient(ctx, b.ID, userN(7))
+	require.NoError(t, err)
+	require.Equal(t, broadcast.StateInstalling, rec.State)
+	require.Empty(t, rec.ConversationID)
+	require.WithinDuration(t, time.Now(), rec.UpdatedAt, time.Minute)
+
+	// A state no index exists for is refused before anything is written.
+	_, err = s.AddRecipients(ctx, b.ID, []NewRecipient{{UserID: userN(9000), State: broadcast.StatePending}, {UserID: userN(9001), State: "bogus"}})
+	require.Error(t, err)
+	_, err = s.Recipient(ctx, b.ID, userN(9000))
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
 func TestTransitionClaimsAndNeverLeavesFinal(t *testing.T) {
 	t.Parallel()
 	s, ctx := newStore(t), context.Background()
