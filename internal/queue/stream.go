@@ -154,20 +154,54 @@ type Item struct {
 // that remains is returned. The connection bounds the acks outstanding at a
 // time (MaxPendingAcks), so memory stays flat however large the batch.
 func (q *Queue) PublishBatch(ctx context.Context, items []Item) error {
-	futures := make([]jetstream.PubAckFuture, len(items))
+	return q.PublishAsync(ctx, items).Wait(ctx)
+}
+
+// Acks are the pending acks of a batch published by PublishAsync.
+type Acks struct {
+	q       *Queue
+	items   []Item
+	futures []jetstream.PubAckFuture // nil where the publish did not leave
+	err     error                    // ctx ended while publishing
+}
+
+// PublishAsync publishes items without waiting for their acks; Wait waits
+// for them. It blocks only while the connection has MaxPendingAcks acks
+// outstanding, so a caller can publish the next batch while the acks of
+// this one are on their way.
+func (q *Queue) PublishAsync(ctx context.Context, items []Item) *Acks {
+	a := &Acks{q: q, items: items, futures: make([]jetstream.PubAckFuture, len(items))}
 	for i, it := range items {
-		f, err := q.js.PublishAsync(q.Subject(it.Stage, it.Job), it.Job.Marshal(),
-			jetstream.WithMsgID(it.Job.MsgID(it.Stage)), jetstream.WithExpectStream(q.stream))
-		if err != nil {
+		for {
+			f, err := q.js.PublishAsync(q.Subject(it.Stage, it.Job), it.Job.Marshal(),
+				jetstream.WithMsgID(it.Job.MsgID(it.Stage)), jetstream.WithExpectStream(q.stream))
 			if ctx.Err() != nil {
-				return ctx.Err()
+				a.err = ctx.Err()
+				return a
 			}
-			continue // retried below
+			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				// The window stayed full for the stall wait: the server is
+				// slow, not failing. Wait for room rather than publish
+				// synchronously behind thousands of acks.
+				continue
+			}
+			if err == nil {
+				a.futures[i] = f
+			}
+			break // a failed item is retried by Wait
 		}
-		futures[i] = f
+	}
+	return a
+}
+
+// Wait waits for every ack of the batch. An item whose publish failed is
+// retried once synchronously; the first error that remains is returned.
+func (a *Acks) Wait(ctx context.Context) error {
+	if a.err != nil {
+		return a.err
 	}
 	var firstErr error
-	for i, f := range futures {
+	for i, f := range a.futures {
 		if f != nil {
 			select {
 			case <-f.Ok():
@@ -177,7 +211,7 @@ func (q *Queue) PublishBatch(ctx context.Context, items []Item) error {
 				return ctx.Err()
 			}
 		}
-		if err := q.Publish(ctx, items[i].Stage, items[i].Job); err != nil && firstErr == nil {
+		if err := a.q.Publish(ctx, a.items[i].Stage, a.items[i].Job); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
