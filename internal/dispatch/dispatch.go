@@ -3,19 +3,18 @@
 // Expansion walks the audience a page at a time (Graph's user pages, or the
 // stored explicit list), records each page's recipients in the store, then
 // publishes one job per recipient with message ids that deduplicate
-// republishes, and only then saves the cursor past the page. A dispatcher
-// that dies mid-page redoes that page on restart: known recipients keep
-// their state, their jobs are deduplicated by JetStream, and a sender acks a
-// job whose recipient is already settled. So nothing is lost and nothing is
-// sent twice.
+// republishes, and only then saves the cursor past the page. Reading,
+// recording and waiting for acks overlap, a few pages at most (expand.go).
+// A dispatcher that dies mid-way redoes the pages after the saved cursor on
+// restart: known recipients keep their state and are not counted again,
+// their jobs are deduplicated by JetStream, and a sender acks a job whose
+// recipient is already settled. So nothing is lost and nothing is sent twice.
 package dispatch
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -190,22 +189,8 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	if cursor != "" {
 		log.Info("resuming expansion")
 	}
-	next := d.pager(b)
-	for {
-		users, after, err := next(ctx, cursor)
-		if err != nil {
-			return fmt.Errorf("read audience page: %w", err)
-		}
-		if err := d.publishPage(ctx, b, users); err != nil {
-			return err
-		}
-		if after == "" {
-			break
-		}
-		if err := d.store.SaveExpansionCursor(ctx, id, after); err != nil {
-			return err
-		}
-		cursor = after
+	if err := d.expandFrom(ctx, b, cursor); err != nil {
+		return err
 	}
 	completed, err := d.store.FinishExpansion(ctx, id)
 	if err != nil {
@@ -217,85 +202,6 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	}
 	log.Info("audience expanded", zap.Int64("recipients", b.Counts.Total), zap.Bool("completed", completed))
 	return nil
-}
-
-// pager returns the function that reads one page of the audience at a cursor
-// and returns the cursor after it ("" after the last page).
-func (d *Dispatcher) pager(b *broadcast.Broadcast) func(ctx context.Context, cursor string) ([]string, string, error) {
-	if b.Audience.AllUsers {
-		return func(ctx context.Context, cursor string) ([]string, string, error) {
-			dir, err := d.usersFor(b.TenantID)
-			if err != nil {
-				return nil, "", err
-			}
-			page, next, err := dir.UsersPage(ctx, strings.TrimPrefix(cursor, "graph:"))
-			if err != nil {
-				return nil, "", err
-			}
-			ids := make([]string, 0, len(page))
-			for _, u := range page {
-				// Guests are outside the organisation: an org-wide
-				// announcement is not for them.
-				if u.UserType == "Guest" || !broadcast.IsGUID(u.ID) {
-					continue
-				}
-				ids = append(ids, strings.ToLower(u.ID))
-			}
-			if next != "" {
-				next = "graph:" + next
-			}
-			return ids, next, nil
-		}
-	}
-	return func(ctx context.Context, cursor string) ([]string, string, error) {
-		offset, _ := strconv.ParseInt(strings.TrimPrefix(cursor, "list:"), 10, 64)
-		ids, err := d.store.AudiencePage(ctx, b.ID, offset, int64(d.cfg.PageSize))
-		if err != nil {
-			return nil, "", err
-		}
-		next := ""
-		if len(ids) == d.cfg.PageSize {
-			next = "list:" + strconv.FormatInt(offset+int64(len(ids)), 10)
-		}
-		return ids, next, nil
-	}
-}
-
-// publishPage records a page of recipients and publishes their jobs: a send
-// job where the conversation is known, an install job otherwise.
-func (d *Dispatcher) publishPage(ctx context.Context, b *broadcast.Broadcast, users []string) error {
-	if len(users) == 0 {
-		return nil
-	}
-	convs, err := d.store.Conversations(ctx, b.TenantID, users)
-	if err != nil {
-		return err
-	}
-	news := make([]store.NewRecipient, len(users))
-	for i, u := range users {
-		news[i] = store.NewRecipient{UserID: u, State: broadcast.StateInstalling}
-		if c, ok := convs[u]; ok {
-			news[i] = store.NewRecipient{UserID: u, State: broadcast.StatePending, ConversationID: c}
-		}
-	}
-	added, err := d.store.AddRecipients(ctx, b.ID, news)
-	if err != nil {
-		return err
-	}
-	items := make([]queue.Item, 0, len(added))
-	for _, a := range added {
-		// Existing recipients (a resumed page) get their job again; the
-		// stream or the sender drops it if it was already done.
-		job := broadcast.Job{BroadcastID: b.ID, TenantID: b.TenantID, UserID: a.UserID}
-		switch a.State {
-		case broadcast.StatePending:
-			job.ConversationID = convs[a.UserID]
-			items = append(items, queue.Item{Stage: broadcast.StageSend, Job: job})
-		case broadcast.StateInstalling:
-			items = append(items, queue.Item{Stage: broadcast.StageInstall, Job: job})
-		}
-	}
-	return d.pub.PublishBatch(ctx, items)
 }
 
 func contains(list []string, s string) bool {

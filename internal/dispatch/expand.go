@@ -1,0 +1,212 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/store"
+)
+
+// The expansion of one broadcast is a pipeline of three stages, each in a
+// goroutine of its own, with at most one page waiting between two stages:
+//
+//	read    the next page of the audience (Graph, or the stored list)
+//	record  look up conversations, add the recipients with their counters,
+//	        publish their jobs without waiting for the acks
+//	ack     wait for the page's acks, then save the cursor past the page
+//
+// So Graph, Redis and JetStream work at the same time, and at most five
+// pages are in memory whatever the audience's size: one being read, one
+// read ahead, one being recorded, one waiting for its acks and one behind
+// it. The connection bounds the acks outstanding (queue.MaxPendingAcks).
+// The ack stage takes pages in order, so the saved cursor only ever passes
+// pages whose recipients are recorded and whose jobs are stored: a
+// dispatcher that dies resumes at the first page it may not have finished,
+// and redoes at most the pages that were in the pipeline.
+
+// page is one page of the audience on its way through the pipeline.
+type page struct {
+	users []string
+	after string // the cursor after the page; "" after the last
+}
+
+// published is a page whose jobs are on their way to the stream.
+type published struct {
+	acks  *queue.Acks
+	after string
+}
+
+// errStopped is returned when the pipeline stopped before the last page
+// without an error of its own: its context ended.
+var errStopped = errors.New("expansion stopped before the last page")
+
+// expandFrom runs the pipeline from cursor to the last page of the audience.
+func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cursor string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+
+	// read. A page that cannot be read stops the reading only: the pages
+	// before it still go through, so that their cursor is saved.
+	next := d.pager(b)
+	pages := make(chan page, 1)
+	var readErr error
+	var last bool
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(pages)
+		for {
+			users, after, err := next(ctx, cursor)
+			if err != nil {
+				readErr = fmt.Errorf("read audience page: %w", err)
+				return
+			}
+			select {
+			case pages <- page{users: users, after: after}:
+			case <-ctx.Done():
+				return
+			}
+			if after == "" {
+				last = true
+				return
+			}
+			cursor = after
+		}
+	}()
+
+	// ack. Once a page fails, the pages behind it are only drained: the
+	// cursor must not pass a page whose jobs may be missing.
+	pubs := make(chan published, 1)
+	var ackErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for p := range pubs {
+			if ackErr != nil {
+				continue
+			}
+			if err := p.acks.Wait(ctx); err != nil {
+				ackErr = fmt.Errorf("publish jobs: %w", err)
+				cancel()
+				continue
+			}
+			if p.after != "" {
+				if err := d.store.SaveExpansionCursor(ctx, b.ID, p.after); err != nil {
+					ackErr = err
+					cancel()
+				}
+			}
+		}
+	}()
+
+	// record, in this goroutine.
+	var recErr error
+	for p := range pages {
+		if recErr != nil || ctx.Err() != nil {
+			continue // drain: the reader stops at the cancelled context
+		}
+		items, err := d.recordPage(ctx, b, p.users)
+		if err != nil {
+			recErr = err
+			cancel()
+			continue
+		}
+		pubs <- published{acks: d.pub.PublishAsync(ctx, items), after: p.after}
+	}
+	close(pubs)
+	wg.Wait()
+
+	if err := errors.Join(recErr, ackErr, readErr); err != nil {
+		return err
+	}
+	if !last {
+		return errStopped
+	}
+	return nil
+}
+
+// pager returns the function that reads one page of the audience at a cursor
+// and returns the cursor after it ("" after the last page).
+func (d *Dispatcher) pager(b *broadcast.Broadcast) func(ctx context.Context, cursor string) ([]string, string, error) {
+	if b.Audience.AllUsers {
+		return func(ctx context.Context, cursor string) ([]string, string, error) {
+			dir, err := d.usersFor(b.TenantID)
+			if err != nil {
+				return nil, "", err
+			}
+			page, next, err := dir.UsersPage(ctx, strings.TrimPrefix(cursor, "graph:"))
+			if err != nil {
+				return nil, "", err
+			}
+			ids := make([]string, 0, len(page))
+			for _, u := range page {
+				// Guests are outside the organisation: an org-wide
+				// announcement is not for them.
+				if u.UserType == "Guest" || !broadcast.IsGUID(u.ID) {
+					continue
+				}
+				ids = append(ids, strings.ToLower(u.ID))
+			}
+			if next != "" {
+				next = "graph:" + next
+			}
+			return ids, next, nil
+		}
+	}
+	return func(ctx context.Context, cursor string) ([]string, string, error) {
+		offset, _ := strconv.ParseInt(strings.TrimPrefix(cursor, "list:"), 10, 64)
+		ids, err := d.store.AudiencePage(ctx, b.ID, offset, int64(d.cfg.PageSize))
+		if err != nil {
+			return nil, "", err
+		}
+		next := ""
+		if len(ids) == d.cfg.PageSize {
+			next = "list:" + strconv.FormatInt(offset+int64(len(ids)), 10)
+		}
+		return ids, next, nil
+	}
+}
+
+// recordPage records a page of recipients and returns their jobs: a send
+// job where the conversation is known, an install job otherwise.
+func (d *Dispatcher) recordPage(ctx context.Context, b *broadcast.Broadcast, users []string) ([]queue.Item, error) {
+	if len(users) == 0 {
+		return nil, nil
+	}
+	convs, err := d.store.Conversations(ctx, b.TenantID, users)
+	if err != nil {
+		return nil, err
+	}
+	news := make([]store.NewRecipient, len(users))
+	for i, u := range users {
+		news[i] = store.NewRecipient{UserID: u, State: broadcast.StateInstalling}
+		if c, ok := convs[u]; ok {
+			news[i] = store.NewRecipient{UserID: u, State: broadcast.StatePending, ConversationID: c}
+		}
+	}
+	added, err := d.store.AddRecipients(ctx, b.ID, news)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]queue.Item, 0, len(added))
+	for _, a := range added {
+		// Existing recipients (a resumed page) get their job again; the
+		// stream or the sender drops it if it was already done.
+		job := broadcast.Job{BroadcastID: b.ID, TenantID: b.TenantID, UserID: a.UserID}
+		switch a.State {
+		case broadcast.StatePending:
+			job.ConversationID = convs[a.UserID]
+			items = append(items, queue.Item{Stage: broadcast.StageSend, Job: job})
+		case broadcast.StateInstalling:
+			items = append(items, queue.Item{Stage: broadcast.StageInstall, Job: job})
+		}
+	}
+	return items, nil
+}

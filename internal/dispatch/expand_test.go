@@ -1,0 +1,158 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/dispatch"
+	"github.com/broadcast-dev/broadcast/internal/graph"
+	"github.com/broadcast-dev/broadcast/internal/testenv"
+)
+
+// stopAt is a user directory that calls stop when page n (from 1) is
+// asked for, then keeps serving: the dispatcher is shut down while pages
+// are being recorded and published, as a crash would find it.
+type stopAt struct {
+	dispatch.Users
+	n     int64
+	stop  func()
+	pages atomic.Int64
+	once  sync.Once
+}
+
+func (s *stopAt) UsersPage(ctx context.Context, next string) ([]graph.User, string, error) {
+	if s.pages.Add(1) == s.n {
+		s.once.Do(func() { go s.stop() })
+	}
+	return s.Users.UsersPage(ctx, next)
+}
+
+const resumeUsers = 12_000 // 13 Graph pages of 999
+
+// interrupted expands an all-users broadcast with a dispatcher that is shut
+// down when it asks for page 6, and returns the broadcast's id.
+func interrupted(t *testing.T, e *bundle) string {
+	t.Helper()
+	dir, err := e.graphs.For(e.tenant)
+	require.NoError(t, err)
+	var r *running
+	stopped := make(chan struct{})
+	s := &stopAt{Users: dir, n: 6, stop: func() { r.stop(); close(stopped) }}
+	r = e.run(e.dispatcher(func(string) (dispatch.Users, error) { return s, nil }))
+	id := e.create(r.d)
+	select {
+	case <-stopped:
+	case <-time.After(time.Minute):
+		t.Fatal("the dispatcher never asked for page 6")
+	}
+	require.False(t, e.expanded(id), "an interrupted expansion stays registered")
+	install, send := e.jobs(id)
+	require.Less(t, int64(install+send), e.members(), "the first dispatcher published the whole audience")
+	b, err := e.st.Broadcast(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.StatusExpanding, b.Status)
+	return id
+}
+
+// resume expands the broadcast to the end with a new dispatcher and checks
+// that the stream holds exactly one job per member and the counters are
+// exact. No worker consumes the stream.
+func resume(t *testing.T, e *bundle, id string) {
+	t.Helper()
+	e.run(e.dispatcher(nil)) // Run resumes registered expansions
+	testenv.Eventually(t, time.Minute, func() bool { return e.expanded(id) }, "expansion resumed and finished")
+	want := e.members()
+	install, send := e.jobs(id)
+	require.EqualValues(t, want, install, "one install job per member")
+	require.Zero(t, send, "no conversation is cached")
+	b, err := e.st.Broadcast(context.Background(), id)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.StatusSending, b.Status)
+	require.Equal(t, broadcast.Counts{Total: want, Installing: want}, b.Counts)
+}
+
+func TestExpansionResumesWhereItStopped(t *testing.T) {
+	t.Parallel()
+	e := setup(t, resumeUsers, testenv.Logger(t))
+	id := interrupted(t, e)
+	cursor, err := e.st.ExpansionCursor(context.Background(), id)
+	require.NoError(t, err)
+	require.NotEmpty(t, cursor, "pages before the stop were saved")
+	resume(t, e, id)
+}
+
+// A dispatcher that dies after publishing pages but before saving their
+// cursor redoes them: the worst case is a cursor at the start. The redone
+// pages count no recipient twice and add no job to the stream.
+func TestRedonePagesDuplicateNothing(t *testing.T) {
+	t.Parallel()
+	e := setup(t, resumeUsers, testenv.Logger(t))
+	id := interrupted(t, e)
+	install, _ := e.jobs(id)
+	require.NotZero(t, install, "pages were published before the stop")
+	require.NoError(t, e.st.SaveExpansionCursor(context.Background(), id, ""))
+	resume(t, e, id)
+}
+
+// Users with a cached conversation get a send job, the others an install
+// job; a page the directory cannot serve stops the expansion after the pages
+// before it are saved, and the next attempt goes on from there.
+func TestExpansionSplitsByConversationAndSurvivesAFailedPage(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 3000, testenv.Logger(t))
+	ctx := context.Background()
+	var cached int64
+	var one string // a user with a cached conversation
+	for i, u := range e.sim.Users(e.tenant) {
+		if i%3 == 0 && u.UserType != "Guest" {
+			one = strings.ToLower(u.ID)
+			require.NoError(t, e.st.SetConversation(ctx, e.tenant, one, "a:conv-"+one))
+			cached++
+		}
+	}
+	dir, err := e.graphs.For(e.tenant)
+	require.NoError(t, err)
+	f := &failAt{Users: dir, n: 3}
+	r := e.run(e.dispatcher(func(string) (dispatch.Users, error) { return f, nil }))
+	id := e.create(r.d)
+	testenv.Eventually(t, time.Minute, func() bool { return e.expanded(id) }, "expansion finished after the failed page")
+	require.GreaterOrEqual(t, f.failed.Load(), int64(1))
+
+	want := e.members()
+	install, send := e.jobs(id)
+	require.EqualValues(t, cached, send)
+	require.EqualValues(t, want-cached, install)
+	b, err := e.st.Broadcast(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.Counts{Total: want, Pending: cached, Installing: want - cached}, b.Counts)
+	rec, err := e.st.Recipient(ctx, id, one)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.StatePending, rec.State)
+	require.Equal(t, "a:conv-"+one, rec.ConversationID)
+}
+
+// failAt fails the first request for page n (from 1) once.
+type failAt struct {
+	dispatch.Users
+	n      int64
+	pages  atomic.Int64
+	failed atomic.Int64
+}
+
+func (f *failAt) UsersPage(ctx context.Context, next string) ([]graph.User, string, error) {
+	if f.pages.Add(1) == f.n {
+		f.failed.Add(1)
+		return nil, "", errPageFailed
+	}
+	return f.Users.UsersPage(ctx, next)
+}
+
+var errPageFailed = errors.New("graph: list users: 503 Service Unavailable (injected)")
