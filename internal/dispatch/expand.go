@@ -13,27 +13,33 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
-// The expansion of one broadcast is a pipeline of three stages, each in a
+// The expansion of one broadcast is a pipeline of four stages, each in a
 // goroutine of its own, with at most one page waiting between two stages:
 //
-//	read    the next page of the audience (Graph, or the stored list)
-//	record  look up conversations, add the recipients with their counters,
-//	        publish their jobs without waiting for the acks
-//	ack     wait for the page's acks, then save the cursor past the page
+//	read     the next page of the audience (Graph, or the stored list)
+//	record   look up conversations, add the recipients with their counters
+//	publish  publish the page's jobs without waiting for their acks
+//	ack      wait for the page's acks, then save the cursor past the page
 //
-// So Graph, Redis and JetStream work at the same time, and at most five
-// pages are in memory whatever the audience's size: one being read, one
-// read ahead, one being recorded, one waiting for its acks and one behind
-// it. The connection bounds the acks outstanding (queue.MaxPendingAcks).
-// The ack stage takes pages in order, so the saved cursor only ever passes
-// pages whose recipients are recorded and whose jobs are stored: a
-// dispatcher that dies resumes at the first page it may not have finished,
-// and redoes at most the pages that were in the pipeline.
+// So Graph, Redis, the encoding of jobs and JetStream work at the same time,
+// and at most seven pages are in memory whatever the audience's size: one in
+// each stage and one waiting before each of the last three. The connection
+// bounds the acks outstanding (queue.MaxPendingAcks). The ack stage takes
+// pages in order, so the saved cursor only ever passes pages whose
+// recipients are recorded and whose jobs are stored: a dispatcher that dies
+// resumes at the first page it may not have finished, and redoes at most the
+// pages that were in the pipeline.
 
 // page is one page of the audience on its way through the pipeline.
 type page struct {
 	users []string
 	after string // the cursor after the page; "" after the last
+}
+
+// recorded is a page whose recipients are recorded, with their jobs.
+type recorded struct {
+	items []queue.Item
+	after string
 }
 
 // published is a page whose jobs are on their way to the stream.
@@ -106,6 +112,17 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cur
 		}
 	}()
 
+	// publish. Its context is the pipeline's: a failure anywhere stops it.
+	recs := make(chan recorded, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(pubs)
+		for r := range recs {
+			pubs <- published{acks: d.pub.PublishAsync(ctx, r.items), after: r.after}
+		}
+	}()
+
 	// record, in this goroutine.
 	var recErr error
 	for p := range pages {
@@ -118,9 +135,9 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cur
 			cancel()
 			continue
 		}
-		pubs <- published{acks: d.pub.PublishAsync(ctx, items), after: p.after}
+		recs <- recorded{items: items, after: p.after}
 	}
-	close(pubs)
+	close(recs)
 	wg.Wait()
 
 	if err := errors.Join(recErr, ackErr, readErr); err != nil {

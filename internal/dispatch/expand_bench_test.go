@@ -39,7 +39,7 @@ func BenchmarkExpand(b *testing.B) {
 		id := e.create(r.d)
 		testenv.Eventually(b, 10*time.Minute, func() bool { return e.expanded(id) }, "expansion of %d users", users)
 		took := time.Since(start)
-		growth := h.growth()
+		growth, live := h.growth()
 		b.StopTimer()
 		install, send := e.jobs(id)
 		if int64(install+send) != want {
@@ -49,6 +49,7 @@ func BenchmarkExpand(b *testing.B) {
 		b.ReportMetric(took.Seconds(), "s/expansion")
 		b.ReportMetric(float64(want)/took.Seconds(), "recipients/s")
 		b.ReportMetric(float64(growth)/(1<<20), "peak-heap-growth-MB")
+		b.ReportMetric(float64(live)/(1<<20), "peak-live-heap-growth-MB")
 		b.StartTimer()
 	}
 }

@@ -156,3 +156,59 @@ func (f *failAt) UsersPage(ctx context.Context, next string) ([]graph.User, stri
 }
 
 var errPageFailed = errors.New("graph: list users: 503 Service Unavailable (injected)")
+
+// aheadOf is a user directory that notes, at each page asked for, how many
+// pages it is ahead of the broadcast's saved cursor: what the pipeline holds.
+type aheadOf struct {
+	dispatch.Users
+	e        *bundle
+	id       atomic.Value // the broadcast's id, once known
+	mu       sync.Mutex
+	index    map[string]int // "graph:"+link -> the page it starts (from 1)
+	asked    int
+	maxAhead int
+}
+
+func (a *aheadOf) UsersPage(ctx context.Context, next string) ([]graph.User, string, error) {
+	users, link, err := a.Users.UsersPage(ctx, next)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.asked++
+	a.index["graph:"+link] = a.asked + 1
+	if id, ok := a.id.Load().(string); ok {
+		cursor, cerr := a.e.st.ExpansionCursor(ctx, id)
+		if cerr == nil {
+			saved := 1 // the cursor is at the start until a page is saved
+			if cursor != "" {
+				saved = a.index[cursor]
+			}
+			a.maxAhead = max(a.maxAhead, a.asked-saved+1)
+		}
+	}
+	return users, link, err
+}
+
+// The pipeline holds a bounded number of pages however large the audience,
+// so the dispatcher's memory stays flat: reading Graph (here a simulator in
+// the process, far faster than recording and publishing) never runs more
+// than the pipeline's seven pages, plus the one being read, ahead of the
+// saved cursor. The memory itself is measured by BenchmarkExpand and by
+// the dispatcher's peak RSS (docs/ARCHITECTURE.md).
+func TestExpansionReadsAFewPagesAheadAtMost(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 40_000, testenv.Logger(t)) // 41 pages
+	dir, err := e.graphs.For(e.tenant)
+	require.NoError(t, err)
+	a := &aheadOf{Users: dir, e: e, index: map[string]int{}}
+	r := e.run(e.dispatcher(func(string) (dispatch.Users, error) { return a, nil }))
+	id := e.create(r.d)
+	a.id.Store(id)
+	testenv.Eventually(t, 2*time.Minute, func() bool { return e.expanded(id) }, "expansion finished")
+	install, _ := e.jobs(id)
+	require.EqualValues(t, e.members(), install)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t.Logf("pages read: %d, at most %d ahead of the saved cursor", a.asked, a.maxAhead)
+	require.LessOrEqual(t, a.maxAhead, 8)
+	require.Greater(t, a.maxAhead, 1, "reading overlaps recording and publishing")
+}

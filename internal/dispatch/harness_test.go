@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -158,19 +159,25 @@ func (b *bundle) forget(id string) {
 	_ = rdb.ZRem(ctx, "broadcasts:expanding", id).Err()
 }
 
-// heapPeak samples the live heap until stopped and reports the largest
-// value seen above the heap at its start.
+// heapPeak samples the heap until stopped and reports the largest values
+// seen above those at its start: the heap allocated (live and garbage not
+// yet collected: what the process's memory follows) and the live heap as
+// of the last collection (what the program holds).
 type heapPeak struct {
-	base, peak uint64
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	base, peak         uint64
+	liveBase, livePeak uint64
+	stop               chan struct{}
+	wg                 sync.WaitGroup
 }
 
 func startHeapPeak(every time.Duration) *heapPeak {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	h := &heapPeak{base: ms.HeapAlloc, peak: ms.HeapAlloc, stop: make(chan struct{})}
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	h := &heapPeak{base: ms.HeapAlloc, peak: ms.HeapAlloc, liveBase: live[0].Value.Uint64(), stop: make(chan struct{})}
+	h.livePeak = h.liveBase
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -182,16 +189,19 @@ func startHeapPeak(every time.Duration) *heapPeak {
 				return
 			case <-t.C:
 				runtime.ReadMemStats(&ms)
+				metrics.Read(live)
 				h.peak = max(h.peak, ms.HeapAlloc)
+				h.livePeak = max(h.livePeak, live[0].Value.Uint64())
 			}
 		}
 	}()
 	return h
 }
 
-// growth stops sampling and returns the peak heap growth in bytes.
-func (h *heapPeak) growth() uint64 {
+// growth stops sampling and returns the peak growth of the heap allocated
+// and of the live heap, in bytes.
+func (h *heapPeak) growth() (alloc, live uint64) {
 	close(h.stop)
 	h.wg.Wait()
-	return h.peak - h.base
+	return h.peak - h.base, h.livePeak - h.liveBase
 }
