@@ -45,9 +45,23 @@ func interrupted(t *testing.T, e *bundle) string {
 	require.NoError(t, err)
 	var r *running
 	stopped := make(chan struct{})
-	s := &stopAt{Users: dir, n: 6, stop: func() { r.stop(); close(stopped) }}
+	ids := make(chan string, 1)
+	s := &stopAt{Users: dir, n: 6, stop: func() {
+		// Stop once a first page is saved: pages are read ahead of the
+		// ones recorded and acked, so on a loaded machine none may be
+		// saved yet when page 6 is asked for. Reading stays at most a few
+		// pages ahead of the cursor, so the audience is far from done.
+		id := <-ids
+		deadline := time.Now().Add(30 * time.Second)
+		for c, _ := e.st.ExpansionCursor(context.Background(), id); c == "" && time.Now().Before(deadline); c, _ = e.st.ExpansionCursor(context.Background(), id) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		r.stop()
+		close(stopped)
+	}}
 	r = e.run(e.dispatcher(func(string) (dispatch.Users, error) { return s, nil }))
 	id := e.create(r.d)
+	ids <- id
 	select {
 	case <-stopped:
 	case <-time.After(time.Minute):
