@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/install"
@@ -31,5 +32,5 @@ func run(ctx context.Context, env *service.Env, cfg config.Installer) error {
 	}
 	in := install.New(install.Config{TeamsAppID: cfg.TeamsAppID, Connector: connector, Gates: ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit")))},
 		env.Store, env.Queue, func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, env.Log)
-	return env.Work(ctx, queue.ConsumerInstaller, in.Handle, cfg.Concurrency, 20*time.Second)
+	return env.Schedule(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: cfg.Concurrency, Grace: 20 * time.Second}, in.Handle)
 }

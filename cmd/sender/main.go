@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"go.uber.org/zap"
 
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/config"
+	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/send"
 	"github.com/broadcast-dev/broadcast/internal/service"
@@ -31,10 +32,10 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 	gates := ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit")))
 	s := send.New(send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, CallTimeout: cfg.HTTPTimeout},
 		env.Store, env.Queue, connector, gates, env.Log)
-	sched := send.NewScheduler(send.SchedulerConfig{Concurrency: cfg.Concurrency, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second},
-		env.Queue, env.Store, env.Store, s.Handle, env.Log.Named("scheduler"))
-	env.Log.Info("working", zap.Int("concurrency_per_tenant", cfg.Concurrency))
-	err = sched.Run(ctx)
+	// Send jobs are fetched only when their tenant can take them: not
+	// paused, its shared budget not booked far ahead.
+	err = env.Schedule(ctx, queue.SchedulerConfig{Stage: broadcast.StageSend, Concurrency: cfg.Concurrency,
+		Budgets: env.Store, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second}, s.Handle)
 	gates.LogStats(env.Log)
 	return err
 }

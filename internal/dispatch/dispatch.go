@@ -179,7 +179,7 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 		return nil
 	}
 	log = log.With(zap.String("tenant_id", b.TenantID))
-	if err := d.pub.EnsureSendConsumer(ctx, b.TenantID, b.ID, b.Priority); err != nil {
+	if err := d.pub.EnsureConsumers(ctx, b.TenantID, b.ID, b.Priority); err != nil {
 		return err
 	}
 	cursor, err := d.store.ExpansionCursor(ctx, id)

@@ -149,7 +149,7 @@ func Start(t testing.TB, o Options) *Env {
 	t.Cleanup(e.Stop)
 	e.run(func() { _ = e.Dispatcher.Run(ctx) })
 	if !o.NoWorkers {
-		e.runWorker(ctx, queue.ConsumerInstaller, e.Installer.Handle, o.InstallConcurrency)
+		e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: o.InstallConcurrency}, e.Installer.Handle)
 		e.runSender(ctx, e.Sender, o)
 		for i := 1; i < o.Senders; i++ {
 			s := send.New(send.Config{ProcessID: fmt.Sprintf("test-%d-%s", i, uuid.NewString()[:8]), MaxRetries: o.MaxRetries, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
@@ -167,17 +167,16 @@ func (e *Env) run(f func()) {
 	go func() { defer e.wg.Done(); f() }()
 }
 
-func (e *Env) runWorker(ctx context.Context, name string, h queue.Handler, conc int) {
-	cons, err := e.Queue.Consumer(ctx, name)
-	require.NoError(e.T, err)
-	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: conc, Grace: 5 * time.Second, Log: e.Log.Named(name)}
-	e.run(func() { _ = w.Run(ctx) })
-}
-
 // runSender runs a sender "process": its scheduler over the broadcasts' send consumers.
 func (e *Env) runSender(ctx context.Context, s *send.Sender, o Options) {
-	sched := send.NewScheduler(send.SchedulerConfig{Concurrency: o.SendConcurrency, RPS: o.TenantRPS, Refresh: 100 * time.Millisecond, Grace: 5 * time.Second},
-		e.Queue, e.Store, e.Store, s.Handle, e.Log.Named("scheduler"))
+	e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageSend, Concurrency: o.SendConcurrency, Budgets: e.Store, RPS: o.TenantRPS}, s.Handle)
+}
+
+// runScheduler runs a scheduler as the binaries do, listing the broadcasts
+// more often so that tests wait less.
+func (e *Env) runScheduler(ctx context.Context, cfg queue.SchedulerConfig, h queue.Handler) {
+	cfg.Refresh, cfg.Grace = 100*time.Millisecond, 5*time.Second
+	sched := queue.NewScheduler(cfg, e.Queue, e.Store, h, e.Log.Named(string(cfg.Stage)+".scheduler"))
 	e.run(func() { _ = sched.Run(ctx) })
 }
 
@@ -216,8 +215,7 @@ func (e *Env) WaitCompleted(id string, within time.Duration) *broadcast.Broadcas
 func (e *Env) Users() []teamsim.User { return e.Sim.Users(e.Tenant) }
 
 // Next fetches the next message of a consumer, for tests that drive a
-// handler themselves: queue.ConsumerInstaller, or a broadcast's
-// queue.SendConsumerName.
+// handler themselves: a broadcast's queue.ConsumerName at a stage.
 func (e *Env) Next(name string) jetstream.Msg {
 	e.T.Helper()
 	cons, err := e.Queue.Consumer(context.Background(), name)

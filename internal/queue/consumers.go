@@ -11,72 +11,82 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
-// Send jobs are consumed through one durable consumer per broadcast, named
-// send-<broadcast> and filtered on that broadcast's subject. A work-queue
-// stream allows several consumers only on subjects that do not overlap, and
-// one consumer per broadcast is what lets senders choose which broadcast (and
-// which tenant) the next job comes from: a paused tenant's jobs are simply
-// not fetched, and a short urgent broadcast is not queued behind a long one.
-const sendConsumerPrefix = "send-"
+// Every broadcast has one durable consumer per stage, named
+// <stage>-<broadcast> and filtered on that broadcast's subject at that stage.
+// A work-queue stream allows several consumers only on subjects that do not
+// overlap, and a consumer per broadcast is what lets a worker choose which
+// broadcast (and which tenant) its next job comes from: a paused tenant's
+// jobs are simply not fetched, one tenant's slow Graph never holds another's
+// installs, and a short urgent broadcast is not queued behind a long one
+// (see Scheduler).
 
-// Metadata keys of a send consumer.
+// Stages lists the stages that have a consumer per broadcast.
+var Stages = []broadcast.Stage{broadcast.StageInstall, broadcast.StageSend}
+
+// Metadata keys of a broadcast's consumers.
 const (
 	metaTenant   = "tenant"
 	metaPriority = "priority"
 )
 
-// SendConsumer is a broadcast's send consumer as listed from the stream.
-type SendConsumer struct {
+// BroadcastConsumer is a broadcast's consumer at one stage, as listed from
+// the stream.
+type BroadcastConsumer struct {
 	Name        string
 	BroadcastID string
 	TenantID    string
 	Priority    broadcast.Priority
 	// Pending counts the jobs not yet delivered; AckPending those delivered
-	// and not yet acked (in a sender's hands, or waiting for redelivery).
+	// and not yet acked (in a worker's hands, or waiting for redelivery).
 	Pending    uint64
 	AckPending int
 }
 
 // Idle reports whether the consumer has no job left at all.
-func (c SendConsumer) Idle() bool { return c.Pending == 0 && c.AckPending == 0 }
+func (c BroadcastConsumer) Idle() bool { return c.Pending == 0 && c.AckPending == 0 }
 
-// SendConsumerName is the name of a broadcast's send consumer.
-func SendConsumerName(broadcastID string) string { return sendConsumerPrefix + broadcastID }
+// ConsumerName is the name of a broadcast's consumer at stage.
+func ConsumerName(stage broadcast.Stage, broadcastID string) string {
+	return string(stage) + "-" + broadcastID
+}
 
-// EnsureSendConsumer creates the broadcast's send consumer, or updates it.
-// Call it before the broadcast's first send job is published; the stream
-// keeps jobs published before it exists, so calling it late loses nothing.
-func (q *Queue) EnsureSendConsumer(ctx context.Context, tenant, broadcastID string, prio broadcast.Priority) error {
-	_, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
-		Durable:       SendConsumerName(broadcastID),
-		Description:   "send jobs of broadcast " + broadcastID,
-		FilterSubject: q.subject(broadcast.StageSend, tenant, broadcastID),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       AckWait,
-		MaxDeliver:    -1, // the handlers bound retries themselves, per cause
-		MaxAckPending: 10_000,
-		Metadata:      map[string]string{metaTenant: tenant, metaPriority: string(prio.OrNormal())},
-	})
-	if err != nil {
-		return fmt.Errorf("create send consumer of %s: %w", broadcastID, err)
+// EnsureConsumers creates the broadcast's consumers, or updates them. Call
+// it before the broadcast's first job is published; the stream keeps jobs
+// published before they exist, so calling it late loses nothing.
+func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string, prio broadcast.Priority) error {
+	for _, stage := range Stages {
+		_, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
+			Durable:       ConsumerName(stage, broadcastID),
+			Description:   string(stage) + " jobs of broadcast " + broadcastID,
+			FilterSubject: q.subject(stage, tenant, broadcastID),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       AckWait,
+			MaxDeliver:    -1, // the handlers bound retries themselves, per cause
+			MaxAckPending: 10_000,
+			Metadata:      map[string]string{metaTenant: tenant, metaPriority: string(prio.OrNormal())},
+		})
+		if err != nil {
+			return fmt.Errorf("create %s consumer of %s: %w", stage, broadcastID, err)
+		}
 	}
 	return nil
 }
 
-// SendConsumers lists the send consumers of every broadcast that has one.
-func (q *Queue) SendConsumers(ctx context.Context) ([]SendConsumer, error) {
+// Consumers lists the broadcasts' consumers at stage.
+func (q *Queue) Consumers(ctx context.Context, stage broadcast.Stage) ([]BroadcastConsumer, error) {
 	s, err := q.js.Stream(ctx, q.stream)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", q.stream, err)
 	}
-	var out []SendConsumer
+	prefix := ConsumerName(stage, "")
+	var out []BroadcastConsumer
 	l := s.ListConsumers(ctx)
 	for info := range l.Info() {
-		id, ok := strings.CutPrefix(info.Name, sendConsumerPrefix)
+		id, ok := strings.CutPrefix(info.Name, prefix)
 		if !ok {
 			continue
 		}
-		out = append(out, SendConsumer{
+		out = append(out, BroadcastConsumer{
 			Name: info.Name, BroadcastID: id, TenantID: info.Config.Metadata[metaTenant],
 			Priority: broadcast.Priority(info.Config.Metadata[metaPriority]).OrNormal(),
 			Pending:  info.NumPending, AckPending: info.NumAckPending,
@@ -88,12 +98,12 @@ func (q *Queue) SendConsumers(ctx context.Context) ([]SendConsumer, error) {
 	return out, nil
 }
 
-// DeleteSendConsumer removes a finished broadcast's send consumer. A
+// DeleteConsumer removes a finished broadcast's consumer at stage. A
 // consumer already gone is not an error.
-func (q *Queue) DeleteSendConsumer(ctx context.Context, broadcastID string) error {
-	err := q.js.DeleteConsumer(ctx, q.stream, SendConsumerName(broadcastID))
+func (q *Queue) DeleteConsumer(ctx context.Context, stage broadcast.Stage, broadcastID string) error {
+	err := q.js.DeleteConsumer(ctx, q.stream, ConsumerName(stage, broadcastID))
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("delete send consumer of %s: %w", broadcastID, err)
+		return fmt.Errorf("delete %s consumer of %s: %w", stage, broadcastID, err)
 	}
 	return nil
 }

@@ -13,15 +13,14 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
-// Names of the stream and its durable install consumer. Send jobs have a
-// consumer per broadcast (see SendConsumerName).
-const (
-	StreamJobs        = "JOBS"
-	ConsumerInstaller = "installer"
-	// legacySender is the single send consumer of earlier versions: its
-	// filter overlaps the per-broadcast ones, so Setup removes it.
-	legacySender = "sender"
-)
+// StreamJobs is the name of the stream. Its consumers are per broadcast
+// and stage (see ConsumerName).
+const StreamJobs = "JOBS"
+
+// legacyConsumers are the two consumers of earlier versions, one per stage
+// for every broadcast: their filters overlap the per-broadcast ones, so
+// Setup removes them.
+var legacyConsumers = []string{"installer", "sender"}
 
 // Settings of the JOBS stream and its consumers.
 const (
@@ -79,7 +78,7 @@ func New(js jetstream.JetStream, ns string) *Queue {
 	return q
 }
 
-// Setup creates or updates the stream and the two durable consumers.
+// Setup creates or updates the stream.
 func (q *Queue) Setup(ctx context.Context) error {
 	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        q.stream,
@@ -93,20 +92,12 @@ func (q *Queue) Setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", q.stream, err)
 	}
-	if _, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
-		Durable:       ConsumerInstaller,
-		FilterSubject: q.subjectAll(broadcast.StageInstall),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       AckWait,
-		MaxDeliver:    -1, // the handlers bound retries themselves, per cause
-		MaxAckPending: 20_000,
-	}); err != nil {
-		return fmt.Errorf("create consumer %s: %w", ConsumerInstaller, err)
-	}
-	// Its jobs stay in the stream and are taken by the broadcasts' own
-	// consumers once it is gone.
-	if err := q.js.DeleteConsumer(ctx, q.stream, legacySender); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("remove the old %s consumer: %w", legacySender, err)
+	// Their jobs stay in the stream and are taken by the broadcasts' own
+	// consumers once they are gone.
+	for _, name := range legacyConsumers {
+		if err := q.js.DeleteConsumer(ctx, q.stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("remove the old %s consumer: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -49,23 +49,25 @@ func TestShortBroadcastIsNotQueuedBehindALongOne(t *testing.T) {
 	require.Zero(t, e.Sim.Ledger().Duplicates)
 }
 
-// A completed broadcast's consumer is removed; the stream keeps no consumer
-// for work that is done.
-func TestCompletedBroadcastLosesItsConsumer(t *testing.T) {
+// A completed broadcast's consumers are removed; the stream keeps no
+// consumer for work that is done.
+func TestCompletedBroadcastLosesItsConsumers(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: allInstalled()})
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "done soon"}, Audience: broadcast.Audience{AllUsers: true}})
 	e.WaitCompleted(b.ID, time.Minute)
 	testenv.Eventually(t, 10*time.Second, func() bool {
-		cs, err := e.Queue.SendConsumers(context.Background())
-		require.NoError(t, err)
-		for _, c := range cs {
-			if c.Name == queue.SendConsumerName(b.ID) {
-				return false
+		for _, stage := range queue.Stages {
+			cs, err := e.Queue.Consumers(context.Background(), stage)
+			require.NoError(t, err)
+			for _, c := range cs {
+				if c.BroadcastID == b.ID {
+					return false
+				}
 			}
 		}
 		return true
-	}, "the consumer of the completed broadcast is removed")
+	}, "the consumers of the completed broadcast are removed")
 }
 
 func sent(t *testing.T, e *pipelinetest.Env, id string) int64 {

@@ -120,15 +120,15 @@ func TestRedeliveredJobIsNotSentAgain(t *testing.T) {
 	user := e.Users()[0].ID
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "once"}, Audience: broadcast.Audience{UserIDs: []string{user}}})
 
-	inst := e.Next(queue.ConsumerInstaller)
+	inst := e.Next(queue.ConsumerName(broadcast.StageInstall, b.ID))
 	require.NoError(t, e.Installer.Handle(ctx, inst))
 	require.NoError(t, inst.Ack())
 
-	msg := e.Next(queue.SendConsumerName(b.ID))
+	msg := e.Next(queue.ConsumerName(broadcast.StageSend, b.ID))
 	require.NoError(t, e.Sender.Handle(ctx, msg))
 	// The ack is lost: the server redelivers the job.
 	require.NoError(t, msg.Nak())
-	again := e.Next(queue.SendConsumerName(b.ID))
+	again := e.Next(queue.ConsumerName(broadcast.StageSend, b.ID))
 	md, err := again.Metadata()
 	require.NoError(t, err)
 	require.EqualValues(t, 2, md.NumDelivered)
@@ -148,10 +148,10 @@ func TestRedeliveredJobIsNotSentAgain(t *testing.T) {
 func TestMalformedJobIsTerminated(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: allInstalled(), NoWorkers: true})
-	require.NoError(t, e.Queue.EnsureSendConsumer(context.Background(), e.Tenant, "x", broadcast.PriorityNormal))
+	require.NoError(t, e.Queue.EnsureConsumers(context.Background(), e.Tenant, "x", broadcast.PriorityNormal))
 	_, err := e.JS.Publish(context.Background(), e.Queue.Subject(broadcast.StageSend, broadcast.Job{TenantID: e.Tenant, BroadcastID: "x"}), []byte(`{"b":"x","t":"nope"}`))
 	require.NoError(t, err)
-	err = e.Sender.Handle(context.Background(), e.Next(queue.SendConsumerName("x")))
+	err = e.Sender.Handle(context.Background(), e.Next(queue.ConsumerName(broadcast.StageSend, "x")))
 	var term *queue.TerminateError
 	require.ErrorAs(t, err, &term)
 	require.ErrorIs(t, err, broadcast.ErrBadJob)

@@ -105,16 +105,12 @@ func (e *Env) close() {
 	_ = e.rdb.Close()
 }
 
-// Work runs a worker on the durable consumer name until ctx ends, then
-// drains it within grace.
-func (e *Env) Work(ctx context.Context, name string, h queue.Handler, concurrency int, grace time.Duration) error {
-	cons, err := e.Queue.Consumer(ctx, name)
-	if err != nil {
-		return err
-	}
-	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: concurrency, Grace: grace, Log: e.Log}
-	e.Log.Info("working", zap.String("consumer", name), zap.Int("concurrency", concurrency))
-	return w.Run(ctx)
+// Schedule runs a scheduler of the jobs at cfg.Stage until ctx ends, then
+// drains it within cfg.Grace.
+func (e *Env) Schedule(ctx context.Context, cfg queue.SchedulerConfig, h queue.Handler) error {
+	s := queue.NewScheduler(cfg, e.Queue, e.Store, h, e.Log.Named("scheduler"))
+	e.Log.Info("working", zap.String("stage", string(cfg.Stage)), zap.Int("concurrency_per_tenant", cfg.Concurrency))
+	return s.Run(ctx)
 }
 
 // servePprof serves the runtime profiles on addr until the returned func is

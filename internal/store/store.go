@@ -227,14 +227,15 @@ func (s *Store) ForgetStale(ctx context.Context, id string, grace time.Duration)
 	return nil
 }
 
-// Status returns a broadcast's status alone.
-func (s *Store) Status(ctx context.Context, id string) (broadcast.Status, error) {
+// Finished reports whether a broadcast is completed, or has no record at
+// all (nothing more will be done for it).
+func (s *Store) Finished(ctx context.Context, id string) (bool, error) {
 	st, err := s.rdb.HGet(ctx, keysOf(id).meta, "status").Result()
 	if errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+		return true, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read status of %s: %w", id, err)
+		return false, fmt.Errorf("read status of %s: %w", id, err)
 	}
-	return broadcast.Status(st), nil
+	return broadcast.Status(st) == broadcast.StatusCompleted, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,92 +36,6 @@ func (e *TerminateError) Unwrap() error { return e.Err }
 
 // Terminate returns an error that drops the message without redelivery.
 func Terminate(err error) error { return &TerminateError{Err: err} }
-
-// Worker pulls messages from a consumer and runs Handler on up to
-// Concurrency of them at a time.
-type Worker struct {
-	Consumer    jetstream.Consumer
-	Handler     Handler
-	Concurrency int
-	// Grace is how long in-flight messages may take to finish once Run's
-	// context is done; after it their contexts are cancelled.
-	Grace time.Duration
-	Log   *zap.Logger
-}
-
-// Run works until ctx is done, then stops fetching, lets in-flight messages
-// finish within Grace, and returns. Messages it did not finish are released
-// for redelivery.
-func (w *Worker) Run(ctx context.Context) error {
-	conc := max(w.Concurrency, 1)
-	iter, err := w.Consumer.Messages(jetstream.PullMaxMessages(conc))
-	if err != nil {
-		return fmt.Errorf("consume: %w", err)
-	}
-	// Handlers get their own context: shutdown first stops fetching, and
-	// cancels work in flight only after the grace period.
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-
-	msgs := make(chan jetstream.Msg)
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m := range msgs {
-				w.handle(workCtx, m)
-			}
-		}()
-	}
-
-	stopped := make(chan struct{})
-	go func() {
-		<-ctx.Done()
-		iter.Drain() // buffered messages still come out of Next, to be released below
-		close(stopped)
-	}()
-	for {
-		m, err := iter.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				break
-			}
-			w.Log.Warn("fetch", zap.Error(err))
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		if ctx.Err() != nil {
-			_ = m.Nak() // not started: give it back at once
-			continue
-		}
-		select {
-		case msgs <- m:
-		case <-ctx.Done():
-			_ = m.Nak()
-		}
-	}
-	close(msgs)
-	<-stopped
-
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(w.Grace):
-		w.Log.Warn("grace period over: cancelling work in flight", zap.Duration("grace", w.Grace))
-		cancelWork()
-		<-done
-	}
-	return nil
-}
-
-func (w *Worker) handle(ctx context.Context, m jetstream.Msg) {
-	Settle(m, w.Handler(ctx, m), w.Log)
-}
 
 // Settle acks, redelivers or terminates m as its handler's error says (see
 // Handler).

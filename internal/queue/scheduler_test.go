@@ -54,11 +54,28 @@ func TestPublishDeduplicates(t *testing.T) {
 	require.EqualValues(t, 51, info.State.Msgs)
 }
 
-func TestWorkerFates(t *testing.T) {
+// running is no broadcast finished: the scheduler keeps every consumer.
+type running struct{}
+
+func (running) Finished(context.Context, string) (bool, error) { return false, nil }
+
+func schedule(t *testing.T, q *queue.Queue, h queue.Handler, grace time.Duration) (stop func()) {
+	t.Helper()
+	require.NoError(t, q.EnsureConsumers(context.Background(), tenant, "b1", broadcast.PriorityNormal))
+	s := queue.NewScheduler(queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: 2, Refresh: 50 * time.Millisecond, Grace: grace},
+		q, running{}, h, testenv.Logger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+// The handler's error is the job's fate: nil acks, Terminate drops, Retry
+// and other errors redeliver (after the delay, or a backoff).
+func TestSchedulerFates(t *testing.T) {
 	t.Parallel()
 	q, _ := newQueue(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	for i := range 4 {
 		require.NoError(t, q.Publish(ctx, broadcast.StageInstall, job(i)))
 	}
@@ -81,35 +98,30 @@ func TestWorkerFates(t *testing.T) {
 		}
 		return fate[j.UserID]
 	}
-	cons, err := q.Consumer(ctx, queue.ConsumerInstaller)
-	require.NoError(t, err)
-	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: 2, Grace: time.Second, Log: testenv.Logger(t)}
-	done := make(chan struct{})
-	go func() { _ = w.Run(ctx); close(done) }()
-
+	stop := schedule(t, q, h, time.Second)
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return seen[job(2).UserID] == 2 && seen[job(3).UserID] == 2
 	}, "retried jobs come back")
-	cancel()
-	<-done
+	stop()
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, 1, seen[job(0).UserID], "acked once")
 	require.Equal(t, 1, seen[job(1).UserID], "terminated, never redelivered")
-	info, err := cons.Info(context.Background())
+	cons, err := q.Consumer(ctx, queue.ConsumerName(broadcast.StageInstall, "b1"))
+	require.NoError(t, err)
+	info, err := cons.Info(ctx)
 	require.NoError(t, err)
 	require.Zero(t, info.NumPending)
 	require.Zero(t, info.NumAckPending)
 }
 
-// On shutdown, in-flight work finishes and buffered messages are handed back
-// at once rather than after AckWait.
-func TestWorkerShutdownReleasesWork(t *testing.T) {
+// On shutdown the jobs in hand finish, and the others were never taken:
+// they are available at once rather than after AckWait.
+func TestSchedulerShutdownFinishesWorkInHand(t *testing.T) {
 	t.Parallel()
 	q, _ := newQueue(t)
-	ctx, cancel := context.WithCancel(context.Background())
 	for i := range 20 {
 		require.NoError(t, q.Publish(context.Background(), broadcast.StageInstall, job(i)))
 	}
@@ -122,19 +134,15 @@ func TestWorkerShutdownReleasesWork(t *testing.T) {
 		finished.Add(1)
 		return nil
 	}
-	cons, err := q.Consumer(context.Background(), queue.ConsumerInstaller)
-	require.NoError(t, err)
-	w := &queue.Worker{Consumer: cons, Handler: h, Concurrency: 2, Grace: 5 * time.Second, Log: testenv.Logger(t)}
-	done := make(chan struct{})
-	go func() { _ = w.Run(ctx); close(done) }()
+	stop := schedule(t, q, h, 5*time.Second)
 	<-started
-	cancel()
-	<-done
+	stop()
 	require.Equal(t, handled.Load(), finished.Load(), "work in flight finished")
 
-	// Whatever the worker held but did not start is available again now.
 	rest := 20 - int(finished.Load())
-	batch, err := cons.Fetch(rest, jetstream.FetchMaxWait(5*time.Second))
+	cons, err := q.Consumer(context.Background(), queue.ConsumerName(broadcast.StageInstall, "b1"))
+	require.NoError(t, err)
+	batch, err := cons.FetchNoWait(rest)
 	require.NoError(t, err)
 	n := 0
 	for m := range batch.Messages() {
@@ -143,6 +151,33 @@ func TestWorkerShutdownReleasesWork(t *testing.T) {
 	}
 	require.Equal(t, rest, n)
 }
+
+// A finished broadcast's consumers are removed, at every stage.
+func TestSchedulerRemovesFinishedBroadcasts(t *testing.T) {
+	t.Parallel()
+	q, _ := newQueue(t)
+	ctx := context.Background()
+	require.NoError(t, q.EnsureConsumers(ctx, tenant, "done", broadcast.PriorityNormal))
+	s := queue.NewScheduler(queue.SchedulerConfig{Stage: broadcast.StageSend, Refresh: 20 * time.Millisecond},
+		q, finishedAll{}, func(context.Context, jetstream.Msg) error { return nil }, testenv.Logger(t))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = s.Run(runCtx) }()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		for _, stage := range queue.Stages {
+			cs, err := q.Consumers(ctx, stage)
+			require.NoError(t, err)
+			if len(cs) > 0 {
+				return false
+			}
+		}
+		return true
+	}, "both consumers of the finished broadcast are gone")
+}
+
+type finishedAll struct{}
+
+func (finishedAll) Finished(context.Context, string) (bool, error) { return true, nil }
 
 func TestBackoffIsBoundedWithJitter(t *testing.T) {
 	t.Parallel()

@@ -1,4 +1,4 @@
-package send
+package queue
 
 import (
 	"context"
@@ -11,16 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
-	"github.com/broadcast-dev/broadcast/internal/queue"
-	"github.com/broadcast-dev/broadcast/internal/store"
 )
-
-// Jobs is the part of the queue the scheduler takes send jobs from.
-type Jobs interface {
-	SendConsumers(ctx context.Context) ([]queue.SendConsumer, error)
-	Consumer(ctx context.Context, name string) (jetstream.Consumer, error)
-	DeleteSendConsumer(ctx context.Context, broadcastID string) error
-}
 
 // Budgets tells how long a tenant is paused and how far ahead its shared
 // request budget is booked.
@@ -28,27 +19,27 @@ type Budgets interface {
 	Budget(ctx context.Context, tenant string) (pausedFor, bookedAhead time.Duration, err error)
 }
 
-// Statuses tells whether a broadcast is finished (its consumer can go).
-type Statuses interface {
-	Status(ctx context.Context, id string) (broadcast.Status, error)
+// Broadcasts tells whether a broadcast is finished (completed, or gone), so
+// that its consumers can go.
+type Broadcasts interface {
+	Finished(ctx context.Context, id string) (bool, error)
 }
-
-var (
-	_ Jobs     = (*queue.Queue)(nil)
-	_ Budgets  = (*store.Store)(nil)
-	_ Statuses = (*store.Store)(nil)
-)
 
 // SchedulerConfig tunes a Scheduler.
 type SchedulerConfig struct {
+	// Stage is the stage whose jobs are scheduled.
+	Stage broadcast.Stage
 	// Concurrency bounds the jobs of one tenant in this process's hands.
 	Concurrency int
-	// RPS is the tenants' configured rate: with Horizon it bounds how many
-	// jobs are fetched at once.
-	RPS float64
+	// Budgets, when set, holds back a tenant's jobs while it is paused or
+	// its budget is booked Horizon ahead (the senders'); RPS is the
+	// tenants' configured rate, which with Horizon bounds how many jobs are
+	// fetched at once.
+	Budgets Budgets
+	RPS     float64
 	// Horizon is how far ahead a tenant's budget may be booked before this
 	// process fetches more of its jobs (default 1 s). Jobs are fetched when
-	// the tenant can take them soon, not to wait in a sender's hands.
+	// the tenant can take them soon, not to wait in a worker's hands.
 	Horizon time.Duration
 	// Quantum bounds the jobs fetched from one broadcast in one turn while
 	// other broadcasts of the tenant have jobs too (default 8): the grain of
@@ -61,32 +52,34 @@ type SchedulerConfig struct {
 	Grace time.Duration
 }
 
-// Scheduler takes send jobs from the broadcasts' consumers and runs them.
+// Scheduler takes the jobs of one stage from the broadcasts' consumers and
+// runs a handler on each; the handler's error is the job's fate (Settle).
 //
-// Each tenant has a lane: it fetches a tenant's jobs only while the tenant is
-// not paused, while its shared budget is booked less than Horizon ahead, and
-// while fewer than Concurrency of its jobs are in hand. So a throttled tenant
-// holds back its own jobs (in the stream, not in a worker) and never the
-// other tenants', and nothing is fetched only to be handed back.
+// Each tenant has a lane: it fetches a tenant's jobs only while fewer than
+// Concurrency of them are in hand and, with Budgets, while the tenant is not
+// paused and its shared budget is booked less than Horizon ahead. So a slow
+// or throttled tenant holds back its own jobs (in the stream, not in a
+// worker) and never the other tenants', and nothing is fetched only to be
+// handed back.
 //
 // Within a lane, broadcasts share the tenant's budget by smooth weighted
 // round robin: each turn the broadcast with the largest credit gives up to
 // Quantum jobs; credits grow by the broadcast's priority weight. Broadcasts
 // without waiting jobs are skipped until they have some.
 type Scheduler struct {
-	cfg      SchedulerConfig
-	jobs     Jobs
-	budgets  Budgets
-	statuses Statuses
-	handle   queue.Handler
-	log      *zap.Logger
+	cfg        SchedulerConfig
+	q          *Queue
+	broadcasts Broadcasts
+	handle     Handler
+	log        *zap.Logger
 
 	mu    sync.Mutex
 	lanes map[string]*lane // by tenant
 }
 
-// NewScheduler returns a Scheduler that runs handle on each job.
-func NewScheduler(cfg SchedulerConfig, jobs Jobs, budgets Budgets, statuses Statuses, handle queue.Handler, log *zap.Logger) *Scheduler {
+// NewScheduler returns a Scheduler of q's jobs at cfg.Stage that runs handle
+// on each.
+func NewScheduler(cfg SchedulerConfig, q *Queue, broadcasts Broadcasts, handle Handler, log *zap.Logger) *Scheduler {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 32
 	}
@@ -102,7 +95,7 @@ func NewScheduler(cfg SchedulerConfig, jobs Jobs, budgets Budgets, statuses Stat
 	if cfg.Grace <= 0 {
 		cfg.Grace = 20 * time.Second
 	}
-	return &Scheduler{cfg: cfg, jobs: jobs, budgets: budgets, statuses: statuses, handle: handle, log: log, lanes: make(map[string]*lane)}
+	return &Scheduler{cfg: cfg, q: q, broadcasts: broadcasts, handle: handle, log: log, lanes: make(map[string]*lane)}
 }
 
 // Run schedules jobs until ctx is done, then stops fetching, lets the jobs
@@ -137,26 +130,24 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	return nil
 }
 
-// refresh brings the lanes up to date with the broadcasts that have a send
-// consumer, and removes the consumers of finished broadcasts.
+// refresh brings the lanes up to date with the broadcasts that have a
+// consumer at the stage, and removes the consumers of finished broadcasts.
 func (s *Scheduler) refresh(ctx, workCtx context.Context, lanes, jobs *sync.WaitGroup) {
-	list, err := s.jobs.SendConsumers(ctx)
+	list, err := s.q.Consumers(ctx, s.cfg.Stage)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Warn("list broadcasts with send jobs", zap.Error(err))
+			s.log.Warn("list broadcasts with jobs", zap.Error(err))
 		}
 		return
 	}
-	byTenant := make(map[string][]queue.SendConsumer)
+	byTenant := make(map[string][]BroadcastConsumer)
 	for _, c := range list {
 		if c.Idle() && s.finished(ctx, c.BroadcastID) {
-			if err := s.jobs.DeleteSendConsumer(ctx, c.BroadcastID); err != nil {
-				s.log.Warn("remove a finished broadcast's consumer", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
-			}
+			s.remove(ctx, c.BroadcastID)
 			continue
 		}
 		if !broadcast.IsGUID(c.TenantID) {
-			s.log.Warn("send consumer without a tenant: skipped", zap.String("consumer", c.Name))
+			s.log.Warn("consumer without a tenant: skipped", zap.String("consumer", c.Name))
 			continue
 		}
 		byTenant[c.TenantID] = append(byTenant[c.TenantID], c)
@@ -185,8 +176,18 @@ func (s *Scheduler) refresh(ctx, workCtx context.Context, lanes, jobs *sync.Wait
 
 // finished reports whether a broadcast is completed, or has no record.
 func (s *Scheduler) finished(ctx context.Context, id string) bool {
-	st, err := s.statuses.Status(ctx, id)
-	return errors.Is(err, store.ErrNotFound) || (err == nil && st == broadcast.StatusCompleted)
+	done, err := s.broadcasts.Finished(ctx, id)
+	return err == nil && done
+}
+
+// remove deletes a finished broadcast's consumers, at every stage: the
+// last scheduler to notice it does not have to be of each stage.
+func (s *Scheduler) remove(ctx context.Context, id string) {
+	for _, stage := range Stages {
+		if err := s.q.DeleteConsumer(ctx, stage, id); err != nil {
+			s.log.Warn("remove a finished broadcast's consumer", zap.String("broadcast_id", id), zap.Error(err))
+		}
+	}
 }
 
 func (s *Scheduler) newLane(tenant string) *lane {
@@ -194,7 +195,7 @@ func (s *Scheduler) newLane(tenant string) *lane {
 		flows: make(map[string]*flow), wake: make(chan struct{}, 1)}
 }
 
-// lane fetches and runs one tenant's send jobs.
+// lane fetches and runs one tenant's jobs.
 type lane struct {
 	s      *Scheduler
 	tenant string
@@ -224,7 +225,7 @@ const (
 	maxIdleBackoff = time.Second
 )
 
-func (l *lane) update(cs []queue.SendConsumer) {
+func (l *lane) update(cs []BroadcastConsumer) {
 	l.mu.Lock()
 	seen := make(map[string]bool, len(cs))
 	for _, c := range cs {
@@ -233,7 +234,7 @@ func (l *lane) update(cs []queue.SendConsumer) {
 		if !ok {
 			f = &flow{id: c.BroadcastID, name: c.Name}
 			l.flows[c.BroadcastID] = f
-			l.log.Info("sending broadcast", zap.String("broadcast_id", c.BroadcastID), zap.String("priority", string(c.Priority)))
+			l.log.Info("working on broadcast", zap.String("stage", string(l.s.cfg.Stage)), zap.String("broadcast_id", c.BroadcastID), zap.String("priority", string(c.Priority)))
 		}
 		f.weight = c.Priority.Weight()
 		if c.Pending > 0 {
@@ -275,7 +276,7 @@ func (l *lane) run(ctx, workCtx context.Context, jobs *sync.WaitGroup) {
 		}
 		msgs, err := l.fetch(ctx, f, n)
 		if err != nil && ctx.Err() == nil {
-			l.log.Warn("fetch send jobs", zap.String("broadcast_id", f.id), zap.Error(err))
+			l.log.Warn("fetch jobs", zap.String("stage", string(l.s.cfg.Stage)), zap.String("broadcast_id", f.id), zap.Error(err))
 		}
 		l.mu.Lock()
 		if len(msgs) == 0 {
@@ -290,7 +291,7 @@ func (l *lane) run(ctx, workCtx context.Context, jobs *sync.WaitGroup) {
 			jobs.Add(1)
 			go func() {
 				defer jobs.Done()
-				queue.Settle(m, l.s.handle(workCtx, m), l.log)
+				Settle(m, l.s.handle(workCtx, m), l.log)
 				l.mu.Lock()
 				l.inFlight--
 				l.mu.Unlock()
@@ -308,7 +309,10 @@ func (l *lane) room(ctx context.Context) (int, time.Duration) {
 	if free <= 0 {
 		return 0, time.Second // until a job finishes
 	}
-	paused, ahead, err := l.s.budgets.Budget(ctx, l.tenant)
+	if l.s.cfg.Budgets == nil {
+		return free, 0
+	}
+	paused, ahead, err := l.s.cfg.Budgets.Budget(ctx, l.tenant)
 	if err != nil {
 		// Redis is away: the gates fall back to their own buckets, and
 		// the concurrency bound alone holds the lane back.
@@ -377,7 +381,7 @@ func (l *lane) fetch(ctx context.Context, f *flow, n int) ([]jetstream.Msg, erro
 	cons := f.cons
 	l.mu.Unlock()
 	if cons == nil {
-		c, err := l.s.jobs.Consumer(ctx, f.name)
+		c, err := l.s.q.Consumer(ctx, f.name)
 		if err != nil {
 			return nil, err
 		}

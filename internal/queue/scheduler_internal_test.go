@@ -1,4 +1,4 @@
-package send
+package queue
 
 import (
 	"testing"
@@ -8,11 +8,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
-	"github.com/broadcast-dev/broadcast/internal/queue"
 )
 
-func testLane(cs ...queue.SendConsumer) *lane {
-	s := NewScheduler(SchedulerConfig{}, nil, nil, nil, nil, zap.NewNop())
+func testLane(cs ...BroadcastConsumer) *lane {
+	s := NewScheduler(SchedulerConfig{Stage: broadcast.StageSend}, nil, nil, nil, zap.NewNop())
 	l := s.newLane("11111111-2222-3333-4444-555555555555")
 	l.update(cs)
 	return l
@@ -23,9 +22,9 @@ func testLane(cs ...queue.SendConsumer) *lane {
 func TestPickSharesByWeight(t *testing.T) {
 	t.Parallel()
 	l := testLane(
-		queue.SendConsumer{BroadcastID: "big", Priority: broadcast.PriorityNormal, Pending: 1},
-		queue.SendConsumer{BroadcastID: "other", Priority: broadcast.PriorityNormal, Pending: 1},
-		queue.SendConsumer{BroadcastID: "hr", Priority: broadcast.PriorityUrgent, Pending: 1},
+		BroadcastConsumer{BroadcastID: "big", Priority: broadcast.PriorityNormal, Pending: 1},
+		BroadcastConsumer{BroadcastID: "other", Priority: broadcast.PriorityNormal, Pending: 1},
+		BroadcastConsumer{BroadcastID: "hr", Priority: broadcast.PriorityUrgent, Pending: 1},
 	)
 	turns := map[string]int{}
 	longestRun, run, last := 0, 0, ""
@@ -47,7 +46,7 @@ func TestPickSharesByWeight(t *testing.T) {
 // listing shows jobs again.
 func TestIdleFlowsAreSkipped(t *testing.T) {
 	t.Parallel()
-	l := testLane(queue.SendConsumer{BroadcastID: "a", Pending: 1}, queue.SendConsumer{BroadcastID: "b", Pending: 1})
+	l := testLane(BroadcastConsumer{BroadcastID: "a", Pending: 1}, BroadcastConsumer{BroadcastID: "b", Pending: 1})
 	l.flows["a"].idleUntil = time.Now().Add(time.Hour)
 	for range 5 {
 		require.Equal(t, "b", l.pick().id)
@@ -56,10 +55,10 @@ func TestIdleFlowsAreSkipped(t *testing.T) {
 	require.Nil(t, l.pick())
 	require.Positive(t, l.readyIn())
 
-	l.update([]queue.SendConsumer{{BroadcastID: "a", Pending: 3}, {BroadcastID: "b"}})
+	l.update([]BroadcastConsumer{{BroadcastID: "a", Pending: 3}, {BroadcastID: "b"}})
 	require.Zero(t, l.readyIn(), "jobs listed for a: look at once")
 	require.Equal(t, "a", l.pick().id)
 
-	l.update([]queue.SendConsumer{{BroadcastID: "a", Pending: 3}})
+	l.update([]BroadcastConsumer{{BroadcastID: "a", Pending: 3}})
 	require.NotContains(t, l.flows, "b", "a broadcast no longer listed is dropped")
 }
