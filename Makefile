@@ -20,7 +20,7 @@ demo: build
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## bench: the benchmark scenarios; writes docs/BENCHMARKS.md (about 15 minutes).
+## bench: the benchmark scenarios; writes docs/BENCHMARKS.md (about 25 minutes).
 bench: build
 	$(BIN)/bench -out docs/BENCHMARKS.md
 

@@ -52,7 +52,10 @@ func Scenarios(quick bool) []Scenario {
 		{ID: "B3", Name: "B3 expansion of an all-users audience, dispatcher only", Goal: "enqueued <= 30 s, dispatcher peak RSS <= 150 MB",
 			Options: demo.Options{Users: n(1_000_000, 100_000), Unlimited: true, NotInstalled: 0, EnqueueOnly: true}, Cleanup: true},
 		{ID: "B4", Name: fmt.Sprintf("B4 %d tenants of %d users at once, 1 sender", n(20, 5), n(5_000, 300)), Goal: "every tenant >= 95% of its limit",
-			Options: demo.Options{Tenants: n(20, 5), Users: n(5_000, 300), RPS: 50, GraphRPS: 30, NotInstalled: 0, Pace: 0.99, Senders: 1, Warm: true}},
+			// 97%: a thousand requests a second for 20 tenants on 2 cores wake
+			// late often enough that 99%'s 10 ms of slack per second costs
+			// a 429 every dozen seconds per tenant (docs/BENCHMARKS.md).
+			Options: demo.Options{Tenants: n(20, 5), Users: n(5_000, 300), RPS: 50, GraphRPS: 30, NotInstalled: 0, Pace: 0.97, Senders: 1, Warm: true}},
 		{ID: "B5", Name: "B5 fairness: an urgent 20-user notice at 30% of B1's broadcast", Goal: "the notice completes <= 5 s after its create", Options: b5},
 		{ID: "B6", Name: "B6 installs alongside sends: B1 with 30% without the app", Goal: "goodput within 3% of B1's", Options: b6},
 		{ID: "demo", Name: "First broadcast at 50/s, 10% without the app (the demo)", Goal: "as close to 50/s as installs allow",
