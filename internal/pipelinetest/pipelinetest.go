@@ -215,11 +215,17 @@ func (e *Env) WaitCompleted(id string, within time.Duration) *broadcast.Broadcas
 func (e *Env) Users() []teamsim.User { return e.Sim.Users(e.Tenant) }
 
 // Next fetches the next message of a consumer, for tests that drive a
-// handler themselves: a broadcast's queue.ConsumerName at a stage.
+// handler themselves: a broadcast's queue.ConsumerName at a stage. The
+// dispatcher creates the consumer when the expansion starts, just after
+// the broadcast is created, so Next waits for it to exist.
 func (e *Env) Next(name string) jetstream.Msg {
 	e.T.Helper()
-	cons, err := e.Queue.Consumer(context.Background(), name)
-	require.NoError(e.T, err)
+	var cons jetstream.Consumer
+	testenv.Eventually(e.T, 10*time.Second, func() bool {
+		var err error
+		cons, err = e.Queue.Consumer(context.Background(), name)
+		return err == nil
+	}, "consumer %s exists", name)
 	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 	require.NoError(e.T, err)
 	return msg
