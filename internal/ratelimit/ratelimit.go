@@ -31,6 +31,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -183,6 +184,23 @@ func (g *Gate) Wait(ctx context.Context) error {
 		}
 		if g.Remaining() <= 0 {
 			return nil
+		}
+	}
+}
+
+// WaitWithin is Wait that sits out a pause or a booked budget of up to hold
+// in place; a longer backlog is answered with a BacklogError, as by Wait.
+// For callers that hold nothing another tenant needs while they wait.
+func (g *Gate) WaitWithin(ctx context.Context, hold time.Duration) error {
+	deadline := time.Now().Add(hold)
+	for {
+		err := g.Wait(ctx)
+		var backlog *BacklogError
+		if !errors.As(err, &backlog) || time.Now().Add(backlog.Wait).After(deadline) {
+			return err
+		}
+		if err := g.sleep(ctx, backlog.Wait); err != nil {
+			return err
 		}
 	}
 }

@@ -304,3 +304,22 @@ func TestLateWakeTakesANewSlot(t *testing.T) {
 	require.NoError(t, g.Wait(context.Background()), "always late: sends anyway after a bounded number of misses")
 	require.EqualValues(t, 2, g.Missed()-first)
 }
+
+// WaitWithin sits out a pause shorter than its hold, in every process, and
+// sends a longer one away as Wait does.
+func TestWaitWithinSitsOutShortPauses(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	tenant := testenv.FreeTenant(t)
+	a := ratelimit.NewTenants(1000, st).For(tenant)
+	b := ratelimit.NewTenants(1000, st).For(tenant)
+	require.NoError(t, a.Pause(context.Background(), time.Second))
+	require.NoError(t, b.WaitWithin(context.Background(), 5*time.Second), "a 1 s pause is waited out")
+	left, err := st.PauseLeft(context.Background(), tenant)
+	require.NoError(t, err)
+	require.LessOrEqual(t, left, time.Duration(0), "not before the pause ended")
+
+	require.NoError(t, a.Pause(context.Background(), 3*time.Second))
+	var backlog *ratelimit.BacklogError
+	require.ErrorAs(t, b.WaitWithin(context.Background(), 500*time.Millisecond), &backlog, "a pause longer than the hold is sent away")
+}

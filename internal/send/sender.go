@@ -116,7 +116,7 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	var sendErr error
 	var activityID string
 	for try := 0; try < 2; try++ { // a 401 refreshes the token and tries once more
-		if err := s.wait(ctx, gate); err != nil {
+		if err := gate.WaitWithin(ctx, maxHold); err != nil {
 			var backlog *ratelimit.BacklogError
 			if errors.As(err, &backlog) {
 				return s.release(ctx, job, false, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
@@ -139,32 +139,6 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 // nothing another tenant needs; handing them back would cost a release, a
 // redelivery and a claim each.
 const maxHold = 5 * time.Second
-
-// wait waits for the tenant's gate, sitting out a backlog of up to maxHold.
-func (s *Sender) wait(ctx context.Context, gate *ratelimit.Gate) error {
-	deadline := time.Now().Add(maxHold)
-	for {
-		err := gate.Wait(ctx)
-		var backlog *ratelimit.BacklogError
-		if !errors.As(err, &backlog) || time.Now().Add(backlog.Wait).After(deadline) {
-			return err
-		}
-		if err := sleep(ctx, backlog.Wait); err != nil {
-			return err
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // settle records the outcome of a send and decides the job's fate.
 func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast.Job, conv string, rec broadcast.Recipient, activityID string, sendErr error, log *zap.Logger) error {
