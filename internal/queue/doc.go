@@ -1,12 +1,14 @@
 // Package queue carries jobs on NATS JetStream: the JOBS work-queue stream,
-// publishing with message ids that deduplicate republishes, and a Worker that
-// pulls from a durable consumer, runs a handler per message with bounded
-// concurrency and turns the handler's result into ack, delayed redelivery or
-// termination.
+// publishing with message ids that deduplicate republishes, a consumer per
+// broadcast and stage, and the Scheduler that takes each tenant's jobs from
+// those consumers when the tenant can take them, shares them between the
+// tenant's broadcasts by priority, runs a handler per job with bounded
+// concurrency per tenant, and turns the handler's result into ack, delayed
+// redelivery or termination (Settle).
 //
 // Stream JOBS (WorkQueue retention, file storage; JOBS_<ns> with subjects
 // under <ns>.bcast in a namespace):
 //
-//	bcast.install.<tenant>.<broadcast>   consumer "installer"
-//	bcast.send.<tenant>.<broadcast>      consumer "sender"
+//	bcast.install.<tenant>.<broadcast>   consumer "install-<broadcast>"
+//	bcast.send.<tenant>.<broadcast>      consumer "send-<broadcast>"
 package queue
