@@ -36,7 +36,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 	// paused, its shared budget not booked far ahead.
 	err = env.Schedule(ctx, queue.SchedulerConfig{Stage: broadcast.StageSend, Concurrency: cfg.Concurrency,
 		Budgets: env.Store, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second}, s.Handle)
-	gates.LogStats(env.Log)
+	gates.LogStats()
 	return err
 }
 

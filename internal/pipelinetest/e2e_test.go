@@ -92,7 +92,7 @@ func TestTenantsAreIndependent(t *testing.T) {
 	// senders wait for it to end and then send at once, so the bound must
 	// not depend on how soon this goroutine runs again after the call.
 	pausedUntil := time.Now().Add(pause - 10*time.Millisecond)
-	_, err := e.Store.Pause(context.Background(), a, pause)
+	_, _, _, err := e.Store.Throttle(context.Background(), a, pause, 24)
 	require.NoError(t, err)
 
 	ba := e.Create(broadcast.CreateRequest{TenantID: a, Message: broadcast.Message{Text: "to A"}, Audience: broadcast.Audience{AllUsers: true}})

@@ -107,11 +107,11 @@ func (t *Tenants) For(tenant string) *Gate {
 
 // LogStats logs, per tenant, the slots let go for a late wake and those
 // taken from the fallback bucket: signs of a loaded host or an absent Redis.
-func (t *Tenants) LogStats(log *zap.Logger) {
+func (t *Tenants) LogStats() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for tenant, g := range t.gates {
-		log.Info("tenant gate", zap.String("tenant_id", tenant), zap.Int64("missed_slots", g.Missed()),
+		t.log.Info("tenant gate", zap.String("tenant_id", tenant), zap.Int64("missed_slots", g.Missed()),
 			zap.Int64("fallback_slots", g.Fallbacks()), zap.Float64("rps", g.Rate()))
 	}
 }

@@ -66,9 +66,10 @@ func (s *Store) Reserve(ctx context.Context, tenant string, rps float64, ahead t
 	return wait, rate, res[1] == int64(1), nil
 }
 
-// Throttle records a 429 from the tenant: it pauses the tenant for d like
-// Pause and, if the 429 starts a new throttle episode, lowers the tenant's
-// rate (rps is the configured rate). It returns how long the tenant is now
+// Throttle records a 429 from the tenant: it stops every request to the
+// tenant for d, counted on Redis's clock (a pause is only ever extended,
+// never shortened) and, if the 429 starts a new throttle episode, lowers
+// the tenant's rate (rps is the configured rate). It returns how long the tenant is now
 // paused, its rate, and whether this 429 lowered it.
 func (s *Store) Throttle(ctx context.Context, tenant string, d time.Duration, rps float64) (left time.Duration, rate float64, lowered bool, err error) {
 	a := s.adapt
@@ -182,7 +183,7 @@ redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - no
 return {slot - now, 1, fmtRate(rate)}
 `)
 
-// throttleScript records a 429: it extends the pause like pauseScript and,
+// throttleScript records a 429: it extends the pause (never shortens it) and,
 // on a new episode, multiplies the rate by decrease (not below floor, never
 // raising it). Every 429 restarts the quiet period: probing starts quiet
 // after the pause ends. KEYS: pause, aimd. ARGV: pause (µs), configured

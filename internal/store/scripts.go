@@ -164,16 +164,6 @@ const luaNow = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 `
 
-// pauseScript extends a tenant's pause. KEYS: pause. ARGV: duration (µs).
-var pauseScript = redis.NewScript(luaNow + `
-local untilus = now + tonumber(ARGV[1])
-local cur = tonumber(redis.call('GET', KEYS[1]) or 0) or 0
-if untilus > cur then
-  redis.call('SET', KEYS[1], string.format('%.0f', untilus), 'PX', math.ceil((untilus - now) / 1000) + 1000)
-end
-return math.max(untilus, cur) - now
-`)
-
 // pauseLeftScript returns how long the tenant stays paused (µs, <= 0 when not).
 var pauseLeftScript = redis.NewScript(luaNow + `
 return (tonumber(redis.call('GET', KEYS[1]) or 0) or 0) - now

@@ -274,10 +274,10 @@ func TestConversationsAndPauses(t *testing.T) {
 	left, err := s.PauseLeft(ctx, tenant)
 	require.NoError(t, err)
 	require.LessOrEqual(t, left, time.Duration(0))
-	left, err = s.Pause(ctx, tenant, 3*time.Second)
+	left, _, _, err = s.Throttle(ctx, tenant, 3*time.Second, 100)
 	require.NoError(t, err)
 	require.InDelta(t, 3*time.Second, left, float64(100*time.Millisecond))
-	left, err = s.Pause(ctx, tenant, time.Second)
+	left, _, _, err = s.Throttle(ctx, tenant, time.Second, 100)
 	require.NoError(t, err)
 	require.Greater(t, left, 2*time.Second, "a shorter pause does not shorten it")
 

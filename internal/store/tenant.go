@@ -66,17 +66,6 @@ func (s *Store) ForgetConversation(ctx context.Context, tenant, user, conv strin
 	return nil
 }
 
-// Pause stops every request to the tenant for d, counted on Redis's clock.
-// A pause is only ever extended, never shortened. It returns how long the
-// tenant is now paused.
-func (s *Store) Pause(ctx context.Context, tenant string, d time.Duration) (time.Duration, error) {
-	left, err := pauseScript.Run(ctx, s.rdb, []string{pauseKey(tenant)}, d.Microseconds()).Int64()
-	if err != nil {
-		return 0, fmt.Errorf("pause tenant %s: %w", tenant, err)
-	}
-	return time.Duration(left) * time.Microsecond, nil
-}
-
 // PauseLeft returns how long the tenant stays paused (<= 0 when it is not).
 func (s *Store) PauseLeft(ctx context.Context, tenant string) (time.Duration, error) {
 	left, err := pauseLeftScript.Run(ctx, s.rdb, []string{pauseKey(tenant)}).Int64()
