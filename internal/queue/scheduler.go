@@ -73,8 +73,7 @@ type Scheduler struct {
 	handle     Handler
 	log        *zap.Logger
 
-	mu    sync.Mutex
-	lanes map[string]*lane // by tenant
+	lanes map[string]*lane // by tenant; only Run's goroutine touches it
 }
 
 // NewScheduler returns a Scheduler of q's jobs at cfg.Stage that runs handle
@@ -152,8 +151,6 @@ func (s *Scheduler) refresh(ctx, workCtx context.Context, lanes, jobs *sync.Wait
 		}
 		byTenant[c.TenantID] = append(byTenant[c.TenantID], c)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for tenant, cs := range byTenant {
 		l, ok := s.lanes[tenant]
 		if !ok {
