@@ -3,6 +3,7 @@
 //	POST /v1/broadcasts                  create a broadcast (202 Accepted)
 //	GET  /v1/broadcasts/{id}             its status and exact counters
 //	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state=
+//	POST /v1/broadcasts/{id}/cancel      stop it: recipients not yet sent become canceled
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /healthz                        liveness
 //
@@ -30,10 +31,12 @@ import (
 // MaxBodyBytes bounds a request body: a 50,000-id audience fits.
 const MaxBodyBytes = 4 << 20
 
-// Creator creates broadcasts for the tenants it serves.
+// Creator creates and controls broadcasts for the tenants it serves.
 type Creator interface {
 	Create(ctx context.Context, req *broadcast.CreateRequest) (*broadcast.Broadcast, error)
 	Serves(tenant string) bool
+	// Cancel stops a broadcast; changed is false when an earlier call had.
+	Cancel(ctx context.Context, id string) (b *broadcast.Broadcast, changed bool, err error)
 }
 
 // Queue reports the jobs waiting per tenant.
@@ -56,6 +59,7 @@ func New(c Creator, q Queue, st *store.Store, log *zap.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/broadcasts", s.create)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}", s.get)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/recipients", s.recipients)
+	s.mux.HandleFunc("POST /v1/broadcasts/{id}/cancel", s.cancel)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}", s.tenant)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -112,6 +116,25 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b)
 }
 
+// cancel answers 202 with the broadcast when this call canceled it, 200
+// when an earlier one had, 409 when it had completed.
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	id, ok := broadcastID(w, r)
+	if !ok {
+		return
+	}
+	b, changed, err := s.creator.Cancel(r.Context(), id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	status := http.StatusOK
+	if changed {
+		status = http.StatusAccepted
+	}
+	writeJSON(w, status, b)
+}
+
 // RecipientsPage is the answer of GET /v1/broadcasts/{id}/recipients.
 type RecipientsPage struct {
 	Recipients []broadcast.Recipient `json:"recipients"`
@@ -126,7 +149,7 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := broadcast.State(q.Get("state"))
 	if state != "" && !state.Valid() {
-		writeError(w, http.StatusBadRequest, "invalid_request", "state: unknown state", []broadcast.FieldError{{Field: "state", Problem: "must be one of pending, installing, sending, sent, blocked, failed"}})
+		writeError(w, http.StatusBadRequest, "invalid_request", "state: unknown state", []broadcast.FieldError{{Field: "state", Problem: "must be one of " + stateNames}})
 		return
 	}
 	limit := 100
@@ -196,6 +219,14 @@ func (s *Server) tenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
+var stateNames = func() string {
+	names := make([]string, len(broadcast.States))
+	for i, st := range broadcast.States {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
+}()
+
 func broadcastID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
@@ -208,9 +239,12 @@ func broadcastID(w http.ResponseWriter, r *http.Request) (string, bool) {
 // fail maps an error to its status code: the one place that does.
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	var verr *broadcast.ValidationError
+	var conflict *broadcast.ConflictError
 	switch {
 	case errors.As(err, &verr):
 		writeError(w, http.StatusBadRequest, "invalid_request", verr.Error(), verr.Problems)
+	case errors.As(err, &conflict):
+		writeError(w, http.StatusConflict, conflict.Code, conflict.Message, nil)
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", "no such broadcast", nil)
 	case errors.Is(err, store.ErrBadCursor):

@@ -7,13 +7,16 @@ import (
 
 // Broadcast is one message sent to one audience in one tenant.
 type Broadcast struct {
-	ID          string     `json:"id"`
-	TenantID    string     `json:"tenantId"`
-	Message     Message    `json:"message"`
-	Audience    Audience   `json:"audience"`
-	Priority    Priority   `json:"priority"`
-	Status      Status     `json:"status"`
-	CreatedAt   time.Time  `json:"createdAt"`
+	ID         string     `json:"id"`
+	TenantID   string     `json:"tenantId"`
+	Message    Message    `json:"message"`
+	Audience   Audience   `json:"audience"`
+	Priority   Priority   `json:"priority"`
+	Status     Status     `json:"status"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	CanceledAt *time.Time `json:"canceledAt,omitempty"`
+	// CompletedAt is when the broadcast ended: completed, or canceled with
+	// every recipient final.
 	CompletedAt *time.Time `json:"completedAt,omitempty"`
 	Counts      Counts     `json:"counts"`
 }
@@ -48,6 +51,12 @@ type Counts struct {
 	Sent       int64 `json:"sent"`
 	Blocked    int64 `json:"blocked"`
 	Failed     int64 `json:"failed"`
+	Canceled   int64 `json:"canceled"`
+	// PossibleDuplicates counts sends taken over from a sender whose claim
+	// ran out (it died or lost Redis mid-send): each of those recipients may
+	// have got the message twice, if Teams had accepted the first send. It
+	// is not a state, and not part of Total.
+	PossibleDuplicates int64 `json:"possibleDuplicates"`
 }
 
 // Of returns the counter for state s.
@@ -65,6 +74,8 @@ func (c Counts) Of(s State) int64 {
 		return c.Blocked
 	case StateFailed:
 		return c.Failed
+	case StateCanceled:
+		return c.Canceled
 	}
 	return 0
 }
@@ -84,11 +95,13 @@ func (c *Counts) Set(s State, n int64) {
 		c.Blocked = n
 	case StateFailed:
 		c.Failed = n
+	case StateCanceled:
+		c.Canceled = n
 	}
 }
 
 // Done is the number of recipients in a final state.
-func (c Counts) Done() int64 { return c.Sent + c.Blocked + c.Failed }
+func (c Counts) Done() int64 { return c.Sent + c.Blocked + c.Failed + c.Canceled }
 
 // Recipient is one user's record within a broadcast.
 type Recipient struct {
@@ -103,3 +116,12 @@ type Recipient struct {
 	ActivityID     string    `json:"activityId,omitempty"`
 	UpdatedAt      time.Time `json:"updatedAt"`
 }
+
+// ConflictError is a request the broadcast's state refuses, such as the
+// cancel of a completed broadcast: the API answers 409 with Code.
+type ConflictError struct {
+	Code    string // stable, for clients: already_completed, canceled, ...
+	Message string
+}
+
+func (e *ConflictError) Error() string { return e.Message }

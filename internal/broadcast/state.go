@@ -16,14 +16,17 @@ const (
 	StateSent       State = "sent"
 	StateBlocked    State = "blocked"
 	StateFailed     State = "failed"
+	// StateCanceled: the broadcast was canceled before the recipient was sent.
+	StateCanceled State = "canceled"
 )
 
 // States lists every recipient state in pipeline order.
-var States = []State{StatePending, StateInstalling, StateSending, StateSent, StateBlocked, StateFailed}
+var States = []State{StatePending, StateInstalling, StateSending, StateSent, StateBlocked, StateFailed, StateCanceled}
 
-// Final reports whether no more work will be done for a recipient in s.
+// Final reports whether no more work will be done for a recipient in s
+// (a replay may still move a failed or blocked one back to pending).
 func (s State) Final() bool {
-	return s == StateSent || s == StateBlocked || s == StateFailed
+	return s == StateSent || s == StateBlocked || s == StateFailed || s == StateCanceled
 }
 
 // Valid reports whether s is one of States.
@@ -61,4 +64,12 @@ const (
 	StatusExpanding Status = "expanding" // the audience is being turned into jobs
 	StatusSending   Status = "sending"   // every recipient is known; some are not final yet
 	StatusCompleted Status = "completed" // every recipient is in a final state
+	// StatusCanceling: a cancel stopped the expansion and the sending; the
+	// recipients not yet sent are being moved to canceled.
+	StatusCanceling Status = "canceling"
+	StatusCanceled  Status = "canceled" // canceled, and every recipient is in a final state
 )
+
+// Ended reports whether nothing more will be done for the broadcast (until a
+// replay of a completed one).
+func (s Status) Ended() bool { return s == StatusCompleted || s == StatusCanceled }

@@ -101,6 +101,14 @@ func (d *Dispatcher) resume(ctx context.Context) {
 	for _, id := range ids {
 		d.start(id)
 	}
+	ids, err = d.store.Canceling(ctx)
+	if err != nil {
+		d.log.Warn("list cancels to resume", zap.Error(err))
+		return
+	}
+	for _, id := range ids {
+		d.startSweep(id)
+	}
 }
 
 // Create validates a request, records the broadcast and starts its
@@ -140,24 +148,32 @@ func (d *Dispatcher) Serves(tenant string) bool { return contains(d.cfg.Tenants,
 // start runs the broadcast's expansion unless it runs already or the
 // dispatcher is not running (then Run's resume picks it up).
 func (d *Dispatcher) start(id string) {
+	d.spawn("expand:"+id, func(ctx context.Context) {
+		log := d.log.With(zap.String("broadcast_id", id))
+		if err := d.expand(ctx, id, log); err != nil && ctx.Err() == nil {
+			log.Error("expansion stopped; it resumes later", zap.Error(err))
+		}
+	})
+}
+
+// spawn runs f in a goroutine owned by Run's context, unless a task with
+// the same key runs already or the dispatcher is not running.
+func (d *Dispatcher) spawn(key string, f func(ctx context.Context)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.ctx == nil || d.ctx.Err() != nil || d.running[id] {
+	if d.ctx == nil || d.ctx.Err() != nil || d.running[key] {
 		return
 	}
-	d.running[id] = true
+	d.running[key] = true
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		defer func() {
 			d.mu.Lock()
-			delete(d.running, id)
+			delete(d.running, key)
 			d.mu.Unlock()
 		}()
-		log := d.log.With(zap.String("broadcast_id", id))
-		if err := d.expand(d.ctx, id, log); err != nil && d.ctx.Err() == nil {
-			log.Error("expansion stopped; it resumes later", zap.Error(err))
-		}
+		f(d.ctx)
 	}()
 }
 
@@ -179,6 +195,9 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 		return nil
 	}
 	log = log.With(zap.String("tenant_id", b.TenantID))
+	if b.Status == broadcast.StatusCanceling || b.Status == broadcast.StatusCanceled {
+		return d.stopCanceled(ctx, id, log)
+	}
 	if err := d.pub.EnsureConsumers(ctx, b.TenantID, b.ID, b.Priority); err != nil {
 		return err
 	}
@@ -189,7 +208,9 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	if cursor != "" {
 		log.Info("resuming expansion")
 	}
-	if err := d.expandFrom(ctx, b, cursor); err != nil {
+	if err := d.expandFrom(ctx, b, cursor); errors.Is(err, store.ErrCanceled) {
+		return d.stopCanceled(ctx, id, log)
+	} else if err != nil {
 		return err
 	}
 	completed, err := d.store.FinishExpansion(ctx, id)

@@ -198,14 +198,26 @@ func (e *Env) Create(req broadcast.CreateRequest) *broadcast.Broadcast {
 // WaitCompleted waits for a broadcast to complete and returns it.
 func (e *Env) WaitCompleted(id string, within time.Duration) *broadcast.Broadcast {
 	e.T.Helper()
+	return e.WaitStatus(id, broadcast.StatusCompleted, within)
+}
+
+// WaitStatus waits for a broadcast to reach status and returns it.
+func (e *Env) WaitStatus(id string, status broadcast.Status, within time.Duration) *broadcast.Broadcast {
+	e.T.Helper()
+	return e.WaitFor(id, within, string(status), func(b *broadcast.Broadcast) bool { return b.Status == status })
+}
+
+// WaitFor waits until ok holds for the broadcast, and returns it.
+func (e *Env) WaitFor(id string, within time.Duration, what string, ok func(*broadcast.Broadcast) bool) *broadcast.Broadcast {
+	e.T.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		b, err := e.Store.Broadcast(context.Background(), id)
-		if err == nil && b.Status == broadcast.StatusCompleted {
+		if err == nil && ok(b) {
 			return b
 		}
 		if time.Now().After(deadline) {
-			e.T.Fatalf("broadcast %s did not complete within %s: %+v (err %v)", id, within, b, err)
+			e.T.Fatalf("broadcast %s: not %s within %s: %+v (err %v)", id, what, within, b, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -87,6 +87,9 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	case claim.Busy:
 		return queue.Retry(queue.AckWait/2, errors.New("claimed by another sender"))
+	case claim.Canceled:
+		log.Debug("broadcast canceled: not sending")
+		return nil
 	case !claim.Applied:
 		log.Debug("already settled, not sending again", zap.String("state", string(claim.Prev)))
 		return nil

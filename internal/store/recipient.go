@@ -43,6 +43,9 @@ func (s *Store) AddRecipients(ctx context.Context, id string, rs []NewRecipient)
 	if err != nil {
 		return nil, fmt.Errorf("add %d recipients to %s: %w", len(rs), id, err)
 	}
+	if len(res) == 1 && res[0] == "c" {
+		return nil, fmt.Errorf("add recipients to %s: %w", id, ErrCanceled)
+	}
 	out := make([]Added, len(rs))
 	for i, v := range res {
 		out[i] = Added{UserID: rs[i].UserID, State: broadcast.State(v[1:]), New: v[0] == 'n'}
@@ -70,6 +73,7 @@ type Change struct {
 // Result is the outcome of a Transition.
 type Result struct {
 	Applied   bool            // the change was made
+	Canceled  bool            // not applied: the broadcast is being canceled, and the recipient is now canceled
 	Busy      bool            // another owner holds a live claim
 	Prev      broadcast.State // the state before (the current state when not applied)
 	Recipient broadcast.Recipient
@@ -108,7 +112,8 @@ func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Resu
 	if res[0] == "missing" {
 		return Result{}, fmt.Errorf("recipient %s of %s: %w", user, id, ErrNotFound)
 	}
-	r := Result{Applied: res[0] == "ok", Busy: res[0] == "busy", Prev: broadcast.State(res[1])}
+	r := Result{Applied: res[0] == "ok", Busy: res[0] == "busy",
+		Canceled: res[0] == "canceled", Prev: broadcast.State(res[1])}
 	r.Recipient, err = decodeRecord(user, []byte(res[2]))
 	return r, err
 }

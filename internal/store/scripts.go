@@ -16,19 +16,38 @@ var luaPrelude = func() string {
 	for i, s := range broadcast.States {
 		b.WriteString("idx['" + string(s) + "'] = KEYS[" + itoa(i+4) + "]\n")
 	}
+	b.WriteString("local final = {}\nlocal finals = {}\n")
+	for _, s := range broadcast.States {
+		if s.Final() {
+			b.WriteString("final['" + string(s) + "'] = true\nfinals[#finals+1] = '" + string(s) + "'\n")
+		}
+	}
 	b.WriteString(`
-local final = {sent = true, blocked = true, failed = true}
+-- complete_if_done ends the broadcast (completed, or canceled when it is
+-- being canceled) once it is expanded and every recipient is final.
 local function complete_if_done(now)
   local m = redis.call('HMGET', KEYS[3], 'expanded', 'status')
-  if m[1] ~= '1' or m[2] == 'completed' then return 0 end
-  local c = redis.call('HMGET', KEYS[2], 'total', 'sent', 'blocked', 'failed')
+  if m[1] ~= '1' or m[2] == 'completed' or m[2] == 'canceled' then return 0 end
+  local c = redis.call('HMGET', KEYS[2], 'total', unpack(finals))
   local total = tonumber(c[1] or 0) or 0
-  local done = (tonumber(c[2] or 0) or 0) + (tonumber(c[3] or 0) or 0) + (tonumber(c[4] or 0) or 0)
+  local done = 0
+  for i = 2, #c do done = done + (tonumber(c[i] or 0) or 0) end
   if done >= total then
-    redis.call('HSET', KEYS[3], 'status', 'completed', 'completed_at', now)
+    local st = 'completed'
+    if m[2] == 'canceling' then st = 'canceled' end
+    redis.call('HSET', KEYS[3], 'status', st, 'completed_at', now)
     return 1
   end
   return 0
+end
+
+-- move changes a recipient's index entry and counters from one state to another.
+local function move(user, cur, to)
+  if cur == to then return end
+  redis.call('ZREM', idx[cur], user)
+  redis.call('ZADD', idx[to], 0, user)
+  redis.call('HINCRBY', KEYS[2], cur, -1)
+  redis.call('HINCRBY', KEYS[2], to, 1)
 end
 `)
 	return b.String()
@@ -43,7 +62,8 @@ func itoa(i int) string {
 
 // addScript adds recipients that are not known yet. ARGV: now, then triples
 // (user, state, conversation). Returns, per user, "n<state>" when added or
-// "e<state>" with the state it already had.
+// "e<state>" with the state it already had; or only "c" when the broadcast
+// is canceled (nothing is added).
 //
 // It runs once per page of about a thousand users, so it spends as few
 // calls per user as it can: one HSETNX both checks and writes the record
@@ -52,6 +72,8 @@ func itoa(i int) string {
 // per state at the end.
 var addScript = redis.NewScript(luaPrelude + `
 local now = tonumber(ARGV[1])
+local status = redis.call('HGET', KEYS[3], 'status')
+if status == 'canceling' or status == 'canceled' then return {'c'} end
 local out = {}
 local plain = {}   -- state -> the record of a user without a conversation
 local added = {}   -- state -> {0, user, 0, user, ...}: ZADD's arguments
@@ -102,7 +124,8 @@ return out
 // {reason, err, conv, act, incr: [counter names]}.
 // Returns {verdict, previous state, record JSON}; verdict is ok, skip (the
 // current state is not allowed), busy (claimed by another owner whose lease
-// runs), or missing.
+// runs), canceled (the broadcast is being canceled: the recipient was moved
+// to canceled instead of a state that would lead to a send), or missing.
 var transitionScript = redis.NewScript(luaPrelude + `
 local user, from, to, now, owner, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local ch = cjson.decode(ARGV[7])
@@ -122,12 +145,18 @@ if not allowed then return {'skip', cur, raw} end
 if to == 'sending' and cur == 'sending' and r.o and r.o ~= owner and (tonumber(r.l) or 0) > now then
   return {'busy', cur, raw}
 end
-if cur ~= to then
-  redis.call('ZREM', idx[cur], user)
-  redis.call('ZADD', idx[to], 0, user)
-  redis.call('HINCRBY', KEYS[2], cur, -1)
-  redis.call('HINCRBY', KEYS[2], to, 1)
+local verdict = 'ok'
+if not final[to] and redis.call('HGET', KEYS[3], 'status') == 'canceling' then
+  -- A canceled broadcast sends nothing more: a claim, a release or a
+  -- hand-off ends the recipient canceled instead.
+  to, verdict = 'canceled', 'canceled'
+  ch = {}
+elseif to == 'sending' and cur == 'sending' then
+  -- Taking over a claim whose lease ran out: the earlier sender may have
+  -- delivered before it died.
+  redis.call('HINCRBY', KEYS[2], 'possible_duplicates', 1)
 end
+move(user, cur, to)
 r.s = to
 r.t = now
 if to == 'sending' then r.o = owner; r.l = now + lease else r.o = nil; r.l = nil end
@@ -141,7 +170,7 @@ end
 local out = cjson.encode(r)
 redis.call('HSET', KEYS[1], user, out)
 if final[to] and not final[cur] then complete_if_done(now) end
-return {'ok', cur, out}
+return {verdict, cur, out}
 `)
 
 // finishScript marks the expansion done and completes the broadcast if every

@@ -124,9 +124,14 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 	}
 	b.Audience.AllUsers = m["audience"] == "all"
 	b.CreatedAt = msTime(m["created_at"])
-	if c := m["completed_at"]; c != "" {
-		t := msTime(c)
-		b.CompletedAt = &t
+	for _, f := range []struct {
+		field string
+		to    **time.Time
+	}{{"completed_at", &b.CompletedAt}, {"canceled_at", &b.CanceledAt}} {
+		if v := m[f.field]; v != "" {
+			t := msTime(v)
+			*f.to = &t
+		}
 	}
 	b.Counts = parseCounts(counts.Val())
 	return b, nil
@@ -135,6 +140,7 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 func parseCounts(m map[string]string) broadcast.Counts {
 	var c broadcast.Counts
 	c.Total, _ = strconv.ParseInt(m["total"], 10, 64)
+	c.PossibleDuplicates, _ = strconv.ParseInt(m["possible_duplicates"], 10, 64)
 	for _, st := range broadcast.States {
 		n, _ := strconv.ParseInt(m[string(st)], 10, 64)
 		c.Set(st, n)
@@ -227,8 +233,8 @@ func (s *Store) ForgetStale(ctx context.Context, id string, grace time.Duration)
 	return nil
 }
 
-// Finished reports whether a broadcast is completed, or has no record at
-// all (nothing more will be done for it).
+// Finished reports whether a broadcast has ended (completed or canceled),
+// or has no record at all: nothing more will be done for it.
 func (s *Store) Finished(ctx context.Context, id string) (bool, error) {
 	st, err := s.rdb.HGet(ctx, keysOf(id).meta, "status").Result()
 	if errors.Is(err, redis.Nil) {
@@ -237,5 +243,9 @@ func (s *Store) Finished(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read status of %s: %w", id, err)
 	}
-	return broadcast.Status(st) == broadcast.StatusCompleted, nil
+	return broadcast.Status(st).Ended(), nil
 }
+
+// ErrCanceled is returned when work is refused because the broadcast is
+// canceled.
+var ErrCanceled = errors.New("broadcast canceled")

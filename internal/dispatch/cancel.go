@@ -1,0 +1,137 @@
+package dispatch
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/queue"
+)
+
+// sweepBatch is how many recipients one sweep script moves to canceled.
+const sweepBatch = 1000
+
+// Cancel stops a broadcast within seconds, in three steps:
+//
+//  1. the store marks it canceling (store.Cancel), after which no recipient
+//     is added to it and none is claimed for a send: a sender that takes one
+//     of its jobs, or releases a recipient of it, ends that recipient
+//     canceled; a send already on its way to Teams is recorded as it ends;
+//  2. its expansion stops at its next page, and its jobs are purged from
+//     the stream;
+//  3. a sweep moves the recipients still waiting to canceled, a thousand a
+//     script, and the broadcast becomes canceled once every recipient is
+//     final. The sweep is registered in the store, so a dispatcher that
+//     stops half-way resumes it (Run).
+//
+// The counters stay exact throughout: every move is one script. It returns
+// the broadcast and whether this call canceled it (false: an earlier one
+// did). A broadcast that completed before gets a *broadcast.ConflictError.
+func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcast, bool, error) {
+	prev, err := d.store.Cancel(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	b, err := d.store.Broadcast(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	if prev == broadcast.StatusCompleted {
+		return b, false, &broadcast.ConflictError{Code: "already_completed",
+			Message: "the broadcast has already completed: every recipient is in a final state, there is nothing left to cancel"}
+	}
+	changed := prev == broadcast.StatusExpanding || prev == broadcast.StatusSending
+	if changed {
+		d.log.Info("broadcast canceled", zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID),
+			zap.String("was", string(prev)), zap.Int64("recipients", b.Counts.Total), zap.Int64("sent", b.Counts.Sent))
+	}
+	d.startSweep(id)
+	return b, changed, nil
+}
+
+func (d *Dispatcher) startSweep(id string) {
+	d.spawn("cancel:"+id, func(ctx context.Context) {
+		if err := d.sweep(ctx, id); err != nil && ctx.Err() == nil {
+			d.log.Error("cancel sweep stopped; it resumes later", zap.String("broadcast_id", id), zap.Error(err))
+		}
+	})
+}
+
+// stopCanceled ends the expansion of a canceled broadcast: what was
+// recorded stays (and is swept to canceled), nothing more is read.
+func (d *Dispatcher) stopCanceled(ctx context.Context, id string, log *zap.Logger) error {
+	if _, err := d.store.FinishExpansion(ctx, id); err != nil {
+		return err
+	}
+	log.Info("expansion stopped: the broadcast is canceled")
+	d.startSweep(id)
+	return nil
+}
+
+// sweep runs step 2 and 3 of Cancel until the broadcast is canceled. A
+// recipient whose send is in flight is left to its sender; one whose sender
+// died is swept once its claim runs out (queue.AckWait).
+func (d *Dispatcher) sweep(ctx context.Context, id string) error {
+	b, err := d.store.Broadcast(ctx, id)
+	if err != nil {
+		return err
+	}
+	log := d.log.With(zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID))
+	// The expansion may run in another dispatcher, or in none: finishing it
+	// here lets the broadcast end; a running one stops at its next page.
+	if _, err := d.store.FinishExpansion(ctx, id); err != nil {
+		return err
+	}
+	purge := func() error {
+		n, err := d.pub.Purge(ctx, b.TenantID, id)
+		if n > 0 {
+			log.Info("canceled broadcast's jobs removed from the stream", zap.Uint64("jobs", n))
+		}
+		return err
+	}
+	if err := purge(); err != nil {
+		return err
+	}
+	moved, failures := 0, 0
+	for {
+		sw, err := d.store.SweepCanceled(ctx, id, sweepBatch)
+		if err != nil {
+			failures++
+			if failures > 10 {
+				return err
+			}
+			log.Warn("cancel sweep", zap.Error(err))
+			if !sleep(ctx, queue.Backoff(failures, 500*time.Millisecond, 10*time.Second)) {
+				return ctx.Err()
+			}
+			continue
+		}
+		failures = 0
+		moved += sw.Moved
+		if sw.Status != broadcast.StatusCanceling {
+			// Jobs published by an expansion page in flight at the cancel.
+			if err := purge(); err != nil {
+				log.Warn("purge canceled broadcast's jobs", zap.Error(err))
+			}
+			log.Info("cancel complete", zap.Int("swept", moved), zap.String("status", string(sw.Status)))
+			return nil
+		}
+		if sw.Moved < sweepBatch && !sleep(ctx, time.Second) {
+			return ctx.Err()
+		}
+	}
+}
+
+// sleep waits for d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+)
+
+const keyCanceling = "broadcasts:canceling"
+
+// cancelScript moves a broadcast that has not ended to canceling and
+// registers it for the sweep. ARGV: now (ms), id. KEYS[3+...] as every
+// recipient script, then broadcasts:canceling. Returns the status before, or
+// "" when the broadcast has no record.
+var cancelScript = redis.NewScript(luaPrelude + `
+local now, id = tonumber(ARGV[1]), ARGV[2]
+local st = redis.call('HGET', KEYS[3], 'status')
+if not st then return '' end
+if st == 'expanding' or st == 'sending' then
+  redis.call('HSET', KEYS[3], 'status', 'canceling', 'canceled_at', now)
+  redis.call('ZADD', KEYS[#KEYS], now, id)
+  -- nothing left to do if every known recipient is already final
+  complete_if_done(now)
+end
+return st
+`)
+
+// Cancel stops a broadcast: from now on no recipient is added to it and no
+// recipient of it is claimed for a send; a release or hand-off ends the
+// recipient canceled (see the transition script). It returns the status
+// the broadcast had: expanding or sending when this call canceled it,
+// canceling or canceled when an earlier call did, completed when it was too
+// late. The recipients already waiting are moved by SweepCanceled.
+func (s *Store) Cancel(ctx context.Context, id string) (broadcast.Status, error) {
+	keys := append(keysOf(id).script(), keyCanceling)
+	st, err := cancelScript.Run(ctx, s.rdb, keys, s.nowMS(), id).Text()
+	if err != nil {
+		return "", fmt.Errorf("cancel %s: %w", id, err)
+	}
+	if st == "" {
+		return "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	}
+	return broadcast.Status(st), nil
+}
+
+// sweepScript moves up to ARGV[2] recipients of a canceling broadcast that
+// wait (pending, installing) or whose claim has run out (sending, the
+// sender died) to canceled. ARGV: now (ms), n. Returns {moved, recipients
+// not final yet, status}.
+var sweepScript = redis.NewScript(luaPrelude + `
+local now, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local st = redis.call('HGET', KEYS[3], 'status')
+if st ~= 'canceling' then return {0, 0, st or ''} end
+local moved = 0
+local function sweep(state, expired_only)
+  if moved >= n then return end
+  local users = redis.call('ZRANGE', idx[state], 0, n - moved - 1)
+  for _, user in ipairs(users) do
+    local raw = redis.call('HGET', KEYS[1], user)
+    if raw then
+      local r = cjson.decode(raw)
+      if r.s == state and not (expired_only and (tonumber(r.l) or 0) > now) then
+        r.s, r.t, r.o, r.l = 'canceled', now, nil, nil
+        redis.call('HSET', KEYS[1], user, cjson.encode(r))
+        move(user, state, 'canceled')
+        moved = moved + 1
+      end
+    end
+  end
+end
+sweep('pending', false)
+sweep('installing', false)
+sweep('sending', true)
+complete_if_done(now)
+local c = redis.call('HMGET', KEYS[2], 'total', unpack(finals))
+local left = tonumber(c[1] or 0) or 0
+for i = 2, #c do left = left - (tonumber(c[i] or 0) or 0) end
+return {moved, left, redis.call('HGET', KEYS[3], 'status')}
+`)
+
+// Sweep is what one SweepCanceled call did.
+type Sweep struct {
+	Moved  int              // recipients moved to canceled
+	Left   int64            // recipients not final yet
+	Status broadcast.Status // the broadcast's status after the sweep
+}
+
+// SweepCanceled moves up to n recipients of a canceling broadcast that are
+// not being sent to canceled: pending and installing ones, and sending ones
+// whose claim has run out. A sending recipient with a live claim is left
+// to its sender, whose outcome is recorded (sent) or turned into canceled.
+// The broadcast becomes canceled when no recipient is left.
+func (s *Store) SweepCanceled(ctx context.Context, id string, n int) (Sweep, error) {
+	res, err := sweepScript.Run(ctx, s.rdb, keysOf(id).script(), s.nowMS(), n).Slice()
+	if err != nil {
+		return Sweep{}, fmt.Errorf("sweep canceled %s: %w", id, err)
+	}
+	if len(res) != 3 {
+		return Sweep{}, fmt.Errorf("sweep canceled %s: unexpected answer %v", id, res)
+	}
+	moved, _ := res[0].(int64)
+	left, _ := res[1].(int64)
+	st, _ := res[2].(string)
+	sw := Sweep{Moved: int(moved), Left: left, Status: broadcast.Status(st)}
+	if sw.Status != broadcast.StatusCanceling {
+		if err := s.rdb.ZRem(ctx, keyCanceling, id).Err(); err != nil {
+			return sw, fmt.Errorf("unregister canceled %s: %w", id, err)
+		}
+	}
+	return sw, nil
+}
+
+// Canceling lists the broadcasts whose cancel has not finished sweeping.
+func (s *Store) Canceling(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.ZRange(ctx, keyCanceling, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list canceling broadcasts: %w", err)
+	}
+	return ids, nil
+}
