@@ -30,7 +30,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 		return err
 	}
 	gates := ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit")))
-	s := send.New(send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, CallTimeout: cfg.HTTPTimeout},
+	s := send.New(send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, MaxThrottles: cfg.MaxThrottles, CallTimeout: cfg.HTTPTimeout},
 		env.Store, env.Queue, connector, gates, env.Log)
 	// Send jobs are fetched only when their tenant can take them: not
 	// paused, its shared budget not booked far ahead.

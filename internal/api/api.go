@@ -4,6 +4,7 @@
 //	GET  /v1/broadcasts/{id}             its status and exact counters
 //	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state=
 //	POST /v1/broadcasts/{id}/cancel      stop it: recipients not yet sent become canceled
+//	POST /v1/broadcasts/{id}/replay      queue again the failures kept for replay
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /healthz                        liveness
 //
@@ -37,6 +38,8 @@ type Creator interface {
 	Serves(tenant string) bool
 	// Cancel stops a broadcast; changed is false when an earlier call had.
 	Cancel(ctx context.Context, id string) (b *broadcast.Broadcast, changed bool, err error)
+	// Replay queues again the broadcast's failed recipients that req selects.
+	Replay(ctx context.Context, id string, req *broadcast.ReplayRequest) (*broadcast.ReplayResult, error)
 }
 
 // Queue reports the jobs waiting per tenant.
@@ -60,6 +63,7 @@ func New(c Creator, q Queue, st *store.Store, log *zap.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}", s.get)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/recipients", s.recipients)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/cancel", s.cancel)
+	s.mux.HandleFunc("POST /v1/broadcasts/{id}/replay", s.replay)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}", s.tenant)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -71,27 +75,42 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+// jsonBody refuses a body that says it is not JSON (415).
+func jsonBody(w http.ResponseWriter, r *http.Request) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json", nil)
-			return
+			return false
 		}
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	req, err := broadcast.DecodeCreateRequest(body)
+	return true
+}
+
+// decoded answers a body that could not be decoded: 413 over the size
+// limit, 400 otherwise. It reports whether err is nil.
+func (s *Server) decoded(w http.ResponseWriter, err error) bool {
+	if err == nil {
+		return true
+	}
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body is over "+strconv.Itoa(MaxBodyBytes)+" bytes", nil)
-		return
-	}
 	var verr *broadcast.ValidationError
-	if err != nil && !errors.As(err, &verr) {
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body is over "+strconv.Itoa(MaxBodyBytes)+" bytes", nil)
+	case errors.As(err, &verr):
+		s.fail(w, err)
+	default:
 		writeError(w, http.StatusBadRequest, "invalid_request", "body: could not be read: "+err.Error(), nil)
+	}
+	return false
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	if !jsonBody(w, r) {
 		return
 	}
-	if err != nil {
-		s.fail(w, err)
+	req, err := broadcast.DecodeCreateRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if !s.decoded(w, err) {
 		return
 	}
 	b, err := s.creator.Create(r.Context(), req)
@@ -133,6 +152,24 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, b)
+}
+
+// replay answers 202 with what the replay queued.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
+	id, ok := broadcastID(w, r)
+	if !ok || !jsonBody(w, r) {
+		return
+	}
+	req, err := broadcast.DecodeReplayRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if !s.decoded(w, err) {
+		return
+	}
+	res, err := s.creator.Replay(r.Context(), id, req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, res)
 }
 
 // RecipientsPage is the answer of GET /v1/broadcasts/{id}/recipients.

@@ -19,6 +19,8 @@ type Broadcast struct {
 	// every recipient final.
 	CompletedAt *time.Time `json:"completedAt,omitempty"`
 	Counts      Counts     `json:"counts"`
+	// Replays is the number of replays started (the last replay's round).
+	Replays int `json:"replays,omitempty"`
 }
 
 // Message is what every recipient gets: markdown text, an Adaptive Card, or
@@ -57,6 +59,9 @@ type Counts struct {
 	// have got the message twice, if Teams had accepted the first send. It
 	// is not a state, and not part of Total.
 	PossibleDuplicates int64 `json:"possibleDuplicates"`
+	// Replayed counts the recipients reopened by replays (each replay of a
+	// recipient once), also not part of Total.
+	Replayed int64 `json:"replayed"`
 }
 
 // Of returns the counter for state s.
@@ -112,6 +117,8 @@ type Recipient struct {
 	Attempts       int       `json:"attempts"`
 	Retries        int       `json:"retries,omitempty"`
 	Reinstalls     int       `json:"reinstalls,omitempty"`
+	Throttles      int       `json:"throttles,omitempty"`   // 429s in this round
+	ReplayRound    int       `json:"replayRound,omitempty"` // the replay that last reopened it (0: none)
 	ConversationID string    `json:"conversationId,omitempty"`
 	ActivityID     string    `json:"activityId,omitempty"`
 	UpdatedAt      time.Time `json:"updatedAt"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Stage is the step of the pipeline a job is queued for.
@@ -25,13 +26,21 @@ type Job struct {
 	// Reinstall counts how often a send came back because the conversation was
 	// gone or the app not installed; it is sent back to install once at most.
 	Reinstall int `json:"ri,omitempty"`
+	// Round is the replay that queued the job (0: the broadcast's first
+	// round). A job of a later round than the recipient's may reopen it
+	// (failed or blocked -> pending or installing).
+	Round int `json:"rd,omitempty"`
 }
 
 // MsgID is the JetStream message id for the job at stage: republishing the
 // same job (a resumed expansion, a retried hand-off) within the stream's
 // duplicate window is dropped by the server.
 func (j Job) MsgID(stage Stage) string {
-	return j.BroadcastID + ":" + j.UserID + ":" + string(stage) + ":" + strconv.Itoa(j.Reinstall)
+	id := j.BroadcastID + ":" + j.UserID + ":" + string(stage) + ":" + strconv.Itoa(j.Reinstall)
+	if j.Round > 0 {
+		id += ":r" + strconv.Itoa(j.Round)
+	}
+	return id
 }
 
 // Marshal encodes the job.
@@ -59,6 +68,42 @@ func DecodeJob(data []byte) (Job, error) {
 		return j, fmt.Errorf("%w: user id %q is not a GUID", ErrBadJob, clip(j.UserID))
 	case j.Reinstall < 0:
 		return j, fmt.Errorf("%w: negative reinstall count", ErrBadJob)
+	case j.Round < 0:
+		return j, fmt.Errorf("%w: negative replay round", ErrBadJob)
 	}
 	return j, nil
+}
+
+// Failure is a recipient that ended failed or blocked for a reason that may
+// pass, as kept in the failed-sends stream for replay.
+type Failure struct {
+	Job       Job       `json:"job"`
+	Stage     Stage     `json:"stage"` // where it failed
+	State     State     `json:"state"` // failed or blocked
+	Reason    Reason    `json:"reason"`
+	LastError string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Marshal encodes the failure.
+func (f Failure) Marshal() []byte {
+	b, _ := json.Marshal(f) // strings, ints and a time cannot fail
+	return b
+}
+
+// MsgID deduplicates a republished failure: one per recipient and round.
+func (f Failure) MsgID() string {
+	return f.Job.BroadcastID + ":" + f.Job.UserID + ":failed:" + strconv.Itoa(f.Job.Round)
+}
+
+// DecodeFailure decodes a failure read from the failed-sends stream.
+func DecodeFailure(data []byte) (Failure, error) {
+	var f Failure
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, fmt.Errorf("%w: %v", ErrBadJob, err)
+	}
+	if _, err := DecodeJob(f.Job.Marshal()); err != nil {
+		return f, err
+	}
+	return f, nil
 }

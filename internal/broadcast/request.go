@@ -82,22 +82,31 @@ func IsGUID(s string) bool { return guidRE.MatchString(s) }
 // trailing data and malformed JSON are errors that say where the problem is.
 // The request is validated and normalised (user ids deduplicated, lowercased).
 func DecodeCreateRequest(r io.Reader) (*CreateRequest, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
 	var req CreateRequest
-	if err := dec.Decode(&req); err != nil {
-		return nil, decodeError(err)
-	}
-	if dec.More() {
-		return nil, Invalid("body", "unexpected data after the JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, Invalid("body", "unexpected data after the JSON object")
+	if err := decodeStrict(r, &req); err != nil {
+		return nil, err
 	}
 	if err := req.Normalize(); err != nil {
 		return nil, err
 	}
 	return &req, nil
+}
+
+// decodeStrict decodes one JSON object into v: unknown fields, trailing
+// data and malformed JSON are errors that say where the problem is.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return Invalid("body", "unexpected data after the JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Invalid("body", "unexpected data after the JSON object")
+	}
+	return nil
 }
 
 func decodeError(err error) error {
@@ -232,13 +241,19 @@ func (a *Audience) normalize(v *ValidationError) {
 		v.add("audience.userIds", "%d ids, at most %d in one request", len(a.UserIDs), MaxExplicitUsers)
 		return
 	}
-	seen := make(map[string]struct{}, len(a.UserIDs))
-	out := a.UserIDs[:0]
+	a.UserIDs = userIDs(v, "audience.userIds", a.UserIDs)
+}
+
+// userIDs checks, lowercases and deduplicates user ids in their first
+// order, in place; at most the first five bad ones are named.
+func userIDs(v *ValidationError, field string, ids []string) []string {
+	seen := make(map[string]struct{}, len(ids))
+	out := ids[:0]
 	bad := 0
-	for i, id := range a.UserIDs {
+	for i, id := range ids {
 		if !IsGUID(id) {
 			if bad < 5 {
-				v.add(fmt.Sprintf("audience.userIds[%d]", i), "must be an Entra user object id (a GUID), got %q", clip(id))
+				v.add(fmt.Sprintf("%s[%d]", field, i), "must be an Entra user object id (a GUID), got %q", clip(id))
 			}
 			bad++
 			continue
@@ -251,9 +266,9 @@ func (a *Audience) normalize(v *ValidationError) {
 		out = append(out, id)
 	}
 	if bad > 5 {
-		v.add("audience.userIds", "%d more ids are not GUIDs", bad-5)
+		v.add(field, "%d more ids are not GUIDs", bad-5)
 	}
-	a.UserIDs = out
+	return out
 }
 
 func clip(s string) string {

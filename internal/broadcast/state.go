@@ -54,6 +54,7 @@ const (
 	ReasonUnauthorized     Reason = "unauthorized"      // 401 after a token refresh
 	ReasonServiceError     Reason = "service_error"     // 500 or an unknown answer
 	ReasonRetriesExhausted Reason = "retries_exhausted" // 412/5xx/timeouts beyond the retry budget
+	ReasonThrottled        Reason = "throttled"         // 429s beyond the throttle budget
 	ReasonBroadcastMissing Reason = "broadcast_missing" // the broadcast's record is gone
 )
 
@@ -73,3 +74,28 @@ const (
 // Ended reports whether nothing more will be done for the broadcast (until a
 // replay of a completed one).
 func (s Status) Ended() bool { return s == StatusCompleted || s == StatusCanceled }
+
+// Replayable reports whether a recipient that ended with reason may get
+// the message on a replay: the cause may pass (Teams' errors, throttling,
+// an install that failed, a user who may unblock the bot). A message Teams
+// refused as bad or too big is refused again; a broadcast whose record is
+// gone cannot be replayed.
+func (r Reason) Replayable() bool {
+	switch r {
+	case ReasonBadMessage, ReasonMessageTooBig, ReasonBroadcastMissing, "":
+		return false
+	}
+	return true
+}
+
+// ReplayedByDefault reports whether a replay that names no reasons replays
+// reason: every replayable one but the users' and admins' choices (blocked,
+// disabled), which are replayed only when asked for.
+func (r Reason) ReplayedByDefault() bool {
+	return r.Replayable() && r != ReasonBlockedByUser && r != ReasonBotDisabled
+}
+
+// Reasons lists every reason.
+var Reasons = []Reason{ReasonBlockedByUser, ReasonBotDisabled, ReasonUserNotFound, ReasonInstallFailed,
+	ReasonNotInstalled, ReasonBadMessage, ReasonMessageTooBig, ReasonUnauthorized, ReasonServiceError,
+	ReasonRetriesExhausted, ReasonThrottled, ReasonBroadcastMissing}

@@ -36,6 +36,10 @@ type Common struct {
 	PprofAddr string
 	// Tenants this deployment serves; the first is the default of a request.
 	Tenants []string
+	// FailedRetention is how long the failed-sends stream keeps a failure
+	// for replay (FAILED_RETENTION, default 14 days). Every binary sets up
+	// the stream: give them all the same value.
+	FailedRetention time.Duration
 }
 
 // Dispatcher configures the API and the audience expansion.
@@ -67,7 +71,10 @@ type Sender struct {
 	TenantRPS     float64
 	Concurrency   int
 	MaxRetries    int
-	HTTPTimeout   time.Duration
+	// MaxThrottles bounds the 429s one recipient may get before it is
+	// failed (throttled) and left for a replay.
+	MaxThrottles int
+	HTTPTimeout  time.Duration
 }
 
 type reader struct {
@@ -154,13 +161,14 @@ func (r *reader) loopback(name, def string) string {
 
 func (r *reader) common() Common {
 	c := Common{
-		NATSURL:        r.str("NATS_URL", DefaultNATSURL),
-		RedisURL:       r.str("REDIS_URL", DefaultRedisURL),
-		BotAppID:       r.required("BOT_APP_ID"),
-		BotAppPassword: r.required("BOT_APP_PASSWORD"),
-		LoginURL:       r.url("LOGIN_URL", DefaultLoginURL),
-		LogLevel:       r.str("LOG_LEVEL", "info"),
-		LogFormat:      r.str("LOG_FORMAT", "json"),
+		NATSURL:         r.str("NATS_URL", DefaultNATSURL),
+		RedisURL:        r.str("REDIS_URL", DefaultRedisURL),
+		BotAppID:        r.required("BOT_APP_ID"),
+		BotAppPassword:  r.required("BOT_APP_PASSWORD"),
+		LoginURL:        r.url("LOGIN_URL", DefaultLoginURL),
+		LogLevel:        r.str("LOG_LEVEL", "info"),
+		LogFormat:       r.str("LOG_FORMAT", "json"),
+		FailedRetention: r.duration("FAILED_RETENTION", 14*24*time.Hour),
 	}
 	if r.str("PPROF_ADDR", "") != "" {
 		c.PprofAddr = r.loopback("PPROF_ADDR", "")
@@ -201,7 +209,8 @@ func LoadSender(getenv func(string) string) (Sender, error) {
 	r := &reader{getenv: getenv}
 	c := Sender{Common: r.common(), BotServiceURL: r.url("BOT_SERVICE_URL", DefaultBotServiceURL),
 		TenantRPS: r.float("TENANT_RPS", 50, 0.1), Concurrency: r.int("SEND_CONCURRENCY", 32, 1),
-		MaxRetries: r.int("SEND_MAX_RETRIES", 5, 0), HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
+		MaxRetries: r.int("SEND_MAX_RETRIES", 5, 0), MaxThrottles: r.int("SEND_MAX_THROTTLES", 20, 1),
+		HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
 	return c, r.err()
 }
 
@@ -224,7 +233,8 @@ func (c Installer) Fields() []zap.Field {
 // Fields is the loggable view of the sender's configuration.
 func (c Sender) Fields() []zap.Field {
 	return append(c.Common.Fields(), zap.String("bot_service_url", c.BotServiceURL), zap.Float64("tenant_rps", c.TenantRPS),
-		zap.Int("concurrency", c.Concurrency), zap.Int("max_retries", c.MaxRetries), zap.Duration("http_timeout", c.HTTPTimeout))
+		zap.Int("concurrency", c.Concurrency), zap.Int("max_retries", c.MaxRetries), zap.Int("max_throttles", c.MaxThrottles),
+		zap.Duration("http_timeout", c.HTTPTimeout))
 }
 
 // Fields is the loggable view of a configuration: secrets masked.
@@ -233,6 +243,7 @@ func (c Common) Fields() []zap.Field {
 		zap.String("nats_url", redactURL(c.NATSURL)), zap.String("redis_url", redactURL(c.RedisURL)),
 		zap.String("bot_app_id", c.BotAppID), zap.String("bot_app_password", mask(c.BotAppPassword)),
 		zap.String("login_url", c.LoginURL), zap.Strings("tenants", c.Tenants), zap.String("pprof_addr", c.PprofAddr),
+		zap.Duration("failed_retention", c.FailedRetention),
 	}
 }
 

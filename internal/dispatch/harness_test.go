@@ -63,7 +63,7 @@ func setup(t testing.TB, users int, log *zap.Logger) *bundle {
 	t.Cleanup(nc.Close)
 	q := queue.New(js, "t"+strings.ReplaceAll(uuid.NewString()[:13], "-", ""))
 	require.NoError(t, q.Setup(context.Background()))
-	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), q.Stream()) })
+	t.Cleanup(func() { _ = q.Delete(context.Background()) })
 
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: srv.URL + "/login", GraphURL: srv.URL + "/graph/v1.0",
 		ClientID: botAppID, ClientSecret: botPassword, RPS: 1000, HTTP: &http.Client{Timeout: 10 * time.Second}, Logger: log})

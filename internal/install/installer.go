@@ -99,6 +99,13 @@ func (in *Installer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return queue.Terminate(err)
 	}
 	log := in.log.With(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
+	if job.Round > 0 {
+		// A replay's job reopens its recipient if the replay stopped
+		// before it did (see store.Reopen); otherwise this does nothing.
+		if _, err := in.store.Reopen(ctx, job.BroadcastID, job.UserID, job.Round, broadcast.StateInstalling, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
 	rec, err := in.store.Recipient(ctx, job.BroadcastID, job.UserID)
 	if errors.Is(err, store.ErrNotFound) {
 		return queue.Terminate(err)
@@ -246,6 +253,14 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 		reason = broadcast.ReasonInstallFailed
 	}
 	log.Warn("install failed for good", zap.String("reason", string(reason)), zap.Error(cause))
+	if reason.Replayable() {
+		// Kept for a replay before it is recorded: every failure recorded
+		// can be replayed. If it cannot be kept, the job is redelivered.
+		f := broadcast.Failure{Job: job, Stage: broadcast.StageInstall, State: to, Reason: reason, LastError: cause.Error(), At: time.Now().UTC()}
+		if err := in.pub.PublishFailure(ctx, f); err != nil {
+			return err
+		}
+	}
 	_, err := in.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 		From: []broadcast.State{broadcast.StateInstalling}, To: to, Reason: reason, LastError: cause.Error(),
 	})

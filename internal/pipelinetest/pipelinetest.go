@@ -126,7 +126,7 @@ func Start(t testing.TB, o Options) *Env {
 	require.NoError(t, err)
 	q := queue.New(js, "t"+strings.ReplaceAll(uuid.NewString()[:13], "-", ""))
 	require.NoError(t, q.Setup(context.Background()))
-	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), streamOf(q)) })
+	t.Cleanup(func() { _ = q.Delete(context.Background()) })
 
 	httpClient := &http.Client{Timeout: 5 * time.Second}
 	connector, err := teams.NewBotClient(srv.URL+"/connector/", srv.URL+"/login", BotAppID, BotPassword, httpClient)
@@ -159,8 +159,6 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	return e
 }
-
-func streamOf(q *queue.Queue) string { return q.Stream() }
 
 func (e *Env) run(f func()) {
 	e.wg.Add(1)

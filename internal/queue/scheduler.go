@@ -142,7 +142,7 @@ func (s *Scheduler) refresh(ctx, workCtx context.Context, lanes, jobs *sync.Wait
 	byTenant := make(map[string][]BroadcastConsumer)
 	for _, c := range list {
 		if c.Idle() && s.finished(ctx, c.BroadcastID) {
-			s.remove(ctx, c.BroadcastID)
+			s.remove(ctx, c)
 			continue
 		}
 		if !broadcast.IsGUID(c.TenantID) {
@@ -178,12 +178,20 @@ func (s *Scheduler) finished(ctx context.Context, id string) bool {
 }
 
 // remove deletes a finished broadcast's consumers, at every stage: the
-// last scheduler to notice it does not have to be of each stage.
-func (s *Scheduler) remove(ctx context.Context, id string) {
+// last scheduler to notice it does not have to be of each stage. A replay
+// reopens a broadcast before it makes sure of its consumers, so one that
+// is no longer finished after the delete has its consumers back.
+func (s *Scheduler) remove(ctx context.Context, c BroadcastConsumer) {
 	for _, stage := range Stages {
-		if err := s.q.DeleteConsumer(ctx, stage, id); err != nil {
-			s.log.Warn("remove a finished broadcast's consumer", zap.String("broadcast_id", id), zap.Error(err))
+		if err := s.q.DeleteConsumer(ctx, stage, c.BroadcastID); err != nil {
+			s.log.Warn("remove a finished broadcast's consumer", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
 		}
+	}
+	if s.finished(ctx, c.BroadcastID) {
+		return
+	}
+	if err := s.q.EnsureConsumers(ctx, c.TenantID, c.BroadcastID, c.Priority); err != nil {
+		s.log.Error("recreate a reopened broadcast's consumers", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
 	}
 }
 

@@ -27,7 +27,7 @@ func newQueue(t *testing.T) (*queue.Queue, jetstream.JetStream) {
 	t.Cleanup(nc.Close)
 	q := queue.New(js, "q"+strings.ReplaceAll(uuid.NewString()[:8], "-", ""))
 	require.NoError(t, q.Setup(context.Background()))
-	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), q.Stream()) })
+	t.Cleanup(func() { _ = q.Delete(context.Background()) })
 	return q, js
 }
 

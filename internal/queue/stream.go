@@ -65,15 +65,19 @@ func Connect(ctx context.Context, url, name string, log *zap.Logger) (*nats.Conn
 // streams' subjects overlapping; production uses the empty namespace.
 type Queue struct {
 	js     jetstream.JetStream
-	stream string
+	stream string // JOBS
+	failed string // FAILED
 	prefix string
+	// FailedRetention is how long the failed-sends stream keeps a failure;
+	// set it before Setup. Default DefaultFailedRetention.
+	FailedRetention time.Duration
 }
 
 // New returns the queue of namespace ns on js.
 func New(js jetstream.JetStream, ns string) *Queue {
-	q := &Queue{js: js, stream: StreamJobs, prefix: "bcast"}
+	q := &Queue{js: js, stream: StreamJobs, failed: StreamFailed, prefix: "bcast", FailedRetention: DefaultFailedRetention}
 	if ns != "" {
-		q.stream, q.prefix = StreamJobs+"_"+ns, ns+".bcast"
+		q.stream, q.failed, q.prefix = StreamJobs+"_"+ns, StreamFailed+"_"+ns, ns+".bcast"
 	}
 	return q
 }
@@ -91,6 +95,9 @@ func (q *Queue) Setup(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", q.stream, err)
+	}
+	if err := q.setupFailed(ctx); err != nil {
+		return err
 	}
 	// Their jobs stay in the stream and are taken by the broadcasts' own
 	// consumers once they are gone.
@@ -230,4 +237,10 @@ func (q *Queue) Depth(ctx context.Context, tenant string) (map[broadcast.Stage]u
 		}
 	}
 	return out, nil
+}
+
+// Delete removes the queue's streams and everything in them: for tests,
+// which run a namespace each.
+func (q *Queue) Delete(ctx context.Context) error {
+	return errors.Join(q.js.DeleteStream(ctx, q.stream), q.js.DeleteStream(ctx, q.failed))
 }

@@ -41,6 +41,9 @@ type Config struct {
 	CallTimeout time.Duration
 	// RetryBase is the first retry delay; it doubles per retry, with jitter.
 	RetryBase time.Duration
+	// MaxThrottles bounds the 429s of one recipient in one round: beyond
+	// it the recipient is failed (throttled), kept for a replay. Default 20.
+	MaxThrottles int
 }
 
 // Sender handles send jobs.
@@ -64,6 +67,9 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, c Connector, gates *rate
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = time.Second
 	}
+	if cfg.MaxThrottles <= 0 {
+		cfg.MaxThrottles = 20
+	}
 	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, activities: make(map[string][]byte)}
 }
 
@@ -74,6 +80,13 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return queue.Terminate(err)
 	}
 	log := s.log.With(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
+	if job.Round > 0 {
+		// A replay's job reopens its recipient if the replay stopped
+		// before it did (see store.Reopen); otherwise this does nothing.
+		if _, err := s.store.Reopen(ctx, job.BroadcastID, job.UserID, job.Round, broadcast.StatePending, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
 
 	claim, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 		From:  []broadcast.State{broadcast.StatePending, broadcast.StateInstalling, broadcast.StateSending},
@@ -162,8 +175,11 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 		if err := gate.Pause(ctx, wait); err != nil {
 			log.Warn("share tenant pause", zap.Error(err))
 		}
+		if rec.Throttles+1 >= s.cfg.MaxThrottles {
+			return s.fail(ctx, job, broadcast.ReasonThrottled, sendErr, log)
+		}
 		log.Info("throttled: tenant paused", zap.Duration("retry_after", wait))
-		return s.release(ctx, job, false, queue.Retry(wait+jitter(wait), sendErr))
+		return s.releaseThrottled(ctx, job, queue.Retry(wait+jitter(wait), sendErr))
 	case teams.Retry, teams.Unauthorized:
 		if ctx.Err() != nil { // shutting down: the call was cut, not refused
 			return s.release(ctx, job, false, ctx.Err())
@@ -219,9 +235,17 @@ func (s *Sender) recordSent(ctx context.Context, job broadcast.Job, activityID s
 // release gives the recipient back (sending -> pending) so that the job's
 // redelivery can claim it again, and returns cause as the job's result.
 func (s *Sender) release(ctx context.Context, job broadcast.Job, countRetry bool, cause error) error {
-	_, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
-		From: []broadcast.State{broadcast.StateSending}, To: broadcast.StatePending, CountRetry: countRetry, LastError: errString(cause),
-	})
+	return s.giveBack(ctx, job, store.Change{CountRetry: countRetry}, cause)
+}
+
+// releaseThrottled releases a recipient that got a 429, counting it.
+func (s *Sender) releaseThrottled(ctx context.Context, job broadcast.Job, cause error) error {
+	return s.giveBack(ctx, job, store.Change{CountThrottle: true}, cause)
+}
+
+func (s *Sender) giveBack(ctx context.Context, job broadcast.Job, c store.Change, cause error) error {
+	c.From, c.To, c.LastError = []broadcast.State{broadcast.StateSending}, broadcast.StatePending, errString(cause)
+	_, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, c)
 	if err != nil {
 		// The claim's lease runs out by itself; the redelivery waits for it.
 		s.log.Warn("release recipient", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Error(err))
@@ -239,7 +263,16 @@ func (s *Sender) block(ctx context.Context, job broadcast.Job, reason broadcast.
 	return s.final(ctx, job, broadcast.StateBlocked, reason, cause)
 }
 
+// final records a final state. A failure that may pass is kept in the
+// failed-sends stream first, so that every one recorded can be replayed; if
+// it cannot be kept, the recipient is released and the job redelivered.
 func (s *Sender) final(ctx context.Context, job broadcast.Job, to broadcast.State, reason broadcast.Reason, cause error) error {
+	if reason.Replayable() {
+		f := broadcast.Failure{Job: job, Stage: broadcast.StageSend, State: to, Reason: reason, LastError: errString(cause), At: time.Now().UTC()}
+		if err := s.pub.PublishFailure(ctx, f); err != nil {
+			return s.release(ctx, job, false, err)
+		}
+	}
 	_, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 		From: []broadcast.State{broadcast.StateSending}, To: to, Reason: reason, LastError: errString(cause),
 	})
@@ -263,7 +296,7 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 	}); err != nil {
 		return err
 	}
-	next := broadcast.Job{BroadcastID: job.BroadcastID, TenantID: job.TenantID, UserID: job.UserID, Reinstall: job.Reinstall + 1}
+	next := broadcast.Job{BroadcastID: job.BroadcastID, TenantID: job.TenantID, UserID: job.UserID, Reinstall: job.Reinstall + 1, Round: job.Round}
 	return s.pub.Publish(ctx, broadcast.StageInstall, next)
 }
 

@@ -89,6 +89,7 @@ func connect(ctx context.Context, name string, c config.Common, log *zap.Logger)
 		return nil, err
 	}
 	q := queue.New(js, "")
+	q.FailedRetention = c.FailedRetention
 	if err := q.Setup(ctx); err != nil {
 		nc.Close()
 		_ = rdb.Close()

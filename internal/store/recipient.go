@@ -66,8 +66,9 @@ type Change struct {
 	LastError      string
 	ConversationID string
 	ActivityID     string
-	// CountAttempt, CountRetry and CountReinstall add one to those counters.
-	CountAttempt, CountRetry, CountReinstall bool
+	// CountAttempt, CountRetry, CountReinstall and CountThrottle add one to
+	// those counters.
+	CountAttempt, CountRetry, CountReinstall, CountThrottle bool
 }
 
 // Result is the outcome of a Transition.
@@ -103,6 +104,9 @@ func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Resu
 	if c.CountReinstall {
 		ca.Incr = append(ca.Incr, "ri")
 	}
+	if c.CountThrottle {
+		ca.Incr = append(ca.Incr, "th")
+	}
 	chJSON, _ := json.Marshal(ca)
 	res, err := transitionScript.Run(ctx, s.rdb, keysOf(id).script(),
 		user, strings.Join(from, ","), string(c.To), s.nowMS(), c.Owner, c.Lease.Milliseconds(), chJSON).StringSlice()
@@ -134,6 +138,8 @@ type record struct {
 	A   int    `json:"a"`
 	RT  int    `json:"rt,omitempty"`
 	RI  int    `json:"ri,omitempty"`
+	TH  int    `json:"th,omitempty"`
+	RP  int    `json:"rp,omitempty"`
 	C   string `json:"c,omitempty"`
 	Act string `json:"act,omitempty"`
 	T   int64  `json:"t"`
@@ -145,7 +151,7 @@ func decodeRecord(user string, raw []byte) (broadcast.Recipient, error) {
 		return broadcast.Recipient{}, fmt.Errorf("decode recipient %s: %w", user, err)
 	}
 	return broadcast.Recipient{UserID: user, State: broadcast.State(r.S), Reason: broadcast.Reason(r.R),
-		LastError: r.E, Attempts: r.A, Retries: r.RT, Reinstalls: r.RI, ConversationID: r.C,
+		LastError: r.E, Attempts: r.A, Retries: r.RT, Reinstalls: r.RI, Throttles: r.TH, ReplayRound: r.RP, ConversationID: r.C,
 		ActivityID: r.Act, UpdatedAt: time.UnixMilli(r.T).UTC()}, nil
 }
 

@@ -134,6 +134,7 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 		}
 	}
 	b.Counts = parseCounts(counts.Val())
+	b.Replays, _ = strconv.Atoi(m["replays"])
 	return b, nil
 }
 
@@ -141,6 +142,7 @@ func parseCounts(m map[string]string) broadcast.Counts {
 	var c broadcast.Counts
 	c.Total, _ = strconv.ParseInt(m["total"], 10, 64)
 	c.PossibleDuplicates, _ = strconv.ParseInt(m["possible_duplicates"], 10, 64)
+	c.Replayed, _ = strconv.ParseInt(m["replayed"], 10, 64)
 	for _, st := range broadcast.States {
 		n, _ := strconv.ParseInt(m[string(st)], 10, 64)
 		c.Set(st, n)
