@@ -50,6 +50,7 @@ type Options struct {
 	Senders            int
 	InstallConcurrency int
 	MaxRetries         int // default 3
+	MaxThrottles       int // default the sender's
 	RetryBase          time.Duration
 	// Tenants is the number of tenants served (default 1); Env.Tenant is the
 	// first, Env.Tenants all of them.
@@ -135,7 +136,7 @@ func Start(t testing.TB, o Options) *Env {
 		ClientID: BotAppID, ClientSecret: BotPassword, RPS: o.GraphRPS, HTTP: httpClient, Logger: log})
 
 	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
-	e.Sender = send.New(send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
+	e.Sender = send.New(send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
 		st, q, connector, ratelimit.NewTenants(o.TenantRPS, st), log.Named("sender"))
 	e.Installer = install.New(install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase,
 		Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st)}, st, q,
@@ -152,7 +153,7 @@ func Start(t testing.TB, o Options) *Env {
 		e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: o.InstallConcurrency}, e.Installer.Handle)
 		e.runSender(ctx, e.Sender, o)
 		for i := 1; i < o.Senders; i++ {
-			s := send.New(send.Config{ProcessID: fmt.Sprintf("test-%d-%s", i, uuid.NewString()[:8]), MaxRetries: o.MaxRetries, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
+			s := send.New(send.Config{ProcessID: fmt.Sprintf("test-%d-%s", i, uuid.NewString()[:8]), MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
 				st, q, connector, ratelimit.NewTenants(o.TenantRPS, st), log.Named(fmt.Sprintf("sender%d", i)))
 			e.runSender(ctx, s, o)
 		}

@@ -167,3 +167,28 @@ func TestReplayOfACanceledBroadcastIsAConflict(t *testing.T) {
 	require.Equal(t, http.StatusConflict, code, text)
 	require.Contains(t, text, `"canceled"`)
 }
+
+// A recipient throttled again and again is failed (throttled) once it has
+// used its throttle budget, rather than retried forever, and a replay
+// delivers it. Retry-After is honoured throughout.
+func TestThrottledBeyondTheBudgetIsReplayable(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 10, InstalledFraction: 1, Seed: 6}, MaxThrottles: 3})
+	user := e.Users()[0].ID
+	e.Sim.Inject(e.Tenant, user, teamsim.Fault{Status: http.StatusTooManyRequests, Times: 3, RetryAfter: time.Second})
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Busy"}, Audience: broadcast.Audience{UserIDs: []string{user}}})
+	got := e.WaitCompleted(b.ID, 2*time.Minute)
+	require.Equal(t, int64(1), got.Counts.Failed)
+	rec, err := e.Store.Recipient(context.Background(), b.ID, user)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.ReasonThrottled, rec.Reason)
+	require.Equal(t, 2, rec.Throttles, "two 429s released it; the third failed it")
+
+	code, res, text := replay(t, e, b.ID, `{"reasons":["throttled"]}`)
+	require.Equal(t, http.StatusAccepted, code, text)
+	require.Equal(t, 1, res.Queued)
+	got = e.WaitCompleted(b.ID, 2*time.Minute)
+	require.Equal(t, int64(1), got.Counts.Sent)
+	require.Len(t, e.Sim.UserDeliveries(e.Tenant, user), 1)
+	require.Zero(t, e.Sim.Ledger().RetryAfterViolations)
+}
