@@ -7,12 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/broadcast-dev/broadcast/internal/devenv"
 )
 
 // The development compose file starts NATS with JetStream on file storage and
-// Redis with an append-only file, both on the host's loopback only.
+// Redis with an append-only file, both with the durability settings of
+// docs/OPERATIONS.md and on the host's loopback only.
 func TestDevelopmentServers(t *testing.T) {
 	data, err := os.ReadFile("docker-compose.yml")
 	require.NoError(t, err)
@@ -29,10 +33,21 @@ func TestDevelopmentServers(t *testing.T) {
 
 	nats := f.Services["nats"]
 	require.True(t, strings.HasPrefix(nats.Image, "nats:2.1"), "NATS 2.10 or later: %s", nats.Image)
-	require.Contains(t, nats.Command, "-js")
-	require.Contains(t, nats.Command, "-sd")
+	require.Equal(t, []string{"-c", "/etc/nats/nats.conf"}, nats.Command)
+	require.Contains(t, nats.Volumes, "./nats.conf:/etc/nats/nats.conf:ro")
+	// nats-server's own parser reads the file the container gets: JetStream
+	// on file storage in the volume, fsynced as often as the servers that
+	// `make demo` and the tests start.
+	opts, err := server.ProcessConfigFile("nats.conf")
+	require.NoError(t, err)
+	require.True(t, opts.JetStream)
+	require.Equal(t, "/data", opts.StoreDir)
+	require.Contains(t, nats.Volumes, "nats-data:/data")
+	require.False(t, opts.SyncAlways)
+	require.Equal(t, devenv.DefaultSyncInterval, opts.SyncInterval)
+
 	redis := f.Services["redis"]
-	require.Contains(t, strings.Join(redis.Command, " "), "--appendonly yes")
+	require.Contains(t, strings.Join(redis.Command, " "), "--appendonly yes --appendfsync always")
 
 	for name, s := range f.Services {
 		require.NotEmpty(t, s.Ports, name)
@@ -41,6 +56,10 @@ func TestDevelopmentServers(t *testing.T) {
 		}
 		for _, v := range s.Volumes {
 			vol := strings.SplitN(v, ":", 2)[0]
+			if strings.HasPrefix(vol, "./") { // a file of this directory
+				require.FileExists(t, vol, "%s mounts a missing file", name)
+				continue
+			}
 			require.Contains(t, f.Volumes, vol, "%s uses an undeclared volume", name)
 		}
 	}

@@ -149,7 +149,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("NATS: %w", err)
 	}
 	defer stopNATS()
-	redisURL, stopRedis, err := devenv.StartRedis(ctx, devenv.RedisOptions{URL: o.RedisURL, Dir: filepath.Join(work, "redis"), Logger: o.Log})
+	redisURL, stopRedis, err := devenv.StartRedis(ctx, devenv.RedisOptions{URL: o.RedisURL, Dir: filepath.Join(work, "redis"), AOF: true, Logger: o.Log})
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}

@@ -7,7 +7,8 @@
 // private server is started:
 //
 //   - NATS: an embedded nats-server (same process) with JetStream and file
-//     storage on 127.0.0.1 and a random port. It always works, so there is no
+//     storage on 127.0.0.1 and a random port, fsynced every
+//     DefaultSyncInterval (or always). It always works, so there is no
 //     other fallback.
 //   - Redis: a redis-server child process on a free 127.0.0.1 port when the
 //     binary is on PATH; else a redis:7 container when a Docker engine

@@ -51,7 +51,7 @@ func dockerHealthy(ctx context.Context) error {
 // function that removes the container.
 func startRedisContainer(ctx context.Context, aof bool) (string, func(), error) {
 	var opts []testcontainers.ContainerCustomizer
-	if aof {
+	if aof { // as a redis-server child: see startRedisProc
 		opts = append(opts, testcontainers.WithCmdArgs("--appendonly", "yes", "--appendfsync", "always"))
 	}
 	c, err := tcredis.Run(ctx, "redis:7", opts...)

@@ -24,6 +24,30 @@ const natsReadyTimeout = 10 * time.Second
 // natsCheckTimeout bounds the check of a NATS server given by URL.
 const natsCheckTimeout = 5 * time.Second
 
+// DefaultSyncInterval is how often the JetStream store of a server we start
+// fsyncs its files unless told otherwise: acknowledged writes of at most the
+// last second can be lost to a power loss of the host (a crash of the
+// process loses nothing the kernel has). docs/OPERATIONS.md gives the
+// measurements and the reasons; deploy/compose uses the same.
+const DefaultSyncInterval = time.Second
+
+// ParseSync reads a JetStream sync setting as nats-server's sync_interval
+// takes it: "always", or a duration such as "1s" or "2m". An empty s is the
+// default (DefaultSyncInterval, not always).
+func ParseSync(s string) (interval time.Duration, always bool, err error) {
+	switch s = strings.TrimSpace(s); s {
+	case "":
+		return DefaultSyncInterval, false, nil
+	case "always":
+		return 0, true, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, false, fmt.Errorf("JetStream sync %q: want \"always\" or a positive duration such as 1s", s)
+	}
+	return d, false, nil
+}
+
 // NATSOptions says which NATS server to use or how to start one.
 type NATSOptions struct {
 	// URL of a running server to use. Empty starts an embedded server.
@@ -32,9 +56,13 @@ type NATSOptions struct {
 	// StoreDir is the JetStream store directory of an embedded server. Empty
 	// uses a fresh temporary directory, removed when the server is closed.
 	StoreDir string
-	// SyncInterval is how often JetStream fsyncs its files; 0 keeps the
-	// server's default.
+	// SyncInterval is how often an embedded server's JetStream fsyncs its
+	// files; 0 is DefaultSyncInterval (not nats-server's own default of 2
+	// minutes: see docs/OPERATIONS.md).
 	SyncInterval time.Duration
+	// SyncAlways fsyncs every write before it is acknowledged; it overrides
+	// SyncInterval.
+	SyncAlways bool
 	// Logger receives the embedded server's log, notices at Debug level.
 	// Nil discards it.
 	Logger *zap.Logger
@@ -153,6 +181,9 @@ func (n *NATSServer) Start() error {
 	if n.srv != nil {
 		return nil
 	}
+	if n.opts.SyncInterval <= 0 {
+		n.opts.SyncInterval = DefaultSyncInterval
+	}
 	sopts := &server.Options{
 		ServerName:   "devenv",
 		Host:         "127.0.0.1",
@@ -160,6 +191,7 @@ func (n *NATSServer) Start() error {
 		JetStream:    true,
 		StoreDir:     n.dir,
 		SyncInterval: n.opts.SyncInterval,
+		SyncAlways:   n.opts.SyncAlways,
 		// The server lives inside someone else's process: their signals are
 		// not its business.
 		NoSigs: true,

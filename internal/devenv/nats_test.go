@@ -146,3 +146,43 @@ func TestRedactURL(t *testing.T) {
 	require.Equal(t, "nats://xxxxx@127.0.0.1:4222", redactURL("nats://tok3n@127.0.0.1:4222"))
 	require.Equal(t, "nats://127.0.0.1:4222", redactURL("nats://127.0.0.1:4222"))
 }
+
+// An embedded server fsyncs every DefaultSyncInterval unless told
+// otherwise, never at nats-server's own default of 2 minutes.
+func TestNATSServerSync(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		opts     NATSOptions
+		interval time.Duration
+		always   bool
+	}{
+		{NATSOptions{}, DefaultSyncInterval, false},
+		{NATSOptions{SyncInterval: 250 * time.Millisecond}, 250 * time.Millisecond, false},
+		{NATSOptions{SyncAlways: true}, DefaultSyncInterval, true},
+	} {
+		n, err := NewNATSServer(tc.opts)
+		require.NoError(t, err)
+		cfg := n.srv.JetStreamConfig()
+		n.Close()
+		require.NotNil(t, cfg)
+		require.Equal(t, tc.interval, cfg.SyncInterval, "%+v", tc.opts)
+		require.Equal(t, tc.always, cfg.SyncAlways, "%+v", tc.opts)
+	}
+}
+
+func TestParseSync(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]struct {
+		interval time.Duration
+		always   bool
+	}{"": {DefaultSyncInterval, false}, "always": {0, true}, "1s": {time.Second, false}, " 2m ": {2 * time.Minute, false}} {
+		d, always, err := ParseSync(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want.interval, d, in)
+		require.Equal(t, want.always, always, in)
+	}
+	for _, bad := range []string{"sometimes", "0s", "-1s", "1"} {
+		_, _, err := ParseSync(bad)
+		require.ErrorContains(t, err, "always", bad)
+	}
+}

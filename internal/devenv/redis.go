@@ -18,8 +18,9 @@ const redisCheckTimeout = 3 * time.Second
 type RedisOptions struct {
 	// URL of a running Redis to use (redis://host:port/db). Empty starts one.
 	URL string
-	// AOF turns the append-only file on in a started server; off, it keeps
-	// nothing on disk.
+	// AOF turns the append-only file on in a started server, fsynced before
+	// every answer (appendfsync always, as docs/OPERATIONS.md chooses);
+	// off, it keeps nothing on disk.
 	AOF bool
 	// Dir is a started redis-server's data and log directory. Empty uses a
 	// fresh temporary directory, removed on stop. A container ignores it.

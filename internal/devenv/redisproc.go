@@ -60,10 +60,11 @@ func startRedisProc(ctx context.Context, bin string, port int, dir string, aof b
 		"--save", "",
 	}
 	if aof {
-		// always, not everysec: with everysec Redis may answer a write
-		// before handing it to the kernel (when an fsync is slow), and a
-		// fault test that kills the server must find every acknowledged
-		// write again.
+		// always, as in production (docs/OPERATIONS.md): every write is
+		// fsynced before Redis answers it. With everysec Redis may even
+		// answer a write before handing it to the kernel (while an fsync is
+		// slow), so a kill -9 could lose it; a fault test that kills the
+		// server must find every acknowledged write again.
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")

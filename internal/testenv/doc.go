@@ -3,7 +3,9 @@
 // NATS and Redis return the URL of a server shared by every test of the test
 // binary, found or started once, on first use:
 //
-//   - NATS: NATS_URL if set, else an embedded nats-server with JetStream.
+//   - NATS: NATS_URL if set, else an embedded nats-server with JetStream,
+//     whose fsync setting is devenv's default or TEST_NATS_SYNC ("always",
+//     or an interval such as 1s or 2m), for measuring what it costs.
 //   - Redis: REDIS_URL if set, else a Redis on 127.0.0.1:6379 if it answers
 //     at once, else a redis-server child process, else a redis:7 container.
 //

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -62,6 +63,10 @@ func NATS(t testing.TB) string {
 				return "", err
 			}
 			opts.StoreDir = dir
+			// TEST_NATS_SYNC measures what the fsync setting costs.
+			if opts.SyncInterval, opts.SyncAlways, err = devenv.ParseSync(os.Getenv("TEST_NATS_SYNC")); err != nil {
+				return "", fmt.Errorf("TEST_NATS_SYNC: %w", err)
+			}
 		}
 		url, _, err := devenv.StartNATS(ctx, opts)
 		return url, err
