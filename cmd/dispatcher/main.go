@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"time"
@@ -43,15 +44,30 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 	case <-ctx.Done():
 	case err = <-served: // could not listen
 	}
+	// Shutdown: the expansions stop at once (each resumes from its saved
+	// cursor, here or in another dispatcher); requests in flight get
+	// httpGrace to finish (a broadcast created meanwhile is registered
+	// before it is recorded, so the next dispatcher expands it).
 	stop()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), httpGrace)
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil {
-		env.Log.Warn("http shutdown", zap.Error(serr))
+		env.Log.Warn("http shutdown: requests cut short", zap.Error(serr))
 	}
-	<-expanded
+	select {
+	case <-expanded:
+	case <-time.After(expandGrace):
+		return fmt.Errorf("expansions did not stop within %s of the shutdown", expandGrace)
+	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
+
+// httpGrace bounds the requests in flight at shutdown, expandGrace the
+// expansions' stop after it.
+const (
+	httpGrace   = 10 * time.Second
+	expandGrace = 15 * time.Second
+)

@@ -98,7 +98,8 @@ func NewScheduler(cfg SchedulerConfig, q *Queue, broadcasts Broadcasts, handle H
 }
 
 // Run schedules jobs until ctx is done, then stops fetching, lets the jobs
-// in hand finish within Grace, and returns.
+// in hand finish within Grace, cancels those left, and returns once they
+// have (or 5 s after the cancellation, whichever is first).
 func (s *Scheduler) Run(ctx context.Context) error {
 	// Jobs get their own context: shutdown first stops fetching, and
 	// cancels work in flight only after the grace period.
@@ -124,10 +125,22 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	case <-time.After(s.cfg.Grace):
 		s.log.Warn("grace period over: cancelling work in flight", zap.Duration("grace", s.cfg.Grace))
 		cancelWork()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(cancelWait):
+			// A handler stuck past its cancellation (say, recording a
+			// delivery while Redis is away) must not hold the process:
+			// its job is redelivered after AckWait, and its claim's lease
+			// runs out then too.
+			s.log.Error("jobs still running after their cancellation: leaving them to their leases", zap.Duration("waited", cancelWait))
+		}
 	}
 	return nil
 }
+
+// cancelWait is how long Run waits, once the grace period is over and the
+// jobs in flight are cancelled, for them to return.
+const cancelWait = 5 * time.Second
 
 // refresh brings the lanes up to date with the broadcasts that have a
 // consumer at the stage, and removes the consumers of finished broadcasts.

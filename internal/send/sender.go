@@ -267,6 +267,9 @@ func (s *Sender) block(ctx context.Context, job broadcast.Job, reason broadcast.
 // failed-sends stream first, so that every one recorded can be replayed; if
 // it cannot be kept, the recipient is released and the job redelivered.
 func (s *Sender) final(ctx context.Context, job broadcast.Job, to broadcast.State, reason broadcast.Reason, cause error) error {
+	// Teams has answered: record it even when shutdown cancels ctx, rather
+	// than leave the claim to its lease.
+	ctx = context.WithoutCancel(ctx)
 	if reason.Replayable() {
 		f := broadcast.Failure{Job: job, Stage: broadcast.StageSend, State: to, Reason: reason, LastError: errString(cause), At: time.Now().UTC()}
 		if err := s.pub.PublishFailure(ctx, f); err != nil {
@@ -291,13 +294,13 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 		return s.fail(ctx, job, broadcast.ReasonNotInstalled, cause, log)
 	}
 	log.Info("conversation gone: back to install", zap.Error(cause))
-	if _, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
+	if _, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
 		From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateInstalling, CountReinstall: true, LastError: errString(cause),
 	}); err != nil {
 		return err
 	}
 	next := broadcast.Job{BroadcastID: job.BroadcastID, TenantID: job.TenantID, UserID: job.UserID, Reinstall: job.Reinstall + 1, Round: job.Round}
-	return s.pub.Publish(ctx, broadcast.StageInstall, next)
+	return s.pub.Publish(context.WithoutCancel(ctx), broadcast.StageInstall, next)
 }
 
 // activity returns the broadcast's activity, read once per process.

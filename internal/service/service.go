@@ -58,8 +58,22 @@ func Main[C Config](name string, load func(getenv func(string) string) (C, error
 	defer log.Sync() //nolint:errcheck
 	log.Info("starting", cfg.Fields()...)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case sig := <-sigs:
+			// From the first signal on, a second one stops the process at
+			// once (the default action) rather than waiting for the drain.
+			signal.Stop(sigs)
+			log.Info("shutting down: finishing the work in hand (a second signal stops at once)", zap.String("signal", sig.String()))
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	env, err := connect(ctx, name, c, log)
 	if err != nil {
 		log.Error("start", zap.Error(err))
@@ -98,10 +112,25 @@ func connect(ctx context.Context, name string, c config.Common, log *zap.Logger)
 	return &Env{Log: log, Store: store.New(rdb), Queue: q, rdb: rdb, nc: nc}, nil
 }
 
+// drainTimeout bounds the flush of the NATS connection at exit.
+const drainTimeout = 5 * time.Second
+
 func (e *Env) close() {
-	// Drain flushes acks and publishes still buffered in the connection.
+	// Drain flushes the acks and publishes still buffered in the
+	// connection, then closes it. It does so in the background: wait for
+	// it, or the process may exit before its last acks reach the server
+	// (their jobs would come back after AckWait).
+	closed := make(chan struct{})
+	e.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	if err := e.nc.Drain(); err != nil {
 		e.nc.Close()
+	} else {
+		select {
+		case <-closed:
+		case <-time.After(drainTimeout):
+			e.Log.Warn("NATS connection not drained in time: closing it", zap.Duration("timeout", drainTimeout))
+			e.nc.Close()
+		}
 	}
 	_ = e.rdb.Close()
 }
