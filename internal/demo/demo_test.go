@@ -3,8 +3,6 @@ package demo_test
 import (
 	"bytes"
 	"context"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,13 +16,7 @@ import (
 // tenant: its outcome matches the simulator's ledger user by user.
 func TestDemoMatchesLedger(t *testing.T) {
 	t.Parallel()
-	bin := t.TempDir()
-	root, err := filepath.Abs("../..")
-	require.NoError(t, err)
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/dispatcher", "./cmd/installer", "./cmd/sender")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := demo.BuildServices(t)
 
 	var buf bytes.Buffer
 	res, err := demo.Run(context.Background(), demo.Options{
