@@ -181,15 +181,17 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 		log.Info("throttled: tenant paused", zap.Duration("retry_after", wait))
 		return s.releaseThrottled(ctx, job, queue.Retry(wait+jitter(wait), sendErr))
 	case teams.Retry, teams.Unauthorized:
+		maybe := teams.MaybeDelivered(sendErr)
 		if ctx.Err() != nil { // shutting down: the call was cut, not refused
-			return s.release(ctx, job, false, ctx.Err())
+			return s.giveBack(ctx, job, store.Change{MaybeDelivered: maybe}, ctx.Err())
 		}
 		if rec.Retries >= s.cfg.MaxRetries {
 			return s.fail(ctx, job, broadcast.ReasonRetriesExhausted, sendErr, log)
 		}
 		delay := queue.Backoff(rec.Retries+1, s.cfg.RetryBase, time.Minute)
-		log.Info("send failed, will retry", zap.Int("retries", rec.Retries+1), zap.Duration("delay", delay), zap.Error(sendErr))
-		return s.release(ctx, job, true, queue.Retry(delay, sendErr))
+		log.Info("send failed, will retry", zap.Int("retries", rec.Retries+1), zap.Duration("delay", delay),
+			zap.Bool("maybe_delivered", maybe), zap.Error(sendErr))
+		return s.giveBack(ctx, job, store.Change{CountRetry: true, MaybeDelivered: maybe}, queue.Retry(delay, sendErr))
 	case teams.Blocked:
 		return s.block(ctx, job, broadcast.ReasonBlockedByUser, sendErr, log)
 	case teams.Disabled:
@@ -270,14 +272,17 @@ func (s *Sender) final(ctx context.Context, job broadcast.Job, to broadcast.Stat
 	// Teams has answered: record it even when shutdown cancels ctx, rather
 	// than leave the claim to its lease.
 	ctx = context.WithoutCancel(ctx)
+	// A last try that got no answer may have been delivered: a later
+	// attempt (this job's redelivery, a replay) may deliver it again.
+	maybe := teams.MaybeDelivered(cause)
 	if reason.Replayable() {
 		f := broadcast.Failure{Job: job, Stage: broadcast.StageSend, State: to, Reason: reason, LastError: errString(cause), At: time.Now().UTC()}
 		if err := s.pub.PublishFailure(ctx, f); err != nil {
-			return s.release(ctx, job, false, err)
+			return s.giveBack(ctx, job, store.Change{MaybeDelivered: maybe}, err)
 		}
 	}
 	_, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
-		From: []broadcast.State{broadcast.StateSending}, To: to, Reason: reason, LastError: errString(cause),
+		From: []broadcast.State{broadcast.StateSending}, To: to, Reason: reason, LastError: errString(cause), MaybeDelivered: maybe,
 	})
 	return err
 }

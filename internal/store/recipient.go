@@ -69,6 +69,9 @@ type Change struct {
 	// CountAttempt, CountRetry, CountReinstall and CountThrottle add one to
 	// those counters.
 	CountAttempt, CountRetry, CountReinstall, CountThrottle bool
+	// MaybeDelivered adds one to the broadcast's possible duplicates: the
+	// send being released got no answer, and Teams may have delivered it.
+	MaybeDelivered bool
 }
 
 // Result is the outcome of a Transition.
@@ -86,6 +89,7 @@ type changeArgs struct {
 	Conv   string   `json:"conv,omitempty"`
 	Act    string   `json:"act,omitempty"`
 	Incr   []string `json:"incr,omitempty"`
+	Dup    bool     `json:"dup,omitempty"`
 }
 
 // Transition applies c to one recipient if its current state allows it.
@@ -94,7 +98,7 @@ func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Resu
 	for i, f := range c.From {
 		from[i] = string(f)
 	}
-	ca := changeArgs{Reason: string(c.Reason), Err: clipErr(c.LastError), Conv: c.ConversationID, Act: c.ActivityID}
+	ca := changeArgs{Reason: string(c.Reason), Err: clipErr(c.LastError), Conv: c.ConversationID, Act: c.ActivityID, Dup: c.MaybeDelivered}
 	if c.CountAttempt {
 		ca.Incr = append(ca.Incr, "a")
 	}

@@ -121,7 +121,8 @@ return out
 // transitionScript moves one recipient. ARGV: user, allowed from-states
 // (comma separated; empty = any state that is not final), to-state, now (ms),
 // owner, lease (ms), then the changes as a JSON object:
-// {reason, err, conv, act, incr: [counter names]}.
+// {reason, err, conv, act, incr: [counter names], dup: count a possible
+// duplicate}.
 // Returns {verdict, previous state, record JSON}; verdict is ok, skip (the
 // current state is not allowed), busy (claimed by another owner whose lease
 // runs), canceled (the broadcast is being canceled: the recipient was moved
@@ -156,6 +157,7 @@ elseif to == 'sending' and cur == 'sending' then
   -- delivered before it died.
   redis.call('HINCRBY', KEYS[2], 'possible_duplicates', 1)
 end
+if ch.dup then redis.call('HINCRBY', KEYS[2], 'possible_duplicates', 1) end
 move(user, cur, to)
 r.s = to
 r.t = now

@@ -329,12 +329,15 @@ func TestTransportFailures(t *testing.T) {
 		timeout time.Duration
 		ctx     context.Context
 		tokErr  error
+		// maybe: Teams may have carried the send out (teams.MaybeDelivered)
+		maybe bool
 	}{
-		{name: "slow server, short client timeout", url: slow.URL, timeout: 50 * time.Millisecond, ctx: context.Background()},
-		{name: "slow server, context deadline", url: slow.URL, timeout: 5 * time.Second, ctx: deadline(t, 50*time.Millisecond)},
+		{name: "slow server, short client timeout", url: slow.URL, timeout: 50 * time.Millisecond, ctx: context.Background(), maybe: true},
+		{name: "slow server, context deadline", url: slow.URL, timeout: 5 * time.Second, ctx: deadline(t, 50*time.Millisecond), maybe: true},
 		{name: "connection refused", url: refused, timeout: 5 * time.Second, ctx: context.Background()},
-		{name: "connection closed without an answer", url: hangUp.URL, timeout: 5 * time.Second, ctx: context.Background()},
-		{name: "caller canceled", url: slow.URL, timeout: 5 * time.Second, ctx: canceled},
+		{name: "connection closed without an answer", url: hangUp.URL, timeout: 5 * time.Second, ctx: context.Background(), maybe: true},
+		// A canceled call cannot tell whether it had left: counted.
+		{name: "caller canceled", url: slow.URL, timeout: 5 * time.Second, ctx: canceled, maybe: true},
 		{name: "no token", url: slow.URL, timeout: 5 * time.Second, ctx: context.Background(), tokErr: errors.New("token: 503")},
 	}
 	for _, tt := range tests {
@@ -345,6 +348,7 @@ func TestTransportFailures(t *testing.T) {
 			_, err = c.Send(tt.ctx, conv, activity)
 			require.Error(t, err)
 			require.Equal(t, teams.Retry, teams.Classify(err), "outcome of %v", err)
+			require.Equal(t, tt.maybe, teams.MaybeDelivered(err), "maybe delivered: %v", err)
 		})
 	}
 }
@@ -390,6 +394,8 @@ func TestClassifyWrapped(t *testing.T) {
 	require.Equal(t, teams.Throttled, teams.Classify(err))
 	require.Equal(t, teams.OK, teams.Classify(nil))
 	require.Equal(t, teams.Failed, teams.Classify(errors.New("something else")))
+	require.False(t, teams.MaybeDelivered(fmt.Errorf("send: %w", &teams.Error{Status: 503})), "an answer is not a doubt")
+	require.False(t, teams.MaybeDelivered(nil))
 	require.Equal(t, "conversation_gone", teams.ConversationGone.String())
 	require.Equal(t, "throttled", teams.Throttled.String())
 }

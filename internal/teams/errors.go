@@ -199,6 +199,23 @@ func Classify(err error) Outcome {
 	return Failed
 }
 
+// MaybeDelivered reports whether a failed call may still have been carried
+// out by Teams: it got no answer (a timeout, a connection cut after the
+// request left) rather than an HTTP error or a refused connection. A retry
+// of such a send may deliver the message a second time.
+func MaybeDelivered(err error) bool {
+	var e *Error
+	var te *tokenError
+	if err == nil || errors.As(err, &e) || errors.As(err, &te) || errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return false
+	}
+	return Classify(err) == Retry
+}
+
 func classifyStatus(e *Error) Outcome {
 	switch e.Status {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
