@@ -1,6 +1,6 @@
 // Package api is the dispatcher's HTTP API:
 //
-//	POST /v1/broadcasts                  create a broadcast (202 Accepted)
+//	POST /v1/broadcasts                  create a broadcast (202 Accepted; 200 for an Idempotency-Key replay)
 //	GET  /v1/broadcasts/{id}             its status and exact counters
 //	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state=
 //	POST /v1/broadcasts/{id}/cancel      stop it: recipients not yet sent become canceled
@@ -35,6 +35,10 @@ const MaxBodyBytes = 4 << 20
 // Creator creates and controls broadcasts for the tenants it serves.
 type Creator interface {
 	Create(ctx context.Context, req *broadcast.CreateRequest) (*broadcast.Broadcast, error)
+	// CreateOnce creates at most one broadcast per Idempotency-Key (see
+	// dispatch.Dispatcher.CreateOnce); replayed means an earlier request
+	// with the key created it.
+	CreateOnce(ctx context.Context, req *broadcast.CreateRequest, key string) (b *broadcast.Broadcast, replayed bool, err error)
 	Serves(tenant string) bool
 	// Cancel stops a broadcast; changed is false when an earlier call had.
 	Cancel(ctx context.Context, id string) (b *broadcast.Broadcast, changed bool, err error)
@@ -109,17 +113,71 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !jsonBody(w, r) {
 		return
 	}
-	req, err := broadcast.DecodeCreateRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if !s.decoded(w, err) {
-		return
-	}
-	b, err := s.creator.Create(r.Context(), req)
+	key, keyed, err := idempotencyKey(r)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
+	req, err := broadcast.DecodeCreateRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if !s.decoded(w, err) {
+		return
+	}
+	var b *broadcast.Broadcast
+	replayed := false
+	if keyed {
+		b, replayed, err = s.creator.CreateOnce(r.Context(), req, key)
+	} else {
+		b, err = s.creator.Create(r.Context(), req)
+	}
+	if err != nil {
+		s.createFailed(w, err)
+		return
+	}
 	w.Header().Set("Location", "/v1/broadcasts/"+b.ID)
+	if replayed {
+		w.Header().Set(ReplayedHeader, "true")
+		writeJSON(w, http.StatusOK, b)
+		return
+	}
 	writeJSON(w, http.StatusAccepted, b)
+}
+
+// ReplayedHeader marks the answer to a create whose Idempotency-Key an
+// earlier request used: the broadcast is that request's, as it is now.
+const ReplayedHeader = "Idempotent-Replayed"
+
+// idempotencyKey returns the request's Idempotency-Key and whether it has
+// one; a header given twice, or empty, or not printable ASCII is refused.
+func idempotencyKey(r *http.Request) (key string, ok bool, err error) {
+	vals := r.Header.Values(broadcast.IdempotencyHeader)
+	switch len(vals) {
+	case 0:
+		return "", false, nil
+	case 1:
+	default:
+		return "", false, broadcast.Invalid(broadcast.IdempotencyHeader, "given %d times: give it once", len(vals))
+	}
+	if err := broadcast.CheckIdempotencyKey(vals[0]); err != nil {
+		return "", false, err
+	}
+	return vals[0], true, nil
+}
+
+// createFailed answers a create's idempotency conflicts, and any other
+// error as fail does.
+func (s *Server) createFailed(w http.ResponseWriter, err error) {
+	var reused *broadcast.KeyReusedError
+	var busy *broadcast.KeyInProgressError
+	switch {
+	case errors.As(err, &reused):
+		writeError(w, http.StatusUnprocessableEntity, "idempotency_key_reused", reused.Error(),
+			[]broadcast.FieldError{{Field: broadcast.IdempotencyHeader, Problem: "already used for a different request"}})
+	case errors.As(err, &busy):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(busy.RetryAfter.Seconds()))))
+		writeError(w, http.StatusConflict, "idempotency_key_in_progress", busy.Error(), nil)
+	default:
+		s.fail(w, err)
+	}
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {

@@ -46,6 +46,14 @@ type Config struct {
 	// ResumeEvery is how often expansions that stopped (an error, a crash of
 	// another dispatcher) are looked for and resumed.
 	ResumeEvery time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key is remembered
+	// (default store.DefaultIdempotencyTTL, 24 h).
+	IdempotencyTTL time.Duration
+	// IdempotencyGrace is how long a claimed key whose broadcast is not
+	// written yet is left to the create that claimed it before a retry
+	// takes it over (default DefaultIdempotencyGrace). A create gives up
+	// writing after a third of it, so a take-over never races a live one.
+	IdempotencyGrace time.Duration
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
@@ -69,6 +77,12 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	}
 	if cfg.ResumeEvery <= 0 {
 		cfg.ResumeEvery = 30 * time.Second
+	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = store.DefaultIdempotencyTTL
+	}
+	if cfg.IdempotencyGrace <= 0 {
+		cfg.IdempotencyGrace = DefaultIdempotencyGrace
 	}
 	return &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
 }
@@ -114,32 +128,51 @@ func (d *Dispatcher) resume(ctx context.Context) {
 // Create validates a request, records the broadcast and starts its
 // expansion. A *broadcast.ValidationError means the request was refused.
 func (d *Dispatcher) Create(ctx context.Context, req *broadcast.CreateRequest) (*broadcast.Broadcast, error) {
+	b, activity, err := d.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.record(ctx, b, activity); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// prepare checks what only the dispatcher can check (the tenant, the
+// activity and its size) and returns the broadcast to record, with a new
+// id, and its activity. It touches nothing outside.
+func (d *Dispatcher) prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast, []byte, error) {
 	tenant := req.TenantID
 	if tenant == "" {
 		tenant = d.cfg.Tenants[0]
 	} else if !contains(d.cfg.Tenants, tenant) {
-		return nil, broadcast.Invalid("tenantId", "this deployment does not serve tenant %s", tenant)
+		return nil, nil, broadcast.Invalid("tenantId", "this deployment does not serve tenant %s", tenant)
 	}
 	activity, err := teams.Activity(req.Message.Text, req.Message.Card, req.Message.Alert())
 	if err != nil {
-		return nil, broadcast.Invalid("message", "%s", err.Error())
+		return nil, nil, broadcast.Invalid("message", "%s", err.Error())
 	}
 	if n := teams.PayloadSize(activity); n > MaxActivityUnits {
-		return nil, broadcast.Invalid("message", "the message is %d UTF-16 units, over Teams' budget of %d (80 KB): shorten the text or the card", n, MaxActivityUnits)
+		return nil, nil, broadcast.Invalid("message", "the message is %d UTF-16 units, over Teams' budget of %d (80 KB): shorten the text or the card", n, MaxActivityUnits)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return nil, fmt.Errorf("new broadcast id: %w", err)
+		return nil, nil, fmt.Errorf("new broadcast id: %w", err)
 	}
 	b := &broadcast.Broadcast{ID: id.String(), TenantID: tenant, Message: req.Message, Audience: req.Audience,
 		Priority: req.Priority.OrNormal(), Status: broadcast.StatusExpanding, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	return b, activity, nil
+}
+
+// record writes the broadcast and starts its expansion.
+func (d *Dispatcher) record(ctx context.Context, b *broadcast.Broadcast, activity []byte) error {
 	if err := d.store.CreateBroadcast(ctx, b, activity); err != nil {
-		return nil, err
+		return err
 	}
-	d.log.Info("broadcast accepted", zap.String("broadcast_id", b.ID), zap.String("tenant_id", tenant),
+	d.log.Info("broadcast accepted", zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID),
 		zap.String("priority", string(b.Priority)), zap.Bool("all_users", b.Audience.AllUsers), zap.Int("listed_users", len(b.Audience.UserIDs)))
 	d.start(b.ID)
-	return b, nil
+	return nil
 }
 
 // Serves reports whether the dispatcher serves tenant.

@@ -1,0 +1,130 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/store"
+)
+
+// DefaultIdempotencyGrace is how long a claimed Idempotency-Key without a
+// broadcast is left to the create holding it. A create writes in
+// milliseconds; one that has not after 30 s has died (its write is bounded
+// by a third of this), and a retry takes the key over.
+const DefaultIdempotencyGrace = 30 * time.Second
+
+// releaseTimeout bounds the release of a key after a failed write, which
+// runs even when the request's context is done.
+const releaseTimeout = 3 * time.Second
+
+// CreateOnce is Create for a request carrying an Idempotency-Key (scoped
+// to the broadcast's tenant): the first request with the key creates the
+// broadcast; a retry with the same request gets that broadcast back,
+// replayed = true. It answers *broadcast.KeyReusedError for the key with a
+// different request and *broadcast.KeyInProgressError while the broadcast
+// the key names is still being written.
+//
+// The key is claimed before the broadcast is written, so that of two
+// concurrent retries only one writes. A write that fails releases the key;
+// a create that dies between the claim and the write leaves the key naming
+// a broadcast that does not exist, and the first retry after the grace
+// period writes it under that id.
+func (d *Dispatcher) CreateOnce(ctx context.Context, req *broadcast.CreateRequest, key string) (b *broadcast.Broadcast, replayed bool, err error) {
+	if err := broadcast.CheckIdempotencyKey(key); err != nil {
+		return nil, false, err
+	}
+	b, activity, err := d.prepare(req)
+	if err != nil {
+		return nil, false, err
+	}
+	hash := requestHash(b, activity)
+	claim, fresh, err := d.store.ClaimIdempotencyKey(ctx, b.TenantID, key, b.ID, hash, d.cfg.IdempotencyTTL)
+	if err != nil {
+		return nil, false, err
+	}
+	if fresh {
+		return b, false, d.recordClaimed(ctx, b, activity, key)
+	}
+	if claim.RequestHash != hash {
+		return nil, false, &broadcast.KeyReusedError{BroadcastID: claim.BroadcastID, UsedAt: claim.CreatedAt}
+	}
+	if got, err := d.store.Broadcast(ctx, claim.BroadcastID); !errors.Is(err, store.ErrNotFound) {
+		return got, err == nil, err
+	}
+	// Claimed, and no broadcast: its create is writing it now, or died.
+	grace := d.cfg.IdempotencyGrace
+	if claim.Age < grace {
+		return nil, false, &broadcast.KeyInProgressError{BroadcastID: claim.BroadcastID, RetryAfter: retryAfter(grace - claim.Age)}
+	}
+	took, err := d.store.TakeOverIdempotencyKey(ctx, b.TenantID, key, claim.BroadcastID, grace)
+	if err != nil {
+		return nil, false, err
+	}
+	if !took { // another retry took it over an instant ago
+		return nil, false, &broadcast.KeyInProgressError{BroadcastID: claim.BroadcastID, RetryAfter: time.Second}
+	}
+	d.log.Warn("re-creating a broadcast whose create stopped after claiming its idempotency key",
+		zap.String("broadcast_id", claim.BroadcastID), zap.String("tenant_id", b.TenantID), zap.Duration("claimed_for", claim.Age))
+	b.ID = claim.BroadcastID
+	return b, false, d.recordClaimed(ctx, b, activity, key)
+}
+
+// recordClaimed writes a broadcast whose key is claimed, within a third of
+// the grace period, and releases the key if the write failed.
+func (d *Dispatcher) recordClaimed(ctx context.Context, b *broadcast.Broadcast, activity []byte, key string) error {
+	wctx, cancel := context.WithTimeout(ctx, d.cfg.IdempotencyGrace/3)
+	defer cancel()
+	err := d.record(wctx, b, activity)
+	if err == nil {
+		return nil
+	}
+	// A write that timed out may still have been applied: release the key
+	// only if the record is certainly not there. Else the key stays, and a
+	// retry finds the broadcast, or takes the key over after the grace.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	log := d.log.With(zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID))
+	exists, xerr := d.store.BroadcastExists(rctx, b.ID)
+	switch {
+	case xerr != nil:
+		log.Warn("create failed; its idempotency key is kept until the grace period ends", zap.Error(xerr))
+	case !exists:
+		if rerr := d.store.ReleaseIdempotencyKey(rctx, b.TenantID, key, b.ID); rerr != nil {
+			log.Warn("create failed; its idempotency key is kept until the grace period ends", zap.Error(rerr))
+		}
+	}
+	return err
+}
+
+// requestHash identifies a request as the broadcast it would create: the
+// tenant (resolved, so a defaulted tenant and the same tenant named agree),
+// the priority, the activity exactly as it would be posted (the card
+// compacted), and the audience after normalisation (ids lowercased,
+// deduplicated, in request order).
+func requestHash(b *broadcast.Broadcast, activity []byte) string {
+	h := sha256.New()
+	for _, part := range []string{"v1", b.TenantID, string(b.Priority.OrNormal()), string(activity)} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	if b.Audience.AllUsers {
+		h.Write([]byte("all"))
+	} else {
+		h.Write([]byte("list\x00" + strings.Join(b.Audience.UserIDs, ",")))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// retryAfter is how long a client should wait before retrying a key in
+// progress: the rest of the grace period, but at most 5 s (the create is
+// usually about to finish) and at least 1 s.
+func retryAfter(rest time.Duration) time.Duration {
+	return min(max(rest, time.Second), 5*time.Second).Round(time.Second)
+}
