@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
@@ -58,6 +59,9 @@ type Options struct {
 	// NoWorkers leaves the installer and sender workers stopped, for tests
 	// that drive the handlers themselves.
 	NoWorkers bool
+	// LogCore, if set, also receives everything logged (a zap observer, for
+	// tests that check what was reported).
+	LogCore zapcore.Core
 }
 
 // Env is a running pipeline.
@@ -86,6 +90,9 @@ type Env struct {
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
 	log := testenv.Logger(t)
+	if o.LogCore != nil {
+		log = log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, o.LogCore) }))
+	}
 	tenant := testenv.FreeTenant(t)
 	tenants := []string{tenant}
 	for i := 1; i < o.Tenants; i++ {
