@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -53,6 +54,11 @@ func (j Job) Marshal() []byte {
 // redelivered.
 var ErrBadJob = errors.New("malformed job")
 
+// jobIDRE is what a broadcast id may hold in a job: it becomes a NATS
+// subject token and part of consumer names, which refuse '.', wildcards,
+// white space and slashes. Broadcast ids are UUIDs.
+var jobIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
 // DecodeJob decodes and checks a job taken from a stream.
 func DecodeJob(data []byte) (Job, error) {
 	var j Job
@@ -62,6 +68,9 @@ func DecodeJob(data []byte) (Job, error) {
 	switch {
 	case j.BroadcastID == "":
 		return j, fmt.Errorf("%w: no broadcast id", ErrBadJob)
+	case !jobIDRE.MatchString(j.BroadcastID):
+		// It names the job's subject and consumers when the job is handed on.
+		return j, fmt.Errorf("%w: broadcast id %q is not a UUID-like token", ErrBadJob, clip(j.BroadcastID))
 	case !IsGUID(j.TenantID):
 		return j, fmt.Errorf("%w: tenant id %q is not a GUID", ErrBadJob, clip(j.TenantID))
 	case !IsGUID(j.UserID):

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -126,7 +127,14 @@ func decodeError(err error) error {
 		}
 		return Invalid(field, "must be %s, not JSON %s", jsonKind(typ.Type.Kind().String()), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if unq, uerr := strconv.Unquote(name); uerr == nil {
+			name = unq
+		}
+		if name == "" || len(name) > 64 {
+			// A field name cannot name itself: the problem is the body's.
+			return Invalid("body", "unknown field %q", clip(name))
+		}
 		return Invalid(name, "unknown field")
 	}
 	// Not the JSON's fault: the body could not be read (too large, cut off).
@@ -190,6 +198,12 @@ func (m *Message) validate(v *ValidationError) {
 func validateCard(raw json.RawMessage, v *ValidationError) {
 	if len(raw) > MaxCardBytes {
 		v.add("message.card", "too large: %d bytes, the whole message must stay under 80 KB", len(raw))
+		return
+	}
+	if !utf8.Valid(raw) {
+		// JSON decoding keeps a raw card's bytes as they came; Teams would
+		// refuse the activity for every recipient.
+		v.add("message.card", "not valid UTF-8")
 		return
 	}
 	trimmed := bytes.TrimSpace(raw)

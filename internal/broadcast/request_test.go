@@ -31,6 +31,7 @@ func TestDecodeCreateRequestRejects(t *testing.T) {
 		{"bad user id", `{"message":{"text":"hi"},"audience":{"userIds":["bob@contoso.com"]}}`, "audience.userIds[0]", "GUID"},
 		{"bad tenant", `{"tenantId":"contoso","message":{"text":"hi"},"audience":{"allUsers":true}}`, "tenantId", "GUID"},
 		{"card not object", `{"message":{"card":[1]},"audience":{"allUsers":true}}`, "message.card", "JSON object"},
+		{"card not UTF-8", "{\"message\":{\"card\":{\"type\":\"AdaptiveCard\",\"version\":\"1.5\",\"body\":[\"\xff\"]}},\"audience\":{\"allUsers\":true}}", "message.card", "UTF-8"},
 		{"card null", `{"message":{"card":null},"audience":{"allUsers":true}}`, "message.card", "not null"},
 		{"card wrong type", `{"message":{"card":{"type":"HeroCard","version":"1.5","body":[]}},"audience":{"allUsers":true}}`, "message.card.type", "AdaptiveCard"},
 		{"card no version", `{"message":{"card":{"type":"AdaptiveCard","body":[]}},"audience":{"allUsers":true}}`, "message.card.version", "required"},
