@@ -4,7 +4,7 @@ BIN      := bin
 SERVICES := dispatcher installer sender teamsim demo bench
 DEMO_ARGS ?=
 
-.PHONY: all build demo test bench vet fmt clean
+.PHONY: all build demo test fuzz bench vet fmt clean
 
 all: build
 
@@ -19,6 +19,24 @@ demo: build
 ## test: unit and integration tests (real NATS JetStream and Redis).
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## fuzz: each fuzz target for FUZZTIME (their seed corpora also run in `make test`).
+## A failing input is written to the package's testdata/fuzz/<target>/: commit it with the fix.
+FUZZTIME ?= 30s
+# Minimising each new input for the default 60 s stalls a short run.
+FUZZMINIMIZETIME ?= 5s
+FUZZ_TARGETS := \
+	./internal/broadcast:FuzzDecodeCreateRequest \
+	./internal/broadcast:FuzzDecodeJob \
+	./internal/teams:FuzzActivity \
+	./internal/teams:FuzzPayloadSize \
+	./internal/dispatch:FuzzPrepare \
+	./internal/api:FuzzCreate
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg), $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
+	done
 
 ## bench: the benchmark scenarios; writes docs/BENCHMARKS.md (about 25 minutes).
 bench: build
