@@ -64,6 +64,13 @@ type Config struct {
 	ErrorRate float64
 	// PreconditionRate is the fraction of Connector sends answered 412.
 	PreconditionRate float64
+	// SlowRate is the fraction of Connector sends whose answer waits
+	// SlowLatency more than the others: decided, and a 201 already in
+	// the ledger, before the wait, as when Teams is slow to answer a
+	// message it has taken. A client whose timeout is shorter sees a
+	// timeout for a delivered message (Ledger.UnansweredDeliveries).
+	SlowRate    float64
+	SlowLatency time.Duration
 	// Latency is added to every Connector and Graph answer, plus a uniform
 	// random [0, LatencyJitter).
 	Latency       time.Duration
@@ -133,6 +140,10 @@ func (c Config) validate() error {
 	fraction("DisabledFraction", c.DisabledFraction)
 	fraction("ErrorRate", c.ErrorRate)
 	fraction("PreconditionRate", c.PreconditionRate)
+	fraction("SlowRate", c.SlowRate)
+	if c.SlowLatency < 0 {
+		bad("SlowLatency", "must not be negative, got %s", c.SlowLatency)
+	}
 	if c.ErrorRate+c.PreconditionRate > 1 {
 		bad("ErrorRate+PreconditionRate", "must not exceed 1, got %v", c.ErrorRate+c.PreconditionRate)
 	}

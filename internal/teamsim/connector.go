@@ -149,8 +149,15 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	act := checkActivity(body, tooBig)
+	if f, ok := t.takeFault(); ok {
+		s.answerFault(w, r, t, f, v.now)
+		return
+	}
 
 	u.mu.Lock()
+	if d := s.slowDraw(u); d > 0 {
+		w = &slowWriter{ResponseWriter: w, r: r, d: d}
+	}
 	if f, ok := u.takeFault(); ok {
 		u.mu.Unlock()
 		s.answerFault(w, r, t, f, v.now)
@@ -188,6 +195,51 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 	out = append(out, '}')
 	*buf = out
 	s.reply(w, r, http.StatusCreated, contentTypeJSON, out, true)
+	if r.Context().Err() != nil {
+		s.led.unanswered.Add(1) // the client gave up before the answer
+	}
+}
+
+// slowDraw draws from the user's generator whether this send's answer is
+// slow (SlowRate), and returns the extra wait. Caller holds u.mu.
+func (s *Sim) slowDraw(u *userState) time.Duration {
+	rate := math.Float64frombits(s.slowRate.Load())
+	if rate == 0 {
+		return 0
+	}
+	if float64(u.rng.Uint64()>>11)/(1<<53) < rate {
+		return time.Duration(s.slowLatency.Load())
+	}
+	return 0
+}
+
+// slowWriter holds an answer back for d before its header is written, or
+// until the client goes away.
+type slowWriter struct {
+	http.ResponseWriter
+	r      *http.Request
+	d      time.Duration
+	waited bool
+}
+
+func (w *slowWriter) WriteHeader(code int) {
+	if !w.waited {
+		w.waited = true
+		t := time.NewTimer(w.d)
+		select {
+		case <-t.C:
+		case <-w.r.Context().Done():
+		}
+		t.Stop()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *slowWriter) Write(b []byte) (int, error) {
+	if !w.waited {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // refusal is the 403 a conversation's user state gives, if any. Caller

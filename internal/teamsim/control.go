@@ -13,9 +13,9 @@ import (
 //	GET  /_sim/ledger
 //	GET  /_sim/users?tenant=                  (default: the first tenant)
 //	GET  /_sim/users/{tenant}/{user}/deliveries
-//	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs"}
+//	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs"} (no user: any user of the tenant)
 //	POST /_sim/uninstall  {"tenant","user"}
-//	POST /_sim/faults     {"errorRate","preconditionRate","latencyMs"}
+//	POST /_sim/faults     {"errorRate","preconditionRate","latencyMs","slowRate","slowMs"}
 //	POST /_sim/reset
 func (s *Sim) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /_sim/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -60,7 +60,11 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 			return
 		}
 		f := Fault{Status: in.Status, Code: in.Code, Times: in.Times, RetryAfter: time.Duration(in.RetryAfterMs) * time.Millisecond}
-		if err := s.inject(in.Tenant, in.User, f); err != nil {
+		inject := func() error { return s.inject(in.Tenant, in.User, f) }
+		if in.User == "" {
+			inject = func() error { return s.injectTenant(in.Tenant, f) }
+		}
+		if err := inject(); err != nil {
 			controlError(w, http.StatusNotFound, err.Error())
 			return
 		}
@@ -85,16 +89,19 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 			ErrorRate        float64 `json:"errorRate"`
 			PreconditionRate float64 `json:"preconditionRate"`
 			LatencyMs        int64   `json:"latencyMs"`
+			SlowRate         float64 `json:"slowRate"`
+			SlowMs           int64   `json:"slowMs"`
 		}
 		if !readJSON(w, r, &in) {
 			return
 		}
 		if in.ErrorRate < 0 || in.ErrorRate > 1 || in.PreconditionRate < 0 || in.PreconditionRate > 1 ||
-			in.ErrorRate+in.PreconditionRate > 1 || in.LatencyMs < 0 {
-			controlError(w, http.StatusBadRequest, "errorRate and preconditionRate must be in [0,1] with a sum of at most 1; latencyMs must not be negative")
+			in.ErrorRate+in.PreconditionRate > 1 || in.LatencyMs < 0 || in.SlowRate < 0 || in.SlowRate > 1 || in.SlowMs < 0 {
+			controlError(w, http.StatusBadRequest, "errorRate and preconditionRate must be in [0,1] with a sum of at most 1; slowRate must be in [0,1]; latencyMs and slowMs must not be negative")
 			return
 		}
 		s.SetFaults(in.ErrorRate, in.PreconditionRate, time.Duration(in.LatencyMs)*time.Millisecond)
+		s.SetSlow(in.SlowRate, time.Duration(in.SlowMs)*time.Millisecond)
 		w.WriteHeader(http.StatusNoContent)
 	})
 	m.HandleFunc("POST /_sim/reset", func(w http.ResponseWriter, _ *http.Request) {

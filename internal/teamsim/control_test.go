@@ -48,7 +48,14 @@ func TestControlEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, r.status)
 	require.Equal(t, http.StatusPreconditionFailed, b.send(t, conn, conv, hello).status)
 	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPost, "/_sim/faults", "", map[string]any{"errorRate": 2}).status)
+	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPost, "/_sim/faults", "", map[string]any{"slowRate": 1.5}).status)
 	require.Equal(t, http.StatusNoContent, b.do(t, http.MethodPost, "/_sim/faults", "", map[string]any{}).status)
+
+	// No user: the next send to any user of the tenant.
+	r = b.do(t, http.MethodPost, "/_sim/inject", "", map[string]any{"tenant": b.tenant, "status": 502})
+	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+	require.Equal(t, http.StatusBadGateway, b.send(t, conn, b.sim.users(t, users[1].ID).conv.chatID, hello).status)
+	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodPost, "/_sim/inject", "", map[string]any{"tenant": "nope", "status": 502}).status)
 
 	require.Equal(t, http.StatusNoContent, b.do(t, http.MethodPost, "/_sim/uninstall", "", map[string]any{"tenant": b.tenant, "user": user.ID}).status)
 	require.Equal(t, http.StatusForbidden, b.send(t, conn, conv, hello).status)
@@ -60,7 +67,7 @@ func TestControlEndpoints(t *testing.T) {
 	require.Equal(t, b.sim.Ledger(), l)
 	require.EqualValues(t, 1, l.Deliveries)
 	require.EqualValues(t, 1, l.Throttled)
-	require.EqualValues(t, 4, l.Requests[KindConnectorSend])
+	require.EqualValues(t, 5, l.Requests[KindConnectorSend])
 	require.EqualValues(t, 1, l.Status[http.StatusPreconditionFailed])
 
 	require.Equal(t, http.StatusNoContent, b.do(t, http.MethodPost, "/_sim/reset", "", nil).status)

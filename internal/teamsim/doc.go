@@ -68,9 +68,14 @@
 // Connector calls likewise.
 //
 // Faults: Inject queues answers for a user's next Connector sends and
-// creates; ErrorRate and PreconditionRate make sends fail with 502/503/504
-// or 412 after the auth and rate-limit checks; Latency plus a uniform
-// [0, LatencyJitter) delays every Connector and Graph answer. SetFaults and
+// creates, InjectTenant for the next sends to any user of a tenant (a 429
+// with a RetryAfter there is a burst of throttling); ErrorRate and
+// PreconditionRate make sends fail with 502/503/504 or 412 after the auth
+// and rate-limit checks; Latency plus a uniform [0, LatencyJitter) delays
+// every Connector and Graph answer; SlowRate of the sends are answered
+// SlowLatency later still, after the answer (a delivery too) is decided,
+// so a client with a shorter timeout sees a timeout for a message the user
+// got (counted as UnansweredDeliveries). SetFaults, SetSlow and
 // POST /_sim/faults change rates and latency at run time.
 //
 // The Ledger counts deliveries (201 sends), distinct users reached,

@@ -2,6 +2,7 @@ package teamsim
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,4 +174,59 @@ func TestLatencyHoldsNoLock(t *testing.T) {
 	start = time.Now()
 	require.Equal(t, http.StatusCreated, b.send(t, conn, conv, `{"type":"message","text":"fast"}`).status)
 	require.Less(t, time.Since(start), 200*ms)
+}
+
+func TestTenantFaultHitsAnyUser(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{UsersPerTenant: 3, InstalledFraction: 1})
+	conn := b.connectorToken(t)
+	users := b.sim.Users(b.tenant)
+	convs := make([]string, len(users))
+	for i, u := range users {
+		convs[i] = b.sim.users(t, u.ID).conv.chatID
+	}
+	b.sim.InjectTenant(b.tenant, Fault{Status: 503, Times: 2})
+	b.sim.Inject(b.tenant, users[1].ID, Fault{Status: 412})
+	require.Equal(t, http.StatusServiceUnavailable, b.send(t, conn, convs[0], hello).status)
+	require.Equal(t, http.StatusServiceUnavailable, b.send(t, conn, convs[1], hello).status, "before the user's own fault")
+	require.Equal(t, http.StatusPreconditionFailed, b.send(t, conn, convs[1], hello).status)
+	require.Equal(t, http.StatusCreated, b.send(t, conn, convs[2], hello).status)
+
+	// A burst of throttling: the tenant is blocked for the Retry-After.
+	b.sim.InjectTenant(b.tenant, Fault{Status: 429, Code: "Throttled", RetryAfter: time.Second})
+	r := b.send(t, conn, convs[2], hello)
+	require.Equal(t, http.StatusTooManyRequests, r.status)
+	require.Equal(t, "1", r.header.Get("Retry-After"))
+	require.Equal(t, http.StatusTooManyRequests, b.send(t, conn, convs[0], hello).status, "in flight: not a violation")
+	b.clock.Advance(time.Second)
+	require.Equal(t, http.StatusCreated, b.send(t, conn, convs[0], hello).status)
+	l := b.sim.Ledger()
+	require.EqualValues(t, 2, l.Throttled)
+	require.Zero(t, l.RetryAfterViolations)
+
+	b.sim.InjectTenant("nowhere", Fault{Status: 500}) // logged, ignored
+}
+
+func TestSlowAnswerAfterTheDelivery(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{UsersPerTenant: 2, InstalledFraction: 1, SlowRate: 1, SlowLatency: time.Minute}, withRealClock())
+	conn := b.connectorToken(t)
+	conv := b.sim.users(t, b.sim.Users(b.tenant)[0].ID).conv.chatID
+
+	// The client gives up long before the answer: the user has the message.
+	req, err := http.NewRequest(http.MethodPost, b.srv.URL+convPath(conv), strings.NewReader(hello))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+conn)
+	client := &http.Client{Timeout: 100 * ms}
+	_, err = client.Do(req)
+	require.Error(t, err, "timed out")
+	require.Eventually(t, func() bool { return b.sim.Ledger().UnansweredDeliveries == 1 }, 10*time.Second, 10*ms)
+	require.EqualValues(t, 1, b.sim.Ledger().Deliveries)
+
+	b.sim.SetSlow(0, 0)
+	require.Equal(t, http.StatusCreated, b.send(t, conn, conv, hello).status)
+	l := b.sim.Ledger()
+	require.EqualValues(t, 2, l.Deliveries)
+	require.EqualValues(t, 1, l.Duplicates, "the retry of a timed-out send is a duplicate")
+	require.EqualValues(t, 1, l.UnansweredDeliveries, "an answered delivery is not counted")
 }

@@ -10,6 +10,10 @@ type Ledger struct {
 	Deliveries     int64 `json:"deliveries"`     // successful sends (201)
 	DeliveredUsers int64 `json:"deliveredUsers"` // distinct users with at least one delivery
 	Duplicates     int64 `json:"duplicates"`     // deliveries of content the user had already received
+	// UnansweredDeliveries counts deliveries whose 201 the client did not
+	// wait for (it timed out or went away first): the user has the
+	// message, the client cannot know it.
+	UnansweredDeliveries int64 `json:"unansweredDeliveries"`
 	Throttled      int64 `json:"throttled"`      // 429s answered (Connector and Graph, injected ones too)
 	// RetryAfterViolations counts requests that arrived while a Retry-After
 	// given to their scope (a tenant's Connector calls, a conversation, a
@@ -70,6 +74,7 @@ const maxStatus = 600
 // live with each user.
 type ledger struct {
 	deliveries, deliveredUsers, duplicates atomic.Int64
+	unanswered                             atomic.Int64
 	throttled, violations                  atomic.Int64
 	installs, conflicts, updates, deletes  atomic.Int64
 	requests                               [kindCount]atomic.Int64
@@ -93,6 +98,7 @@ func (l *ledger) snapshot() Ledger {
 		Deliveries:           l.deliveries.Load(),
 		DeliveredUsers:       l.deliveredUsers.Load(),
 		Duplicates:           l.duplicates.Load(),
+		UnansweredDeliveries: l.unanswered.Load(),
 		Throttled:            l.throttled.Load(),
 		RetryAfterViolations: l.violations.Load(),
 		Installs:             l.installs.Load(),
@@ -114,7 +120,7 @@ func (l *ledger) snapshot() Ledger {
 }
 
 func (l *ledger) reset() {
-	for _, c := range []*atomic.Int64{&l.deliveries, &l.deliveredUsers, &l.duplicates, &l.throttled, &l.violations,
+	for _, c := range []*atomic.Int64{&l.deliveries, &l.deliveredUsers, &l.duplicates, &l.unanswered, &l.throttled, &l.violations,
 		&l.installs, &l.conflicts, &l.updates, &l.deletes} {
 		c.Store(0)
 	}

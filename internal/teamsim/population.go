@@ -51,6 +51,9 @@ type tenantState struct {
 	connector *limiter              // all Connector calls
 	graphGet  *limiter              // installedApps GETs
 	graphPost *limiter              // installedApps POSTs
+
+	mu     sync.Mutex
+	faults []Fault // for the next Connector sends to any user (InjectTenant)
 }
 
 // userState is a user and everything that changes about them, guarded by mu.

@@ -32,6 +32,8 @@ type Sim struct {
 	errorRate        atomic.Uint64 // float64 bits
 	preconditionRate atomic.Uint64 // float64 bits
 	latency          atomic.Int64  // time.Duration
+	slowRate         atomic.Uint64 // float64 bits
+	slowLatency      atomic.Int64  // time.Duration
 
 	activitySeq atomic.Int64 // activity ids: epoch milliseconds, then counting up
 
@@ -54,6 +56,8 @@ func New(cfg Config) (*Sim, error) {
 	s.errorRate.Store(math.Float64bits(cfg.ErrorRate))
 	s.preconditionRate.Store(math.Float64bits(cfg.PreconditionRate))
 	s.latency.Store(int64(cfg.Latency))
+	s.slowRate.Store(math.Float64bits(cfg.SlowRate))
+	s.slowLatency.Store(int64(cfg.SlowLatency))
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	for _, id := range cfg.Tenants {
 		t := s.newTenant(id)
@@ -210,20 +214,8 @@ func (s *Sim) inject(tenant, userID string, f Fault) error {
 	if err != nil {
 		return err
 	}
-	if f.Status == 0 {
-		f.Status = http.StatusInternalServerError
-		if f.Code == BlockShape209 {
-			f.Status = http.StatusForbidden
-		}
-	}
-	if f.Status < 100 || f.Status >= maxStatus {
-		return fmt.Errorf("teamsim: fault status %d is not an HTTP status", f.Status)
-	}
-	if f.Code == "" {
-		f.Code = defaultConnectorCode(f.Status)
-	}
-	if f.Times <= 0 {
-		f.Times = 1
+	if f, err = normalizeFault(f); err != nil {
+		return err
 	}
 	u.mu.Lock()
 	u.faults = append(u.faults, f)
@@ -233,14 +225,73 @@ func (s *Sim) inject(tenant, userID string, f Fault) error {
 	return nil
 }
 
+// InjectTenant makes the next f.Times Connector sends to any user of the
+// tenant answer f, before any fault injected for the user. A 429 with a
+// RetryAfter is a burst of throttling: it blocks the tenant's Connector
+// calls for as long, and every call in that time is answered 429 too. An
+// unknown tenant is logged and ignored.
+func (s *Sim) InjectTenant(tenant string, f Fault) {
+	if err := s.injectTenant(tenant, f); err != nil {
+		s.log.Warn("fault not injected", zap.Error(err))
+	}
+}
+
+func (s *Sim) injectTenant(tenant string, f Fault) error {
+	t, ok := s.tenant(tenant)
+	if !ok {
+		return fmt.Errorf("teamsim: unknown tenant %q", tenant)
+	}
+	f, err := normalizeFault(f)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.faults = append(t.faults, f)
+	t.mu.Unlock()
+	s.log.Info("tenant fault injected", zap.String("tenant_id", t.id),
+		zap.Int("status", f.Status), zap.String("code", f.Code), zap.Int("times", f.Times), zap.Duration("retry_after", f.RetryAfter))
+	return nil
+}
+
+// takeFault consumes one fault injected for the whole tenant.
+func (t *tenantState) takeFault() (Fault, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return takeFirst(&t.faults)
+}
+
+// normalizeFault fills in a fault's defaults and checks its status.
+func normalizeFault(f Fault) (Fault, error) {
+	if f.Status == 0 {
+		f.Status = http.StatusInternalServerError
+		if f.Code == BlockShape209 {
+			f.Status = http.StatusForbidden
+		}
+	}
+	if f.Status < 100 || f.Status >= maxStatus {
+		return f, fmt.Errorf("teamsim: fault status %d is not an HTTP status", f.Status)
+	}
+	if f.Code == "" {
+		f.Code = defaultConnectorCode(f.Status)
+	}
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	return f, nil
+}
+
 // takeFault consumes one injected fault of u. Caller holds u.mu.
-func (u *userState) takeFault() (Fault, bool) {
-	if len(u.faults) == 0 {
+func (u *userState) takeFault() (Fault, bool) { return takeFirst(&u.faults) }
+
+// takeFirst consumes one use of the first fault of a queue.
+func takeFirst(faults *[]Fault) (Fault, bool) {
+	q := *faults
+	if len(q) == 0 {
 		return Fault{}, false
 	}
-	f := u.faults[0]
-	if u.faults[0].Times--; u.faults[0].Times <= 0 {
-		u.faults = u.faults[1:]
+	f := q[0]
+	if q[0].Times--; q[0].Times <= 0 {
+		*faults = q[1:]
 	}
 	return f, true
 }
@@ -281,6 +332,16 @@ func (s *Sim) SetFaults(errorRate, preconditionRate float64, latency time.Durati
 	s.errorRate.Store(math.Float64bits(errorRate))
 	s.preconditionRate.Store(math.Float64bits(preconditionRate))
 	s.latency.Store(int64(max(latency, 0)))
+}
+
+// SetSlow changes the fraction of Connector sends answered SlowLatency
+// late (Config.SlowRate).
+func (s *Sim) SetSlow(rate float64, latency time.Duration) {
+	if math.IsNaN(rate) {
+		rate = 0
+	}
+	s.slowRate.Store(math.Float64bits(min(max(rate, 0), 1)))
+	s.slowLatency.Store(int64(max(latency, 0)))
 }
 
 // Reset clears the ledger: the counters and every user's deliveries. The
