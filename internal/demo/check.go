@@ -6,8 +6,8 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
 
-// userKey names one simulated user.
-type userKey struct{ tenant, user string }
+// UserKey names one simulated user.
+type UserKey struct{ Tenant, User string }
 
 // deliverable reports whether u is a member who can get the bot's messages.
 func deliverable(u teamsim.User) bool {
@@ -40,10 +40,51 @@ func expect(users []teamsim.User) Expected {
 	return e
 }
 
+// Tally is what the simulator's ledger shows each user got, against what
+// the broadcasts created so far owed them.
+type Tally struct {
+	Owed      int64     // deliverable users owed at least one message
+	Delivered int64     // of those, the ones who got at least what they were owed
+	Missing   []UserKey // users who got fewer messages than they were owed
+	// Extra is the number of messages beyond what users were owed: duplicates.
+	Extra int64
+	// Unowed are guests, blocked or disabled users who got a message.
+	Unowed []UserKey
+}
+
+// tally goes through every user of tenants.
+func tally(sim *teamsim.Sim, tenants []string, want map[UserKey]int) Tally {
+	var t Tally
+	for _, tenant := range tenants {
+		for _, u := range sim.Users(tenant) {
+			k := UserKey{tenant, u.ID}
+			n := len(sim.UserDeliveries(tenant, u.ID))
+			w := want[k]
+			switch {
+			case !deliverable(u):
+				if n != 0 {
+					t.Unowed = append(t.Unowed, k)
+				}
+				continue
+			case w == 0:
+				continue
+			}
+			t.Owed++
+			if n < w {
+				t.Missing = append(t.Missing, k)
+			} else {
+				t.Delivered++
+				t.Extra += int64(n - w)
+			}
+		}
+	}
+	return t
+}
+
 // check compares the measured broadcasts' counters with the simulator's
 // ledger and population, and every user's deliveries with the messages the
 // run's broadcasts owed them (want).
-func check(r *Result, sim *teamsim.Sim, want map[userKey]int) []string {
+func check(r *Result, sim *teamsim.Sim, want map[UserKey]int) []string {
 	var p []string
 	c, l, e := r.Broadcast.Counts, r.Ledger, r.Expected
 	expectEq := func(what string, got, want int64) {
@@ -64,21 +105,25 @@ func check(r *Result, sim *teamsim.Sim, want map[userKey]int) []string {
 	expectEq("ledger users delivered", l.DeliveredUsers, int64(len(want)))
 	expectEq("ledger duplicates", l.Duplicates, 0)
 	expectEq("ledger Retry-After violations", l.RetryAfterViolations, 0)
-	for _, t := range r.Tenants {
-		for _, u := range sim.Users(t.Tenant) {
-			n := len(sim.UserDeliveries(t.Tenant, u.ID))
-			switch w := want[userKey{t.Tenant, u.ID}]; {
-			case !deliverable(u):
-				if n != 0 {
-					p = append(p, fmt.Sprintf("user %s (guest, blocked or disabled) got %d messages", u.ID, n))
-				}
-			case n != w:
-				p = append(p, fmt.Sprintf("user %s got %d messages, expected exactly %d", u.ID, n, w))
-			}
-			if len(p) > 20 {
-				return append(p, "…")
-			}
+	tenants := make([]string, len(r.Tenants))
+	for i, t := range r.Tenants {
+		tenants[i] = t.Tenant
+	}
+	t := tally(sim, tenants, want)
+	expectEq("messages beyond those owed", t.Extra, 0)
+	for i, k := range t.Missing {
+		if i == 10 {
+			p = append(p, fmt.Sprintf("… %d users in all got fewer messages than owed", len(t.Missing)))
+			break
 		}
+		p = append(p, fmt.Sprintf("user %s got %d messages, expected %d", k.User, len(sim.UserDeliveries(k.Tenant, k.User)), want[k]))
+	}
+	for i, k := range t.Unowed {
+		if i == 10 {
+			p = append(p, fmt.Sprintf("… %d guests, blocked or disabled users in all got messages", len(t.Unowed)))
+			break
+		}
+		p = append(p, fmt.Sprintf("user %s (guest, blocked or disabled) got %d messages", k.User, len(sim.UserDeliveries(k.Tenant, k.User))))
 	}
 	return p
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,6 +66,13 @@ type Options struct {
 	// the (first) tenant once the measured broadcast is UrgentAt done (0..1).
 	Urgent   int
 	UrgentAt float64
+
+	// For fault tests:
+	// Env is added to the services' environment (e.g. HTTP_TIMEOUT).
+	Env []string
+	// Sim, when set, adjusts the simulator's configuration (fault rates,
+	// latency, population) before it is built.
+	Sim func(*teamsim.Config)
 }
 
 // Credentials of the simulated bot; the simulator accepts only these.
@@ -131,10 +139,49 @@ type Expected struct {
 // Run runs the demo. It returns an error when something could not run; a run
 // whose outcome does not match the ledger returns a Result with Problems.
 func Run(ctx context.Context, o Options) (*Result, error) {
+	e, err := Start(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close() // on the error paths; a finished run has stopped the services below
+	wctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
+	defer cancel()
+	var res *Result
+	if e.o.EnqueueOnly {
+		res, err = e.enqueue(wctx)
+	} else {
+		res, err = e.broadcasts(wctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The services drain and exit 0 on SIGTERM, and logged no secret.
+	res.Problems = append(res.Problems, e.StopServices()...)
+	return res, nil
+}
+
+// Env is a started demo environment: NATS, Redis, the simulator (in this
+// process) and the services as child processes. Close stops everything.
+type Env struct {
+	*run
+	stops []func() // in the order to call them
+
+	mu     sync.Mutex
+	killed map[string]*child // by name, until restarted
+}
+
+// Start starts the servers, the simulator and the services, and waits until
+// the dispatcher's API answers.
+func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	o.defaults()
+	e := &Env{}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
 	work := o.WorkDir
 	if work == "" {
-		var err error
 		if work, err = os.MkdirTemp("", "broadcast-demo-"); err != nil {
 			return nil, err
 		}
@@ -148,12 +195,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("NATS: %w", err)
 	}
-	defer stopNATS()
+	e.stops = append(e.stops, stopNATS)
 	redisURL, stopRedis, err := devenv.StartRedis(ctx, devenv.RedisOptions{URL: o.RedisURL, Dir: filepath.Join(work, "redis"), AOF: true, Logger: o.Log})
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	defer stopRedis()
+	e.stops = append(e.stops, stopRedis)
 	fmt.Fprintf(o.Out, "NATS JetStream at %s, Redis at %s\n", natsURL, redisURL)
 
 	// New tenants each run: a Redis that outlives the run (REDIS_URL) keeps
@@ -166,7 +213,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer stopSim()
+	e.stops = append(e.stops, stopSim)
 	population := fmt.Sprintf("%d users", o.Users)
 	if o.Tenants > 1 {
 		population = fmt.Sprintf("%d tenants of %d users", o.Tenants, o.Users)
@@ -190,33 +237,40 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		fmt.Sprintf("TENANT_RPS=%g", o.pace(o.RPS)), fmt.Sprintf("GRAPH_RPS=%g", o.pace(o.GraphRPS)),
 		"HTTP_ADDR=" + apiAddr,
 	}
-	procs := newProcesses(o.BinDir, work, env, o.Log)
-	defer procs.stop() // on the error paths; a finished run stops them below
+	procs := newProcesses(o.BinDir, work, append(env, o.Env...), o.Log)
+	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int)}
 	pprofAddr, err := o.startServices(procs)
 	if err != nil {
 		return nil, err
 	}
-	api := &client{base: "http://" + apiAddr, http: &http.Client{Timeout: 10 * time.Second}}
-	if err := api.waitHealthy(ctx, 20*time.Second, procs); err != nil {
+	e.pprofAddr = pprofAddr
+	e.api = &client{base: "http://" + apiAddr, http: &http.Client{Timeout: 10 * time.Second}}
+	if err := e.api.waitHealthy(ctx, 20*time.Second, procs); err != nil {
 		return nil, err
 	}
+	return e, nil
+}
 
-	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	r := &run{o: &o, sim: sim, api: api, procs: procs, tenants: tenants, work: work, pprofAddr: pprofAddr, want: make(map[userKey]int)}
-	var res *Result
-	if o.EnqueueOnly {
-		res, err = r.enqueue(wctx)
-	} else {
-		res, err = r.broadcasts(wctx)
+// StopServices asks every service to shut down (SIGTERM), and returns a
+// problem for each that did not exit 0 within 30 s or logged a secret.
+func (e *Env) StopServices() []string {
+	if e.run == nil {
+		return nil
 	}
-	if err != nil {
-		return nil, err
+	problems := e.procs.stop()
+	return append(problems, e.procs.leaks(botPassword, "Bearer ")...)
+}
+
+// Close stops the services (if StopServices has not), the simulator and
+// the servers Start started.
+func (e *Env) Close() {
+	if e.run != nil {
+		e.procs.stop()
 	}
-	// The services drain and exit 0 on SIGTERM, and logged no secret.
-	res.Problems = append(res.Problems, procs.stop()...)
-	res.Problems = append(res.Problems, procs.leaks(botPassword, "Bearer ")...)
-	return res, nil
+	for i := len(e.stops) - 1; i >= 0; i-- {
+		e.stops[i]()
+	}
+	e.stops = nil
 }
 
 // startServices starts the dispatcher and, unless EnqueueOnly, the
@@ -303,12 +357,16 @@ func (o *Options) startSim(tenants []string) (*teamsim.Sim, string, func(), erro
 		}
 		return rps
 	}
-	sim, err := teamsim.New(teamsim.Config{
+	cfg := teamsim.Config{
 		Tenants: tenants, UsersPerTenant: o.Users, InstalledFraction: installed, BlockedFraction: blocked,
 		BotAppID: botAppID, BotAppPassword: botPassword, TeamsAppID: teamsAppID,
 		ConnectorRPS: limit(o.RPS), GraphRPS: limit(o.GraphRPS), ConversationLimits: !o.Unlimited,
 		Latency: o.Latency, LatencyJitter: o.Latency, Seed: 1, Logger: o.Log.Named("teamsim"),
-	})
+	}
+	if o.Sim != nil {
+		o.Sim(&cfg)
+	}
+	sim, err := teamsim.New(cfg)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("simulator: %w", err)
 	}

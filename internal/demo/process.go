@@ -25,8 +25,9 @@ type processes struct {
 }
 
 type child struct {
-	name string
-	cmd  *exec.Cmd
+	name, binary string
+	extra        []string
+	cmd          *exec.Cmd
 	done chan struct{}
 	err  error
 }
@@ -38,11 +39,17 @@ func newProcesses(binDir, work string, env []string, log *zap.Logger) *processes
 // start runs bin/<binary> as name with the demo's environment and extra
 // variables, its output in <work>/<name>.log.
 func (p *processes) start(binary, name string, extra ...string) error {
+	return p.launch(binary, name, extra, os.O_TRUNC)
+}
+
+// launch starts a child; logMode is O_TRUNC for a new service, O_APPEND
+// for a restart, whose log follows the killed run's.
+func (p *processes) launch(binary, name string, extra []string, logMode int) error {
 	path := filepath.Join(p.binDir, binary)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("%s: %w (build it with 'make build')", path, err)
 	}
-	logf, err := os.Create(filepath.Join(p.work, name+".log"))
+	logf, err := os.OpenFile(filepath.Join(p.work, name+".log"), os.O_WRONLY|os.O_CREATE|logMode, 0o644)
 	if err != nil {
 		return err
 	}
@@ -55,7 +62,7 @@ func (p *processes) start(binary, name string, extra ...string) error {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	c := &child{name: name, binary: binary, extra: extra, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		c.err = cmd.Wait()
 		logf.Close()
@@ -63,9 +70,55 @@ func (p *processes) start(binary, name string, extra ...string) error {
 	}()
 	p.mu.Lock()
 	p.procs = append(p.procs, c)
-	p.names = append(p.names, name)
+	if logMode != os.O_APPEND {
+		p.names = append(p.names, name)
+	}
 	p.mu.Unlock()
 	return nil
+}
+
+// kill sends SIGKILL to the running service name, as a crash would, and
+// waits until it has exited. It returns the killed child, for restart.
+func (p *processes) kill(name string) (*child, error) {
+	p.mu.Lock()
+	var c *child
+	for i, pc := range p.procs {
+		if pc.name == name {
+			c = pc
+			p.procs = append(p.procs[:i:i], p.procs[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("no running service %s", name)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return nil, fmt.Errorf("kill %s: %w", name, err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		return nil, fmt.Errorf("%s did not exit within 10 s of SIGKILL", name)
+	}
+	return c, nil
+}
+
+// restart starts a killed service again with the same binary and
+// environment, its log appended to the earlier run's.
+func (p *processes) restart(c *child) error {
+	return p.launch(c.binary, c.name, c.extra, os.O_APPEND)
+}
+
+// running names the services running now, in start order.
+func (p *processes) running() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, len(p.procs))
+	for i, c := range p.procs {
+		out[i] = c.name
+	}
+	return out
 }
 
 // pid returns the process id of the service started as name, or 0.

@@ -20,7 +20,7 @@ type run struct {
 	work, pprofAddr string
 	// want is how many messages each deliverable user is owed by the
 	// broadcasts created so far.
-	want map[userKey]int
+	want map[UserKey]int
 }
 
 // createRequest is the body of POST /v1/broadcasts.
@@ -52,7 +52,7 @@ func (r *run) create(ctx context.Context, tenant string, msg broadcast.Message, 
 	}
 	for _, u := range users {
 		if deliverable(u) {
-			r.want[userKey{tenant, u.ID}]++
+			r.want[UserKey{tenant, u.ID}]++
 		}
 	}
 	return b, nil
