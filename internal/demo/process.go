@@ -28,8 +28,8 @@ type child struct {
 	name, binary string
 	extra        []string
 	cmd          *exec.Cmd
-	done chan struct{}
-	err  error
+	done         chan struct{}
+	err          error
 }
 
 func newProcesses(binDir, work string, env []string, log *zap.Logger) *processes {

@@ -14,7 +14,7 @@ type Ledger struct {
 	// wait for (it timed out or went away first): the user has the
 	// message, the client cannot know it.
 	UnansweredDeliveries int64 `json:"unansweredDeliveries"`
-	Throttled      int64 `json:"throttled"`      // 429s answered (Connector and Graph, injected ones too)
+	Throttled            int64 `json:"throttled"` // 429s answered (Connector and Graph, injected ones too)
 	// RetryAfterViolations counts requests that arrived while a Retry-After
 	// given to their scope (a tenant's Connector calls, a conversation, a
 	// tenant's Graph installedApps GETs or POSTs) had not passed yet.
