@@ -1,10 +1,10 @@
 # broadcast: see README.md.
 GO       ?= go
 BIN      := bin
-SERVICES := dispatcher installer sender teamsim demo bench
+SERVICES := dispatcher installer sender teamsim demo bench chaos
 DEMO_ARGS ?=
 
-.PHONY: all build demo test fuzz bench vet fmt clean
+.PHONY: all build demo test fuzz bench chaos vet fmt clean
 
 all: build
 
@@ -41,6 +41,11 @@ fuzz:
 ## bench: the benchmark scenarios; writes docs/BENCHMARKS.md (about 25 minutes).
 bench: build
 	$(BIN)/bench -out docs/BENCHMARKS.md
+
+## chaos: the crash-and-fault suite, long variants (20,000 recipients per scenario; about 20 minutes).
+CHAOS_ARGS ?=
+chaos: build
+	$(BIN)/chaos -md $(BIN)/chaos-summary.md $(CHAOS_ARGS)
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,167 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
+)
+
+// Each disruption runs until its plan is done or ctx ends (the broadcast
+// completed, or the run timed out). Whatever it stopped it starts again
+// before it returns, ctx or not: the check and the clean stop need every
+// service and server up.
+
+// stopDisruptingAt is the share of the audience done after which no new
+// disruption starts: the last ones need time to heal before the end.
+const stopDisruptingAt = 0.85
+
+// killServices kills -9 the dispatcher (first during the expansion), the
+// installer and the senders at random moments, and starts each again after
+// a short random delay with the same environment.
+func (r *runner) killServices(ctx context.Context) error {
+	n := r.o.Disruptions
+	if n == 0 {
+		n = 12
+	}
+	// The expansion of a few thousand users takes about a second: the first
+	// kill is the dispatcher's, within it.
+	if err := sleep(ctx, r.between(100*time.Millisecond, 800*time.Millisecond)); err != nil {
+		return err
+	}
+	if err := r.killAndRestart("dispatcher"); err != nil {
+		return err
+	}
+	for i := 1; i < n; i++ {
+		if err := sleep(ctx, r.between(500*time.Millisecond, 5*time.Second)); err != nil {
+			return err
+		}
+		if r.doneShare() >= stopDisruptingAt {
+			return nil
+		}
+		if err := r.killAndRestart(r.victim(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// victim picks the ith service to kill: a sender, then the installer,
+// then at random a sender half of the time (which one at random), else the
+// installer or the dispatcher.
+func (r *runner) victim(i int) string {
+	k := r.intn(4)
+	switch i {
+	case 1:
+		k = 2
+	case 2:
+		k = 1
+	}
+	switch k {
+	case 0:
+		return "dispatcher"
+	case 1:
+		return "installer"
+	default:
+		if i := r.intn(r.o.Senders); i > 0 {
+			return fmt.Sprintf("sender-%d", i+1)
+		}
+		return "sender"
+	}
+}
+
+func (r *runner) killAndRestart(name string) error {
+	if err := r.env.Kill(name); err != nil {
+		return err
+	}
+	kind := name
+	if strings.HasPrefix(name, "sender") {
+		kind = "sender"
+	}
+	r.mu.Lock()
+	r.kills[kind]++
+	r.mu.Unlock()
+	down := r.between(200*time.Millisecond, 3*time.Second)
+	fmt.Fprintf(r.o.Out, "%s: kill -9 %s at %.0f%% done; restart in %s\n", r.s.Name, name, 100*r.doneShare(), down.Round(time.Millisecond))
+	time.Sleep(down)
+	if err := r.env.Restart(name); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	return nil
+}
+
+// natsOutages stops the NATS server at random moments of the broadcast and
+// starts it again (same port, same store) a few seconds later. The
+// services are not restarted: they must reconnect.
+func (r *runner) natsOutages(ctx context.Context) error {
+	return r.outages(ctx, "NATS", 2, func() error { r.nats.Stop(); return nil }, r.nats.Start)
+}
+
+// redisOutages kills redis-server (SIGKILL: AOF with appendfsync always
+// keeps every acknowledged write) at random moments and starts it again on
+// the same port and data a few seconds later. The services are not
+// restarted: they must reconnect.
+func (r *runner) redisOutages(ctx context.Context) error {
+	start := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return r.redis.Start(sctx)
+	}
+	return r.outages(ctx, "Redis", 2, r.redis.Stop, start)
+}
+
+func (r *runner) outages(ctx context.Context, what string, defaultN int, stop, start func() error) error {
+	n := r.o.Disruptions
+	if n == 0 {
+		n = defaultN
+	}
+	for i := range n {
+		// Spread the outages over the broadcast: the ith at a random
+		// moment of its share of [10%, 75%].
+		slot := 0.65 / float64(n)
+		at := 0.10 + slot*float64(i) + slot*float64(r.intn(1000))/1000
+		if err := r.waitUntil(ctx, at); err != nil {
+			return err
+		}
+		if err := stop(); err != nil {
+			return fmt.Errorf("stop %s: %w", what, err)
+		}
+		r.mu.Lock()
+		r.restarts++
+		r.mu.Unlock()
+		down := r.between(2*time.Second, 8*time.Second)
+		fmt.Fprintf(r.o.Out, "%s: %s stopped at %.0f%% done; start in %s\n", r.s.Name, what, 100*r.doneShare(), down.Round(time.Millisecond))
+		time.Sleep(down)
+		if err := start(); err != nil {
+			return fmt.Errorf("start %s again: %w", what, err)
+		}
+	}
+	return nil
+}
+
+// throttleBursts throttles the whole tenant at random moments: the next send
+// answers 429 with a Retry-After of 1 to 3 s, and every call in that time
+// is answered 429 too.
+func (r *runner) throttleBursts(ctx context.Context) error {
+	n := r.o.Disruptions
+	if n == 0 {
+		n = 10
+	}
+	for range n {
+		if err := sleep(ctx, r.between(2*time.Second, 6*time.Second)); err != nil {
+			return err
+		}
+		if r.doneShare() >= stopDisruptingAt {
+			return nil
+		}
+		ra := time.Duration(1+r.intn(3)) * time.Second
+		r.env.Sim().InjectTenant(r.env.Tenants()[0], teamsim.Fault{Status: http.StatusTooManyRequests, Code: "Throttled", RetryAfter: ra})
+		r.mu.Lock()
+		r.bursts++
+		r.mu.Unlock()
+	}
+	return nil
+}
