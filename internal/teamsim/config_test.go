@@ -30,6 +30,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"graph rps", func(c *Config) { c.GraphRPS = -5 }, "GraphRPS"},
 		{"token ttl", func(c *Config) { c.TokenTTL = time.Millisecond }, "TokenTTL"},
 		{"latency", func(c *Config) { c.Latency = -time.Second }, "Latency"},
+		{"slow rate", func(c *Config) { c.SlowRate = 1.1 }, "SlowRate"},
+		{"slow latency", func(c *Config) { c.SlowLatency = -time.Second }, "SlowLatency"},
 		{"jitter", func(c *Config) { c.LatencyJitter = -time.Second }, "LatencyJitter"},
 		{"empty tenant", func(c *Config) { c.Tenants = []string{""} }, "Tenants[0]"},
 		{"duplicate tenant", func(c *Config) { c.Tenants = []string{"a", "A"} }, "Tenants[1]"},
