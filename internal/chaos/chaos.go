@@ -14,13 +14,11 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,8 +93,7 @@ type Result struct {
 	// neither delivered nor failed for a reason the faults explain.
 	Lost int
 	// Duplicates are deliveries beyond one per user (ledger);
-	// PossibleDuplicates what the broadcast reports (-1: not reported by
-	// this version); Unanswered the deliveries whose answer the sender did
+	// PossibleDuplicates what the broadcast reports; Unanswered the deliveries whose answer the sender did
 	// not wait for (timeouts), each a duplicate the sender cannot see.
 	Duplicates, PossibleDuplicates, Unanswered int64
 	// RetriesExhausted are recipients failed/retries_exhausted; of them,
@@ -244,7 +241,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 	stopDisrupt()
 	disruptErr := <-disrupted
 
-	res := &Result{Scenario: s.Name, Elapsed: elapsed, Seed: o.Seed, WorkDir: work, PossibleDuplicates: -1}
+	res := &Result{Scenario: s.Name, Elapsed: elapsed, Seed: o.Seed, WorkDir: work}
 	r.mu.Lock()
 	res.Kills, res.Restarts, res.Bursts = r.kills, r.restarts, r.bursts
 	r.mu.Unlock()
@@ -341,29 +338,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// possibleDuplicates reads counts.possibleDuplicates of the broadcast, -1
-// when the API does not report it.
-func (r *runner) possibleDuplicates(ctx context.Context) (int64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.env.APIURL()+"/v1/broadcasts/"+r.id, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var b struct {
-		Counts struct {
-			PossibleDuplicates *int64 `json:"possibleDuplicates"`
-		} `json:"counts"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&b); err != nil {
-		return 0, err
-	}
-	if b.Counts.PossibleDuplicates == nil {
-		return -1, nil
-	}
-	return *b.Counts.PossibleDuplicates, nil
 }
 
 // logTail is the end of a service's log, for problems.
