@@ -20,8 +20,9 @@ import (
 const stopDisruptingAt = 0.85
 
 // killServices kills -9 the dispatcher (first during the expansion), the
-// installer and the senders at random moments, and starts each again after
-// a short random delay with the same environment.
+// installer and the senders at random moments spread over the broadcast,
+// and starts each again after a short random delay with the same
+// environment.
 func (r *runner) killServices(ctx context.Context) error {
 	n := r.o.Disruptions
 	if n == 0 {
@@ -35,12 +36,12 @@ func (r *runner) killServices(ctx context.Context) error {
 	if err := r.killAndRestart("dispatcher"); err != nil {
 		return err
 	}
+	// The others each at a random moment of its share of [0, 80%] done.
+	slot := 0.80 / float64(n-1)
 	for i := 1; i < n; i++ {
-		if err := sleep(ctx, r.between(500*time.Millisecond, 5*time.Second)); err != nil {
+		at := slot*float64(i-1) + slot*float64(r.intn(1000))/1000
+		if err := r.waitUntil(ctx, at); err != nil {
 			return err
-		}
-		if r.doneShare() >= stopDisruptingAt {
-			return nil
 		}
 		if err := r.killAndRestart(r.victim(i)); err != nil {
 			return err
