@@ -68,6 +68,10 @@ func run() int {
 			so.WorkDir = filepath.Join(work, s.Name)
 		}
 		res, err := chaos.Run(ctx, s, so)
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "chaos: interrupted")
+			return 1
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "chaos: %s: %v\n", s.Name, err)
 			return 1
