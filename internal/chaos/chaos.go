@@ -74,6 +74,8 @@ func (o *Options) defaults() {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	// The watcher and the disruption both write progress.
+	o.Out = &syncWriter{w: o.Out}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
@@ -356,4 +358,16 @@ func (r *runner) logTail(name string, lines int) string {
 		ls = ls[len(ls)-lines:]
 	}
 	return strings.Join(ls, "\n")
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
