@@ -192,3 +192,30 @@ func TestThrottledBeyondTheBudgetIsReplayable(t *testing.T) {
 	require.Len(t, e.Sim.UserDeliveries(e.Tenant, user), 1)
 	require.Zero(t, e.Sim.Ledger().RetryAfterViolations)
 }
+
+// A failure at the install stage is kept and replayed through the
+// installer: a user Graph does not know fails user_not_found, and a replay
+// tries the install again (and fails again, in round 1), while the user
+// who got the message is not sent it twice.
+func TestReplayOfAnInstallFailure(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 5, InstalledFraction: 1, Seed: 8}})
+	known, unknown := e.Users()[0].ID, "0190c6d2-0000-7000-8000-00000000abcd"
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Who?"}, Audience: broadcast.Audience{UserIDs: []string{known, unknown}}})
+	got := e.WaitCompleted(b.ID, 2*time.Minute)
+	require.Equal(t, broadcast.Counts{Total: 2, Sent: 1, Failed: 1}, got.Counts)
+	ctx := context.Background()
+	rec, err := e.Store.Recipient(ctx, b.ID, unknown)
+	require.NoError(t, err)
+	require.Equal(t, broadcast.ReasonUserNotFound, rec.Reason)
+
+	code, res, text := replay(t, e, b.ID, "")
+	require.Equal(t, http.StatusAccepted, code, text)
+	require.Equal(t, 1, res.Queued)
+	got = e.WaitFor(b.ID, 2*time.Minute, "failed again in round 1", func(b *broadcast.Broadcast) bool {
+		r, err := e.Store.Recipient(ctx, b.ID, unknown)
+		return err == nil && b.Status == broadcast.StatusCompleted && r.ReplayRound == 1 && r.State == broadcast.StateFailed
+	})
+	require.Equal(t, broadcast.Counts{Total: 2, Sent: 1, Failed: 1, Replayed: 1}, got.Counts)
+	require.Len(t, e.Sim.UserDeliveries(e.Tenant, known), 1)
+}
