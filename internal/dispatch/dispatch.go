@@ -66,6 +66,7 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	running map[string]bool
+	stuck   map[string]int64 // broadcasts waiting with no job at the last Reconcile, and how many recipients
 	wg      sync.WaitGroup
 	ctx     context.Context // owns every expansion; set by Run
 }
@@ -97,6 +98,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		d.resume(ctx)
+		d.Reconcile(ctx)
 		select {
 		case <-ctx.Done():
 			d.wg.Wait()

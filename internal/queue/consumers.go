@@ -130,3 +130,21 @@ func (q *Queue) Purge(ctx context.Context, tenant, broadcastID string) (uint64, 
 	}
 	return n, nil
 }
+
+// Jobs counts the jobs of a broadcast in the stream, at every stage:
+// queued, or in a worker's hands (a work queue keeps a job until its ack).
+func (q *Queue) Jobs(ctx context.Context, tenant, broadcastID string) (uint64, error) {
+	s, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", q.stream, err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(q.prefix+".*."+tenant+"."+broadcastID))
+	if err != nil {
+		return 0, fmt.Errorf("count the jobs of %s: %w", broadcastID, err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
+}

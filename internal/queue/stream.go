@@ -134,9 +134,13 @@ func (q *Queue) Consumer(ctx context.Context, name string) (jetstream.Consumer, 
 // Publish publishes one job and waits for the stream to store it. A
 // republish of the same job within DuplicateWindow is stored once.
 func (q *Queue) Publish(ctx context.Context, stage broadcast.Stage, j broadcast.Job) error {
-	_, err := q.js.Publish(ctx, q.Subject(stage, j), j.Marshal(), jetstream.WithMsgID(j.MsgID(stage)), jetstream.WithExpectStream(q.stream))
+	return q.publish(ctx, Item{Stage: stage, Job: j})
+}
+
+func (q *Queue) publish(ctx context.Context, it Item) error {
+	_, err := q.js.Publish(ctx, q.Subject(it.Stage, it.Job), it.Job.Marshal(), jetstream.WithMsgID(it.msgID()), jetstream.WithExpectStream(q.stream))
 	if err != nil {
-		return fmt.Errorf("publish %s job for %s: %w", stage, j.UserID, err)
+		return fmt.Errorf("publish %s job for %s: %w", it.Stage, it.Job.UserID, err)
 	}
 	return nil
 }
@@ -145,6 +149,17 @@ func (q *Queue) Publish(ctx context.Context, stage broadcast.Stage, j broadcast.
 type Item struct {
 	Stage broadcast.Stage
 	Job   broadcast.Job
+	// MsgID, when set, replaces the job's own message id (Job.MsgID): for
+	// a job rebuilt on purpose, which the server must not drop as a
+	// duplicate of the one that was lost.
+	MsgID string
+}
+
+func (it Item) msgID() string {
+	if it.MsgID != "" {
+		return it.MsgID
+	}
+	return it.Job.MsgID(it.Stage)
 }
 
 // PublishBatch publishes items asynchronously and waits for every ack. An
@@ -172,7 +187,7 @@ func (q *Queue) PublishAsync(ctx context.Context, items []Item) *Acks {
 	for i, it := range items {
 		for {
 			f, err := q.js.PublishAsync(q.Subject(it.Stage, it.Job), it.Job.Marshal(),
-				jetstream.WithMsgID(it.Job.MsgID(it.Stage)), jetstream.WithExpectStream(q.stream))
+				jetstream.WithMsgID(it.msgID()), jetstream.WithExpectStream(q.stream))
 			if ctx.Err() != nil {
 				a.err = ctx.Err()
 				return a
@@ -209,7 +224,7 @@ func (a *Acks) Wait(ctx context.Context) error {
 				return ctx.Err()
 			}
 		}
-		if err := a.q.Publish(ctx, a.items[i].Stage, a.items[i].Job); err != nil && firstErr == nil {
+		if err := a.q.publish(ctx, a.items[i]); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}

@@ -1,0 +1,100 @@
+package dispatch
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/queue"
+)
+
+// Reconcile rebuilds the jobs of broadcasts that have recipients waiting
+// (pending or installing) and no job at all in the stream: jobs lost with
+// NATS's last unsynced second on a power loss, or with a lost stream. In
+// the pipeline's own flow a waiting recipient always has a job (a worker
+// publishes the next stage's job before it acks its own), so a broadcast
+// seen that way on two passes in a row, with the same number waiting, has
+// lost them. The rebuilt jobs are harmless if it had not: a job whose
+// recipient is claimed or final is a no-op. Run calls it every
+// ResumeEvery; it looks at the broadcasts that have consumers.
+func (d *Dispatcher) Reconcile(ctx context.Context) {
+	list, err := d.pub.Consumers(ctx, broadcast.StageSend)
+	if err != nil {
+		d.log.Warn("reconcile: list consumers", zap.Error(err))
+		return
+	}
+	seen := make(map[string]int64, len(list))
+	for _, c := range list {
+		if !contains(d.cfg.Tenants, c.TenantID) {
+			continue
+		}
+		b, err := d.store.Broadcast(ctx, c.BroadcastID)
+		if err != nil || b.Status != broadcast.StatusSending {
+			continue
+		}
+		waiting := b.Counts.Pending + b.Counts.Installing
+		if waiting == 0 {
+			continue
+		}
+		if n, err := d.pub.Jobs(ctx, b.TenantID, b.ID); err != nil || n > 0 {
+			continue
+		}
+		seen[b.ID] = waiting
+		d.mu.Lock()
+		before, twice := d.stuck[b.ID]
+		d.mu.Unlock()
+		if !twice || before != waiting {
+			continue
+		}
+		log := d.log.With(zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID))
+		n, err := d.rebuild(ctx, b)
+		if err != nil {
+			log.Error("reconcile: rebuild lost jobs", zap.Int("rebuilt", n), zap.Error(err))
+			continue
+		}
+		log.Warn("rebuilt lost jobs: recipients were waiting with no job in the stream", zap.Int("jobs", n))
+		delete(seen, b.ID)
+	}
+	d.mu.Lock()
+	d.stuck = seen
+	d.mu.Unlock()
+}
+
+// rebuild publishes one job per waiting recipient: a send job for a pending
+// one (its conversation is known), an install job for an installing one.
+func (d *Dispatcher) rebuild(ctx context.Context, b *broadcast.Broadcast) (int, error) {
+	total := 0
+	// The lost jobs' ids may still be remembered (within the duplicate
+	// window): the rebuilt ones get ids of their own.
+	suffix := ":rebuilt:" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+	for _, st := range []broadcast.State{broadcast.StatePending, broadcast.StateInstalling} {
+		cursor := ""
+		for {
+			recs, next, err := d.store.Recipients(ctx, b.ID, st, cursor, 1000)
+			if err != nil {
+				return total, err
+			}
+			items := make([]queue.Item, 0, len(recs))
+			for _, r := range recs {
+				job := broadcast.Job{BroadcastID: b.ID, TenantID: b.TenantID, UserID: r.UserID, Reinstall: r.Reinstalls, Round: r.ReplayRound}
+				stage := broadcast.StageInstall
+				if st == broadcast.StatePending && r.ConversationID != "" {
+					stage, job.ConversationID = broadcast.StageSend, r.ConversationID
+				}
+				items = append(items, queue.Item{Stage: stage, Job: job, MsgID: job.MsgID(stage) + suffix})
+			}
+			if err := d.pub.PublishBatch(ctx, items); err != nil {
+				return total, err
+			}
+			total += len(items)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,46 @@
+package pipelinetest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
+	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
+	"github.com/broadcast-dev/broadcast/internal/testenv"
+)
+
+// Jobs lost from the stream (NATS lost its last unsynced second) are
+// rebuilt from the recipients waiting in Redis, and the broadcast then
+// completes with every deliverable user delivered once.
+func TestLostJobsAreRebuilt(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{NoWorkers: true, Sim: teamsim.Config{UsersPerTenant: 30, InstalledFraction: 1, Seed: 12}})
+	ctx := context.Background()
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Lost and found"}, Audience: broadcast.Audience{AllUsers: true}})
+	b = e.WaitStatus(b.ID, broadcast.StatusSending, time.Minute)
+	require.Equal(t, int64(30), b.Counts.Installing)
+	n, err := e.Queue.Purge(ctx, e.Tenant, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, uint64(30), n, "the jobs are gone")
+
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		n, err := e.Queue.Jobs(ctx, e.Tenant, b.ID)
+		return err == nil && n == 30
+	}, "the 30 install jobs are rebuilt")
+
+	// Workers take them as any job.
+	h := e.Next(queueName(broadcast.StageInstall, b.ID))
+	require.NoError(t, e.Installer.Handle(ctx, h))
+	require.NoError(t, h.Ack())
+	got, err := e.Store.Broadcast(ctx, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, int64(29), got.Counts.Installing)
+	require.Equal(t, int64(1), got.Counts.Pending)
+}
+
+func queueName(stage broadcast.Stage, id string) string { return queue.ConsumerName(stage, id) }
