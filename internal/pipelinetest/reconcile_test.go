@@ -34,7 +34,7 @@ func TestLostJobsAreRebuilt(t *testing.T) {
 	}, "the 30 install jobs are rebuilt")
 
 	// Workers take them as any job.
-	h := e.Next(queueName(broadcast.StageInstall, b.ID))
+	h := e.Next(queue.ConsumerName(broadcast.StageInstall, b.ID))
 	require.NoError(t, e.Installer.Handle(ctx, h))
 	require.NoError(t, h.Ack())
 	got, err := e.Store.Broadcast(ctx, b.ID)
@@ -42,5 +42,3 @@ func TestLostJobsAreRebuilt(t *testing.T) {
 	require.Equal(t, int64(29), got.Counts.Installing)
 	require.Equal(t, int64(1), got.Counts.Pending)
 }
-
-func queueName(stage broadcast.Stage, id string) string { return queue.ConsumerName(stage, id) }

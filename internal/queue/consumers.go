@@ -111,21 +111,17 @@ func (q *Queue) DeleteConsumer(ctx context.Context, stage broadcast.Stage, broad
 // Purge removes every job of a broadcast from the stream, at every stage:
 // a canceled broadcast's jobs need not wait for a worker to skip them.
 func (q *Queue) Purge(ctx context.Context, tenant, broadcastID string) (uint64, error) {
+	n, err := q.Jobs(ctx, tenant, broadcastID)
+	if err != nil {
+		return 0, err
+	}
 	s, err := q.js.Stream(ctx, q.stream)
 	if err != nil {
 		return 0, fmt.Errorf("stream %s: %w", q.stream, err)
 	}
-	var n uint64
 	for _, stage := range Stages {
-		before, err := s.Info(ctx, jetstream.WithSubjectFilter(q.subject(stage, tenant, broadcastID)))
-		if err != nil {
-			return n, fmt.Errorf("count %s jobs of %s: %w", stage, broadcastID, err)
-		}
 		if err := s.Purge(ctx, jetstream.WithPurgeSubject(q.subject(stage, tenant, broadcastID))); err != nil {
-			return n, fmt.Errorf("purge %s jobs of %s: %w", stage, broadcastID, err)
-		}
-		for _, c := range before.State.Subjects {
-			n += c
+			return 0, fmt.Errorf("purge %s jobs of %s: %w", stage, broadcastID, err)
 		}
 	}
 	return n, nil

@@ -125,7 +125,7 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return queue.Terminate(err)
 	}
 	if err != nil {
-		return s.release(ctx, job, false, err)
+		return s.release(ctx, job, err)
 	}
 
 	gate := s.gates.For(job.TenantID)
@@ -135,9 +135,9 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		if err := gate.WaitWithin(ctx, maxHold); err != nil {
 			var backlog *ratelimit.BacklogError
 			if errors.As(err, &backlog) {
-				return s.release(ctx, job, false, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
+				return s.release(ctx, job, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
 			}
-			return s.release(ctx, job, false, err)
+			return s.release(ctx, job, err)
 		}
 		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 		activityID, sendErr = s.teams.Send(callCtx, conv, activity)
@@ -179,7 +179,7 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 			return s.fail(ctx, job, broadcast.ReasonThrottled, sendErr, log)
 		}
 		log.Info("throttled: tenant paused", zap.Duration("retry_after", wait))
-		return s.releaseThrottled(ctx, job, queue.Retry(wait+jitter(wait), sendErr))
+		return s.giveBack(ctx, job, store.Change{CountThrottle: true}, queue.Retry(wait+jitter(wait), sendErr))
 	case teams.Retry, teams.Unauthorized:
 		maybe := teams.MaybeDelivered(sendErr)
 		if ctx.Err() != nil { // shutting down: the call was cut, not refused
@@ -206,7 +206,7 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 		return s.fail(ctx, job, reason, sendErr, log)
 	default:
 		if ctx.Err() != nil {
-			return s.release(ctx, job, false, ctx.Err())
+			return s.release(ctx, job, ctx.Err())
 		}
 		return s.fail(ctx, job, broadcast.ReasonServiceError, sendErr, log)
 	}
@@ -236,15 +236,12 @@ func (s *Sender) recordSent(ctx context.Context, job broadcast.Job, activityID s
 
 // release gives the recipient back (sending -> pending) so that the job's
 // redelivery can claim it again, and returns cause as the job's result.
-func (s *Sender) release(ctx context.Context, job broadcast.Job, countRetry bool, cause error) error {
-	return s.giveBack(ctx, job, store.Change{CountRetry: countRetry}, cause)
+func (s *Sender) release(ctx context.Context, job broadcast.Job, cause error) error {
+	return s.giveBack(ctx, job, store.Change{}, cause)
 }
 
-// releaseThrottled releases a recipient that got a 429, counting it.
-func (s *Sender) releaseThrottled(ctx context.Context, job broadcast.Job, cause error) error {
-	return s.giveBack(ctx, job, store.Change{CountThrottle: true}, cause)
-}
-
+// giveBack releases the recipient with the counters c asks for (a retry, a
+// 429, a send that may have been delivered).
 func (s *Sender) giveBack(ctx context.Context, job broadcast.Job, c store.Change, cause error) error {
 	c.From, c.To, c.LastError = []broadcast.State{broadcast.StateSending}, broadcast.StatePending, errString(cause)
 	_, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, c)
@@ -293,7 +290,7 @@ func (s *Sender) final(ctx context.Context, job broadcast.Job, to broadcast.Stat
 // the publish fails, the send job is redelivered and the path runs again.
 func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, cause error, log *zap.Logger) error {
 	if err := s.store.ForgetConversation(ctx, job.TenantID, job.UserID, conv); err != nil {
-		return s.release(ctx, job, false, err)
+		return s.release(ctx, job, err)
 	}
 	if job.Reinstall >= 1 {
 		return s.fail(ctx, job, broadcast.ReasonNotInstalled, cause, log)
