@@ -109,7 +109,7 @@ func TestCreateGetAndList(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &b))
 	require.Equal(t, "/v1/broadcasts/"+b.ID, rec.Header().Get("Location"))
 	require.Equal(t, e.Tenant, b.TenantID)
-	e.WaitCompleted(b.ID, time.Minute)
+	e.WaitCompleted(b.ID, 2*time.Minute)
 
 	rec, _ = do(t, e.API, http.MethodGet, "/v1/broadcasts/"+b.ID, "", "")
 	require.Equal(t, http.StatusOK, rec.Code)

@@ -31,7 +31,7 @@ func TestInstallPath(t *testing.T) {
 	require.Less(t, installed, len(users))
 	unknown := "99999999-9999-9999-9999-999999999999"
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "install"}, Audience: broadcast.Audience{UserIDs: append(ids, unknown)}})
-	b = e.WaitCompleted(b.ID, time.Minute)
+	b = e.WaitCompleted(b.ID, 2*time.Minute)
 
 	require.Equal(t, broadcast.Counts{Total: int64(len(users) + 1), Sent: int64(len(users)), Failed: 1}, b.Counts)
 	l := e.Sim.Ledger()
@@ -50,7 +50,7 @@ func TestInstallPath(t *testing.T) {
 	// A second broadcast finds every conversation cached: no Graph call.
 	before := e.Sim.Ledger().Requests["graph_install"]
 	b2 := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "again"}, Audience: broadcast.Audience{UserIDs: ids}})
-	b2 = e.WaitCompleted(b2.ID, time.Minute)
+	b2 = e.WaitCompleted(b2.ID, 2*time.Minute)
 	require.EqualValues(t, len(users), b2.Counts.Sent)
 	require.Equal(t, before, e.Sim.Ledger().Requests["graph_install"])
 }

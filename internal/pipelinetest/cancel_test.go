@@ -99,7 +99,7 @@ func TestCancelStopsExpansion(t *testing.T) {
 	code, body := post(t, e.API, "/v1/broadcasts/"+b.ID+"/cancel")
 	require.Equal(t, http.StatusAccepted, code, string(body))
 
-	end := e.WaitStatus(b.ID, broadcast.StatusCanceled, time.Minute)
+	end := e.WaitStatus(b.ID, broadcast.StatusCanceled, 2*time.Minute)
 	c := end.Counts
 	require.Less(t, c.Total, int64(len(ids)), "the expansion stopped early")
 	require.Equal(t, c.Total, c.Canceled, "%+v", c)
@@ -119,7 +119,7 @@ func TestCancelOfACompletedBroadcastIsAConflict(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 5, InstalledFraction: 1}})
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Done soon"}, Audience: broadcast.Audience{AllUsers: true}})
-	e.WaitCompleted(b.ID, time.Minute)
+	e.WaitCompleted(b.ID, 2*time.Minute)
 	code, body := post(t, e.API, "/v1/broadcasts/"+b.ID+"/cancel")
 	require.Equal(t, http.StatusConflict, code, string(body))
 	require.Contains(t, string(body), "already_completed")

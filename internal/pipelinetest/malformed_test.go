@@ -71,7 +71,7 @@ func TestMalformedJobsAreTerminatedNotRedelivered(t *testing.T) {
 		}
 	}
 
-	e.WaitCompleted(b.ID, time.Minute)
+	e.WaitCompleted(b.ID, 2*time.Minute)
 	testenv.Eventually(t, 30*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()

@@ -22,7 +22,7 @@ func TestLostJobsAreRebuilt(t *testing.T) {
 	e := pipelinetest.Start(t, pipelinetest.Options{NoWorkers: true, Sim: teamsim.Config{UsersPerTenant: 30, InstalledFraction: 1, Seed: 12}})
 	ctx := context.Background()
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Lost and found"}, Audience: broadcast.Audience{AllUsers: true}})
-	b = e.WaitStatus(b.ID, broadcast.StatusSending, time.Minute)
+	b = e.WaitStatus(b.ID, broadcast.StatusSending, 2*time.Minute)
 	require.Equal(t, int64(30), b.Counts.Installing)
 	n, err := e.Queue.Purge(ctx, e.Tenant, b.ID)
 	require.NoError(t, err)

@@ -37,7 +37,7 @@ func TestShortBroadcastIsNotQueuedBehindALongOne(t *testing.T) {
 		testenv.Eventually(t, time.Minute, func() bool { return sent(t, e, long.ID) >= 30 }, "the long broadcast is sending")
 		short := e.Create(broadcast.CreateRequest{Priority: prio, Message: broadcast.Message{Text: "short " + string(prio)},
 			Audience: broadcast.Audience{UserIDs: ten}})
-		short = e.WaitCompleted(short.ID, time.Minute)
+		short = e.WaitCompleted(short.ID, 2*time.Minute)
 		require.EqualValues(t, 10, short.Counts.Sent)
 		left := long.Counts.Total
 		if b, err := e.Store.Broadcast(context.Background(), long.ID); err == nil {
@@ -55,7 +55,7 @@ func TestCompletedBroadcastLosesItsConsumers(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: allInstalled()})
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "done soon"}, Audience: broadcast.Audience{AllUsers: true}})
-	e.WaitCompleted(b.ID, time.Minute)
+	e.WaitCompleted(b.ID, 2*time.Minute)
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		for _, stage := range queue.Stages {
 			cs, err := e.Queue.Consumers(context.Background(), stage)

@@ -66,7 +66,7 @@ func TestStatusTable(t *testing.T) {
 		}
 	}
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "status table"}, Audience: broadcast.Audience{UserIDs: ids}})
-	b = e.WaitCompleted(b.ID, 60*time.Second)
+	b = e.WaitCompleted(b.ID, 2*time.Minute)
 
 	for i, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
