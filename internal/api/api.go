@@ -5,6 +5,8 @@
 //	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state=
 //	POST /v1/broadcasts/{id}/cancel      stop it: recipients not yet sent become canceled
 //	POST /v1/broadcasts/{id}/replay      queue again the failures kept for replay
+//	POST /v1/broadcasts/{id}/preview     send its message to one user, as a preview (202)
+//	POST /v1/previews                    send a draft message to one user, as a preview (202)
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /healthz                        liveness
 //
@@ -44,6 +46,10 @@ type Creator interface {
 	Cancel(ctx context.Context, id string) (b *broadcast.Broadcast, changed bool, err error)
 	// Replay queues again the broadcast's failed recipients that req selects.
 	Replay(ctx context.Context, id string, req *broadcast.ReplayRequest) (*broadcast.ReplayResult, error)
+	// Preview sends a broadcast's message to one user as a preview;
+	// PreviewDraft a message not sent yet.
+	Preview(ctx context.Context, id string, req *broadcast.PreviewRequest) (*broadcast.Broadcast, error)
+	PreviewDraft(ctx context.Context, req *broadcast.DraftPreviewRequest) (*broadcast.Broadcast, error)
 }
 
 // Queue reports the jobs waiting per tenant.
@@ -68,6 +74,8 @@ func New(c Creator, q Queue, st *store.Store, log *zap.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/recipients", s.recipients)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/cancel", s.cancel)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/replay", s.replay)
+	s.mux.HandleFunc("POST /v1/broadcasts/{id}/preview", s.preview)
+	s.mux.HandleFunc("POST /v1/previews", s.previewDraft)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}", s.tenant)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -193,8 +201,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b)
 }
 
-// cancel answers 202 with the broadcast when this call canceled it, 200
-// when an earlier one had, 409 when it had completed.
+// cancel answers 202 with the broadcast when this call canceled it and
+// recipients are still being stopped, 200 when it is canceled already (by
+// an earlier call, or at once: a scheduled broadcast), 409 when it had
+// completed.
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	id, ok := broadcastID(w, r)
 	if !ok {
@@ -206,7 +216,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if changed {
+	if changed && b.Status != broadcast.StatusCanceled {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, b)
@@ -335,9 +345,13 @@ func broadcastID(w http.ResponseWriter, r *http.Request) (string, bool) {
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	var verr *broadcast.ValidationError
 	var conflict *broadcast.ConflictError
+	var unknown *broadcast.UnknownUserError
 	switch {
 	case errors.As(err, &verr):
 		writeError(w, http.StatusBadRequest, "invalid_request", verr.Error(), verr.Problems)
+	case errors.As(err, &unknown):
+		writeError(w, http.StatusUnprocessableEntity, "unknown_user", unknown.Error(),
+			[]broadcast.FieldError{{Field: "to", Problem: "no such user in the tenant"}})
 	case errors.As(err, &conflict):
 		writeError(w, http.StatusConflict, conflict.Code, conflict.Message, nil)
 	case errors.Is(err, store.ErrNotFound):

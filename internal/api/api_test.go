@@ -53,7 +53,7 @@ func TestCreateValidation(t *testing.T) {
 		{"missing message", `{"audience":{"allUsers":true}}`, "message", "required", 400},
 		{"empty audience", `{"message":{"text":"hi"},"audience":{"userIds":[]}}`, "audience.userIds", "empty", 400},
 		{"no audience", `{"message":{"text":"hi"}}`, "audience", "required", 400},
-		{"unknown field", `{"message":{"text":"hi"},"audience":{"allUsers":true},"sendAt":"tomorrow"}`, "sendAt", "unknown field", 400},
+		{"unknown field", `{"message":{"text":"hi"},"audience":{"allUsers":true},"sendLater":"tomorrow"}`, "sendLater", "unknown field", 400},
 		{"malformed JSON", `{"message":{"text":"hi"`, "body", "malformed JSON", 400},
 		{"not an object", `[1,2]`, "body", "must be an object", 400},
 		{"oversized card", `{"message":{"card":` + hugeCard + `},"audience":{"allUsers":true}}`, "message.card", "too large", 400},

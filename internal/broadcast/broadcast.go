@@ -7,13 +7,20 @@ import (
 
 // Broadcast is one message sent to one audience in one tenant.
 type Broadcast struct {
-	ID         string     `json:"id"`
-	TenantID   string     `json:"tenantId"`
-	Message    Message    `json:"message"`
-	Audience   Audience   `json:"audience"`
-	Priority   Priority   `json:"priority"`
-	Status     Status     `json:"status"`
-	CreatedAt  time.Time  `json:"createdAt"`
+	ID       string   `json:"id"`
+	TenantID string   `json:"tenantId"`
+	Message  Message  `json:"message"`
+	Audience Audience `json:"audience"`
+	Priority Priority `json:"priority"`
+	Status   Status   `json:"status"`
+	// Kind is KindBroadcast, or KindPreview for a preview sent to its author.
+	Kind Kind `json:"kind"`
+	// PreviewOf is the broadcast a preview shows (none for a draft's preview).
+	PreviewOf string    `json:"previewOf,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	// SendAt is when a scheduled broadcast starts; StartedAt when it did.
+	SendAt     *time.Time `json:"sendAt,omitempty"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	CanceledAt *time.Time `json:"canceledAt,omitempty"`
 	// CompletedAt is when the broadcast ended: completed, or canceled with
 	// every recipient final.

@@ -30,6 +30,9 @@ type CreateRequest struct {
 	// Priority is normal unless set: urgent broadcasts take most of their
 	// tenant's send budget while they last.
 	Priority Priority `json:"priority,omitempty"`
+	// SendAt schedules the broadcast (RFC 3339); empty sends it now.
+	// Normalize leaves it in UTC, to the millisecond (see SendTime).
+	SendAt string `json:"sendAt,omitempty"`
 }
 
 // FieldError is one problem with one field of a request.
@@ -175,6 +178,7 @@ func (r *CreateRequest) Normalize() error {
 	}
 	r.Message.validate(v)
 	r.Audience.normalize(v)
+	r.normalizeSendAt(v)
 	return v.orNil()
 }
 

@@ -62,6 +62,9 @@ const (
 type Status string
 
 const (
+	// StatusScheduled: the broadcast waits for its sendAt; nothing of it is
+	// expanded or queued before then, and a cancel ends it at once.
+	StatusScheduled Status = "scheduled"
 	StatusExpanding Status = "expanding" // the audience is being turned into jobs
 	StatusSending   Status = "sending"   // every recipient is known; some are not final yet
 	StatusCompleted Status = "completed" // every recipient is in a final state

@@ -42,6 +42,11 @@ func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcas
 		return b, false, &broadcast.ConflictError{Code: "already_completed",
 			Message: "the broadcast has already completed: every recipient is in a final state, there is nothing left to cancel"}
 	}
+	if prev == broadcast.StatusScheduled {
+		// Canceled at once: it had no recipient and nothing queued.
+		d.log.Info("scheduled broadcast canceled before its start", zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID))
+		return b, true, nil
+	}
 	changed := prev == broadcast.StatusExpanding || prev == broadcast.StatusSending
 	if changed {
 		d.log.Info("broadcast canceled", zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID),

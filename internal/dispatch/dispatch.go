@@ -54,6 +54,11 @@ type Config struct {
 	// takes it over (default DefaultIdempotencyGrace). A create gives up
 	// writing after a third of it, so a take-over never races a live one.
 	IdempotencyGrace time.Duration
+	// ScheduleEvery is how often the scheduled broadcasts that are due are
+	// looked for and started (default DefaultScheduleEvery, 1 s).
+	ScheduleEvery time.Duration
+	// Now is the clock sendAt is checked against (default time.Now).
+	Now func() time.Time
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
@@ -85,6 +90,12 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	if cfg.IdempotencyGrace <= 0 {
 		cfg.IdempotencyGrace = DefaultIdempotencyGrace
 	}
+	if cfg.ScheduleEvery <= 0 {
+		cfg.ScheduleEvery = DefaultScheduleEvery
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
 }
 
@@ -94,6 +105,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx = ctx
 	d.mu.Unlock()
+	d.spawn("schedule", d.watchScheduled)
 	t := time.NewTicker(d.cfg.ResumeEvery)
 	defer t.Stop()
 	for {
@@ -134,6 +146,9 @@ func (d *Dispatcher) Create(ctx context.Context, req *broadcast.CreateRequest) (
 	if err != nil {
 		return nil, err
 	}
+	if err := d.checkSchedule(b); err != nil {
+		return nil, err
+	}
 	if err := d.record(ctx, b, activity); err != nil {
 		return nil, err
 	}
@@ -161,8 +176,16 @@ func (d *Dispatcher) prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast
 	if err != nil {
 		return nil, nil, fmt.Errorf("new broadcast id: %w", err)
 	}
+	now := d.cfg.Now().UTC()
 	b := &broadcast.Broadcast{ID: id.String(), TenantID: tenant, Message: req.Message, Audience: req.Audience,
-		Priority: req.Priority.OrNormal(), Status: broadcast.StatusExpanding, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+		Priority: req.Priority.OrNormal(), Status: broadcast.StatusExpanding, Kind: broadcast.KindBroadcast,
+		CreatedAt: now.Truncate(time.Millisecond)}
+	if at, ok := req.SendTime(); ok {
+		b.SendAt = &at
+		if at.After(now) {
+			b.Status = broadcast.StatusScheduled
+		}
+	}
 	return b, activity, nil
 }
 
@@ -171,8 +194,16 @@ func (d *Dispatcher) record(ctx context.Context, b *broadcast.Broadcast, activit
 	if err := d.store.CreateBroadcast(ctx, b, activity); err != nil {
 		return err
 	}
-	d.log.Info("broadcast accepted", zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID),
-		zap.String("priority", string(b.Priority)), zap.Bool("all_users", b.Audience.AllUsers), zap.Int("listed_users", len(b.Audience.UserIDs)))
+	fields := []zap.Field{zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID),
+		zap.String("priority", string(b.Priority)), zap.Bool("all_users", b.Audience.AllUsers), zap.Int("listed_users", len(b.Audience.UserIDs))}
+	if b.Kind == broadcast.KindPreview {
+		fields = append(fields, zap.String("kind", string(b.Kind)), zap.String("preview_of", b.PreviewOf))
+	}
+	if b.Status == broadcast.StatusScheduled {
+		d.log.Info("broadcast scheduled", append(fields, zap.Time("send_at", *b.SendAt))...)
+		return nil
+	}
+	d.log.Info("broadcast accepted", fields...)
 	d.start(b.ID)
 	return nil
 }
@@ -232,6 +263,12 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	log = log.With(zap.String("tenant_id", b.TenantID))
 	if b.Status == broadcast.StatusCanceling || b.Status == broadcast.StatusCanceled {
 		return d.stopCanceled(ctx, id, log)
+	}
+	if b.Status == broadcast.StatusScheduled {
+		// Not started yet: StartScheduled registers it for expansion in
+		// the script that starts it, never before.
+		log.Warn("not expanding a broadcast that is still scheduled")
+		return nil
 	}
 	if err := d.pub.EnsureConsumers(ctx, b.TenantID, b.ID, b.Priority); err != nil {
 		return err

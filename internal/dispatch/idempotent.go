@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,12 @@ func (d *Dispatcher) CreateOnce(ctx context.Context, req *broadcast.CreateReques
 		return nil, false, err
 	}
 	if fresh {
+		// sendAt's window is checked once the key is claimed: a retry of
+		// a scheduled create gets its broadcast whenever it comes.
+		if err := d.checkSchedule(b); err != nil {
+			d.release(ctx, b, key)
+			return nil, false, err
+		}
 		return b, false, d.recordClaimed(ctx, b, activity, key)
 	}
 	if claim.RequestHash != hash {
@@ -90,17 +97,25 @@ func (d *Dispatcher) recordClaimed(ctx context.Context, b *broadcast.Broadcast, 
 	// retry finds the broadcast, or takes the key over after the grace.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	log := d.log.With(zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID))
 	exists, xerr := d.store.BroadcastExists(rctx, b.ID)
 	switch {
 	case xerr != nil:
-		log.Warn("create failed; its idempotency key is kept until the grace period ends", zap.Error(xerr))
+		d.log.Warn("create failed; its idempotency key is kept until the grace period ends",
+			zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID), zap.Error(xerr))
 	case !exists:
-		if rerr := d.store.ReleaseIdempotencyKey(rctx, b.TenantID, key, b.ID); rerr != nil {
-			log.Warn("create failed; its idempotency key is kept until the grace period ends", zap.Error(rerr))
-		}
+		d.release(rctx, b, key)
 	}
 	return err
+}
+
+// release forgets the key claimed for b, whose create wrote nothing.
+func (d *Dispatcher) release(ctx context.Context, b *broadcast.Broadcast, key string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := d.store.ReleaseIdempotencyKey(rctx, b.TenantID, key, b.ID); err != nil {
+		d.log.Warn("create failed; its idempotency key is kept until the grace period ends",
+			zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID), zap.Error(err))
+	}
 }
 
 // requestHash identifies a request as the broadcast it would create: the
@@ -118,6 +133,9 @@ func requestHash(b *broadcast.Broadcast, activity []byte) string {
 		h.Write([]byte("all"))
 	} else {
 		h.Write([]byte("list\x00" + strings.Join(b.Audience.UserIDs, ",")))
+	}
+	if b.SendAt != nil { // absent before schedules: older keys' hashes hold
+		h.Write([]byte("\x00sendAt\x00" + strconv.FormatInt(b.SendAt.UnixMilli(), 10)))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

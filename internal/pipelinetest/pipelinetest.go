@@ -20,7 +20,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/graph"
@@ -82,8 +81,10 @@ type Env struct {
 	API        http.Handler
 	Log        *zap.Logger
 
+	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	disp   *runningDispatcher
 }
 
 // Start builds and runs a pipeline that stops when the test ends.
@@ -148,14 +149,11 @@ func Start(t testing.TB, o Options) *Env {
 	e.Installer = install.New(install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase,
 		Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st)}, st, q,
 		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, log.Named("installer"))
-	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: tenants, PageSize: 100, ResumeEvery: 200 * time.Millisecond}, st, q,
-		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, log.Named("dispatch"))
-	e.API = api.New(e.Dispatcher, q, st, log.Named("api"))
-
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	e.ctx = ctx
 	t.Cleanup(e.Stop)
-	e.run(func() { _ = e.Dispatcher.Run(ctx) })
+	e.StartDispatcher()
 	if !o.NoWorkers {
 		e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: o.InstallConcurrency}, e.Installer.Handle)
 		e.runSender(ctx, e.Sender, o)

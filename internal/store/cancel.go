@@ -12,16 +12,23 @@ import (
 const keyCanceling = "broadcasts:canceling"
 
 // cancelScript moves a broadcast that has not ended to canceling and
-// registers it for the sweep. ARGV: now (ms), id. KEYS[3+...] as every
-// recipient script, then broadcasts:canceling. Returns the status before, or
-// "" when the broadcast has no record.
+// registers it for the sweep; a scheduled one, which has no recipient yet,
+// it ends canceled at once and unschedules. ARGV: now (ms), id. KEYS as
+// every recipient script, then broadcasts:canceling and
+// broadcasts:scheduled. Returns the status before, or "" when the
+// broadcast has no record. It and the start of a scheduled broadcast
+// (startScheduledScript) each change the status in one script, so one of
+// them wins a race and the other sees its result.
 var cancelScript = redis.NewScript(luaPrelude + `
 local now, id = tonumber(ARGV[1]), ARGV[2]
 local st = redis.call('HGET', KEYS[3], 'status')
 if not st then return '' end
-if st == 'expanding' or st == 'sending' then
+if st == 'scheduled' then
+  redis.call('HSET', KEYS[3], 'status', 'canceled', 'canceled_at', now, 'completed_at', now)
+  redis.call('ZREM', KEYS[#KEYS], id)
+elseif st == 'expanding' or st == 'sending' then
   redis.call('HSET', KEYS[3], 'status', 'canceling', 'canceled_at', now)
-  redis.call('ZADD', KEYS[#KEYS], now, id)
+  redis.call('ZADD', KEYS[#KEYS-1], now, id)
   -- nothing left to do if every known recipient is already final
   complete_if_done(now)
 end
@@ -33,9 +40,10 @@ return st
 // recipient canceled (see the transition script). It returns the status
 // the broadcast had: expanding or sending when this call canceled it,
 // canceling or canceled when an earlier call did, completed when it was too
-// late. The recipients already waiting are moved by SweepCanceled.
+// late; scheduled when this call canceled it before it started (it is
+// canceled now). The recipients already waiting are moved by SweepCanceled.
 func (s *Store) Cancel(ctx context.Context, id string) (broadcast.Status, error) {
-	keys := append(keysOf(id).script(), keyCanceling)
+	keys := append(keysOf(id).script(), keyCanceling, keyScheduled)
 	st, err := cancelScript.Run(ctx, s.rdb, keys, s.nowMS(), id).Text()
 	if err != nil {
 		return "", fmt.Errorf("cancel %s: %w", id, err)

@@ -70,14 +70,30 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 	if !b.Audience.AllUsers {
 		kind = "list"
 	}
-	if err := s.rdb.ZAdd(ctx, keyExpanding, redis.Z{Score: float64(s.nowMS()), Member: b.ID}).Err(); err != nil {
-		return fmt.Errorf("register broadcast %s: %w", b.ID, err)
+	// A scheduled broadcast is registered for its start in the same
+	// transaction as its record (see scheduleFields); the others for
+	// expansion first.
+	scheduled := b.Status == broadcast.StatusScheduled
+	if scheduled && b.SendAt == nil {
+		return fmt.Errorf("create broadcast %s: scheduled without a sendAt", b.ID)
+	}
+	if !scheduled {
+		if err := s.rdb.ZAdd(ctx, keyExpanding, redis.Z{Score: float64(s.nowMS()), Member: b.ID}).Err(); err != nil {
+			return fmt.Errorf("register broadcast %s: %w", b.ID, err)
+		}
+	}
+	status := broadcast.StatusExpanding
+	if scheduled {
+		status = broadcast.StatusScheduled
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, k.all()...)
-		p.HSet(ctx, k.meta, "id", b.ID, "tenant", b.TenantID, "status", string(broadcast.StatusExpanding),
+		p.HSet(ctx, k.meta, append([]any{"id", b.ID, "tenant", b.TenantID, "status", string(status),
 			"created_at", b.CreatedAt.UnixMilli(), "message", msg, "activity", activity,
-			"audience", kind, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0")
+			"audience", kind, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0"}, scheduleFields(b)...)...)
+		if scheduled {
+			p.ZAdd(ctx, keyScheduled, redis.Z{Score: float64(b.SendAt.UnixMilli()), Member: b.ID})
+		}
 		fields := []any{"total", 0}
 		for _, st := range broadcast.States {
 			fields = append(fields, string(st), 0)
@@ -135,6 +151,7 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 	}
 	b.Counts = parseCounts(counts.Val())
 	b.Replays, _ = strconv.Atoi(m["replays"])
+	readScheduleFields(b, m)
 	return b, nil
 }
 

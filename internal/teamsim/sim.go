@@ -124,6 +124,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /login/{tenant}/oauth2/v2.0/token", s.handleToken)
 
 	m.HandleFunc("GET /graph/v1.0/users", s.handleUsers)
+	m.HandleFunc("GET /graph/v1.0/users/{user}", s.handleUser)
 	m.HandleFunc("GET /graph/v1.0/appCatalogs/teamsApps", s.handleCatalog)
 	m.HandleFunc("POST /graph/v1.0/users/{user}/teamwork/installedApps", s.handleInstall)
 	m.HandleFunc("GET /graph/v1.0/users/{user}/teamwork/installedApps", s.handleInstalledApps)

@@ -1,0 +1,48 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+)
+
+// preview answers 202 with the preview: a broadcast of kind preview whose
+// audience is the one user named, sent at once through the pipeline.
+func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
+	id, ok := broadcastID(w, r)
+	if !ok || !jsonBody(w, r) {
+		return
+	}
+	req, err := broadcast.DecodePreviewRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if !s.decoded(w, err) {
+		return
+	}
+	p, err := s.creator.Preview(r.Context(), id, req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.previewCreated(w, p)
+}
+
+// previewDraft answers as preview does, for a message not sent yet.
+func (s *Server) previewDraft(w http.ResponseWriter, r *http.Request) {
+	if !jsonBody(w, r) {
+		return
+	}
+	req, err := broadcast.DecodeDraftPreviewRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if !s.decoded(w, err) {
+		return
+	}
+	p, err := s.creator.PreviewDraft(r.Context(), req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.previewCreated(w, p)
+}
+
+func (s *Server) previewCreated(w http.ResponseWriter, p *broadcast.Broadcast) {
+	w.Header().Set("Location", "/v1/broadcasts/"+p.ID)
+	writeJSON(w, http.StatusAccepted, p)
+}

@@ -1,0 +1,60 @@
+package broadcast
+
+import (
+	"time"
+)
+
+// Bounds of a create request's sendAt.
+const (
+	// ScheduleSkew is how far in the past a sendAt may be and still be
+	// accepted (and sent at once): the client's clock may be a little
+	// behind ours, and a request takes time to arrive.
+	ScheduleSkew = 5 * time.Second
+	// MaxScheduleAhead is how far ahead a broadcast may be scheduled.
+	MaxScheduleAhead = 365 * 24 * time.Hour
+)
+
+const sendAtExample = "2026-12-02T09:00:00Z"
+
+// normalizeSendAt checks that sendAt is an RFC 3339 time and rewrites it
+// in UTC to the millisecond, so that equal times read alike (a retry with
+// an Idempotency-Key compares them). Whether it lies in the accepted
+// window depends on the clock: CheckSendAt.
+func (r *CreateRequest) normalizeSendAt(v *ValidationError) {
+	if r.SendAt == "" {
+		return
+	}
+	t, err := time.Parse(time.RFC3339, r.SendAt)
+	if err != nil {
+		v.add("sendAt", "must be an RFC 3339 time with a zone, such as %q, got %q", sendAtExample, clip(r.SendAt))
+		return
+	}
+	r.SendAt = t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
+}
+
+// SendTime returns the request's sendAt, and false when it has none (or
+// one Normalize refused).
+func (r *CreateRequest) SendTime() (time.Time, bool) {
+	if r.SendAt == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, r.SendAt)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// CheckSendAt refuses a sendAt more than ScheduleSkew in the past or more
+// than MaxScheduleAhead after now, naming the field.
+func CheckSendAt(at, now time.Time) error {
+	switch {
+	case at.Before(now.Add(-ScheduleSkew)):
+		return Invalid("sendAt", "%s is in the past (it is now %s): give a future time, or leave sendAt out to send now",
+			at.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case at.After(now.Add(MaxScheduleAhead)):
+		return Invalid("sendAt", "%s is more than %d days ahead (it is now %s)",
+			at.Format(time.RFC3339), int(MaxScheduleAhead/(24*time.Hour)), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}

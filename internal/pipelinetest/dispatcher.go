@@ -1,0 +1,48 @@
+package pipelinetest
+
+import (
+	"context"
+	"time"
+
+	"github.com/broadcast-dev/broadcast/internal/api"
+	"github.com/broadcast-dev/broadcast/internal/dispatch"
+)
+
+// runningDispatcher is the Env's dispatcher "process".
+type runningDispatcher struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartDispatcher starts a new dispatcher, as a restarted dispatcher
+// process is: Env.Dispatcher and Env.API become the new one's. Start calls
+// it; a test calls it again after StopDispatcher.
+func (e *Env) StartDispatcher() {
+	e.T.Helper()
+	if e.disp != nil {
+		e.T.Fatal("pipelinetest: StartDispatcher while a dispatcher runs: stop it first")
+	}
+	graphs := e.Graphs
+	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: e.Tenants, PageSize: 100, ResumeEvery: 200 * time.Millisecond,
+		ScheduleEvery: 100 * time.Millisecond}, e.Store, e.Queue,
+		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, e.Log.Named("dispatch"))
+	e.API = api.New(e.Dispatcher, e.Queue, e.Store, e.Log.Named("api"))
+	ctx, cancel := context.WithCancel(e.ctx)
+	r := &runningDispatcher{cancel: cancel, done: make(chan struct{})}
+	e.disp = r
+	d := e.Dispatcher
+	e.run(func() { defer close(r.done); _ = d.Run(ctx) })
+}
+
+// StopDispatcher stops the dispatcher as a shutdown does and waits for it:
+// its expansions stop at their saved cursors, its watch of the scheduled
+// broadcasts ends. The workers keep running.
+func (e *Env) StopDispatcher() {
+	e.T.Helper()
+	if e.disp == nil {
+		return
+	}
+	e.disp.cancel()
+	<-e.disp.done
+	e.disp = nil
+}

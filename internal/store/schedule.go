@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+)
+
+// keyScheduled is the sorted set of scheduled broadcasts by sendAt (Unix
+// ms): every dispatcher polls it for the due ones (DueScheduled) and
+// starts them (StartScheduled).
+const keyScheduled = "broadcasts:scheduled"
+
+// scheduleFields are the meta fields of a broadcast's kind and schedule.
+func scheduleFields(b *broadcast.Broadcast) []any {
+	f := []any{"kind", string(b.Kind.OrBroadcast())}
+	if b.PreviewOf != "" {
+		f = append(f, "preview_of", b.PreviewOf)
+	}
+	if b.SendAt != nil {
+		f = append(f, "send_at", b.SendAt.UnixMilli())
+	}
+	return f
+}
+
+func readScheduleFields(b *broadcast.Broadcast, m map[string]string) {
+	b.Kind = broadcast.Kind(m["kind"]).OrBroadcast()
+	b.PreviewOf = m["preview_of"]
+	for _, f := range []struct {
+		field string
+		to    **time.Time
+	}{{"send_at", &b.SendAt}, {"started_at", &b.StartedAt}} {
+		if v := m[f.field]; v != "" {
+			t := msTime(v)
+			*f.to = &t
+		}
+	}
+}
+
+// luaNowMS is Redis's clock in ms, so that dispatchers on hosts whose
+// clocks differ agree on when a broadcast is due.
+const luaNowMS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// dueScript lists up to ARGV[1] members of broadcasts:scheduled due now.
+var dueScript = redis.NewScript(luaNowMS + `
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now), 'LIMIT', 0, tonumber(ARGV[1]))
+`)
+
+// startScheduledScript starts a due scheduled broadcast: in one step it
+// becomes expanding, is registered in broadcasts:expanding (which every
+// dispatcher resumes) and leaves broadcasts:scheduled. So of several
+// dispatchers only one starts it, and one that dies right after has lost
+// nothing: the expansion is registered. KEYS: meta, broadcasts:scheduled,
+// broadcasts:expanding. ARGV: id, the tenants served (comma separated).
+// Returns {verdict, ms left}: started, early (not due: ms left), foreign
+// (a tenant not served), or the status it has when it is not scheduled
+// (missing without a record), which also unschedules it.
+var startScheduledScript = redis.NewScript(luaNowMS + `
+local id = ARGV[1]
+local m = redis.call('HMGET', KEYS[1], 'status', 'send_at', 'tenant')
+if not m[1] then
+  redis.call('ZREM', KEYS[2], id)
+  return {'missing', 0}
+end
+if m[1] ~= 'scheduled' then
+  redis.call('ZREM', KEYS[2], id)
+  return {m[1], 0}
+end
+local at = tonumber(m[2]) or 0
+if at > now then return {'early', at - now} end
+local served = false
+for tenant in string.gmatch(ARGV[2], '[^,]+') do
+  if tenant == m[3] then served = true end
+end
+if not served then return {'foreign', 0} end
+local ms = string.format('%.0f', now)
+redis.call('HSET', KEYS[1], 'status', 'expanding', 'started_at', ms)
+redis.call('ZADD', KEYS[3], ms, id)
+redis.call('ZREM', KEYS[2], id)
+return {'started', 0}
+`)
+
+// DueScheduled lists up to n scheduled broadcasts whose sendAt has come
+// (by Redis's clock), earliest first.
+func (s *Store) DueScheduled(ctx context.Context, n int) ([]string, error) {
+	ids, err := dueScript.Run(ctx, s.rdb, []string{keyScheduled}, n).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("list due scheduled broadcasts: %w", err)
+	}
+	return ids, nil
+}
+
+// StartScheduled starts a scheduled broadcast that is due, for one of
+// tenants: it becomes expanding and is registered for expansion, in one
+// script, so that only one caller starts it (started = true) and a caller
+// that dies right after loses nothing (any dispatcher resumes registered
+// expansions). Otherwise it answers the status the broadcast has (a
+// canceled one, or one another caller started, is unscheduled), or
+// "early" or "foreign" for one left scheduled.
+func (s *Store) StartScheduled(ctx context.Context, id string, tenants []string) (started bool, verdict string, err error) {
+	keys := []string{keysOf(id).meta, keyScheduled, keyExpanding}
+	res, err := startScheduledScript.Run(ctx, s.rdb, keys, id, strings.Join(tenants, ",")).Slice()
+	if err != nil {
+		return false, "", fmt.Errorf("start scheduled %s: %w", id, err)
+	}
+	if len(res) != 2 {
+		return false, "", fmt.Errorf("start scheduled %s: unexpected answer %v", id, res)
+	}
+	v, _ := res[0].(string)
+	return v == "started", v, nil
+}
+
+// Scheduled reports whether the broadcast waits in broadcasts:scheduled,
+// and for when.
+func (s *Store) Scheduled(ctx context.Context, id string) (time.Time, bool, error) {
+	ms, err := s.rdb.ZScore(ctx, keyScheduled, id).Result()
+	if err == redis.Nil {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read schedule of %s: %w", id, err)
+	}
+	return msTime(strconv.FormatInt(int64(ms), 10)), true, nil
+}
