@@ -164,7 +164,12 @@ func TestCancelOfAScheduledBroadcast(t *testing.T) {
 	at := time.Now().Add(2 * time.Second)
 	b := schedule(t, e, "Never", at)
 
-	code, body := post(t, e.API, "/v1/broadcasts/"+b.ID+"/cancel")
+	// Nothing to replay before the start.
+	code, body := postJSON(t, e.API, "/v1/broadcasts/"+b.ID+"/replay", `{}`)
+	require.Equal(t, http.StatusConflict, code, string(body))
+	require.Contains(t, string(body), "not_started")
+
+	code, body = post(t, e.API, "/v1/broadcasts/"+b.ID+"/cancel")
 	require.Equal(t, http.StatusOK, code, string(body))
 	got := decodeBroadcast(t, body)
 	require.Equal(t, broadcast.StatusCanceled, got.Status)

@@ -13,11 +13,11 @@ import (
 // startReplayScript starts a replay round: it counts the round and reopens
 // a completed broadcast (completed -> sending) so that its consumers stay.
 // ARGV: now. Returns {round, status before}, {0, status} for a canceled
-// broadcast, {0, ”} without a record.
+// or scheduled broadcast, {0, ”} without a record.
 var startReplayScript = redis.NewScript(luaPrelude + `
 local st = redis.call('HGET', KEYS[3], 'status')
 if not st then return {0, ''} end
-if st == 'canceling' or st == 'canceled' then return {0, st} end
+if st == 'canceling' or st == 'canceled' or st == 'scheduled' then return {0, st} end
 if st == 'completed' then
   redis.call('HSET', KEYS[3], 'status', 'sending')
   redis.call('HDEL', KEYS[3], 'completed_at')
@@ -26,8 +26,8 @@ return {redis.call('HINCRBY', KEYS[3], 'replays', 1), st}
 `)
 
 // StartReplay starts a replay round of a broadcast and returns its number
-// (1 for the first replay). A canceled broadcast is refused with a
-// *broadcast.ConflictError.
+// (1 for the first replay). A canceled broadcast, or a scheduled one not
+// started yet, is refused with a *broadcast.ConflictError.
 func (s *Store) StartReplay(ctx context.Context, id string) (int, error) {
 	res, err := startReplayScript.Run(ctx, s.rdb, keysOf(id).script(), s.nowMS()).Slice()
 	if err != nil {
@@ -38,6 +38,8 @@ func (s *Store) StartReplay(ctx context.Context, id string) (int, error) {
 	switch {
 	case st == "":
 		return 0, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	case round == 0 && st == string(broadcast.StatusScheduled):
+		return 0, &broadcast.ConflictError{Code: "not_started", Message: "the broadcast is scheduled and has not started: there is nothing to replay yet"}
 	case round == 0:
 		return 0, &broadcast.ConflictError{Code: "canceled", Message: "the broadcast is " + st + ": a canceled broadcast cannot be replayed"}
 	}
