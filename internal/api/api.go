@@ -42,7 +42,8 @@ type Creator interface {
 	// with the key created it.
 	CreateOnce(ctx context.Context, req *broadcast.CreateRequest, key string) (b *broadcast.Broadcast, replayed bool, err error)
 	Serves(tenant string) bool
-	// Cancel stops a broadcast; changed is false when an earlier call had.
+	// Cancel stops a broadcast; changed is false when there is nothing to
+	// wait for: an earlier call had, or a scheduled one is canceled at once.
 	Cancel(ctx context.Context, id string) (b *broadcast.Broadcast, changed bool, err error)
 	// Replay queues again the broadcast's failed recipients that req selects.
 	Replay(ctx context.Context, id string, req *broadcast.ReplayRequest) (*broadcast.ReplayResult, error)
@@ -216,7 +217,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if changed && b.Status != broadcast.StatusCanceled {
+	if changed {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, b)

@@ -27,8 +27,11 @@ const sweepBatch = 1000
 //     stops half-way resumes it (Run).
 //
 // The counters stay exact throughout: every move is one script. It returns
-// the broadcast and whether this call canceled it (false: an earlier one
-// did). A broadcast that completed before gets a *broadcast.ConflictError.
+// the broadcast and whether this call canceled it and its recipients are
+// being stopped (false: an earlier call canceled it, or it was scheduled
+// and this call canceled it at once, before its start: nothing of it was
+// recorded or queued). A broadcast that completed before gets a
+// *broadcast.ConflictError.
 func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcast, bool, error) {
 	prev, err := d.store.Cancel(ctx, id)
 	if err != nil {
@@ -45,7 +48,7 @@ func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcas
 	if prev == broadcast.StatusScheduled {
 		// Canceled at once: it had no recipient and nothing queued.
 		d.log.Info("scheduled broadcast canceled before its start", zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID))
-		return b, true, nil
+		return b, false, nil
 	}
 	changed := prev == broadcast.StatusExpanding || prev == broadcast.StatusSending
 	if changed {

@@ -99,7 +99,8 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	return &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
 }
 
-// Run resumes unfinished expansions, then keeps resuming stopped ones until
+// Run resumes unfinished expansions, then keeps resuming stopped ones and
+// starting the scheduled broadcasts that come due (watchScheduled) until
 // ctx is done, and waits for the expansions in flight to stop.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()

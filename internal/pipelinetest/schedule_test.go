@@ -94,14 +94,23 @@ func TestScheduledBroadcastWaitsForItsTime(t *testing.T) {
 	require.Contains(t, rec.Body.String(), `"status": "scheduled"`)
 	require.Contains(t, rec.Body.String(), `"sendAt": "`+at.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)+`"`)
 
-	// Until its time (less the poll interval, for this test's own
-	// scheduling): nothing.
+	// Until its time: nothing. What is read before a clock reading that
+	// is still before sendAt must show the broadcast untouched.
 	checks := 0
-	for time.Now().Before(at.Add(-200 * time.Millisecond)) {
-		untouched(t, e, b.ID, broadcast.StatusScheduled)
-		require.Zero(t, e.Sim.Ledger().Deliveries)
+	for {
+		got, err := e.Store.Broadcast(context.Background(), b.ID)
+		require.NoError(t, err)
+		_, cerr := e.Queue.Consumer(context.Background(), queue.ConsumerName(broadcast.StageInstall, b.ID))
+		delivered := e.Sim.Ledger().Deliveries
+		if !time.Now().Before(at) {
+			break
+		}
+		require.Equal(t, broadcast.StatusScheduled, got.Status)
+		require.Zero(t, got.Counts.Total)
+		require.Error(t, cerr, "no consumer before the start")
+		require.Zero(t, delivered)
 		checks++
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	require.Positive(t, checks)
 
@@ -274,7 +283,7 @@ func TestSendAtValidation(t *testing.T) {
 	}
 
 	// Within the skew: sent now.
-	code, resp := postJSON(t, e.API, "/v1/broadcasts", body(`"`+now.Add(-2*time.Second).UTC().Format(time.RFC3339Nano)+`"`))
+	code, resp := postJSON(t, e.API, "/v1/broadcasts", body(`"`+time.Now().Add(-2*time.Second).UTC().Format(time.RFC3339Nano)+`"`))
 	require.Equal(t, http.StatusAccepted, code, string(resp))
 	require.Equal(t, broadcast.StatusExpanding, decodeBroadcast(t, resp).Status)
 
