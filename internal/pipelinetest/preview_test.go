@@ -155,3 +155,29 @@ func TestPreviewOfASentBroadcastLeavesItUntouched(t *testing.T) {
 	require.Len(t, e.Sim.UserDeliveries(e.Tenant, u.ID), 2)
 	require.Equal(t, done.Counts.Sent+1, e.Sim.Ledger().Deliveries)
 }
+
+// The main use: preview a scheduled broadcast, then it goes at its time to
+// everyone, the preview counted in none of its counters.
+func TestPreviewThenTheScheduledBroadcastGoes(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 10, InstalledFraction: 0.7, Seed: 23}})
+	b := schedule(t, e, "Tomorrow's notice", time.Now().Add(4*time.Second))
+	us := members(e)
+	code, body := postJSON(t, e.API, "/v1/broadcasts/"+b.ID+"/preview", fmt.Sprintf(`{"to":%q}`, us[0].UPN))
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	previewed(t, e, body, us[0])
+
+	end := e.WaitCompleted(b.ID, 3*time.Minute)
+	require.NotNil(t, end.StartedAt)
+	require.Equal(t, int64(len(us)), end.Counts.Total)
+	require.Equal(t, int64(len(us)), end.Counts.Sent, "%+v", end.Counts)
+	require.Zero(t, end.Counts.PossibleDuplicates)
+	for i, u := range us {
+		want := 1
+		if i == 0 {
+			want = 2 // the preview, then the broadcast
+		}
+		require.Len(t, e.Sim.UserDeliveries(e.Tenant, u.ID), want, "user %s", u.ID)
+	}
+	require.Equal(t, int64(len(us)+1), e.Sim.Ledger().Deliveries)
+}

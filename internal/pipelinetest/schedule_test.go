@@ -216,14 +216,20 @@ func TestCancelRacingTheScheduledStart(t *testing.T) {
 	// Each cancel comes 0 to 220 ms after its sendAt: the dispatcher looks
 	// every 100 ms, so some come before the start and some after.
 	var wg sync.WaitGroup
+	answers := make([]string, len(bs))
+	codes := make([]int, len(bs))
 	for i, b := range bs {
 		wg.Go(func() {
 			time.Sleep(time.Until(b.SendAt.Add(time.Duration(i) * 20 * time.Millisecond)))
-			code, body := post(t, e.API, "/v1/broadcasts/"+b.ID+"/cancel")
-			require.Contains(t, []int{http.StatusOK, http.StatusAccepted, http.StatusConflict}, code, string(body))
+			var body []byte
+			codes[i], body = post(t, e.API, "/v1/broadcasts/"+b.ID+"/cancel")
+			answers[i] = string(body)
 		})
 	}
 	wg.Wait()
+	for i := range bs {
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted, http.StatusConflict}, codes[i], answers[i])
+	}
 	var sent int64
 	outcomes := map[string]int{}
 	for _, b := range bs {
