@@ -12,7 +12,7 @@
 // with these base URLs (HOST is where the handler listens):
 //
 //	LOGIN_URL       http://HOST/login        POST /login/{tenant}/oauth2/v2.0/token
-//	GRAPH_URL       http://HOST/graph/v1.0   users, appCatalogs/teamsApps, users/{id}/teamwork/installedApps
+//	GRAPH_URL       http://HOST/graph/v1.0   users, users/{id|upn}, appCatalogs/teamsApps, users/{id}/teamwork/installedApps
 //	BOT_SERVICE_URL http://HOST/connector/   v3/conversations, v3/conversations/{id}/activities[/{activityId}]
 //	control         http://HOST/_sim/        ledger, users, deliveries, inject, uninstall, faults, reset, healthz
 //
@@ -39,7 +39,8 @@
 // Connector and Graph call needs an unexpired token of its scope, else 401.
 //
 // Graph: /users pages with $top (default 100, at most 999) and an absolute
-// @odata.nextLink built from the request's Host; the catalog lookup by
+// @odata.nextLink built from the request's Host; /users/{id | upn} (any
+// case, with $select) one user or 404; the catalog lookup by
 // externalId gives the app's per-tenant catalog id (not the manifest id);
 // installing answers 201, then 409 while installed, and creates a new 1:1
 // chat whose id the installation's /chat returns.
