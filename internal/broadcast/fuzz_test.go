@@ -41,6 +41,8 @@ func FuzzDecodeCreateRequest(f *testing.F) {
 		`{"message":{"card":{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"<b>&</b>"}]}},"audience":{"allUsers":true}}`,
 		`{"message":{"text":5},"audience":{"userIds":"x"}}`,
 		`{"message":{"text":"hi"},"audience":{"allUsers":true}} trailing`,
+		`{"message":{"text":"hi"},"audience":{"allUsers":true},"sendAt":"2026-12-02T10:00:00.123456+01:00"}`,
+		`{"message":{"text":"hi"},"audience":{"allUsers":true},"sendAt":"0000-01-01T00:00:00+23:59"}`,
 	} {
 		f.Add([]byte(s))
 	}

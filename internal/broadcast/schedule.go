@@ -29,6 +29,11 @@ func (r *CreateRequest) normalizeSendAt(v *ValidationError) {
 		v.add("sendAt", "must be an RFC 3339 time with a zone, such as %q, got %q", sendAtExample, clip(r.SendAt))
 		return
 	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		// In UTC it would not be an RFC 3339 time any more.
+		v.add("sendAt", "year %d in UTC: out of range", y)
+		return
+	}
 	r.SendAt = t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
 }
 
