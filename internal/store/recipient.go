@@ -123,6 +123,11 @@ func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Resu
 	r := Result{Applied: res[0] == "ok", Busy: res[0] == "busy",
 		Canceled: res[0] == "canceled", Prev: broadcast.State(res[1])}
 	r.Recipient, err = decodeRecord(user, []byte(res[2]))
+	if err == nil && len(res) > 3 && res[3] != "" && (r.Applied || r.Prev == c.To) {
+		// Applied now, or by an earlier call whose report write failed
+		// (the caller retries the same change): noteReach is idempotent.
+		err = s.noteReach(ctx, res[3], id, r.Recipient)
+	}
 	return r, err
 }
 

@@ -123,11 +123,17 @@ return out
 // owner, lease (ms), then the changes as a JSON object:
 // {reason, err, conv, act, incr: [counter names], dup: count a possible
 // duplicate}.
-// Returns {verdict, previous state, record JSON}; verdict is ok, skip (the
+// Returns {verdict, previous state, record JSON, tenant}; verdict is ok, skip (the
 // current state is not allowed), busy (claimed by another owner whose lease
 // runs), canceled (the broadcast is being canceled: the recipient was moved
 // to canceled instead of a state that would lead to a send), or missing.
+// The tenant is given when the recipient is sent, blocked or failed, for
+// the tenant's unreachable report (see Store.noteReach), else "".
 var transitionScript = redis.NewScript(luaPrelude + `
+local function reach_tenant(s)
+  if s == 'sent' or s == 'blocked' or s == 'failed' then return redis.call('HGET', KEYS[3], 'tenant') or '' end
+  return ''
+end
 local user, from, to, now, owner, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local ch = cjson.decode(ARGV[7])
 local raw = redis.call('HGET', KEYS[1], user)
@@ -142,7 +148,7 @@ else
     if s == cur then allowed = true end
   end
 end
-if not allowed then return {'skip', cur, raw} end
+if not allowed then return {'skip', cur, raw, reach_tenant(cur)} end
 if to == 'sending' and cur == 'sending' and r.o and r.o ~= owner and (tonumber(r.l) or 0) > now then
   return {'busy', cur, raw}
 end
@@ -172,7 +178,7 @@ end
 local out = cjson.encode(r)
 redis.call('HSET', KEYS[1], user, out)
 if final[to] and not final[cur] then complete_if_done(now) end
-return {verdict, cur, out}
+return {verdict, cur, out, reach_tenant(to)}
 `)
 
 // finishScript marks the expansion done and completes the broadcast if every

@@ -108,6 +108,7 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 			p.RPush(ctx, k.users, vals...)
 		}
 		p.ZAdd(ctx, keyAll, redis.Z{Score: float64(b.CreatedAt.UnixMilli()), Member: b.ID})
+		p.ZAdd(ctx, tenantListKey(b.TenantID), redis.Z{Score: float64(b.CreatedAt.UnixMilli()), Member: b.ID})
 		return nil
 	})
 	if err != nil {
