@@ -1,13 +1,16 @@
 // Package api is the dispatcher's HTTP API:
 //
 //	POST /v1/broadcasts                  create a broadcast (202 Accepted; 200 for an Idempotency-Key replay)
+//	GET  /v1/broadcasts                  the broadcasts, newest first, filtered and paged
 //	GET  /v1/broadcasts/{id}             its status and exact counters
 //	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state=
+//	GET  /v1/broadcasts/{id}/export      its recipients as CSV, streamed
 //	POST /v1/broadcasts/{id}/cancel      stop it: recipients not yet sent become canceled
 //	POST /v1/broadcasts/{id}/replay      queue again the failures kept for replay
 //	POST /v1/broadcasts/{id}/preview     send its message to one user, as a preview (202)
 //	POST /v1/previews                    send a draft message to one user, as a preview (202)
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
+//	GET  /v1/tenants/{tenant}/unreachable the users who blocked or uninstalled the bot (JSON or CSV)
 //	GET  /healthz                        liveness
 //
 // Errors are JSON: {"error":{"code":"...","message":"...","fields":[{"field","problem"}]}}.
@@ -64,12 +67,15 @@ type Server struct {
 	queue   Queue
 	store   *store.Store
 	log     *zap.Logger
-	mux     *http.ServeMux
+	mux     *routeMux
+	// exportPageDone, if set (tests), is called after each page an
+	// export has written and flushed.
+	exportPageDone func(page int)
 }
 
 // New returns the API's handler.
 func New(c Creator, q Queue, st *store.Store, log *zap.Logger) *Server {
-	s := &Server{creator: c, queue: q, store: st, log: log, mux: http.NewServeMux()}
+	s := &Server{creator: c, queue: q, store: st, log: log, mux: newRouteMux()}
 	s.mux.HandleFunc("POST /v1/broadcasts", s.create)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}", s.get)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/recipients", s.recipients)
@@ -78,6 +84,9 @@ func New(c Creator, q Queue, st *store.Store, log *zap.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/preview", s.preview)
 	s.mux.HandleFunc("POST /v1/previews", s.previewDraft)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}", s.tenant)
+	s.mux.HandleFunc("GET /v1/broadcasts", s.list)
+	s.mux.HandleFunc("GET /v1/broadcasts/{id}/export", s.export)
+	s.mux.HandleFunc("GET /v1/tenants/{tenant}/unreachable", s.unreachable)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
