@@ -42,7 +42,7 @@ func TestListBroadcasts(t *testing.T) {
 	for i := range 5 {
 		b := createJSON(t, e.API, fmt.Sprintf(`{"message":{"text":"notice %d"},"audience":{"userIds":["%s"]}}`, i, userID(i)))
 		made = append([]string{b.ID}, made...) // newest first
-		time.Sleep(2 * time.Millisecond)         // distinct creation times: the order below is by time
+		time.Sleep(2 * time.Millisecond)       // distinct creation times: the order below is by time
 	}
 	var got []string
 	cursor := ""
