@@ -1,0 +1,170 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/cli"
+	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
+)
+
+// bcast runs the CLI against the env's API (on a real HTTP server) and
+// returns its exit status, standard output and standard error.
+func bcast(t *testing.T, api string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	env := map[string]string{"BCAST_API": api}
+	code := cli.Run(ctx, args, &out, &errOut, func(k string) string { return env[k] })
+	return code, out.String(), errOut.String()
+}
+
+func start(t *testing.T, o pipelinetest.Options) (*pipelinetest.Env, string) {
+	t.Helper()
+	e := pipelinetest.Start(t, o)
+	srv := httptest.NewServer(e.API)
+	t.Cleanup(srv.Close)
+	return e, srv.URL
+}
+
+// A broadcast created from flags and followed to its end; listed, exported
+// and its failures replayed; the unreachable report.
+func TestCreateWatchListExportReplay(t *testing.T) {
+	t.Parallel()
+	e, api := start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 12, InstalledFraction: 1, BlockedFraction: 0.2, Seed: 3}})
+	var args []string
+	var failing, blockedUser string
+	members := 0
+	for _, u := range e.Users() {
+		args = append(args, "--user", u.ID)
+		members++
+		if u.Blocked && blockedUser == "" {
+			blockedUser = u.ID
+		}
+		if !u.Blocked && !u.Disabled && failing == "" {
+			failing = u.ID
+		}
+	}
+	require.NotEmpty(t, blockedUser)
+	// One recipient fails: its first try and its 3 retries answer 503.
+	e.Sim.Inject(e.Tenant, failing, teamsim.Fault{Status: 503, Times: 4})
+
+	code, out, stderr := bcast(t, api, append([]string{"create", "--tenant", e.Tenant, "--text", "Hello from the CLI", "--watch", "--interval", "100ms"}, args...)...)
+	require.Equal(t, cli.ExitFailures, code, "a failed recipient exits 3: %s %s", out, stderr)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	id := lines[0]
+	require.Len(t, id, 36, out)
+	require.Contains(t, lines[len(lines)-1], id+" completed:")
+	require.GreaterOrEqual(t, len(lines), 3, "a line per change, not a bar, when not a terminal: %s", out)
+	require.Contains(t, stderr, "1 recipients failed")
+	b := e.WaitCompleted(id, 2*time.Minute)
+	require.Equal(t, "Hello from the CLI", b.Message.Text)
+	require.EqualValues(t, 1, b.Counts.Failed)
+
+	code, out, _ = bcast(t, api, "status", id, "--watch", "--allow-failures")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "completed")
+	code, out, _ = bcast(t, api, "status", id)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "status      completed")
+	require.Contains(t, out, "failed 1")
+
+	code, out, _ = bcast(t, api, "list", "--tenant", e.Tenant)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "STATUS")
+	require.Contains(t, out, id)
+	require.Contains(t, out, "Hello from the CLI")
+	code, out, _ = bcast(t, api, "list", "--tenant", e.Tenant, "--json", "--status", "completed")
+	require.Equal(t, 0, code)
+	var listed []cli.Broadcast
+	require.NoError(t, json.Unmarshal([]byte(out), &listed))
+	require.Len(t, listed, 1)
+	require.Equal(t, id, listed[0].ID)
+
+	file := filepath.Join(t.TempDir(), "report.csv")
+	code, _, stderr = bcast(t, api, "export", id, "-o", file)
+	require.Equal(t, 0, code, stderr)
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 1+members)
+	require.Equal(t, "userId", rows[0][0])
+	code, out, _ = bcast(t, api, "export", id, "--state", "failed")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, failing+",,,failed,retries_exhausted")
+
+	code, out, _ = bcast(t, api, "unreachable", "--tenant", e.Tenant)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, blockedUser)
+	require.Contains(t, out, "blocked_by_user")
+	code, out, _ = bcast(t, api, "unreachable", "--tenant", e.Tenant, "--format", "csv")
+	require.Equal(t, 0, code)
+	require.True(t, strings.HasPrefix(out, "userId,userPrincipalName,displayName,reason,broadcastId,at,times\r\n"), out)
+
+	// The fault is spent: a replay delivers the failed one.
+	code, out, stderr = bcast(t, api, "replay", id, "--reason", "retries_exhausted", "--watch", "--interval", "100ms")
+	require.Equal(t, 0, code, out+stderr)
+	require.Contains(t, out, "replay round 1: 1 queued")
+	b = e.WaitCompleted(id, 2*time.Minute)
+	require.EqualValues(t, 0, b.Counts.Failed)
+}
+
+func TestCancelAndErrors(t *testing.T) {
+	t.Parallel()
+	e, api := start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 5, InstalledFraction: 1}, NoWorkers: true})
+	code, out, stderr := bcast(t, api, "create", "--text", "Never sent", "--user", e.Users()[0].ID)
+	require.Equal(t, 0, code, stderr)
+	id := strings.TrimSpace(out)
+	code, out, stderr = bcast(t, api, "cancel", id)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, id)
+	e.WaitStatus(id, broadcast.StatusCanceled, 2*time.Minute)
+	code, out, stderr = bcast(t, api, "status", id, "--watch", "--interval", "50ms")
+	require.Equal(t, cli.ExitCanceled, code, out+stderr)
+
+	// The API's error body, with the field it names.
+	code, _, stderr = bcast(t, api, "create", "--text", "hi", "--user", "bob")
+	require.Equal(t, cli.ExitError, code)
+	require.Contains(t, stderr, "400 Bad Request (invalid_request)")
+	require.Contains(t, stderr, "audience.userIds[0]: must be an Entra user object id")
+	code, _, stderr = bcast(t, api, "status", "6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d")
+	require.Equal(t, cli.ExitError, code)
+	require.Contains(t, stderr, "404 Not Found (not_found)")
+	code, _, stderr = bcast(t, api, "list", "--status", "bogus")
+	require.Equal(t, cli.ExitError, code)
+	require.Contains(t, stderr, "status: must be one of")
+
+	// Usage errors, before any request.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "--all-users"}, "no message"},
+		{[]string{"create", "--text", "hi"}, "no audience"},
+		{[]string{"create", "--text", "hi", "--all-users", "--send-at", "tomorrow"}, "--send-at"},
+		{[]string{"create", "--title", "T", "--button", "Open", "--all-users"}, `"Title=https://..."`},
+		{[]string{"schedule", "--text", "hi", "--all-users"}, "send-at"},
+		{[]string{"status"}, "accepts 1 arg"},
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"--api", "localhost:8080", "list"}, "--api"},
+		{[]string{"unreachable"}, "--tenant"},
+	} {
+		code, _, stderr := bcast(t, api, c.args...)
+		require.Equal(t, cli.ExitUsage, code, "%v: %s", c.args, stderr)
+		require.Contains(t, stderr, c.want, c.args)
+	}
+}
