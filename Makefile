@@ -1,7 +1,7 @@
 # broadcast: see README.md.
 GO       ?= go
 BIN      := bin
-SERVICES := dispatcher installer sender teamsim demo bench chaos
+SERVICES := dispatcher installer sender teamsim demo bench chaos bcast
 DEMO_ARGS ?=
 
 .PHONY: all build demo test fuzz bench chaos vet fmt clean

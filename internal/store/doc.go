@@ -15,6 +15,9 @@
 //	{b:<id>}:idx:<state>   sorted set (score 0, by user id): recipients in that state
 //	{b:<id>}:users         list: an explicit audience, in request order
 //	broadcasts             sorted set by creation time: every broadcast id
+//	{t:<tenant>}:broadcasts sorted set by creation time (ms): the tenant's broadcasts (ListBroadcasts)
+//	{u:<tenant>}:unreachable hash: user id -> last unreachable outcome (reason, broadcast, at, times; JSON)
+//	{u:<tenant>}:unreachable:at sorted set by that outcome's time (ms): the same users, for paging
 //	broadcasts:expanding   sorted set by registration time: broadcasts whose expansion must run or resume
 //	conv:<tenant>:<user>   string: the user's 1:1 conversation id with the bot
 //	idem:<tenant>:<key>    hash: an Idempotency-Key's broadcast id, request hash, created and claimed (ms); 24 h TTL
