@@ -25,7 +25,7 @@ const (
 
 // exportPage is the number of recipients an export reads, writes and
 // flushes at a time: what it holds in memory.
-const exportPage = 1000
+const exportPage = 500
 
 // exportWriteWindow is how long the client has to take each page of a
 // streamed report: the deadline moves on with every page, so a report of
