@@ -22,8 +22,8 @@ import (
 // recorded is a request the recording server received.
 type recorded struct {
 	method, path, contentType, key string
-	body                            []byte
-	parts                           map[string][]byte
+	body                           []byte
+	parts                          map[string][]byte
 }
 
 // recorder answers every request with answer and keeps what it received:
