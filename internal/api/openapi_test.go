@@ -1,12 +1,20 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/api"
@@ -58,4 +66,70 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	require.Contains(t, create.Responses.Value("200").Value.Headers, "Idempotent-Replayed")
 	require.Contains(t, create.Responses.Value("409").Value.Headers, "Retry-After")
 	require.Contains(t, create.Responses.Value("503").Value.Headers, "Retry-After")
+}
+
+// The API's real answers (and the create request) conform to
+// api/openapi.yaml: the description is not only well formed but true.
+func TestAnswersConformToOpenAPI(t *testing.T) {
+	t.Parallel()
+	doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join("..", "..", "api", "openapi.yaml"))
+	require.NoError(t, err)
+	doc.Servers = nil // match any host: the test server's
+	router, err := legacy.NewRouter(doc)
+	require.NoError(t, err)
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 3, InstalledFraction: 1}})
+	srv := httptest.NewServer(e.API)
+	defer srv.Close()
+
+	call := func(method, path, body string, want int) []byte {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", "conformance-"+e.Tenant)
+		}
+		route, params, err := router.FindRoute(req)
+		require.NoError(t, err, "%s %s is described", method, path)
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		if body != "" {
+			require.NoError(t, openapi3filter.ValidateRequest(context.Background(), in), "%s %s: the request conforms", method, path)
+		}
+		send, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body)) // ValidateRequest read req's body
+		require.NoError(t, err)
+		send.Header = req.Header.Clone()
+		resp, err := http.DefaultClient.Do(send)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, want, resp.StatusCode, string(raw))
+		out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+			Body: io.NopCloser(bytes.NewReader(raw)), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+		require.NoError(t, openapi3filter.ValidateResponse(context.Background(), out), "%s %s %d: the answer conforms: %s", method, path, resp.StatusCode, raw)
+		return raw
+	}
+
+	ids := make([]string, 0, 3)
+	for _, u := range e.Users() {
+		ids = append(ids, `"`+u.ID+`"`)
+	}
+	raw := call(http.MethodPost, "/v1/broadcasts", `{"message":{"text":"conform"},"audience":{"userIds":[`+strings.Join(ids, ",")+`]},"priority":"urgent"}`, http.StatusAccepted)
+	var b struct {
+		ID string `json:"id"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &b))
+	e.WaitCompleted(b.ID, 2*time.Minute)
+	call(http.MethodGet, "/v1/broadcasts/"+b.ID, "", http.StatusOK)
+	call(http.MethodGet, "/v1/broadcasts?tenantId="+e.Tenant+"&limit=1", "", http.StatusOK)
+	call(http.MethodGet, "/v1/broadcasts/"+b.ID+"/recipients?state=sent", "", http.StatusOK)
+	call(http.MethodGet, "/v1/broadcasts/"+b.ID+"/export", "", http.StatusOK)
+	call(http.MethodGet, "/v1/tenants/"+e.Tenant, "", http.StatusOK)
+	call(http.MethodGet, "/v1/tenants/"+e.Tenant+"/unreachable", "", http.StatusOK)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/cancel", "", http.StatusConflict)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/replay", `{"reasons":["throttled"]}`, http.StatusAccepted)
+	call(http.MethodGet, "/v1/broadcasts/6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d", "", http.StatusNotFound)
+	call(http.MethodGet, "/v1/broadcasts?limit=9999", "", http.StatusBadRequest)
+	call(http.MethodGet, "/healthz", "", http.StatusOK)
 }
