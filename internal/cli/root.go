@@ -27,6 +27,8 @@ const (
 	ExitUsage    = 2
 	ExitFailures = 3
 	ExitCanceled = 4
+	// ExitInterrupted: stopped by a signal (Ctrl-C), as a shell reports it.
+	ExitInterrupted = 130
 )
 
 // DefaultAPI is where the dispatcher listens by default.
@@ -69,6 +71,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return ExitInterrupted // Ctrl-C: the user knows
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
