@@ -32,13 +32,12 @@ const exportPage = 500
 // any size is not cut by the server's WriteTimeout.
 const exportWriteWindow = time.Minute
 
-// ListStatuses are the statuses GET /v1/broadcasts filters on
-// (scheduled: a broadcast waiting for its sendAt).
-var ListStatuses = []broadcast.Status{"scheduled", broadcast.StatusExpanding, broadcast.StatusSending,
+// ListStatuses are the statuses GET /v1/broadcasts filters on.
+var ListStatuses = []broadcast.Status{broadcast.StatusScheduled, broadcast.StatusExpanding, broadcast.StatusSending,
 	broadcast.StatusCompleted, broadcast.StatusCanceling, broadcast.StatusCanceled}
 
 // Kinds are the kinds of broadcast GET /v1/broadcasts filters on.
-var Kinds = []string{store.DefaultKind, "preview"}
+var Kinds = []broadcast.Kind{broadcast.KindBroadcast, broadcast.KindPreview}
 
 // BroadcastsPage is the answer of GET /v1/broadcasts.
 type BroadcastsPage struct {
@@ -117,7 +116,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	c := &queryCheck{q: r.URL.Query()}
 	c.only("tenantId", "status", "kind", "createdAfter", "createdBefore", "limit", "cursor")
 	f := store.ListFilter{TenantID: strings.ToLower(c.q.Get("tenantId")), Status: broadcast.Status(c.q.Get("status")),
-		Kind: c.q.Get("kind"), Cursor: c.q.Get("cursor")}
+		Kind: broadcast.Kind(c.q.Get("kind")), Cursor: c.q.Get("cursor")}
 	if f.TenantID != "" && !s.creator.Serves(f.TenantID) {
 		c.bad("tenantId", "this deployment does not serve tenant %q", f.TenantID)
 	}
@@ -125,7 +124,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		c.bad("status", "must be one of %s, got %q", joinNames(ListStatuses), f.Status)
 	}
 	if f.Kind != "" && !slices.Contains(Kinds, f.Kind) {
-		c.bad("kind", "must be one of %s, got %q", strings.Join(Kinds, ", "), f.Kind)
+		c.bad("kind", "must be one of %s, got %q", joinNames(Kinds), f.Kind)
 	}
 	f.CreatedAfter, f.CreatedBefore = c.time("createdAfter"), c.time("createdBefore")
 	if !f.CreatedAfter.IsZero() && !f.CreatedBefore.IsZero() && !f.CreatedAfter.Before(f.CreatedBefore) {

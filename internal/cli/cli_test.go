@@ -168,3 +168,40 @@ func TestCancelAndErrors(t *testing.T) {
 		require.Contains(t, stderr, c.want, c.args)
 	}
 }
+
+// schedule and preview against the running pipeline (their routes are on
+// main now): a scheduled broadcast waits and is canceled before its time;
+// a preview reaches its one user.
+func TestScheduleAndPreview(t *testing.T) {
+	t.Parallel()
+	e, api := start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 4, InstalledFraction: 1}})
+	users := e.Users()
+	code, out, stderr := bcast(t, api, "schedule", "--text", "Later", "--user", users[0].ID, "--send-at", "2h")
+	require.Equal(t, 0, code, stderr)
+	id := strings.TrimSpace(out)
+	b := e.WaitStatus(id, broadcast.StatusScheduled, 10*time.Second)
+	require.NotNil(t, b.SendAt)
+	require.WithinDuration(t, time.Now().Add(2*time.Hour), *b.SendAt, time.Minute)
+	code, out, _ = bcast(t, api, "list", "--tenant", e.Tenant, "--status", "scheduled")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, id)
+
+	code, out, stderr = bcast(t, api, "preview", id, "--to", users[1].ID, "--watch", "--interval", "100ms")
+	require.Equal(t, 0, code, out+stderr)
+	pid := strings.SplitN(out, "\n", 2)[0]
+	p := e.WaitCompleted(pid, 2*time.Minute)
+	require.Equal(t, broadcast.KindPreview, p.Kind)
+	require.Equal(t, id, p.PreviewOf)
+	require.Len(t, e.Sim.UserDeliveries(e.Tenant, users[1].ID), 1)
+	code, out, _ = bcast(t, api, "list", "--tenant", e.Tenant, "--kind", "preview", "--json")
+	require.Equal(t, 0, code)
+	var listed []cli.Broadcast
+	require.NoError(t, json.Unmarshal([]byte(out), &listed))
+	require.Len(t, listed, 1)
+	require.Equal(t, pid, listed[0].ID)
+
+	code, out, stderr = bcast(t, api, "cancel", id)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, id+" canceled")
+	require.Empty(t, e.Sim.UserDeliveries(e.Tenant, users[0].ID), "the scheduled broadcast never went")
+}

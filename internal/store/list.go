@@ -23,18 +23,13 @@ func tenantListKey(tenant string) string { return "{t:" + tenant + "}:broadcasts
 type ListFilter struct {
 	TenantID string
 	Status   broadcast.Status
-	// Kind is "broadcast" or "preview" (the meta field kind; none is a
-	// broadcast).
-	Kind string
+	Kind     broadcast.Kind
 	// CreatedAfter and CreatedBefore bound the creation time, both
 	// exclusive, to the millisecond.
 	CreatedAfter, CreatedBefore time.Time
 	Limit                       int
 	Cursor                      string
 }
-
-// DefaultKind is the kind of a broadcast recorded without one.
-const DefaultKind = "broadcast"
 
 // listScanFactor bounds the work of one page filtered by status or kind:
 // at most this many times the limit (and at least listMinScan) broadcasts
@@ -164,10 +159,7 @@ func (s *Store) matching(ctx context.Context, cands []pos, f ListFilter) ([]bool
 			continue
 		}
 		kind, _ := v[1].(string)
-		if kind == "" {
-			kind = DefaultKind
-		}
-		keep[i] = (f.Status == "" || broadcast.Status(status) == f.Status) && (f.Kind == "" || kind == f.Kind)
+		keep[i] = (f.Status == "" || broadcast.Status(status) == f.Status) && (f.Kind == "" || broadcast.Kind(kind).OrBroadcast() == f.Kind)
 	}
 	return keep, nil
 }

@@ -74,10 +74,10 @@ func TestListBroadcastsNewestFirstWithFilters(t *testing.T) {
 	got, _ := listAll(t, s, ListFilter{TenantID: tenant, Limit: 2, Status: broadcast.StatusSending})
 	require.Equal(t, sending, got)
 
-	bs, _, err := s.ListBroadcasts(ctx, ListFilter{TenantID: tenant, Limit: 50, Kind: "preview"})
+	bs, _, err := s.ListBroadcasts(ctx, ListFilter{TenantID: tenant, Limit: 50, Kind: broadcast.KindPreview})
 	require.NoError(t, err)
 	require.Len(t, bs, 5)
-	bs, _, err = s.ListBroadcasts(ctx, ListFilter{TenantID: tenant, Limit: 50, Kind: DefaultKind})
+	bs, _, err = s.ListBroadcasts(ctx, ListFilter{TenantID: tenant, Limit: 50, Kind: broadcast.KindBroadcast})
 	require.NoError(t, err)
 	require.Len(t, bs, 18)
 
