@@ -30,11 +30,14 @@ type Broadcast struct {
 	Replays int `json:"replays,omitempty"`
 }
 
-// Message is what every recipient gets: markdown text, an Adaptive Card, or
-// both (then the card is the message and the text its notification summary).
+// Message is what every recipient gets: markdown text, an Adaptive Card,
+// both (then the card is the message and the text its notification
+// summary), or a Template rendered to an Adaptive Card. Its strings may hold
+// placeholders such as {{displayName}} (ProfileFields), filled per recipient.
 type Message struct {
-	Text string          `json:"text,omitempty"`
-	Card json.RawMessage `json:"card,omitempty"`
+	Text     string          `json:"text,omitempty"`
+	Card     json.RawMessage `json:"card,omitempty"`
+	Template *Template       `json:"template,omitempty"`
 	// Notify asks Teams for an activity-feed notification; on unless false.
 	Notify *bool `json:"notify,omitempty"`
 }

@@ -1,7 +1,6 @@
 package broadcast
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Limits on a create request. The payload budget of the whole activity
@@ -75,8 +73,7 @@ func Invalid(field, format string, args ...any) error {
 }
 
 var (
-	guidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	cardVersionRE = regexp.MustCompile(`^1\.[0-9]+$`)
+	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
 // IsGUID reports whether s is an Entra object id (a GUID).
@@ -180,68 +177,6 @@ func (r *CreateRequest) Normalize() error {
 	r.Audience.normalize(v)
 	r.normalizeSendAt(v)
 	return v.orNil()
-}
-
-func (m *Message) validate(v *ValidationError) {
-	if m.Text == "" && len(m.Card) == 0 {
-		v.add("message", "required: give text, card, or both")
-		return
-	}
-	if len(m.Text) > MaxTextBytes {
-		v.add("message.text", "too long: %d bytes, at most %d", len(m.Text), MaxTextBytes)
-	} else if !utf8.ValidString(m.Text) {
-		v.add("message.text", "not valid UTF-8")
-	} else if m.Text != "" && strings.TrimSpace(m.Text) == "" {
-		v.add("message.text", "is only white space")
-	}
-	if len(m.Card) > 0 {
-		validateCard(m.Card, v)
-	}
-}
-
-func validateCard(raw json.RawMessage, v *ValidationError) {
-	if len(raw) > MaxCardBytes {
-		v.add("message.card", "too large: %d bytes, the whole message must stay under 80 KB", len(raw))
-		return
-	}
-	if !utf8.Valid(raw) {
-		// JSON decoding keeps a raw card's bytes as they came; Teams would
-		// refuse the activity for every recipient.
-		v.add("message.card", "not valid UTF-8")
-		return
-	}
-	trimmed := bytes.TrimSpace(raw)
-	if bytes.Equal(trimmed, []byte("null")) {
-		v.add("message.card", "must be an Adaptive Card object, not null")
-		return
-	}
-	var card struct {
-		Type    *string          `json:"type"`
-		Version *string          `json:"version"`
-		Body    *json.RawMessage `json:"body"`
-		Actions *json.RawMessage `json:"actions"`
-	}
-	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &card) != nil {
-		v.add("message.card", "must be a JSON object (an Adaptive Card)")
-		return
-	}
-	if card.Type == nil || *card.Type != "AdaptiveCard" {
-		v.add("message.card.type", `must be "AdaptiveCard"`)
-	}
-	if card.Version == nil || !cardVersionRE.MatchString(*card.Version) {
-		v.add("message.card.version", `required, an Adaptive Card schema version such as "1.5"`)
-	}
-	for name, part := range map[string]*json.RawMessage{"body": card.Body, "actions": card.Actions} {
-		if part == nil {
-			continue
-		}
-		if p := bytes.TrimSpace(*part); len(p) == 0 || p[0] != '[' {
-			v.add("message.card."+name, "must be an array")
-		}
-	}
-	if card.Body == nil && card.Actions == nil {
-		v.add("message.card.body", "the card has neither body nor actions: it would show nothing")
-	}
 }
 
 func (a *Audience) normalize(v *ValidationError) {

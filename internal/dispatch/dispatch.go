@@ -23,14 +23,14 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/graph"
+	"github.com/broadcast-dev/broadcast/internal/message"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/store"
-	"github.com/broadcast-dev/broadcast/internal/teams"
 )
 
 // MaxActivityUnits is the payload budget of one activity in UTF-16 code
 // units: Teams refuses about 100 KB; we stay below 80 KB.
-const MaxActivityUnits = 80 * 1024
+const MaxActivityUnits = message.MaxActivityUnits
 
 // Users lists a tenant's users a page at a time.
 type Users interface {
@@ -166,12 +166,9 @@ func (d *Dispatcher) prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast
 	} else if !contains(d.cfg.Tenants, tenant) {
 		return nil, nil, broadcast.Invalid("tenantId", "this deployment does not serve tenant %s", tenant)
 	}
-	activity, err := teams.Activity(req.Message.Text, req.Message.Card, req.Message.Alert())
+	activity, err := message.Build(req.Message)
 	if err != nil {
-		return nil, nil, broadcast.Invalid("message", "%s", err.Error())
-	}
-	if n := teams.PayloadSize(activity); n > MaxActivityUnits {
-		return nil, nil, broadcast.Invalid("message", "the message is %d UTF-16 units, over Teams' budget of %d (80 KB): shorten the text or the card", n, MaxActivityUnits)
+		return nil, nil, err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {

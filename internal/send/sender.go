@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/message"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/store"
@@ -56,7 +57,14 @@ type Sender struct {
 	log   *zap.Logger
 
 	mu         sync.Mutex
-	activities map[string][]byte // broadcast id -> activity, for the broadcasts in flight
+	activities map[string]stored // broadcast id -> activity, for the broadcasts in flight
+}
+
+// stored is a broadcast's activity as recorded, and whether it has
+// placeholders to fill per recipient (decided once, when it is read).
+type stored struct {
+	activity []byte
+	personal bool
 }
 
 // New returns a Sender.
@@ -70,7 +78,7 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, c Connector, gates *rate
 	if cfg.MaxThrottles <= 0 {
 		cfg.MaxThrottles = 20
 	}
-	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, activities: make(map[string][]byte)}
+	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, activities: make(map[string]stored)}
 }
 
 // Handle processes one send job; it is a queue.Handler.
@@ -127,6 +135,12 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return s.release(ctx, job, err)
 	}
+	if activity.personal {
+		activity.activity, err = s.personalize(ctx, job, activity.activity, log)
+		if err != nil {
+			return s.release(ctx, job, err)
+		}
+	}
 
 	gate := s.gates.For(job.TenantID)
 	var sendErr error
@@ -140,7 +154,7 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 			return s.release(ctx, job, err)
 		}
 		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
-		activityID, sendErr = s.teams.Send(callCtx, conv, activity)
+		activityID, sendErr = s.teams.Send(callCtx, conv, activity.activity)
 		cancel()
 		if teams.Classify(sendErr) != teams.Unauthorized {
 			break
@@ -306,17 +320,18 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 }
 
 // activity returns the broadcast's activity, read once per process.
-func (s *Sender) activity(ctx context.Context, id string) ([]byte, error) {
+func (s *Sender) activity(ctx context.Context, id string) (stored, error) {
 	s.mu.Lock()
 	a, ok := s.activities[id]
 	s.mu.Unlock()
 	if ok {
 		return a, nil
 	}
-	a, err := s.store.Activity(ctx, id)
+	raw, err := s.store.Activity(ctx, id)
 	if err != nil {
-		return nil, err
+		return stored{}, err
 	}
+	a = stored{activity: raw, personal: message.Personal(raw)}
 	s.mu.Lock()
 	if len(s.activities) >= 1024 { // a bound: the broadcasts in flight are few
 		clear(s.activities)

@@ -1,0 +1,49 @@
+package broadcast
+
+import "fmt"
+
+// Limits of a template.
+const (
+	MaxButtons           = 6
+	MaxTitleChars        = 256
+	MaxAuthorChars       = 256
+	MaxButtonTitleChars  = 64
+	MaxTemplateTextBytes = MaxTextBytes
+)
+
+// Template is the simple form of a message, rendered to an Adaptive Card
+// (message.TemplateCard): a title, an optional image, the summary in
+// markdown, who sends it, and up to MaxButtons link buttons.
+type Template struct {
+	Title    string   `json:"title"`
+	Summary  string   `json:"summary,omitempty"` // markdown
+	ImageURL string   `json:"imageUrl,omitempty"`
+	Author   string   `json:"author,omitempty"`
+	Buttons  []Button `json:"buttons,omitempty"`
+}
+
+// Button is a template's link button.
+type Button struct {
+	Title string `json:"title"`
+	URL   string `json:"url"`
+}
+
+func (t *Template) validate(v *ValidationError, field string) {
+	validateLine(v, field+".title", t.Title, MaxTitleChars, true)
+	if t.Summary != "" {
+		validateText(v, field+".summary", t.Summary, MaxTemplateTextBytes)
+	}
+	validateLine(v, field+".author", t.Author, MaxAuthorChars, false)
+	if t.ImageURL != "" {
+		validateImageURL(v, field+".imageUrl", t.ImageURL)
+	}
+	if len(t.Buttons) > MaxButtons {
+		v.add(field+".buttons", "%d buttons, at most %d", len(t.Buttons), MaxButtons)
+		return
+	}
+	for i, b := range t.Buttons {
+		f := fmt.Sprintf("%s.buttons[%d]", field, i)
+		validateLine(v, f+".title", b.Title, MaxButtonTitleChars, true)
+		validateLink(v, f+".url", b.URL)
+	}
+}
