@@ -45,7 +45,7 @@ func TestCreateValidation(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 5, InstalledFraction: 1}, NoWorkers: true})
 	bigCard := `{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"` + strings.Repeat("x", 50_000) + `"}]}`
-	hugeCard := `{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"` + strings.Repeat("x", 90_000) + `"}]}`
+	hugeCard := `{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"` + strings.Repeat("x", 3*80*1024) + `"}]}`
 	cases := []struct {
 		name, body, field, problem string
 		status                     int

@@ -12,10 +12,13 @@ import (
 
 // Limits on a create request. The payload budget of the whole activity
 // (80 KB counted in UTF-16 units, as Teams counts it) is checked where the
-// activity is built; these bound the parts.
+// activity is built; these bound the parts before it is. A UTF-8 string
+// takes at most 3 bytes per UTF-16 unit, so they never refuse a text or a
+// card within the budget (CJK text is 3 bytes a unit, an emoji 4 bytes for
+// 2 units).
 const (
-	MaxTextBytes     = 80 * 1024
-	MaxCardBytes     = 80 * 1024
+	MaxTextBytes     = 3 * 80 * 1024
+	MaxCardBytes     = 3 * 80 * 1024
 	MaxExplicitUsers = 50_000
 )
 
