@@ -52,7 +52,7 @@ func TestMessageRejects(t *testing.T) {
 		{"template without title", `{"template":{"summary":"x"}}`, "message.template.title", "required"},
 		{"template blank title", `{"template":{"title":"  "}}`, "message.template.title", "required"},
 		{"template title too long", `{"template":{"title":"` + strings.Repeat("é", MaxTitleChars+1) + `"}}`, "message.template.title", "at most 256"},
-		{"template author too long", tmpl(`"author":"`+strings.Repeat("a", MaxAuthorChars+1)+`"`), "message.template.author", "too long"},
+		{"template author too long", tmpl(`"author":"` + strings.Repeat("a", MaxAuthorChars+1) + `"`), "message.template.author", "too long"},
 		{"template blank summary", tmpl(`"summary":" \n "`), "message.template.summary", "white space"},
 		{"seven buttons", tmpl(`"buttons":[` + buttons(7) + `]`), "message.template.buttons", "7 buttons, at most 6"},
 		{"button without title", tmpl(`"buttons":[{"url":"https://contoso.example"}]`), "message.template.buttons[0].title", "required"},
