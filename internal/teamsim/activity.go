@@ -131,3 +131,9 @@ func readBody(r *http.Request, buf *[]byte, limit int) (body []byte, tooBig bool
 		}
 	}
 }
+
+// ContentHash is the Delivery.ContentHash the simulator records for an
+// activity posted as body: a test compares what each user received with
+// what they were meant to receive (a personalised message, for instance)
+// without the simulator keeping every message.
+func ContentHash(body []byte) string { return checkActivity(body, false).hash }
