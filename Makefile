@@ -31,6 +31,7 @@ FUZZ_TARGETS := \
 	./internal/teams:FuzzActivity \
 	./internal/teams:FuzzPayloadSize \
 	./internal/dispatch:FuzzPrepare \
+	./internal/message:FuzzPersonalize \
 	./internal/api:FuzzCreate
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

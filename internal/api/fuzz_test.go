@@ -34,6 +34,8 @@ func FuzzCreate(f *testing.F) {
 		{`{"message":{"text":"hi"},"audience":{"allUsers":true}}`, "application/json; charset=utf-8", "k-1", true},
 		{`{"message":{"text":"hi"},"audience":{"userIds":["11111111-1111-1111-1111-111111111111"]},"priority":"urgent"}`, "", "hr/42", true},
 		{`{"message":{"card":{"type":"AdaptiveCard","version":"1.5","body":[]}},"audience":{"allUsers":true}}`, "application/json", "", true},
+		{`{"message":{"template":{"title":"Hi {{givenName}}","imageUrl":"https://a.example/i.png","buttons":[{"title":"Go","url":"https://a.example"}]}},"audience":{"allUsers":true}}`, "application/json", "t-1", true},
+		{`{"message":{"text":"Hi {{nickname}}"},"audience":{"allUsers":true}}`, "application/json", "", false},
 		{`{"message":{"text":"hi"}`, "text/plain", "a b", true},
 		{`{"tenantId":"12345678-1234-1234-1234-123456789012","message":{"text":"hi"},"audience":{"allUsers":true}}`, "application/json", "x", true},
 		{``, "application/json", "\x7f", true},

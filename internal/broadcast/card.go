@@ -355,8 +355,8 @@ func (w *cardWalker) imageURL(field, s string) {
 	}
 }
 
-// placeholders checks the placeholders of every string of the card (the
-// URLs' were refused on their own).
+// placeholders checks the placeholders of every string of the card, keys
+// included (the URLs' were refused on their own).
 func (w *cardWalker) placeholders(path string, x any) {
 	switch t := x.(type) {
 	case string:
@@ -374,6 +374,9 @@ func (w *cardWalker) placeholders(path string, x any) {
 		}
 		sort.Strings(keys) // problems in a stable order
 		for _, k := range keys {
+			if !w.full() {
+				checkPlaceholders(w.v, path, k) // Personalize would fill a key too
+			}
 			w.placeholders(path+"."+clip(k), t[k])
 		}
 	}

@@ -40,6 +40,9 @@ func FuzzDecodeCreateRequest(f *testing.F) {
 		`{"tenantId":"AAAAAAAA-1111-1111-1111-111111111111","priority":"urgent","message":{"text":"x","notify":false},"audience":{"userIds":["` + strings.ToUpper(user1) + `","` + user1 + `"]}}`,
 		`{"message":{"card":{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"<b>&</b>"}]}},"audience":{"allUsers":true}}`,
 		`{"message":{"text":5},"audience":{"userIds":"x"}}`,
+		`{"message":{"template":{"title":"Hi {{displayName}}","summary":"**x** {{ department }}","imageUrl":"https://a.example/i.png","author":"HR","buttons":[{"title":"Go","url":"https://a.example"},{"title":"Mail","url":"mailto:hr@a.example"}]}},"audience":{"allUsers":true}}`,
+		`{"message":{"template":{"title":"x","buttons":[{"title":"js","url":"javascript:alert(1)"}]},"text":"y"},"audience":{"allUsers":true}}`,
+		`{"message":{"text":"{{firstName}}","card":{"type":"AdaptiveCard","version":"1.6","body":[{"type":"Carousel"}],"actions":[{"type":"Action.OpenUrl","url":"data:x"}]}},"audience":{"allUsers":true}}`,
 		`{"message":{"text":"hi"},"audience":{"allUsers":true}} trailing`,
 		`{"message":{"text":"hi"},"audience":{"allUsers":true},"sendAt":"2026-12-02T10:00:00.123456+01:00"}`,
 		`{"message":{"text":"hi"},"audience":{"allUsers":true},"sendAt":"0000-01-01T00:00:00+23:59"}`,
@@ -90,8 +93,32 @@ func checkNormalised(t *testing.T, req *CreateRequest) {
 	if !req.Priority.Valid() {
 		t.Fatalf("priority %q", req.Priority)
 	}
-	if req.Message.Text == "" && len(req.Message.Card) == 0 {
-		t.Fatal("a message with neither text nor card")
+	m := req.Message
+	if m.Text == "" && len(m.Card) == 0 && m.Template == nil {
+		t.Fatal("a message with neither text, card nor template")
+	}
+	if m.Template != nil && (m.Text != "" || len(m.Card) > 0) {
+		t.Fatal("a template with text or a card")
+	}
+	if tp := m.Template; tp != nil {
+		if strings.TrimSpace(tp.Title) == "" || len(tp.Buttons) > MaxButtons {
+			t.Fatalf("a template without title or with %d buttons", len(tp.Buttons))
+		}
+		for _, b := range tp.Buttons {
+			if u := strings.ToLower(b.URL); !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "mailto:") {
+				t.Fatalf("a button URL %q accepted", b.URL)
+			}
+		}
+		if tp.ImageURL != "" && !strings.HasPrefix(strings.ToLower(tp.ImageURL), "https://") {
+			t.Fatalf("an image URL %q accepted", tp.ImageURL)
+		}
+	}
+	for _, s := range []string{m.Text, string(m.Card)} {
+		for _, p := range PlaceholderPattern.FindAllStringSubmatch(s, -1) {
+			if _, ok := ProfileFields[p[1]]; !ok {
+				t.Fatalf("unknown placeholder %q accepted", p[0])
+			}
+		}
 	}
 	if len(req.Message.Text) > MaxTextBytes || len(req.Message.Card) > MaxCardBytes {
 		t.Fatalf("over the limits: text %d, card %d bytes", len(req.Message.Text), len(req.Message.Card))

@@ -6,7 +6,8 @@ import (
 )
 
 // Validate checks a message on its own (an edit's new message, a
-// preview's): the fields at fault are named under "message".
+// preview's) and puts it in canonical form: the fields at fault are named
+// under "message".
 func (m *Message) Validate() error {
 	v := &ValidationError{}
 	m.validate(v)

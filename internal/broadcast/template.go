@@ -28,7 +28,12 @@ type Button struct {
 	URL   string `json:"url"`
 }
 
+// validate checks the template and puts it in canonical form (no buttons
+// is nil, as it decodes after encoding).
 func (t *Template) validate(v *ValidationError, field string) {
+	if len(t.Buttons) == 0 {
+		t.Buttons = nil
+	}
 	validateLine(v, field+".title", t.Title, MaxTitleChars, true)
 	if t.Summary != "" {
 		validateText(v, field+".summary", t.Summary, MaxTemplateTextBytes)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
+	"github.com/broadcast-dev/broadcast/internal/message"
 	"github.com/broadcast-dev/broadcast/internal/teams"
 )
 
@@ -33,6 +35,8 @@ func FuzzPrepare(f *testing.F) {
 		`{"message":{"text":"summary","card":{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"Q&A <b>"}]}},"audience":{"allUsers":true}}`,
 		`{"message":{"card":{"type":"AdaptiveCard","version":"1.5","actions":[],"x":"\u00e9\ud83c\udf89"}},"audience":{"allUsers":true}}`,
 		"{\"message\":{\"card\":{\"type\":\"AdaptiveCard\",\"version\":\"1.5\",\"body\":[\"\xff\"]}},\"audience\":{\"allUsers\":true}}",
+		`{"message":{"template":{"title":"Hi {{displayName}}","summary":"\ud83c\udf89 {{department}}","buttons":[{"title":"Go","url":"https://a.example"}]}},"audience":{"allUsers":true}}`,
+		`{"message":{"text":"{{displayName}}{{displayName}}{{mail}}"},"audience":{"allUsers":true}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -70,7 +74,18 @@ func FuzzPrepare(f *testing.F) {
 		if n := teams.PayloadSize(activity); n > dispatch.MaxActivityUnits {
 			t.Fatalf("an activity of %d units accepted, over %d", n, dispatch.MaxActivityUnits)
 		}
+		// Personalised for the longest profile, it still fits.
+		if n := teams.PayloadSize(message.Personalize(activity, longestProfile)); n > dispatch.MaxActivityUnits {
+			t.Fatalf("personalised for the longest profile, an accepted activity is %d units, over %d", n, dispatch.MaxActivityUnits)
+		}
 	})
+}
+
+// longestProfile has every field at its maximum length in Entra, each
+// character escaped to two units or more in JSON.
+var longestProfile = broadcast.Profile{
+	DisplayName: strings.Repeat(`"`, 256), GivenName: strings.Repeat(`\`, 64), Surname: strings.Repeat("\n", 64),
+	Mail: strings.Repeat(`"`, 256), UserPrincipalName: strings.Repeat(`\`, 113), JobTitle: strings.Repeat("\x01", 128), Department: strings.Repeat(`"`, 64),
 }
 
 func requireFieldError(t *testing.T, err error) {
