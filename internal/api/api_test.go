@@ -58,6 +58,11 @@ func TestCreateValidation(t *testing.T) {
 		{"not an object", `[1,2]`, "body", "must be an object", 400},
 		{"oversized card", `{"message":{"card":` + hugeCard + `},"audience":{"allUsers":true}}`, "message.card", "too large", 400},
 		{"oversized message", `{"message":{"text":"` + strings.Repeat("y", 35_000) + `","card":` + bigCard + `},"audience":{"allUsers":true}}`, "message", "80 KB", 400},
+		{"unknown placeholder", `{"message":{"template":{"title":"Hi {{nickname}}"}},"audience":{"allUsers":true}}`, "message.template.title", "unknown placeholder {{nickname}}", 400},
+		{"javascript button", `{"message":{"template":{"title":"Hi","buttons":[{"title":"x","url":"javascript:alert(1)"}]}},"audience":{"allUsers":true}}`, "message.template.buttons[0].url", "https://", 400},
+		{"unknown card element", `{"message":{"card":{"type":"AdaptiveCard","version":"1.5","body":[{"type":"Carousel"}]}},"audience":{"allUsers":true}}`, "message.card.body[0].type", "Carousel", 400},
+		// 61,500 units as written, but each placeholder may become a 256-unit name.
+		{"over the budget once personalised", `{"message":{"text":"` + strings.Repeat("{{displayName}}", 100) + strings.Repeat("x", 60_000) + `"},"audience":{"allUsers":true}}`, "message", "over Teams' budget", 400},
 		{"tenant not served", `{"tenantId":"12345678-1234-1234-1234-123456789012","message":{"text":"hi"},"audience":{"allUsers":true}}`, "tenantId", "does not serve", 400},
 	}
 	for _, c := range cases {
