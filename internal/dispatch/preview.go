@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/graph"
@@ -132,5 +133,13 @@ func (d *Dispatcher) resolveUser(ctx context.Context, tenant, to string) (string
 	case !broadcast.IsGUID(u.ID):
 		return "", fmt.Errorf("resolve %q: Graph answered the id %q, not a GUID", to, u.ID)
 	}
-	return strings.ToLower(u.ID), nil
+	id := strings.ToLower(u.ID)
+	// The sender personalises the preview from the directory cache: cache
+	// what Graph said of the user. Without it the preview still goes, its
+	// placeholders empty (the sender warns).
+	p := broadcast.Profile{ID: id, DisplayName: u.DisplayName, UserPrincipalName: u.UserPrincipalName, UserType: u.UserType}
+	if err := d.store.PutProfiles(ctx, tenant, []broadcast.Profile{p}); err != nil {
+		d.log.Warn("cache the profile of a preview's user", zap.String("tenant_id", tenant), zap.String("user_id", id), zap.Error(err))
+	}
+	return id, nil
 }

@@ -93,3 +93,29 @@ func TestPersonalisedTemplateReachesEachUserWithTheirName(t *testing.T) {
 	warned := seen.FilterMessageSnippet("no cached profile").FilterField(zap.String("user_id", noProfile))
 	require.NotZero(t, warned.Len(), "the user without a profile is named in a warning")
 }
+
+// A draft previewed for a user the directory cache does not know yet (found
+// through Graph) reaches them personalised with their display name.
+func TestPersonalisedPreviewOfAnUncachedUser(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 5, InstalledFraction: 1, Seed: 9}})
+	var to teamsim.User
+	for _, u := range e.Users() {
+		if u.UserType != "Guest" && !u.Blocked && !u.Disabled {
+			to = u
+			break
+		}
+	}
+	require.NotEmpty(t, to.ID)
+	code, body := postJSON(t, e.API, "/v1/previews", `{"message":{"template":{"title":"Hello {{displayName}}"}},"to":"`+to.UPN+`"}`)
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	p := previewed(t, e, body, to)
+
+	stored, err := e.Store.Activity(context.Background(), p.ID)
+	require.NoError(t, err)
+	want := message.Personalize(stored, broadcast.Profile{DisplayName: to.DisplayName})
+	require.Contains(t, string(want), "Hello "+to.DisplayName)
+	got := e.Sim.UserDeliveries(e.Tenant, to.ID)
+	require.Len(t, got, 1)
+	require.Equal(t, teamsim.ContentHash(want), got[0].ContentHash)
+}
