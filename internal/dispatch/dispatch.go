@@ -74,6 +74,8 @@ type Dispatcher struct {
 	stuck   map[string]int64 // broadcasts waiting with no job at the last Reconcile, and how many recipients
 	wg      sync.WaitGroup
 	ctx     context.Context // owns every expansion; set by Run
+
+	replayedOne func() // tests: called after each recipient a replay queues
 }
 
 // New returns a Dispatcher; usersFor returns the user directory of a tenant.

@@ -29,3 +29,6 @@ func (d *Dispatcher) ClaimOnly(ctx context.Context, req *broadcast.CreateRequest
 func (d *Dispatcher) Prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast, []byte, error) {
 	return d.prepare(req)
 }
+
+// OnReplayedOne calls f after each recipient a replay queues.
+func (d *Dispatcher) OnReplayedOne(f func()) { d.replayedOne = f }

@@ -67,6 +67,9 @@ func (d *Dispatcher) Replay(ctx context.Context, id string, req *broadcast.Repla
 		}
 		if queued {
 			res.Queued++
+			if d.replayedOne != nil {
+				d.replayedOne()
+			}
 		} else {
 			res.Skipped++
 		}
@@ -74,6 +77,13 @@ func (d *Dispatcher) Replay(ctx context.Context, id string, req *broadcast.Repla
 	}, func(seq uint64, err error) {
 		log.Error("a kept failure cannot be decoded: skipped", zap.Uint64("seq", seq), zap.Error(err))
 	})
+	if err == nil && res.Queued > 0 {
+		// Between two reopens every recipient may be final for a moment
+		// (the ones queued so far already settled), the broadcast completes,
+		// and a scheduler removes its consumers; the reopens after it made
+		// it sending again, with jobs that nothing would consume.
+		err = d.pub.EnsureConsumers(ctx, b.TenantID, id, b.Priority)
+	}
 	return res, d.endReplay(ctx, id, res, err)
 }
 
