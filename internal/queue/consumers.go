@@ -20,8 +20,16 @@ import (
 // installs, and a short urgent broadcast is not queued behind a long one
 // (see Scheduler).
 
-// Stages lists the stages that have a consumer per broadcast.
+// Stages lists the stages of a broadcast's sending: every broadcast has a
+// consumer at each, and a cancel purges their jobs.
 var Stages = []broadcast.Stage{broadcast.StageInstall, broadcast.StageSend}
+
+// ChangeStages are the stages of the edit and the recall of a message
+// sent: a broadcast has a consumer at one once it started.
+var ChangeStages = []broadcast.Stage{broadcast.StageEdit, broadcast.StageRecall}
+
+// AllStages lists every stage of the JOBS stream.
+var AllStages = append(append([]broadcast.Stage(nil), Stages...), ChangeStages...)
 
 // Metadata keys of a broadcast's consumers.
 const (
@@ -50,11 +58,15 @@ func ConsumerName(stage broadcast.Stage, broadcastID string) string {
 	return string(stage) + "-" + broadcastID
 }
 
-// EnsureConsumers creates the broadcast's consumers, or updates them. Call
-// it before the broadcast's first job is published; the stream keeps jobs
-// published before they exist, so calling it late loses nothing.
-func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string, prio broadcast.Priority) error {
-	for _, stage := range Stages {
+// EnsureConsumers creates the broadcast's consumers at stages (default
+// Stages), or updates them. Call it before the broadcast's first job at
+// a stage is published; the stream keeps jobs published before they
+// exist, so calling it late loses nothing.
+func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string, prio broadcast.Priority, stages ...broadcast.Stage) error {
+	if len(stages) == 0 {
+		stages = Stages
+	}
+	for _, stage := range stages {
 		_, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
 			Durable:       ConsumerName(stage, broadcastID),
 			Description:   string(stage) + " jobs of broadcast " + broadcastID,

@@ -192,10 +192,12 @@ func (s *Scheduler) finished(ctx context.Context, id string) bool {
 
 // remove deletes a finished broadcast's consumers, at every stage: the
 // last scheduler to notice it does not have to be of each stage. A replay
-// reopens a broadcast before it makes sure of its consumers, so one that
-// is no longer finished after the delete has its consumers back.
+// reopens a broadcast, and an edit or a recall starts, before it makes
+// sure of its consumers, so one that is no longer finished after the
+// delete has its consumers back (at every stage: those not needed go
+// again once it is finished).
 func (s *Scheduler) remove(ctx context.Context, c BroadcastConsumer) {
-	for _, stage := range Stages {
+	for _, stage := range AllStages {
 		if err := s.q.DeleteConsumer(ctx, stage, c.BroadcastID); err != nil {
 			s.log.Warn("remove a finished broadcast's consumer", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
 		}
@@ -203,7 +205,7 @@ func (s *Scheduler) remove(ctx context.Context, c BroadcastConsumer) {
 	if s.finished(ctx, c.BroadcastID) {
 		return
 	}
-	if err := s.q.EnsureConsumers(ctx, c.TenantID, c.BroadcastID, c.Priority); err != nil {
+	if err := s.q.EnsureConsumers(ctx, c.TenantID, c.BroadcastID, c.Priority, AllStages...); err != nil {
 		s.log.Error("recreate a reopened broadcast's consumers", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
 	}
 }

@@ -122,9 +122,12 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 	k := keysOf(id)
 	var meta *redis.MapStringStringCmd
 	var counts *redis.MapStringStringCmd
+	var edit, recall *redis.MapStringStringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		meta = p.HGetAll(ctx, k.meta)
 		counts = p.HGetAll(ctx, k.counts)
+		edit = p.HGetAll(ctx, changeKeys(id, broadcast.StageEdit).opc)
+		recall = p.HGetAll(ctx, changeKeys(id, broadcast.StageRecall).opc)
 		return nil
 	})
 	if err != nil {
@@ -153,6 +156,7 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 	b.Counts = parseCounts(counts.Val())
 	b.Replays, _ = strconv.Atoi(m["replays"])
 	readScheduleFields(b, m)
+	b.Edit, b.Recall = parseProgress(edit.Val()), parseProgress(recall.Val())
 	return b, nil
 }
 
@@ -253,8 +257,9 @@ func (s *Store) ForgetStale(ctx context.Context, id string, grace time.Duration)
 	return nil
 }
 
-// Finished reports whether a broadcast has ended (completed or canceled),
-// or has no record at all: nothing more will be done for it.
+// Finished reports whether a broadcast has ended (completed or canceled)
+// with no edit or recall of it running, or has no record at all: nothing
+// more will be done for it.
 func (s *Store) Finished(ctx context.Context, id string) (bool, error) {
 	st, err := s.rdb.HGet(ctx, keysOf(id).meta, "status").Result()
 	if errors.Is(err, redis.Nil) {
@@ -263,7 +268,11 @@ func (s *Store) Finished(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read status of %s: %w", id, err)
 	}
-	return broadcast.Status(st).Ended(), nil
+	if !broadcast.Status(st).Ended() {
+		return false, nil
+	}
+	running, err := s.changesRunning(ctx, id)
+	return !running, err
 }
 
 // ErrCanceled is returned when work is refused because the broadcast is
