@@ -1,6 +1,7 @@
 package broadcast
 
 import (
+	"bytes"
 	"io"
 )
 
@@ -72,4 +73,18 @@ func (r *EditRequest) Normalize() error {
 	v := &ValidationError{}
 	r.Message.validate(v)
 	return v.orNil()
+}
+
+// DecodeRecallRequest reads the body of POST /v1/broadcasts/{id}/recall:
+// empty, or an empty JSON object (a recall has no options yet).
+func DecodeRecallRequest(r io.Reader) error {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	var none struct{}
+	return decodeStrict(bytes.NewReader(body), &none)
 }

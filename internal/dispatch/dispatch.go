@@ -138,6 +138,7 @@ func (d *Dispatcher) resume(ctx context.Context) {
 	for _, id := range ids {
 		d.startSweep(id)
 	}
+	d.resumeChanges(ctx)
 }
 
 // Create validates a request, records the broadcast and starts its

@@ -194,9 +194,11 @@ func (s *Store) Changing(ctx context.Context) ([]ChangeRef, error) {
 	return out, nil
 }
 
-// Unregister forgets a change whose recipients are all queued.
-func (s *Store) Unregister(ctx context.Context, c ChangeRef) error {
-	if err := s.rdb.ZRem(ctx, keyChanging, c.BroadcastID+":"+string(c.Op)).Err(); err != nil {
+// Unregister forgets a change whose recipients are all queued, if it was
+// registered before the given time: a newer edit round registered since
+// stays.
+func (s *Store) Unregister(ctx context.Context, c ChangeRef, before time.Time) error {
+	if err := forgetScript.Run(ctx, s.rdb, []string{keyChanging}, c.BroadcastID+":"+string(c.Op), before.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("unregister the %s of %s: %w", c.Op, c.BroadcastID, err)
 	}
 	return nil
@@ -208,6 +210,7 @@ type ChangeState struct {
 	Enumerated bool   // every recipient of the round is queued
 	Cursor     string // the queueing has passed every sent user up to it
 	Recalled   bool   // the broadcast's message is recalled (an edit stops)
+	StartedAt  time.Time
 }
 
 // Change returns the state of a broadcast's edit or recall; ErrNotFound
@@ -229,7 +232,8 @@ func (s *Store) Change(ctx context.Context, id string, op broadcast.Stage) (Chan
 		return ChangeState{}, fmt.Errorf("%s of %s: %w", op, id, ErrNotFound)
 	}
 	n, _ := strconv.Atoi(rr.Val())
-	return ChangeState{ChangeProgress: *p, Enumerated: m.Val()["enumerated"] == "1", Cursor: m.Val()["cursor"], Recalled: n > 0}, nil
+	return ChangeState{ChangeProgress: *p, Enumerated: m.Val()["enumerated"] == "1", Cursor: m.Val()["cursor"], Recalled: n > 0,
+		StartedAt: msTime(m.Val()["started_at"])}, nil
 }
 
 func parseProgress(m map[string]string) *broadcast.ChangeProgress {
