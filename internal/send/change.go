@@ -98,6 +98,16 @@ func (c *Changer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		log.Debug("nothing to do", zap.String("verdict", claim.Verdict))
 		return nil
 	}
+	if claim.ConversationID == "" {
+		// Sent before senders recorded the conversation with the
+		// activity id: the cached one is the chat's, unless it was
+		// reinstalled since (then Teams answers 404: skipped).
+		convs, err := c.store.Conversations(ctx, job.TenantID, []string{job.UserID})
+		if err != nil {
+			return c.release(ctx, op, job, owner, store.ChangeOutcome{}, err)
+		}
+		claim.ConversationID = convs[job.UserID]
+	}
 
 	var activity []byte
 	if op == broadcast.StageEdit {

@@ -171,7 +171,7 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 	errors.As(sendErr, &terr)
 	switch outcome {
 	case teams.OK:
-		return s.recordSent(ctx, job, activityID, log)
+		return s.recordSent(ctx, job, conv, activityID, log)
 	case teams.Throttled:
 		wait := time.Duration(0)
 		if terr != nil {
@@ -223,12 +223,13 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 // recordSent records a delivery. Teams has the message now, so the record
 // is retried for a while rather than letting the job be redelivered: a
 // redelivery would send the message a second time.
-func (s *Sender) recordSent(ctx context.Context, job broadcast.Job, activityID string, log *zap.Logger) error {
+func (s *Sender) recordSent(ctx context.Context, job broadcast.Job, conv, activityID string, log *zap.Logger) error {
 	var err error
 	for attempt := 1; attempt <= 8; attempt++ {
 		var res store.Result
 		res, err = s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
-			From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateSent, ActivityID: activityID,
+			// The conversation with the activity id: what an edit or a recall needs.
+			From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateSent, ActivityID: activityID, ConversationID: conv,
 		})
 		if err == nil {
 			if !res.Applied {
