@@ -14,8 +14,10 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
+	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/teams"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
+	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
 func postJSON(t *testing.T, h http.Handler, path, body string) (int, []byte) {
@@ -56,6 +58,19 @@ func waitChange(e *pipelinetest.Env, id string, op broadcast.Stage, round int) *
 		}
 		return p != nil && p.Round == round && p.Status == broadcast.ChangeCompleted
 	})
+}
+
+// requireConsumersGone waits for every consumer of a finished broadcast to go.
+func requireConsumersGone(t *testing.T, e *pipelinetest.Env, id string) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		for _, stage := range queue.AllStages {
+			if _, err := e.Queue.Consumer(context.Background(), queue.ConsumerName(stage, id)); err == nil {
+				return false
+			}
+		}
+		return true
+	}, "the consumers of broadcast %s are removed", id)
 }
 
 func requireExact(t *testing.T, p *broadcast.ChangeProgress) {
@@ -147,6 +162,9 @@ func TestEditAndRecallReachEveryRecipientWhoGotTheMessage(t *testing.T) {
 		require.Equal(t, want, acts[0].ContentHash, "user %s", u.ID)
 	}
 
+	// Once the edit is over (and the broadcast completed), its consumer goes.
+	requireConsumersGone(t, e, b.ID)
+
 	// The recall deletes every delivered message, once.
 	code, out = postJSON(t, e.API, "/v1/broadcasts/"+b.ID+"/recall", `{}`)
 	require.Equal(t, http.StatusAccepted, code, string(out))
@@ -171,6 +189,8 @@ func TestEditAndRecallReachEveryRecipientWhoGotTheMessage(t *testing.T) {
 		require.Len(t, acts, 1)
 		require.True(t, acts[0].Deleted, "user %s", u)
 	}
+
+	requireConsumersGone(t, e, b.ID)
 
 	code, out = postJSON(t, e.API, "/v1/broadcasts/"+b.ID+"/edit", `{"message":{"text":"too late"}}`)
 	require.Equal(t, http.StatusConflict, code, string(out))
@@ -229,6 +249,9 @@ func TestEditSupersedesEdit(t *testing.T) {
 	first, second := hashOf(t, "First edit"), hashOf(t, "Second edit")
 	firsts := 0
 	for _, u := range e.Users() {
+		if u.UserType == "Guest" {
+			continue // not a recipient
+		}
 		acts := e.Sim.UserActivities(e.Tenant, u.ID)
 		require.Len(t, acts, 1, "user %s", u.ID)
 		a := acts[0]
@@ -263,6 +286,9 @@ func TestEditWhileSending(t *testing.T) {
 	want := hashOf(t, "Edited while sending")
 	newer := 0
 	for _, u := range e.Users() {
+		if u.UserType == "Guest" {
+			continue // not a recipient
+		}
 		acts := e.Sim.UserActivities(e.Tenant, u.ID)
 		require.Len(t, acts, 1, "user %s", u.ID)
 		require.Equal(t, want, acts[0].ContentHash, "user %s: %v", u.ID, acts[0].History)
@@ -293,6 +319,7 @@ func TestRecallWhileSendingCancelsTheRest(t *testing.T) {
 	require.Equal(t, b.Counts.Sent, b.Recall.Total, "%+v", b.Recall)
 	require.Equal(t, b.Counts.Sent, b.Recall.Done, "%+v", b.Recall)
 
+	requireConsumersGone(t, e, b.ID)
 	time.Sleep(time.Second) // nothing more reaches Teams
 	l := e.Sim.Ledger()
 	require.Equal(t, b.Counts.Sent, l.Deliveries)
