@@ -111,7 +111,8 @@ func TestEditAndRecallReachEveryRecipientWhoGotTheMessage(t *testing.T) {
 	code, _ = postJSON(t, e.API, "/v1/broadcasts/0190c6d2-0000-7000-8000-000000000000/edit", `{"message":{"text":"x"}}`)
 	require.Equal(t, http.StatusNotFound, code)
 
-	// Teams' answers to some updates: the message is gone (404), the user blocked the bot since (403).
+	// Teams' answers to some updates: the message is gone (404), the user
+	// blocked the bot since (403), a 503 then a 412 (retried).
 	var sent []string
 	for _, u := range users {
 		if r, err := e.Store.Recipient(context.Background(), b.ID, u.ID); err == nil && r.State == broadcast.StateSent {
@@ -124,6 +125,9 @@ func TestEditAndRecallReachEveryRecipientWhoGotTheMessage(t *testing.T) {
 		e.Sim.Inject(e.Tenant, u, teamsim.Fault{Status: 404, Code: "NotFound"})
 	}
 	e.Sim.Inject(e.Tenant, blocked, teamsim.Fault{Status: 403, Code: "ConversationBlockedByUser"})
+	retried := sent[3]
+	e.Sim.Inject(e.Tenant, retried, teamsim.Fault{Status: 503, Code: "ServiceUnavailable"})
+	e.Sim.Inject(e.Tenant, retried, teamsim.Fault{Status: 412, Code: "PreconditionFailed"})
 	e.Sim.Reset()
 
 	res := edit(t, e, b.ID, "Edited: the office is open")
@@ -139,7 +143,7 @@ func TestEditAndRecallReachEveryRecipientWhoGotTheMessage(t *testing.T) {
 	require.Equal(t, "Edited: the office is open", b.Message.Text, "the broadcast's message is the new one")
 
 	l := e.Sim.Ledger()
-	require.Equal(t, b.Counts.Sent, l.Requests[teamsim.KindConnectorUpdate], "one update per recipient who got the message")
+	require.Equal(t, b.Counts.Sent+2, l.Requests[teamsim.KindConnectorUpdate], "one update per recipient who got the message, and two retries")
 	require.Equal(t, p.Done, l.Updates)
 	require.Zero(t, l.Deliveries, "an edit sends nothing new")
 	original, edited := hashOf(t, "Original"), hashOf(t, "Edited: the office is open")

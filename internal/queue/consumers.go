@@ -139,8 +139,9 @@ func (q *Queue) Purge(ctx context.Context, tenant, broadcastID string) (uint64, 
 	return n, nil
 }
 
-// Jobs counts the jobs of a broadcast in the stream, at every stage:
-// queued, or in a worker's hands (a work queue keeps a job until its ack).
+// Jobs counts the jobs of a broadcast's sending in the stream (install
+// and send; not its edit's or recall's): queued, or in a worker's hands
+// (a work queue keeps a job until its ack).
 func (q *Queue) Jobs(ctx context.Context, tenant, broadcastID string) (uint64, error) {
 	s, err := q.js.Stream(ctx, q.stream)
 	if err != nil {
@@ -151,8 +152,12 @@ func (q *Queue) Jobs(ctx context.Context, tenant, broadcastID string) (uint64, e
 		return 0, fmt.Errorf("count the jobs of %s: %w", broadcastID, err)
 	}
 	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
+	for subject, c := range info.State.Subjects {
+		for _, stage := range Stages {
+			if subject == q.subject(stage, tenant, broadcastID) {
+				n += c
+			}
+		}
 	}
 	return n, nil
 }
