@@ -130,6 +130,65 @@ func (d *Dispatcher) resumeChanges(ctx context.Context) {
 			d.startChange(ref.BroadcastID, ref.Op, st.Round)
 		}
 	}
+	d.reconcileChanges(ctx)
+}
+
+// reconcileChanges rebuilds the lost jobs of edits and recalls, as
+// Reconcile does for sends: a running change whose every recipient is
+// queued, with some waiting and no job of its stage in the stream, seen
+// so on two passes in a row with the same number waiting, gets a job per
+// waiting recipient again (a needless one is a no-op: its claim finds the
+// recipient claimed or final).
+func (d *Dispatcher) reconcileChanges(ctx context.Context) {
+	seen := make(map[string]int64)
+	for _, op := range queue.ChangeStages {
+		list, err := d.pub.Consumers(ctx, op)
+		if err != nil {
+			d.log.Warn("reconcile changes: list consumers", zap.Error(err))
+			return
+		}
+		for _, c := range list {
+			if !contains(d.cfg.Tenants, c.TenantID) {
+				continue
+			}
+			st, err := d.store.Change(ctx, c.BroadcastID, op)
+			if err != nil || st.Status != broadcast.ChangeRunning || !st.Enumerated || st.Pending == 0 {
+				continue
+			}
+			if n, err := d.pub.StageJobs(ctx, op, c.TenantID, c.BroadcastID); err != nil || n > 0 {
+				continue
+			}
+			key := string(op) + ":" + c.BroadcastID + ":" + strconv.Itoa(st.Round)
+			seen[key] = st.Pending
+			d.mu.Lock()
+			before, twice := d.stuckChanges[key]
+			d.mu.Unlock()
+			if !twice || before != st.Pending {
+				continue
+			}
+			log := d.log.With(zap.String("broadcast_id", c.BroadcastID), zap.String("tenant_id", c.TenantID), zap.String("op", string(op)), zap.Int("round", st.Round))
+			users, err := d.store.ChangeWaiting(ctx, c.BroadcastID, op, st.Round)
+			if err != nil {
+				log.Error("reconcile: list the waiting recipients", zap.Error(err))
+				continue
+			}
+			suffix := ":rebuilt:" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+			items := make([]queue.Item, len(users))
+			for i, u := range users {
+				j := broadcast.Job{BroadcastID: c.BroadcastID, TenantID: c.TenantID, UserID: u, Round: st.Round}
+				items[i] = queue.Item{Stage: op, Job: j, MsgID: j.MsgID(op) + suffix}
+			}
+			if err := d.pub.PublishBatch(ctx, items); err != nil {
+				log.Error("reconcile: rebuild lost jobs", zap.Error(err))
+				continue
+			}
+			log.Warn("rebuilt lost jobs: recipients were waiting with no job in the stream", zap.Int("jobs", len(items)))
+			delete(seen, key)
+		}
+	}
+	d.mu.Lock()
+	d.stuckChanges = seen
+	d.mu.Unlock()
 }
 
 // queueChange publishes a job for every recipient of the round who got the

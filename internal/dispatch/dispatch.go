@@ -72,8 +72,10 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	running map[string]bool
 	stuck   map[string]int64 // broadcasts waiting with no job at the last Reconcile, and how many recipients
-	wg      sync.WaitGroup
-	ctx     context.Context // owns every expansion; set by Run
+	// stuckChanges: the same for edits and recalls (op:broadcast:round).
+	stuckChanges map[string]int64
+	wg           sync.WaitGroup
+	ctx          context.Context // owns every expansion; set by Run
 }
 
 // New returns a Dispatcher; usersFor returns the user directory of a tenant.

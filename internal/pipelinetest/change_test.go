@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
@@ -333,4 +334,31 @@ func TestRecallWhileSendingCancelsTheRest(t *testing.T) {
 			require.True(t, a.Deleted, "user %s", u.ID)
 		}
 	}
+}
+
+// Edit jobs lost from the stream (NATS's last unsynced second) are
+// rebuilt: every recipient is still updated, once.
+func TestLostEditJobsAreRebuilt(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 200, InstalledFraction: 1, Seed: 16}})
+	ctx := context.Background()
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Original"}, Audience: broadcast.Audience{AllUsers: true}})
+	b = e.WaitCompleted(b.ID, 2*time.Minute)
+	e.Sim.Reset()
+	// A 429 pauses the tenant, so the edit's jobs wait in the stream.
+	e.Sim.InjectTenant(e.Tenant, teamsim.Fault{Status: 429, Code: "Throttled", RetryAfter: 3 * time.Second})
+	edit(t, e, b.ID, "Edited, jobs lost")
+	e.WaitFor(b.ID, time.Minute, "every recipient queued and the tenant paused", func(b *broadcast.Broadcast) bool {
+		return b.Edit != nil && b.Edit.Total == b.Counts.Sent && e.Sim.Ledger().Throttled > 0
+	})
+	s, err := e.JS.Stream(ctx, e.Queue.Stream())
+	require.NoError(t, err)
+	subject := e.Queue.Subject(broadcast.StageEdit, broadcast.Job{TenantID: e.Tenant, BroadcastID: b.ID})
+	require.NoError(t, s.Purge(ctx, jetstream.WithPurgeSubject(subject)))
+
+	b = waitChange(e, b.ID, broadcast.StageEdit, 1)
+	requireExact(t, b.Edit)
+	require.Equal(t, b.Counts.Sent, b.Edit.Done, "%+v", b.Edit)
+	require.Equal(t, b.Counts.Sent, e.Sim.Ledger().Updates, "each updated once")
+	require.Zero(t, e.Sim.Ledger().RetryAfterViolations)
 }

@@ -161,3 +161,17 @@ func (q *Queue) Jobs(ctx context.Context, tenant, broadcastID string) (uint64, e
 	}
 	return n, nil
 }
+
+// StageJobs counts the jobs of a broadcast at one stage in the stream.
+func (q *Queue) StageJobs(ctx context.Context, stage broadcast.Stage, tenant, broadcastID string) (uint64, error) {
+	s, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", q.stream, err)
+	}
+	subject := q.subject(stage, tenant, broadcastID)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, fmt.Errorf("count the %s jobs of %s: %w", stage, broadcastID, err)
+	}
+	return info.State.Subjects[subject], nil
+}

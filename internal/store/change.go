@@ -551,3 +551,34 @@ func (s *Store) changesRunning(ctx context.Context, id string) (bool, error) {
 	}
 	return false, nil
 }
+
+// ChangeWaiting returns the recipients of a change's round that wait for
+// their call: pending, or claimed by a call whose lease has run out.
+func (s *Store) ChangeWaiting(ctx context.Context, id string, op broadcast.Stage, round int) ([]string, error) {
+	k := changeKeys(id, op)
+	now := s.nowMS()
+	var out []string
+	var cur uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, k.op, cur, "", 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("scan the %s records of %s: %w", op, id, err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			var r struct {
+				R int    `json:"r"`
+				S string `json:"s"`
+				L int64  `json:"l"`
+			}
+			if json.Unmarshal([]byte(kv[i+1]), &r) != nil || r.R != round {
+				continue
+			}
+			if r.S == ChangePending || (r.S == "updating" && r.L <= now) {
+				out = append(out, kv[i])
+			}
+		}
+		if cur = next; cur == 0 {
+			return out, nil
+		}
+	}
+}
