@@ -362,3 +362,32 @@ func TestLostEditJobsAreRebuilt(t *testing.T) {
 	require.Equal(t, b.Counts.Sent, e.Sim.Ledger().Updates, "each updated once")
 	require.Zero(t, e.Sim.Ledger().RetryAfterViolations)
 }
+
+// An edit is personalised per recipient from the directory cache, as a
+// send is: each message holds the recipient's own name.
+func TestEditIsPersonalised(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 20, InstalledFraction: 1, Seed: 17}})
+	ctx := context.Background()
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Original"}, Audience: broadcast.Audience{AllUsers: true}})
+	b = e.WaitCompleted(b.ID, 2*time.Minute)
+	var profiles []broadcast.Profile
+	for _, u := range e.Users() {
+		profiles = append(profiles, broadcast.Profile{ID: u.ID, DisplayName: u.DisplayName + ` "the great"`})
+	}
+	require.NoError(t, e.Store.PutProfiles(ctx, e.Tenant, profiles))
+
+	edit(t, e, b.ID, "Hello {{displayName}}, the office is open")
+	b = waitChange(e, b.ID, broadcast.StageEdit, 1)
+	require.Equal(t, b.Counts.Sent, b.Edit.Done, "%+v", b.Edit)
+	checked := 0
+	for _, p := range profiles {
+		acts := e.Sim.UserActivities(e.Tenant, p.ID)
+		if len(acts) == 0 {
+			continue // a guest
+		}
+		require.Equal(t, hashOf(t, "Hello "+p.DisplayName+", the office is open"), acts[0].ContentHash, "user %s", p.ID)
+		checked++
+	}
+	require.EqualValues(t, b.Counts.Sent, checked)
+}
