@@ -391,3 +391,23 @@ func TestEditIsPersonalised(t *testing.T) {
 	}
 	require.EqualValues(t, b.Counts.Sent, checked)
 }
+
+// A delete carried out but answered after the sender's timeout is retried;
+// Teams then answers 404, and the message counts deleted, not skipped.
+func TestRecallAnsweredLateCountsDeleted(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 8, InstalledFraction: 1, Seed: 18}})
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Oops"}, Audience: broadcast.Audience{AllUsers: true}})
+	b = e.WaitCompleted(b.ID, 2*time.Minute)
+	e.Sim.Reset()
+	e.Sim.SetSlow(1, 6*time.Second) // beyond the senders' 5 s timeout
+
+	code, out := postJSON(t, e.API, "/v1/broadcasts/"+b.ID+"/recall", `{}`)
+	require.Equal(t, http.StatusAccepted, code, string(out))
+	b = waitChange(e, b.ID, broadcast.StageRecall, 1)
+	requireExact(t, b.Recall)
+	require.Equal(t, b.Counts.Sent, b.Recall.Done, "%+v", b.Recall)
+	l := e.Sim.Ledger()
+	require.Equal(t, b.Counts.Sent, l.Deletes)
+	require.Equal(t, 2*b.Counts.Sent, l.Requests[teamsim.KindConnectorDelete], "each delete answered late, then retried")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -195,16 +196,21 @@ func (c *Changer) settle(ctx context.Context, gate *ratelimit.Gate, op broadcast
 		log.Info("throttled: tenant paused", zap.Duration("retry_after", wait))
 		return c.release(ctx, op, job, owner, store.ChangeOutcome{CountThrottle: true}, queue.Retry(wait+jitter(wait), callErr))
 	case teams.Retry, teams.Unauthorized:
+		maybe := teams.MaybeDelivered(callErr)
 		if ctx.Err() != nil { // shutting down: the call was cut, not refused
-			return c.release(ctx, op, job, owner, store.ChangeOutcome{}, ctx.Err())
+			return c.release(ctx, op, job, owner, store.ChangeOutcome{MaybeDelivered: maybe}, ctx.Err())
 		}
 		if claim.Retries >= c.cfg.MaxRetries {
 			return final(store.ChangeFailed, broadcast.ReasonRetriesExhausted)
 		}
 		delay := queue.Backoff(claim.Retries+1, c.cfg.RetryBase, time.Minute)
 		log.Info(string(op)+" failed, will retry", zap.Int("retries", claim.Retries+1), zap.Duration("delay", delay), zap.Error(callErr))
-		return c.release(ctx, op, job, owner, store.ChangeOutcome{CountRetry: true}, queue.Retry(delay, callErr))
+		return c.release(ctx, op, job, owner, store.ChangeOutcome{CountRetry: true, MaybeDelivered: maybe}, queue.Retry(delay, callErr))
 	case teams.ConversationGone, teams.NotInstalled:
+		if op == broadcast.StageRecall && claim.MaybeDone && terr != nil && terr.Status == http.StatusNotFound {
+			// An earlier delete got no answer: it did delete the message.
+			return final(store.ChangeDone, "")
+		}
 		log.Info("message or conversation gone: skipped", zap.Error(callErr))
 		return final(store.ChangeSkipped, "gone")
 	case teams.Blocked:

@@ -378,7 +378,9 @@ if live then return {'busy'} end
 r.s, r.o, r.l, r.t = 'updating', owner, now + lease, now
 r.a = (tonumber(r.a) or 0) + 1
 redis.call('HSET', KEYS[3], user, cjson.encode(r))
-return {'ok', rec.c or '', rec.act, tostring(r.a), tostring(r.rt or 0), tostring(r.th or 0)}
+local md = '0'
+if r.md then md = '1' end
+return {'ok', rec.c or '', rec.act, tostring(r.a), tostring(r.rt or 0), tostring(r.th or 0), md}
 `)
 
 // ChangeClaim is the outcome of ClaimChange.
@@ -389,6 +391,9 @@ type ChangeClaim struct {
 	Attempts       int
 	Retries        int
 	Throttles      int
+	// MaybeDone: an earlier call got no answer and may have been carried
+	// out (a delete then answered 404 did delete the message).
+	MaybeDone bool
 }
 
 // ClaimChange claims a recipient for the call of op's round, with owner
@@ -399,11 +404,12 @@ func (s *Store) ClaimChange(ctx context.Context, id string, op broadcast.Stage, 
 		return ChangeClaim{}, fmt.Errorf("claim %s of %s for the %s: %w", user, id, op, err)
 	}
 	c := ChangeClaim{Verdict: res[0]}
-	if c.Verdict == "ok" && len(res) == 6 {
+	if c.Verdict == "ok" && len(res) == 7 {
 		c.ConversationID, c.ActivityID = res[1], res[2]
 		c.Attempts, _ = strconv.Atoi(res[3])
 		c.Retries, _ = strconv.Atoi(res[4])
 		c.Throttles, _ = strconv.Atoi(res[5])
+		c.MaybeDone = res[6] == "1"
 	}
 	return c, nil
 }
@@ -432,6 +438,7 @@ end
 r.s = to
 if ch.reason then r.why = ch.reason end
 if ch.err then r.e = ch.err end
+if ch.dup then r.md = true end
 if ch.incr then
   for _, f in ipairs(ch.incr) do r[f] = (tonumber(r[f]) or 0) + 1 end
 end
@@ -458,12 +465,15 @@ type ChangeOutcome struct {
 	Reason                    string
 	LastError                 string
 	CountRetry, CountThrottle bool
+	// MaybeDelivered: the call released got no answer; Teams may have
+	// carried it out (see ChangeClaim.MaybeDone).
+	MaybeDelivered bool
 }
 
 // SettleChange records the outcome of the call claimed by owner and
 // returns the script's verdict (ok, superseded, lost).
 func (s *Store) SettleChange(ctx context.Context, id string, op broadcast.Stage, user string, round int, owner string, o ChangeOutcome) (string, error) {
-	ch := changeArgs{Reason: o.Reason, Err: clipErr(o.LastError)}
+	ch := changeArgs{Reason: o.Reason, Err: clipErr(o.LastError), Dup: o.MaybeDelivered}
 	if o.CountRetry {
 		ch.Incr = append(ch.Incr, "rt")
 	}

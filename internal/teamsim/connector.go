@@ -365,6 +365,10 @@ func (s *Sim) changeActivity(w http.ResponseWriter, r *http.Request, update bool
 		s.connectorFail(w, r, http.StatusNotFound, codeNotFound, "")
 		return
 	}
+	if d := s.slowDraw(u); d > 0 {
+		// Carried out, answered late: as a slow send.
+		w = &slowWriter{ResponseWriter: w, r: r, d: d}
+	}
 	if a := &u.sent[found]; update {
 		a.updates++
 		a.history = append(a.history, act.hash)

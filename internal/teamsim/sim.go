@@ -366,8 +366,8 @@ func (s *Sim) SetFaults(errorRate, preconditionRate float64, latency time.Durati
 	s.latency.Store(int64(max(latency, 0)))
 }
 
-// SetSlow changes the fraction of Connector sends answered SlowLatency
-// late (Config.SlowRate).
+// SetSlow changes the fraction of Connector sends (and of the updates and
+// deletes carried out) answered SlowLatency late (Config.SlowRate).
 func (s *Sim) SetSlow(rate float64, latency time.Duration) {
 	if math.IsNaN(rate) {
 		rate = 0
