@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -317,11 +316,7 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 // owner names this delivery of the message: a redelivery, here or elsewhere,
 // is another owner and cannot take over a live claim.
 func (s *Sender) owner(msg jetstream.Msg) string {
-	md, err := msg.Metadata()
-	if err != nil {
-		return s.cfg.ProcessID
-	}
-	return s.cfg.ProcessID + ":" + strconv.FormatUint(md.Sequence.Stream, 10) + ":" + strconv.FormatUint(md.NumDelivered, 10)
+	return owner(s.cfg.ProcessID, msg)
 }
 
 func jitter(d time.Duration) time.Duration {
