@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,15 +18,6 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
-
-func postJSON(t *testing.T, h http.Handler, path, body string) (int, []byte) {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	h.ServeHTTP(rec, req)
-	return rec.Code, rec.Body.Bytes()
-}
 
 // hashOf is the simulator's content hash of the activity a text message becomes.
 func hashOf(t *testing.T, text string) string {
