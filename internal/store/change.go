@@ -23,9 +23,10 @@ import (
 //
 // where <op> is edit or recall. An op record is {r: round, s: state, a:
 // attempts, rt: retries, th: throttles, e: last error, why: reason, o:
-// owner, l: lease (ms), t: time}; its states are pending, updating (a
-// call in flight, counted as pending), done, failed, skipped, and current
-// (sent with this round's activity already: not a target, not counted).
+// owner, l: lease (ms), md: an earlier call got no answer, t: time}; its
+// states are pending, updating (a call in flight, counted as pending),
+// done, failed, skipped, and current (sent with this round's activity
+// already: not a target, not counted).
 // Every move is one script that also moves the round's counters, so they
 // are exact; a new edit round starts its counters at zero and retargets
 // every recipient, whatever the round before had done for it.
