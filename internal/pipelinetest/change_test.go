@@ -196,11 +196,13 @@ func TestEditAndRecallReachEveryRecipientWhoGotTheMessage(t *testing.T) {
 // An edit whose updates Teams throttles waits out every Retry-After: the
 // simulator sees no request inside a Retry-After it gave, and every
 // recipient ends updated, each counted once.
+//
+// Not parallel: a request that passed its gate just before a 429 and then
+// waited for a CPU busy with the package's other pipelines arrives late,
+// and the simulator counts it (TestThrottledRunHonoursRetryAfter of the
+// sends sees the same under load); the package's parallel tests wait for
+// this one.
 func TestEditHonoursRetryAfter(t *testing.T) {
-	t.Parallel()
-	// At a modest rate: a request that passed its gate just before a 429
-	// and then waited for a loaded CPU arrives late, and the simulator
-	// counts it (the send tests see the same under load).
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 80, InstalledFraction: 1, Seed: 12}, TenantRPS: 30})
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Original"}, Audience: broadcast.Audience{AllUsers: true}})
 	b = e.WaitCompleted(b.ID, 2*time.Minute)

@@ -543,6 +543,40 @@ func (s *Store) ActivityVersion(ctx context.Context, id string) ([]byte, int, er
 	return []byte(a), v, nil
 }
 
+// readBroadcastScript reads a broadcast's meta, counters, and its edit's
+// and recall's counters in one call (they share a slot): a list page costs
+// one command per broadcast.
+var readBroadcastScript = redis.NewScript(`
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
+return out
+`)
+
+// readBroadcast returns the meta, counters, edit counters and recall
+// counters of a broadcast (empty maps where absent).
+func (s *Store) readBroadcast(ctx context.Context, id string) ([4]map[string]string, error) {
+	var out [4]map[string]string
+	k := keysOf(id)
+	res, err := readBroadcastScript.Run(ctx, s.rdb, []string{k.meta, k.counts,
+		changeKeys(id, broadcast.StageEdit).opc, changeKeys(id, broadcast.StageRecall).opc}).Slice()
+	if err != nil {
+		return out, err
+	}
+	for i := range out {
+		out[i] = make(map[string]string)
+		if i >= len(res) {
+			continue
+		}
+		kv, _ := res[i].([]any)
+		for j := 0; j+1 < len(kv); j += 2 {
+			f, _ := kv[j].(string)
+			v, _ := kv[j+1].(string)
+			out[i][f] = v
+		}
+	}
+	return out, nil
+}
+
 // changesRunning reports whether the broadcast's edit or recall is running.
 func (s *Store) changesRunning(ctx context.Context, id string) (bool, error) {
 	var cmds [2]*redis.StringCmd

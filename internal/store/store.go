@@ -119,21 +119,11 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 
 // Broadcast returns a broadcast with its current counters.
 func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast, error) {
-	k := keysOf(id)
-	var meta *redis.MapStringStringCmd
-	var counts *redis.MapStringStringCmd
-	var edit, recall *redis.MapStringStringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		meta = p.HGetAll(ctx, k.meta)
-		counts = p.HGetAll(ctx, k.counts)
-		edit = p.HGetAll(ctx, changeKeys(id, broadcast.StageEdit).opc)
-		recall = p.HGetAll(ctx, changeKeys(id, broadcast.StageRecall).opc)
-		return nil
-	})
+	hashes, err := s.readBroadcast(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("read broadcast %s: %w", id, err)
 	}
-	m := meta.Val()
+	m, counts, edit, recall := hashes[0], hashes[1], hashes[2], hashes[3]
 	if len(m) == 0 {
 		return nil, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
@@ -153,10 +143,10 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 			*f.to = &t
 		}
 	}
-	b.Counts = parseCounts(counts.Val())
+	b.Counts = parseCounts(counts)
 	b.Replays, _ = strconv.Atoi(m["replays"])
 	readScheduleFields(b, m)
-	b.Edit, b.Recall = parseProgress(edit.Val()), parseProgress(recall.Val())
+	b.Edit, b.Recall = parseProgress(edit), parseProgress(recall)
 	return b, nil
 }
 
