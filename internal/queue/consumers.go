@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -67,7 +68,7 @@ func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string,
 		stages = Stages
 	}
 	for _, stage := range stages {
-		_, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
+		err := q.ensureConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       ConsumerName(stage, broadcastID),
 			Description:   string(stage) + " jobs of broadcast " + broadcastID,
 			FilterSubject: q.subject(stage, tenant, broadcastID),
@@ -82,6 +83,27 @@ func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string,
 		}
 	}
 	return nil
+}
+
+// ensureConsumer creates or updates a consumer, trying up to three times:
+// a create racing a scheduler's delete of the same consumer (a replay or
+// an edit reopening a broadcast just finished) can fail in the server
+// ("o.dat.tmp: no such file"), and the next try succeeds.
+func (q *Queue) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) error {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if _, err = q.js.CreateOrUpdateConsumer(ctx, q.stream, cfg); err == nil || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(Backoff(attempt, 50*time.Millisecond, time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return err
 }
 
 // Consumers lists the broadcasts' consumers at stage.

@@ -577,24 +577,30 @@ func (s *Store) readBroadcast(ctx context.Context, id string) ([4]map[string]str
 	return out, nil
 }
 
-// changesRunning reports whether the broadcast's edit or recall is running.
-func (s *Store) changesRunning(ctx context.Context, id string) (bool, error) {
+// statusAndChanges returns a broadcast's status (redis.Nil without a
+// record) and whether its edit or recall is running, in one round trip.
+func (s *Store) statusAndChanges(ctx context.Context, id string) (string, bool, error) {
+	var st *redis.StringCmd
 	var cmds [2]*redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		st = p.HGet(ctx, keysOf(id).meta, "status")
 		for i, op := range []broadcast.Stage{broadcast.StageEdit, broadcast.StageRecall} {
 			cmds[i] = p.HGet(ctx, changeKeys(id, op).opc, "status")
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return false, fmt.Errorf("read the changes of %s: %w", id, err)
+		return "", false, err
+	}
+	if errors.Is(st.Err(), redis.Nil) {
+		return "", false, redis.Nil
 	}
 	for _, c := range cmds {
 		if c.Val() == string(broadcast.ChangeRunning) {
-			return true, nil
+			return st.Val(), true, nil
 		}
 	}
-	return false, nil
+	return st.Val(), false, nil
 }
 
 // ChangeWaiting returns the recipients of a change's round that wait for

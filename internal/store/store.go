@@ -251,18 +251,14 @@ func (s *Store) ForgetStale(ctx context.Context, id string, grace time.Duration)
 // with no edit or recall of it running, or has no record at all: nothing
 // more will be done for it.
 func (s *Store) Finished(ctx context.Context, id string) (bool, error) {
-	st, err := s.rdb.HGet(ctx, keysOf(id).meta, "status").Result()
+	st, running, err := s.statusAndChanges(ctx, id)
 	if errors.Is(err, redis.Nil) {
 		return true, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("read status of %s: %w", id, err)
 	}
-	if !broadcast.Status(st).Ended() {
-		return false, nil
-	}
-	running, err := s.changesRunning(ctx, id)
-	return !running, err
+	return broadcast.Status(st).Ended() && !running, nil
 }
 
 // ErrCanceled is returned when work is refused because the broadcast is
