@@ -5,9 +5,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,14 +32,32 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 		return err
 	}
 	gates := ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit")))
-	s := send.New(send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, MaxThrottles: cfg.MaxThrottles, CallTimeout: cfg.HTTPTimeout},
-		env.Store, env.Queue, connector, gates, env.Log)
-	// Send jobs are fetched only when their tenant can take them: not
-	// paused, its shared budget not booked far ahead.
-	err = env.Schedule(ctx, queue.SchedulerConfig{Stage: broadcast.StageSend, Concurrency: cfg.Concurrency,
-		Budgets: env.Store, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second}, s.Handle)
+	scfg := send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, MaxThrottles: cfg.MaxThrottles, CallTimeout: cfg.HTTPTimeout}
+	s := send.New(scfg, env.Store, env.Queue, connector, gates, env.Log)
+	// Edits and recalls go through the same gates: the tenant's one budget.
+	ch := send.NewChanger(scfg, env.Store, connector, gates, env.Log)
+	// Jobs are fetched only when their tenant can take them: not paused,
+	// its shared budget not booked far ahead.
+	sched := func(stage broadcast.Stage) queue.SchedulerConfig {
+		return queue.SchedulerConfig{Stage: stage, Concurrency: cfg.Concurrency,
+			Budgets: env.Store, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, stage := range []broadcast.Stage{broadcast.StageSend, broadcast.StageEdit, broadcast.StageRecall} {
+		h := s.Handle
+		if stage != broadcast.StageSend {
+			h = ch.Handle
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = env.Schedule(ctx, sched(stage), h)
+		}()
+	}
+	wg.Wait()
 	gates.LogStats()
-	return err
+	return errors.Join(errs...)
 }
 
 func processID() string {

@@ -9,6 +9,8 @@
 //	POST /v1/broadcasts/{id}/replay      queue again the failures kept for replay
 //	POST /v1/broadcasts/{id}/preview     send its message to one user, as a preview (202)
 //	POST /v1/previews                    send a draft message to one user, as a preview (202)
+//	POST /v1/broadcasts/{id}/edit        replace the message, for everyone who got it too
+//	POST /v1/broadcasts/{id}/recall      delete the message for everyone who got it, stop the rest
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /v1/tenants/{tenant}/unreachable the users who blocked or uninstalled the bot (JSON or CSV)
 //	GET  /healthz                        liveness
@@ -54,6 +56,11 @@ type Creator interface {
 	// PreviewDraft a message not sent yet.
 	Preview(ctx context.Context, id string, req *broadcast.PreviewRequest) (*broadcast.Broadcast, error)
 	PreviewDraft(ctx context.Context, req *broadcast.DraftPreviewRequest) (*broadcast.Broadcast, error)
+	// Edit replaces the broadcast's message and updates it for everyone who got it.
+	Edit(ctx context.Context, id string, req *broadcast.EditRequest) (*broadcast.ChangeResult, error)
+	// Recall deletes the message for everyone who got it and stops the
+	// rest; started is false when an earlier call had.
+	Recall(ctx context.Context, id string) (res *broadcast.ChangeResult, started bool, err error)
 }
 
 // Queue reports the jobs waiting per tenant.
@@ -83,6 +90,8 @@ func New(c Creator, q Queue, st *store.Store, log *zap.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/replay", s.replay)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/preview", s.preview)
 	s.mux.HandleFunc("POST /v1/previews", s.previewDraft)
+	s.mux.HandleFunc("POST /v1/broadcasts/{id}/edit", s.edit)
+	s.mux.HandleFunc("POST /v1/broadcasts/{id}/recall", s.recall)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}", s.tenant)
 	s.mux.HandleFunc("GET /v1/broadcasts", s.list)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/export", s.export)

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/api"
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
@@ -128,6 +129,19 @@ func TestAnswersConformToOpenAPI(t *testing.T) {
 	call(http.MethodGet, "/v1/tenants/"+e.Tenant+"/unreachable", "", http.StatusOK)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/cancel", "", http.StatusConflict)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/replay", `{"reasons":["throttled"]}`, http.StatusAccepted)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/edit", `{"message":{"text":"conform, edited"}}`, http.StatusAccepted)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/edit", `{"message":{}}`, http.StatusBadRequest)
+	e.WaitFor(b.ID, 2*time.Minute, "edit completed", func(b *broadcast.Broadcast) bool {
+		return b.Edit != nil && b.Edit.Status == broadcast.ChangeCompleted
+	})
+	call(http.MethodGet, "/v1/broadcasts/"+b.ID, "", http.StatusOK)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/recall", `{}`, http.StatusAccepted)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/recall", `{}`, http.StatusOK)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/edit", `{"message":{"text":"too late"}}`, http.StatusConflict)
+	e.WaitFor(b.ID, 2*time.Minute, "recall completed", func(b *broadcast.Broadcast) bool {
+		return b.Recall != nil && b.Recall.Status == broadcast.ChangeCompleted
+	})
+	call(http.MethodGet, "/v1/broadcasts/"+b.ID, "", http.StatusOK)
 	call(http.MethodGet, "/v1/broadcasts/6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d", "", http.StatusNotFound)
 	call(http.MethodGet, "/v1/broadcasts?limit=9999", "", http.StatusBadRequest)
 	call(http.MethodGet, "/healthz", "", http.StatusOK)

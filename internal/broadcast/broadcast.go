@@ -28,6 +28,10 @@ type Broadcast struct {
 	Counts      Counts     `json:"counts"`
 	// Replays is the number of replays started (the last replay's round).
 	Replays int `json:"replays,omitempty"`
+	// Edit and Recall are the progress of the last edit and of the recall
+	// of the message sent (absent until one starts).
+	Edit   *ChangeProgress `json:"edit,omitempty"`
+	Recall *ChangeProgress `json:"recall,omitempty"`
 }
 
 // Message is what every recipient gets: markdown text, an Adaptive Card,

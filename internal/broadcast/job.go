@@ -29,7 +29,8 @@ type Job struct {
 	Reinstall int `json:"ri,omitempty"`
 	// Round is the replay that queued the job (0: the broadcast's first
 	// round). A job of a later round than the recipient's may reopen it
-	// (failed or blocked -> pending or installing).
+	// (failed or blocked -> pending or installing). At the edit and recall
+	// stages it is the edit's (the recall's) round instead.
 	Round int `json:"rd,omitempty"`
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -204,4 +205,38 @@ func TestScheduleAndPreview(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, id+" canceled")
 	require.Empty(t, e.Sim.UserDeliveries(e.Tenant, users[0].ID), "the scheduled broadcast never went")
+}
+
+// bcast edit and bcast recall on the running pipeline: the edit's round
+// and queued count, its progress in status --json, the recall, and the
+// edit the recall refuses.
+func TestEditAndRecall(t *testing.T) {
+	t.Parallel()
+	e, api := start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 5, InstalledFraction: 1, Seed: 4}})
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Frist"}, Audience: broadcast.Audience{AllUsers: true}})
+	b = e.WaitCompleted(b.ID, 2*time.Minute)
+
+	code, out, stderr := bcast(t, api, "edit", b.ID, "--text", "First")
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, "edit round 1: "+strconv.FormatInt(b.Counts.Sent, 10)+" messages queued\n", out)
+	e.WaitFor(b.ID, 2*time.Minute, "edit completed", func(b *broadcast.Broadcast) bool {
+		return b.Edit != nil && b.Edit.Status == broadcast.ChangeCompleted
+	})
+	code, out, _ = bcast(t, api, "status", b.ID, "--json")
+	require.Equal(t, 0, code)
+	var got cli.Broadcast
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.NotNil(t, got.Edit, out)
+	require.Equal(t, b.Counts.Sent, got.Edit.Done)
+
+	code, out, stderr = bcast(t, api, "recall", b.ID)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, "recall: "+strconv.FormatInt(b.Counts.Sent, 10)+" deletes queued\n", out)
+	code, _, stderr = bcast(t, api, "edit", b.ID, "--text", "Again")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, stderr, "recalled")
+	e.WaitFor(b.ID, 2*time.Minute, "recall completed", func(b *broadcast.Broadcast) bool {
+		return b.Recall != nil && b.Recall.Status == broadcast.ChangeCompleted && b.Recall.Done == b.Counts.Sent
+	})
+	require.Equal(t, b.Counts.Sent, e.Sim.Ledger().Deletes)
 }

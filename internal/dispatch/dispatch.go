@@ -72,8 +72,10 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	running map[string]bool
 	stuck   map[string]int64 // broadcasts waiting with no job at the last Reconcile, and how many recipients
-	wg      sync.WaitGroup
-	ctx     context.Context // owns every expansion; set by Run
+	// stuckChanges: the same for edits and recalls (op:broadcast:round).
+	stuckChanges map[string]int64
+	wg           sync.WaitGroup
+	ctx          context.Context // owns every expansion; set by Run
 
 	replayedOne func() // tests: called after each recipient a replay queues
 }
@@ -140,6 +142,7 @@ func (d *Dispatcher) resume(ctx context.Context) {
 	for _, id := range ids {
 		d.startSweep(id)
 	}
+	d.resumeChanges(ctx)
 }
 
 // Create validates a request, records the broadcast and starts its

@@ -77,6 +77,7 @@ type Env struct {
 	Graphs     *graph.Tenants
 	Dispatcher *dispatch.Dispatcher
 	Sender     *send.Sender
+	Changer    *send.Changer // the edits and recalls of the first sender "process"
 	Installer  *install.Installer
 	API        http.Handler
 	Log        *zap.Logger
@@ -144,8 +145,10 @@ func Start(t testing.TB, o Options) *Env {
 		ClientID: BotAppID, ClientSecret: BotPassword, RPS: o.GraphRPS, HTTP: httpClient, Logger: log})
 
 	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
-	e.Sender = send.New(send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
-		st, q, connector, ratelimit.NewTenants(o.TenantRPS, st), log.Named("sender"))
+	scfg := send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase}
+	gates := ratelimit.NewTenants(o.TenantRPS, st)
+	e.Sender = send.New(scfg, st, q, connector, gates, log.Named("sender"))
+	e.Changer = send.NewChanger(scfg, st, connector, gates, log.Named("sender"))
 	e.Installer = install.New(install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase,
 		Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st)}, st, q,
 		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, log.Named("installer"))
@@ -156,11 +159,12 @@ func Start(t testing.TB, o Options) *Env {
 	e.StartDispatcher()
 	if !o.NoWorkers {
 		e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: o.InstallConcurrency}, e.Installer.Handle)
-		e.runSender(ctx, e.Sender, o)
+		e.runSender(ctx, e.Sender, e.Changer, o)
 		for i := 1; i < o.Senders; i++ {
-			s := send.New(send.Config{ProcessID: fmt.Sprintf("test-%d-%s", i, uuid.NewString()[:8]), MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase},
-				st, q, connector, ratelimit.NewTenants(o.TenantRPS, st), log.Named(fmt.Sprintf("sender%d", i)))
-			e.runSender(ctx, s, o)
+			scfg := send.Config{ProcessID: fmt.Sprintf("test-%d-%s", i, uuid.NewString()[:8]), MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase}
+			gates := ratelimit.NewTenants(o.TenantRPS, st)
+			slog := log.Named(fmt.Sprintf("sender%d", i))
+			e.runSender(ctx, send.New(scfg, st, q, connector, gates, slog), send.NewChanger(scfg, st, connector, gates, slog), o)
 		}
 	}
 	return e
@@ -171,9 +175,13 @@ func (e *Env) run(f func()) {
 	go func() { defer e.wg.Done(); f() }()
 }
 
-// runSender runs a sender "process": its scheduler over the broadcasts' send consumers.
-func (e *Env) runSender(ctx context.Context, s *send.Sender, o Options) {
+// runSender runs a sender "process": its schedulers over the broadcasts'
+// send, edit and recall consumers.
+func (e *Env) runSender(ctx context.Context, s *send.Sender, c *send.Changer, o Options) {
 	e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageSend, Concurrency: o.SendConcurrency, Budgets: e.Store, RPS: o.TenantRPS}, s.Handle)
+	for _, stage := range queue.ChangeStages {
+		e.runScheduler(ctx, queue.SchedulerConfig{Stage: stage, Concurrency: o.SendConcurrency, Budgets: e.Store, RPS: o.TenantRPS}, c.Handle)
+	}
 }
 
 // runScheduler runs a scheduler as the binaries do, listing the broadcasts

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,8 +21,16 @@ import (
 // installs, and a short urgent broadcast is not queued behind a long one
 // (see Scheduler).
 
-// Stages lists the stages that have a consumer per broadcast.
+// Stages lists the stages of a broadcast's sending: every broadcast has a
+// consumer at each, and a cancel purges their jobs.
 var Stages = []broadcast.Stage{broadcast.StageInstall, broadcast.StageSend}
+
+// ChangeStages are the stages of the edit and the recall of a message
+// sent: a broadcast has a consumer at one once it started.
+var ChangeStages = []broadcast.Stage{broadcast.StageEdit, broadcast.StageRecall}
+
+// AllStages lists every stage of the JOBS stream.
+var AllStages = append(append([]broadcast.Stage(nil), Stages...), ChangeStages...)
 
 // Metadata keys of a broadcast's consumers.
 const (
@@ -50,12 +59,16 @@ func ConsumerName(stage broadcast.Stage, broadcastID string) string {
 	return string(stage) + "-" + broadcastID
 }
 
-// EnsureConsumers creates the broadcast's consumers, or updates them. Call
-// it before the broadcast's first job is published; the stream keeps jobs
-// published before they exist, so calling it late loses nothing.
-func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string, prio broadcast.Priority) error {
-	for _, stage := range Stages {
-		_, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, jetstream.ConsumerConfig{
+// EnsureConsumers creates the broadcast's consumers at stages (default
+// Stages), or updates them. Call it before the broadcast's first job at
+// a stage is published; the stream keeps jobs published before they
+// exist, so calling it late loses nothing.
+func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string, prio broadcast.Priority, stages ...broadcast.Stage) error {
+	if len(stages) == 0 {
+		stages = Stages
+	}
+	for _, stage := range stages {
+		err := q.ensureConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       ConsumerName(stage, broadcastID),
 			Description:   string(stage) + " jobs of broadcast " + broadcastID,
 			FilterSubject: q.subject(stage, tenant, broadcastID),
@@ -70,6 +83,27 @@ func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string,
 		}
 	}
 	return nil
+}
+
+// ensureConsumer creates or updates a consumer, trying up to three times:
+// a create racing a scheduler's delete of the same consumer (a replay or
+// an edit reopening a broadcast just finished) can fail in the server
+// ("o.dat.tmp: no such file"), and the next try succeeds.
+func (q *Queue) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) error {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if _, err = q.js.CreateOrUpdateConsumer(ctx, q.stream, cfg); err == nil || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(Backoff(attempt, 50*time.Millisecond, time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return err
 }
 
 // Consumers lists the broadcasts' consumers at stage.
@@ -127,8 +161,9 @@ func (q *Queue) Purge(ctx context.Context, tenant, broadcastID string) (uint64, 
 	return n, nil
 }
 
-// Jobs counts the jobs of a broadcast in the stream, at every stage:
-// queued, or in a worker's hands (a work queue keeps a job until its ack).
+// Jobs counts the jobs of a broadcast's sending in the stream (install
+// and send; not its edit's or recall's): queued, or in a worker's hands
+// (a work queue keeps a job until its ack).
 func (q *Queue) Jobs(ctx context.Context, tenant, broadcastID string) (uint64, error) {
 	s, err := q.js.Stream(ctx, q.stream)
 	if err != nil {
@@ -139,8 +174,26 @@ func (q *Queue) Jobs(ctx context.Context, tenant, broadcastID string) (uint64, e
 		return 0, fmt.Errorf("count the jobs of %s: %w", broadcastID, err)
 	}
 	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
+	for subject, c := range info.State.Subjects {
+		for _, stage := range Stages {
+			if subject == q.subject(stage, tenant, broadcastID) {
+				n += c
+			}
+		}
 	}
 	return n, nil
+}
+
+// StageJobs counts the jobs of a broadcast at one stage in the stream.
+func (q *Queue) StageJobs(ctx context.Context, stage broadcast.Stage, tenant, broadcastID string) (uint64, error) {
+	s, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", q.stream, err)
+	}
+	subject := q.subject(stage, tenant, broadcastID)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, fmt.Errorf("count the %s jobs of %s: %w", stage, broadcastID, err)
+	}
+	return info.State.Subjects[subject], nil
 }

@@ -192,19 +192,31 @@ func (s *Scheduler) finished(ctx context.Context, id string) bool {
 
 // remove deletes a finished broadcast's consumers, at every stage: the
 // last scheduler to notice it does not have to be of each stage. A replay
-// reopens a broadcast before it makes sure of its consumers, so one that
-// is no longer finished after the delete has its consumers back.
+// reopens a broadcast, and an edit or a recall starts, before it makes
+// sure of its consumers, so one that is no longer finished after a delete
+// has its consumers back. The sending's go first, then (still finished)
+// the edit's and recall's: a replay racing the removal meets the same
+// steps as before edits existed.
 func (s *Scheduler) remove(ctx context.Context, c BroadcastConsumer) {
-	for _, stage := range Stages {
-		if err := s.q.DeleteConsumer(ctx, stage, c.BroadcastID); err != nil {
-			s.log.Warn("remove a finished broadcast's consumer", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
+	for pass, stages := range [][]broadcast.Stage{Stages, ChangeStages} {
+		for _, stage := range stages {
+			if err := s.q.DeleteConsumer(ctx, stage, c.BroadcastID); err != nil {
+				s.log.Warn("remove a finished broadcast's consumer", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
+			}
 		}
-	}
-	if s.finished(ctx, c.BroadcastID) {
+		if s.finished(ctx, c.BroadcastID) {
+			continue
+		}
+		// Reopened: those deleted so far come back (a change's own
+		// consumers were not deleted if the sending's are all it lost).
+		recreate := Stages
+		if pass == 1 {
+			recreate = AllStages
+		}
+		if err := s.q.EnsureConsumers(ctx, c.TenantID, c.BroadcastID, c.Priority, recreate...); err != nil {
+			s.log.Error("recreate a reopened broadcast's consumers", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
+		}
 		return
-	}
-	if err := s.q.EnsureConsumers(ctx, c.TenantID, c.BroadcastID, c.Priority); err != nil {
-		s.log.Error("recreate a reopened broadcast's consumers", zap.String("broadcast_id", c.BroadcastID), zap.Error(err))
 	}
 }
 

@@ -87,7 +87,7 @@ func (q *Queue) Setup(ctx context.Context) error {
 	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        q.stream,
 		Description: "one job per recipient and stage of every broadcast",
-		Subjects:    []string{q.subjectAll(broadcast.StageInstall), q.subjectAll(broadcast.StageSend)},
+		Subjects:    q.subjectsAll(),
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		Duplicates:  DuplicateWindow,
@@ -107,6 +107,14 @@ func (q *Queue) Setup(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func (q *Queue) subjectsAll() []string {
+	out := make([]string, len(AllStages))
+	for i, stage := range AllStages {
+		out[i] = q.subjectAll(stage)
+	}
+	return out
 }
 
 func (q *Queue) subjectAll(stage broadcast.Stage) string {
@@ -241,8 +249,8 @@ func (q *Queue) Depth(ctx context.Context, tenant string) (map[broadcast.Stage]u
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", q.stream, err)
 	}
-	out := make(map[broadcast.Stage]uint64, 2)
-	for _, stage := range []broadcast.Stage{broadcast.StageInstall, broadcast.StageSend} {
+	out := make(map[broadcast.Stage]uint64, len(AllStages))
+	for _, stage := range AllStages {
 		info, err := s.Info(ctx, jetstream.WithSubjectFilter(q.prefix+"."+string(stage)+"."+tenant+".>"))
 		if err != nil {
 			return nil, fmt.Errorf("depth of %s: %w", tenant, err)

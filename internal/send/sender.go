@@ -9,15 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
-	"github.com/broadcast-dev/broadcast/internal/message"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/store"
@@ -55,16 +52,7 @@ type Sender struct {
 	teams Connector
 	gates *ratelimit.Tenants
 	log   *zap.Logger
-
-	mu         sync.Mutex
-	activities map[string]stored // broadcast id -> activity, for the broadcasts in flight
-}
-
-// stored is a broadcast's activity as recorded, and whether it has
-// placeholders to fill per recipient (decided once, when it is read).
-type stored struct {
-	activity []byte
-	personal bool
+	acts  *activities
 }
 
 // New returns a Sender.
@@ -78,7 +66,7 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, c Connector, gates *rate
 	if cfg.MaxThrottles <= 0 {
 		cfg.MaxThrottles = 20
 	}
-	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, activities: make(map[string]stored)}
+	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, acts: newActivities(st)}
 }
 
 // Handle processes one send job; it is a queue.Handler.
@@ -128,15 +116,16 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if conv == "" {
 		return s.reinstall(ctx, job, "", errors.New("no conversation known"), log)
 	}
-	activity, err := s.activity(ctx, job.BroadcastID)
+	act, err := s.acts.get(ctx, job.BroadcastID, 0)
 	if errors.Is(err, store.ErrNotFound) {
 		return queue.Terminate(err)
 	}
 	if err != nil {
 		return s.release(ctx, job, err)
 	}
-	if activity.personal {
-		activity.activity, err = s.personalize(ctx, job, activity.activity, log)
+	activity := act.json
+	if act.personal {
+		activity, err = s.personalize(ctx, job, activity, log)
 		if err != nil {
 			return s.release(ctx, job, err)
 		}
@@ -154,13 +143,17 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 			return s.release(ctx, job, err)
 		}
 		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
-		activityID, sendErr = s.teams.Send(callCtx, conv, activity.activity)
+		activityID, sendErr = s.teams.Send(callCtx, conv, activity)
 		cancel()
 		if teams.Classify(sendErr) != teams.Unauthorized {
 			break
 		}
 	}
-	return s.settle(ctx, gate, job, conv, claim.Recipient, activityID, sendErr, log)
+	err = s.settle(ctx, gate, job, conv, claim.Recipient, activityID, sendErr, log)
+	if err == nil && sendErr == nil && activityID != "" {
+		s.follow(ctx, job, act.version, log) // an edit or a recall that started while it was on its way
+	}
+	return err
 }
 
 // maxHold is how long a job in hand waits for its tenant (a pause, or a
@@ -177,7 +170,7 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 	errors.As(sendErr, &terr)
 	switch outcome {
 	case teams.OK:
-		return s.recordSent(ctx, job, activityID, log)
+		return s.recordSent(ctx, job, conv, activityID, log)
 	case teams.Throttled:
 		wait := time.Duration(0)
 		if terr != nil {
@@ -229,12 +222,13 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 // recordSent records a delivery. Teams has the message now, so the record
 // is retried for a while rather than letting the job be redelivered: a
 // redelivery would send the message a second time.
-func (s *Sender) recordSent(ctx context.Context, job broadcast.Job, activityID string, log *zap.Logger) error {
+func (s *Sender) recordSent(ctx context.Context, job broadcast.Job, conv, activityID string, log *zap.Logger) error {
 	var err error
 	for attempt := 1; attempt <= 8; attempt++ {
 		var res store.Result
 		res, err = s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
-			From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateSent, ActivityID: activityID,
+			// The conversation with the activity id: what an edit or a recall needs.
+			From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateSent, ActivityID: activityID, ConversationID: conv,
 		})
 		if err == nil {
 			if !res.Applied {
@@ -319,36 +313,10 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 	return s.pub.Publish(context.WithoutCancel(ctx), broadcast.StageInstall, next)
 }
 
-// activity returns the broadcast's activity, read once per process.
-func (s *Sender) activity(ctx context.Context, id string) (stored, error) {
-	s.mu.Lock()
-	a, ok := s.activities[id]
-	s.mu.Unlock()
-	if ok {
-		return a, nil
-	}
-	raw, err := s.store.Activity(ctx, id)
-	if err != nil {
-		return stored{}, err
-	}
-	a = stored{activity: raw, personal: message.Personal(raw)}
-	s.mu.Lock()
-	if len(s.activities) >= 1024 { // a bound: the broadcasts in flight are few
-		clear(s.activities)
-	}
-	s.activities[id] = a
-	s.mu.Unlock()
-	return a, nil
-}
-
 // owner names this delivery of the message: a redelivery, here or elsewhere,
 // is another owner and cannot take over a live claim.
 func (s *Sender) owner(msg jetstream.Msg) string {
-	md, err := msg.Metadata()
-	if err != nil {
-		return s.cfg.ProcessID
-	}
-	return s.cfg.ProcessID + ":" + strconv.FormatUint(md.Sequence.Stream, 10) + ":" + strconv.FormatUint(md.NumDelivered, 10)
+	return owner(s.cfg.ProcessID, msg)
 }
 
 func jitter(d time.Duration) time.Duration {

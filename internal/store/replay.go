@@ -18,6 +18,7 @@ var startReplayScript = redis.NewScript(luaPrelude + `
 local st = redis.call('HGET', KEYS[3], 'status')
 if not st then return {0, ''} end
 if st == 'canceling' or st == 'canceled' or st == 'scheduled' then return {0, st} end
+if (tonumber(redis.call('HGET', KEYS[3], 'recall_round')) or 0) > 0 then return {0, 'recalled'} end
 if st == 'completed' then
   redis.call('HSET', KEYS[3], 'status', 'sending')
   redis.call('HDEL', KEYS[3], 'completed_at')
@@ -40,6 +41,8 @@ func (s *Store) StartReplay(ctx context.Context, id string) (int, error) {
 		return 0, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	case round == 0 && st == string(broadcast.StatusScheduled):
 		return 0, &broadcast.ConflictError{Code: "not_started", Message: "the broadcast is scheduled and has not started: there is nothing to replay yet"}
+	case round == 0 && st == "recalled":
+		return 0, &broadcast.ConflictError{Code: "recalled", Message: "the broadcast's message was recalled: it cannot be replayed"}
 	case round == 0:
 		return 0, &broadcast.ConflictError{Code: "canceled", Message: "the broadcast is " + st + ": a canceled broadcast cannot be replayed"}
 	}

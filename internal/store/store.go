@@ -119,18 +119,11 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 
 // Broadcast returns a broadcast with its current counters.
 func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast, error) {
-	k := keysOf(id)
-	var meta *redis.MapStringStringCmd
-	var counts *redis.MapStringStringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		meta = p.HGetAll(ctx, k.meta)
-		counts = p.HGetAll(ctx, k.counts)
-		return nil
-	})
+	hashes, err := s.readBroadcast(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("read broadcast %s: %w", id, err)
 	}
-	m := meta.Val()
+	m, counts, edit, recall := hashes[0], hashes[1], hashes[2], hashes[3]
 	if len(m) == 0 {
 		return nil, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
@@ -150,9 +143,10 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 			*f.to = &t
 		}
 	}
-	b.Counts = parseCounts(counts.Val())
+	b.Counts = parseCounts(counts)
 	b.Replays, _ = strconv.Atoi(m["replays"])
 	readScheduleFields(b, m)
+	b.Edit, b.Recall = parseProgress(edit), parseProgress(recall)
 	return b, nil
 }
 
@@ -253,17 +247,18 @@ func (s *Store) ForgetStale(ctx context.Context, id string, grace time.Duration)
 	return nil
 }
 
-// Finished reports whether a broadcast has ended (completed or canceled),
-// or has no record at all: nothing more will be done for it.
+// Finished reports whether a broadcast has ended (completed or canceled)
+// with no edit or recall of it running, or has no record at all: nothing
+// more will be done for it.
 func (s *Store) Finished(ctx context.Context, id string) (bool, error) {
-	st, err := s.rdb.HGet(ctx, keysOf(id).meta, "status").Result()
+	st, running, err := s.statusAndChanges(ctx, id)
 	if errors.Is(err, redis.Nil) {
 		return true, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("read status of %s: %w", id, err)
 	}
-	return broadcast.Status(st).Ended(), nil
+	return broadcast.Status(st).Ended() && !running, nil
 }
 
 // ErrCanceled is returned when work is refused because the broadcast is

@@ -69,6 +69,7 @@ type Config struct {
 	// the ledger, before the wait, as when Teams is slow to answer a
 	// message it has taken. A client whose timeout is shorter sees a
 	// timeout for a delivered message (Ledger.UnansweredDeliveries).
+	// Updates and deletes carried out are answered late as often.
 	SlowRate    float64
 	SlowLatency time.Duration
 	// Latency is added to every Connector and Graph answer, plus a uniform

@@ -181,7 +181,7 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 	var id string
 	if !act.split {
 		id = strconv.FormatInt(s.activitySeq.Add(1), 10)
-		u.sent = append(u.sent, sentActivity{id: id, conv: c})
+		u.sent = append(u.sent, sentActivity{id: id, conv: c, history: []string{act.hash}})
 	}
 	s.led.recordDelivery(u, Delivery{ActivityID: id, ContentHash: act.hash, At: s.epoch.Add(v.now)})
 	u.mu.Unlock()
@@ -326,13 +326,23 @@ func (s *Sim) changeActivity(w http.ResponseWriter, r *http.Request, update bool
 		return
 	}
 	u, t := c.user, c.user.tenant
-	if v := admit(s.clock, s.grace(), false, t.connector, nil); !v.ok {
+	v := admit(s.clock, s.grace(), false, t.connector, nil)
+	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
+		return
+	}
+	if f, ok := t.takeFault(); ok {
+		s.answerFault(w, r, t, f, v.now)
 		return
 	}
 	activityID := r.PathValue("activity")
 
 	u.mu.Lock()
+	if f, ok := u.takeFault(); ok {
+		u.mu.Unlock()
+		s.answerFault(w, r, t, f, v.now)
+		return
+	}
 	if status, code := refusal(c); status != 0 {
 		u.mu.Unlock()
 		s.connectorFail(w, r, status, code, "")
@@ -355,8 +365,18 @@ func (s *Sim) changeActivity(w http.ResponseWriter, r *http.Request, update bool
 		s.connectorFail(w, r, http.StatusNotFound, codeNotFound, "")
 		return
 	}
-	if !update {
-		u.sent[found].deleted = true
+	if d := s.slowDraw(u); d > 0 {
+		// Carried out, answered late: as a slow send.
+		w = &slowWriter{ResponseWriter: w, r: r, d: d}
+	}
+	if a := &u.sent[found]; update {
+		a.updates++
+		a.history = append(a.history, act.hash)
+		if len(a.history) > maxHistory {
+			a.history = a.history[len(a.history)-maxHistory:]
+		}
+	} else {
+		a.deleted = true
 	}
 	u.mu.Unlock()
 

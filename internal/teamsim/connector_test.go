@@ -267,13 +267,27 @@ func TestUpdateAndDelete(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodPut, convPath(otherConv)+"/"+id, conn, hello).status, "another conversation's message")
 	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodPut, convPath(conv)+"/123", conn, hello).status)
 
+	// The chat holds the corrected message; its history says what it was.
+	sent, corrected := ContentHash([]byte(hello)), ContentHash([]byte(`{"type":"message","text":"corrected"}`))
+	require.Equal(t, []Activity{{ID: id, ContentHash: corrected, History: []string{sent, corrected}, Updates: 1}}, b.sim.UserActivities(b.tenant, users[0].ID))
+	require.Empty(t, b.sim.UserActivities(b.tenant, users[1].ID))
+
+	// Injected faults answer updates and deletes too.
+	b.sim.Inject(b.tenant, users[0].ID, Fault{Status: http.StatusServiceUnavailable, Times: 1})
+	require.Equal(t, http.StatusServiceUnavailable, b.do(t, http.MethodDelete, convPath(conv)+"/"+id, conn, nil).status)
+
 	require.Equal(t, http.StatusOK, b.do(t, http.MethodDelete, convPath(conv)+"/"+id, conn, nil).status)
 	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodDelete, convPath(conv)+"/"+id, conn, nil).status, "already deleted")
 	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodPut, convPath(conv)+"/"+id, conn, hello).status)
+
+	acts := b.sim.UserActivities(b.tenant, users[0].ID)
+	require.Len(t, acts, 1)
+	require.True(t, acts[0].Deleted)
+	require.Equal(t, corrected, acts[0].ContentHash)
 
 	l := b.sim.Ledger()
 	require.EqualValues(t, 1, l.Updates)
 	require.EqualValues(t, 1, l.Deletes)
 	require.EqualValues(t, 5, l.Requests[KindConnectorUpdate])
-	require.EqualValues(t, 2, l.Requests[KindConnectorDelete])
+	require.EqualValues(t, 3, l.Requests[KindConnectorDelete])
 }

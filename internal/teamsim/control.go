@@ -13,6 +13,7 @@ import (
 //	GET  /_sim/ledger
 //	GET  /_sim/users?tenant=                  (default: the first tenant)
 //	GET  /_sim/users/{tenant}/{user}/deliveries
+//	GET  /_sim/users/{tenant}/{user}/activities  (the messages as the chat holds them: content, updates, deleted)
 //	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs"} (no user: any user of the tenant)
 //	POST /_sim/uninstall  {"tenant","user"}
 //	POST /_sim/faults     {"errorRate","preconditionRate","latencyMs","slowRate","slowMs"}
@@ -46,6 +47,13 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 			d = []Delivery{}
 		}
 		writeJSON(w, http.StatusOK, d)
+	})
+	m.HandleFunc("GET /_sim/users/{tenant}/{user}/activities", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.user(r.PathValue("tenant"), r.PathValue("user")); err != nil {
+			controlError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, s.UserActivities(r.PathValue("tenant"), r.PathValue("user")))
 	})
 	m.HandleFunc("POST /_sim/inject", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {

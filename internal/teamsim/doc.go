@@ -14,7 +14,7 @@
 //	LOGIN_URL       http://HOST/login        POST /login/{tenant}/oauth2/v2.0/token
 //	GRAPH_URL       http://HOST/graph/v1.0   users, users/{id|upn}, appCatalogs/teamsApps, users/{id}/teamwork/installedApps
 //	BOT_SERVICE_URL http://HOST/connector/   v3/conversations, v3/conversations/{id}/activities[/{activityId}]
-//	control         http://HOST/_sim/        ledger, users, deliveries, inject, uninstall, faults, reset, healthz
+//	control         http://HOST/_sim/        ledger, users, deliveries, activities, inject, uninstall, faults, reset, healthz
 //
 // # Population
 //
@@ -84,6 +84,8 @@
 // text and each attachment's contentType and raw content), 429s,
 // Retry-After violations, installs, updates, deletes, requests per endpoint
 // kind and answers per status. Reset clears it, not the simulated state.
+// UserActivities shows each message a user has as the chat holds it: its
+// current content hash, the hashes it had, and whether it was deleted.
 //
 // # Performance
 //

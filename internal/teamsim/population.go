@@ -77,7 +77,12 @@ type sentActivity struct {
 	id      string
 	conv    *convRef
 	deleted bool
+	updates int
+	history []string // content hashes: the send's, then each update's (the last maxHistory)
 }
+
+// maxHistory bounds the content hashes kept per message.
+const maxHistory = 16
 
 // convRef is one installation's 1:1 conversation. Its fields are fixed;
 // whether it is still usable is decided by the user's state.

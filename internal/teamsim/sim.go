@@ -191,8 +191,39 @@ func (s *Sim) UserDeliveries(tenant, userID string) []Delivery {
 	return slices.Clone(u.deliveries)
 }
 
-// Fault is an answer to force on a user's next Connector sends and
-// creates.
+// Activity is a message the bot sent to a user, as the chat holds it now.
+type Activity struct {
+	ID string `json:"id"`
+	// ContentHash is the message's content now (as Delivery.ContentHash):
+	// the send's, or the last update's. History lists the content hashes
+	// it had, the send's first, then each update's (the last 16).
+	ContentHash string   `json:"contentHash"`
+	History     []string `json:"history"`
+	Updates     int      `json:"updates"` // updates answered 200
+	Deleted     bool     `json:"deleted"` // deleted (answered 200)
+}
+
+// UserActivities returns the messages the bot sent to the user that have
+// an id (every send but a split one), oldest first, with their current
+// content and whether they were deleted. Unlike the deliveries, Reset
+// leaves them: they are the chat's state.
+func (s *Sim) UserActivities(tenant, userID string) []Activity {
+	u, err := s.user(tenant, userID)
+	if err != nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]Activity, len(u.sent))
+	for i, a := range u.sent {
+		out[i] = Activity{ID: a.id, ContentHash: a.history[len(a.history)-1], History: slices.Clone(a.history),
+			Updates: a.updates, Deleted: a.deleted}
+	}
+	return out
+}
+
+// Fault is an answer to force on a user's next Connector sends, creates,
+// updates and deletes.
 type Fault struct {
 	Status int    `json:"status"` // default 500, or 403 for Code "209"
 	Code   string `json:"code"`   // error code; "209" gives the errorCode 209 MessageWritesBlocked body; default by status
@@ -202,8 +233,8 @@ type Fault struct {
 	RetryAfter time.Duration `json:"-"`
 }
 
-// Inject makes the next f.Times Connector sends and creates for the user
-// answer f. An unknown tenant or user is logged and ignored.
+// Inject makes the next f.Times Connector sends, creates, updates and
+// deletes for the user answer f. An unknown tenant or user is logged and ignored.
 func (s *Sim) Inject(tenant, userID string, f Fault) {
 	if err := s.inject(tenant, userID, f); err != nil {
 		s.log.Warn("fault not injected", zap.Error(err))
@@ -226,8 +257,8 @@ func (s *Sim) inject(tenant, userID string, f Fault) error {
 	return nil
 }
 
-// InjectTenant makes the next f.Times Connector sends to any user of the
-// tenant answer f, before any fault injected for the user. A 429 with a
+// InjectTenant makes the next f.Times Connector sends, updates and deletes
+// to any user of the tenant answer f, before any fault injected for the user. A 429 with a
 // RetryAfter is a burst of throttling: it blocks the tenant's Connector
 // calls for as long, and every call in that time is answered 429 too. An
 // unknown tenant is logged and ignored.
@@ -335,8 +366,8 @@ func (s *Sim) SetFaults(errorRate, preconditionRate float64, latency time.Durati
 	s.latency.Store(int64(max(latency, 0)))
 }
 
-// SetSlow changes the fraction of Connector sends answered SlowLatency
-// late (Config.SlowRate).
+// SetSlow changes the fraction of Connector sends (and of the updates and
+// deletes carried out) answered SlowLatency late (Config.SlowRate).
 func (s *Sim) SetSlow(rate float64, latency time.Duration) {
 	if math.IsNaN(rate) {
 		rate = 0
