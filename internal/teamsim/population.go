@@ -66,9 +66,9 @@ type tenantState struct {
 	groupIDs map[string]*groupState
 	added    int // users added at run time, for their names
 
-	connector *limiter              // all Connector calls
-	graphGet  *limiter              // installedApps GETs
-	graphPost *limiter              // installedApps POSTs
+	connector *limiter // all Connector calls
+	graphGet  *limiter // installedApps GETs
+	graphPost *limiter // installedApps POSTs
 
 	mu     sync.Mutex
 	faults []Fault // for the next Connector sends to any user (InjectTenant)
@@ -112,7 +112,7 @@ type convRef struct {
 // userJSON holds JSON literals of the Graph user properties.
 type userJSON struct {
 	id, displayName, upn, userType, givenName, surname, mail string
-	jobTitle, department, accountEnabled                      string
+	jobTitle, department, accountEnabled                     string
 }
 
 var (
