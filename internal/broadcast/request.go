@@ -182,24 +182,6 @@ func (r *CreateRequest) Normalize() error {
 	return v.orNil()
 }
 
-func (a *Audience) normalize(v *ValidationError) {
-	switch {
-	case a.AllUsers && len(a.UserIDs) > 0:
-		v.add("audience", "give either allUsers or userIds, not both")
-		return
-	case !a.AllUsers && a.UserIDs == nil:
-		v.add("audience", "required: set allUsers to true or list userIds")
-		return
-	case !a.AllUsers && len(a.UserIDs) == 0:
-		v.add("audience.userIds", "empty: list at least one user id")
-		return
-	case len(a.UserIDs) > MaxExplicitUsers:
-		v.add("audience.userIds", "%d ids, at most %d in one request", len(a.UserIDs), MaxExplicitUsers)
-		return
-	}
-	a.UserIDs = userIDs(v, "audience.userIds", a.UserIDs)
-}
-
 // userIDs checks, lowercases and deduplicates user ids in their first
 // order, in place; at most the first five bad ones are named.
 func userIDs(v *ValidationError, field string, ids []string) []string {
