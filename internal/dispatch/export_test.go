@@ -29,3 +29,7 @@ func (d *Dispatcher) ClaimOnly(ctx context.Context, req *broadcast.CreateRequest
 func (d *Dispatcher) Prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast, []byte, error) {
 	return d.prepare(req)
 }
+
+// OnPageRead calls f before the expansion reads each page of an audience,
+// with the page's cursor; an error fails the read.
+func (d *Dispatcher) OnPageRead(f func(cursor string) error) { d.pageRead = f }

@@ -218,20 +218,5 @@ func (c *Client) lookupBatch(ctx context.Context, keys []string, out map[string]
 	return nil
 }
 
-// User looks one user up by object id or user principal name; an unknown
-// user is an error matching ErrNotFound.
-func (c *Client) User(ctx context.Context, key string) (DirectoryUser, error) {
-	body, err := c.do(ctx, call{kind: kindDirectory, method: http.MethodGet,
-		url: c.baseURL + "/users/" + url.PathEscape(key) + "?$select=" + ProfileSelect})
-	if err != nil {
-		return DirectoryUser{}, fmt.Errorf("graph: user %s: %w", key, err)
-	}
-	var u DirectoryUser
-	if err := json.Unmarshal(body, &u); err != nil {
-		return DirectoryUser{}, fmt.Errorf("graph: user %s: decode: %w", key, err)
-	}
-	return u, nil
-}
-
 // Guest reports whether the user is a guest of the tenant.
 func (u DirectoryUser) Guest() bool { return strings.EqualFold(u.UserType, "Guest") }
