@@ -44,7 +44,7 @@ func ReadRecipientsCSV(r io.Reader, field string) (ids, upns []string, err error
 			ids = append(ids, cell)
 		case IsUPN(cell):
 			upns = append(upns, cell)
-		case row == 0 && !strings.Contains(cell, "@"):
+		case row == 0 && cell != "" && !strings.Contains(cell, "@"):
 			continue // a header
 		default:
 			if bad < 5 {

@@ -96,6 +96,17 @@ func DecodeCreateRequest(r io.Reader) (*CreateRequest, error) {
 	return &req, nil
 }
 
+// ReadCreateRequest decodes a create request as DecodeCreateRequest does,
+// without validating it: for a request completed from other parts (a CSV
+// upload) before Normalize.
+func ReadCreateRequest(r io.Reader) (*CreateRequest, error) {
+	var req CreateRequest
+	if err := decodeStrict(r, &req); err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
 // decodeStrict decodes one JSON object into v: unknown fields, trailing
 // data and malformed JSON are errors that say where the problem is.
 func decodeStrict(r io.Reader, v any) error {
