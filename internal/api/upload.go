@@ -98,4 +98,3 @@ func clipName(s string) string {
 	}
 	return s
 }
-
