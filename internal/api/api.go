@@ -1,6 +1,7 @@
 // Package api is the dispatcher's HTTP API:
 //
-//	POST /v1/broadcasts                  create a broadcast (202 Accepted; 200 for an Idempotency-Key replay)
+//	POST /v1/broadcasts                  create a broadcast (202 Accepted; 200 for an Idempotency-Key replay);
+//	                                     JSON, or multipart/form-data with CSV recipients (upload.go)
 //	GET  /v1/broadcasts                  the broadcasts, newest first, filtered and paged
 //	GET  /v1/broadcasts/{id}             its status and exact counters
 //	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state=
@@ -127,7 +128,7 @@ func (s *Server) decoded(w http.ResponseWriter, err error) bool {
 	var verr *broadcast.ValidationError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body is over "+strconv.Itoa(MaxBodyBytes)+" bytes", nil)
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body is over "+strconv.FormatInt(tooBig.Limit, 10)+" bytes", nil)
 	case errors.As(err, &verr):
 		s.fail(w, err)
 	default:
@@ -137,7 +138,8 @@ func (s *Server) decoded(w http.ResponseWriter, err error) bool {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	if !jsonBody(w, r) {
+	upload := isMultipart(r)
+	if !upload && !jsonBody(w, r) {
 		return
 	}
 	key, keyed, err := idempotencyKey(r)
@@ -145,7 +147,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	req, err := broadcast.DecodeCreateRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var req *broadcast.CreateRequest
+	if upload {
+		req, err = decodeUpload(w, r)
+	} else {
+		req, err = broadcast.DecodeCreateRequest(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	}
 	if !s.decoded(w, err) {
 		return
 	}

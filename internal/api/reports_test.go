@@ -41,8 +41,9 @@ func TestListBroadcasts(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 5, InstalledFraction: 1}, NoWorkers: true})
 	var made []string
+	users := e.Users() // users the directory knows: unknown ids are not recipients
 	for i := range 5 {
-		b := createJSON(t, e.API, fmt.Sprintf(`{"message":{"text":"notice %d"},"audience":{"userIds":["%s"]}}`, i, userID(i)))
+		b := createJSON(t, e.API, fmt.Sprintf(`{"message":{"text":"notice %d"},"audience":{"userIds":["%s"]}}`, i, users[i].ID))
 		made = append([]string{b.ID}, made...) // newest first
 		time.Sleep(2 * time.Millisecond)       // distinct creation times: the order below is by time
 	}

@@ -32,6 +32,12 @@ type Broadcast struct {
 	// of the message sent (absent until one starts).
 	Edit   *ChangeProgress `json:"edit,omitempty"`
 	Recall *ChangeProgress `json:"recall,omitempty"`
+	// AudienceSize is the number of distinct recipients the audience
+	// resolved to, set before any of them is sent the message.
+	AudienceSize *int64 `json:"audienceSize,omitempty"`
+	// Unresolved reports the users and groups of the audience the
+	// directory does not know (absent when there are none).
+	Unresolved *Unresolved `json:"unresolved,omitempty"`
 }
 
 // Message is what every recipient gets: markdown text, an Adaptive Card,
@@ -49,12 +55,45 @@ type Message struct {
 // Alert reports whether the message raises a feed notification.
 func (m Message) Alert() bool { return m.Notify == nil || *m.Notify }
 
-// Audience names the recipients: every user of the tenant, or a list of
-// Entra (AAD) user object ids. Exactly one of the two is set.
+// Audience names the recipients: the union of every member of the tenant
+// (AllUsers), the transitive user members of groups, users by Entra (AAD)
+// object id and users by user principal name, minus Exclude. At least one
+// source is set. Guests are left out of AllUsers and groups unless
+// IncludeGuests; disabled accounts are left out of both always. Users named
+// by id or UPN are recipients whatever their type.
 type Audience struct {
-	AllUsers bool     `json:"allUsers,omitempty"`
-	UserIDs  []string `json:"userIds,omitempty"`
+	AllUsers      bool      `json:"allUsers,omitempty"`
+	IncludeGuests bool      `json:"includeGuests,omitempty"`
+	GroupIDs      []string  `json:"groupIds,omitempty"`
+	UserIDs       []string  `json:"userIds,omitempty"`
+	UPNs          []string  `json:"upns,omitempty"`
+	Exclude       Exclusion `json:"exclude,omitzero"`
 }
+
+// Exclusion names users who do not get the broadcast even if a source of
+// the audience has them.
+type Exclusion struct {
+	UserIDs  []string `json:"userIds,omitempty"`
+	UPNs     []string `json:"upns,omitempty"`
+	GroupIDs []string `json:"groupIds,omitempty"`
+}
+
+// Empty reports whether the exclusion names nobody.
+func (x Exclusion) Empty() bool { return len(x.UserIDs)+len(x.UPNs)+len(x.GroupIDs) == 0 }
+
+// Unresolved counts what an audience named that the directory does not
+// know: such names get no message, and are reported here rather than
+// dropped silently. The lists hold the first MaxUnresolvedListed of each
+// kind, in request order.
+type Unresolved struct {
+	Count    int64    `json:"count"`
+	UPNs     []string `json:"upns,omitempty"`
+	IDs      []string `json:"ids,omitempty"`
+	GroupIDs []string `json:"groupIds,omitempty"`
+}
+
+// MaxUnresolvedListed bounds each list of Unresolved.
+const MaxUnresolvedListed = 100
 
 // Counts are a broadcast's exact recipient counters: Total is the number of
 // distinct recipients known so far, and each other field the number in that

@@ -46,6 +46,8 @@ func FuzzDecodeCreateRequest(f *testing.F) {
 		`{"message":{"text":"hi"},"audience":{"allUsers":true}} trailing`,
 		`{"message":{"text":"hi"},"audience":{"allUsers":true},"sendAt":"2026-12-02T10:00:00.123456+01:00"}`,
 		`{"message":{"text":"hi"},"audience":{"allUsers":true},"sendAt":"0000-01-01T00:00:00+23:59"}`,
+		`{"message":{"text":"hi"},"audience":{"allUsers":true,"includeGuests":true,"groupIds":["` + user1 + `"],"upns":["Ada@Contoso.com","x_y.com#EXT#@t.onmicrosoft.com"],"exclude":{"upns":["bob@contoso.com"],"groupIds":["` + user1 + `"],"userIds":["` + user1 + `"]}}}`,
+		`{"message":{"text":"hi"},"audience":{"upns":["not a upn","@x.com"],"groupIds":["g"],"exclude":{"userIds":["u"]}}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -130,18 +132,29 @@ func checkNormalised(t *testing.T, req *CreateRequest) {
 		t.Fatalf("text not UTF-8 accepted: %q", req.Message.Text)
 	}
 	a := req.Audience
-	if a.AllUsers == (len(a.UserIDs) > 0) {
-		t.Fatalf("audience is not exactly one of allUsers and userIds: %+v", a)
+	if !a.AllUsers && len(a.UserIDs)+len(a.UPNs)+len(a.GroupIDs) == 0 {
+		t.Fatalf("audience has no source: %+v", a)
 	}
-	seen := map[string]bool{}
-	for _, id := range a.UserIDs {
-		if !IsGUID(id) || id != strings.ToLower(id) || seen[id] {
-			t.Fatalf("user id %q is not a new lowercase GUID", id)
+	for _, list := range [][]string{a.UserIDs, a.GroupIDs, a.Exclude.UserIDs, a.Exclude.GroupIDs} {
+		seen := map[string]bool{}
+		for _, id := range list {
+			if !IsGUID(id) || id != strings.ToLower(id) || seen[id] {
+				t.Fatalf("id %q is not a new lowercase GUID", id)
+			}
+			seen[id] = true
 		}
-		seen[id] = true
 	}
-	if len(a.UserIDs) > MaxExplicitUsers {
-		t.Fatalf("%d users", len(a.UserIDs))
+	for _, list := range [][]string{a.UPNs, a.Exclude.UPNs} {
+		seen := map[string]bool{}
+		for _, u := range list {
+			if !IsUPN(u) || u != strings.ToLower(u) || seen[u] {
+				t.Fatalf("UPN %q is not a new lowercase user principal name", u)
+			}
+			seen[u] = true
+		}
+	}
+	if len(a.UserIDs) > MaxExplicitUsers || len(a.UPNs) > MaxExplicitUsers || len(a.GroupIDs) > MaxGroups {
+		t.Fatalf("over the limits: %d users, %d UPNs, %d groups", len(a.UserIDs), len(a.UPNs), len(a.GroupIDs))
 	}
 	if err := req.Normalize(); err != nil {
 		t.Fatalf("a normalised request does not normalise again: %v", err)

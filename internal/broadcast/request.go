@@ -96,6 +96,17 @@ func DecodeCreateRequest(r io.Reader) (*CreateRequest, error) {
 	return &req, nil
 }
 
+// ReadCreateRequest decodes a create request as DecodeCreateRequest does,
+// without validating it: for a request completed from other parts (a CSV
+// upload) before Normalize.
+func ReadCreateRequest(r io.Reader) (*CreateRequest, error) {
+	var req CreateRequest
+	if err := decodeStrict(r, &req); err != nil {
+		return nil, err
+	}
+	return &req, nil
+}
+
 // decodeStrict decodes one JSON object into v: unknown fields, trailing
 // data and malformed JSON are errors that say where the problem is.
 func decodeStrict(r io.Reader, v any) error {
@@ -180,24 +191,6 @@ func (r *CreateRequest) Normalize() error {
 	r.Audience.normalize(v)
 	r.normalizeSendAt(v)
 	return v.orNil()
-}
-
-func (a *Audience) normalize(v *ValidationError) {
-	switch {
-	case a.AllUsers && len(a.UserIDs) > 0:
-		v.add("audience", "give either allUsers or userIds, not both")
-		return
-	case !a.AllUsers && a.UserIDs == nil:
-		v.add("audience", "required: set allUsers to true or list userIds")
-		return
-	case !a.AllUsers && len(a.UserIDs) == 0:
-		v.add("audience.userIds", "empty: list at least one user id")
-		return
-	case len(a.UserIDs) > MaxExplicitUsers:
-		v.add("audience.userIds", "%d ids, at most %d in one request", len(a.UserIDs), MaxExplicitUsers)
-		return
-	}
-	a.UserIDs = userIDs(v, "audience.userIds", a.UserIDs)
 }
 
 // userIDs checks, lowercases and deduplicates user ids in their first

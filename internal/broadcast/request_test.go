@@ -27,7 +27,14 @@ func TestDecodeCreateRequestRejects(t *testing.T) {
 		{"wrong type", `{"message":{"text":5},"audience":{"allUsers":true}}`, "message.text", "must be a string"},
 		{"missing audience", `{"message":{"text":"hi"}}`, "audience", "required"},
 		{"empty audience", `{"message":{"text":"hi"},"audience":{"userIds":[]}}`, "audience.userIds", "empty"},
-		{"both audiences", `{"message":{"text":"hi"},"audience":{"allUsers":true,"userIds":["` + user1 + `"]}}`, "audience", "not both"},
+		{"bad upn", `{"message":{"text":"hi"},"audience":{"upns":["ada"]}}`, "audience.upns[0]", "user principal name"},
+		{"upn with space", `{"message":{"text":"hi"},"audience":{"upns":["ada lovelace@contoso.com"]}}`, "audience.upns[0]", "user principal name"},
+		{"empty upns", `{"message":{"text":"hi"},"audience":{"upns":[]}}`, "audience.upns", "empty"},
+		{"bad group", `{"message":{"text":"hi"},"audience":{"groupIds":["sales"]}}`, "audience.groupIds[0]", "group object id"},
+		{"guests alone", `{"message":{"text":"hi"},"audience":{"userIds":["` + user1 + `"],"includeGuests":true}}`, "audience.includeGuests", "allUsers and groupIds only"},
+		{"bad exclusion", `{"message":{"text":"hi"},"audience":{"allUsers":true,"exclude":{"userIds":["bob"]}}}`, "audience.exclude.userIds[0]", "GUID"},
+		{"unknown exclusion", `{"message":{"text":"hi"},"audience":{"allUsers":true,"exclude":{"emails":[]}}}`, "emails", "unknown field"},
+		{"exclusion only", `{"message":{"text":"hi"},"audience":{"exclude":{"userIds":["` + user1 + `"]}}}`, "audience", "required"},
 		{"bad user id", `{"message":{"text":"hi"},"audience":{"userIds":["bob@contoso.com"]}}`, "audience.userIds[0]", "GUID"},
 		{"bad tenant", `{"tenantId":"contoso","message":{"text":"hi"},"audience":{"allUsers":true}}`, "tenantId", "GUID"},
 		{"card not object", `{"message":{"card":[1]},"audience":{"allUsers":true}}`, "message.card", "JSON object"},
@@ -103,4 +110,18 @@ func TestDecodeJob(t *testing.T) {
 		_, err := DecodeJob([]byte(bad))
 		require.ErrorIs(t, err, ErrBadJob, bad)
 	}
+}
+
+func TestAudienceUnionNormalised(t *testing.T) {
+	req, err := DecodeCreateRequest(strings.NewReader(`{"message":{"text":"x"},"audience":{"allUsers":true,"includeGuests":true,
+		"groupIds":["` + strings.ToUpper(user1) + `","` + user1 + `"],"userIds":["` + user1 + `"],
+		"upns":["Ada@Contoso.com","ada@contoso.com","x_fabrikam.example#EXT#@contoso.onmicrosoft.com"],
+		"exclude":{"upns":["Bob@Contoso.com"]}}}`))
+	require.NoError(t, err)
+	a := req.Audience
+	require.True(t, a.AllUsers)
+	require.True(t, a.IncludeGuests)
+	require.Equal(t, []string{user1}, a.GroupIDs)
+	require.Equal(t, []string{"ada@contoso.com", "x_fabrikam.example#ext#@contoso.onmicrosoft.com"}, a.UPNs)
+	require.Equal(t, Exclusion{UPNs: []string{"bob@contoso.com"}}, a.Exclude)
 }

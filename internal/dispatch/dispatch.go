@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/directory"
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/message"
 	"github.com/broadcast-dev/broadcast/internal/queue"
@@ -32,9 +33,15 @@ import (
 // units: Teams refuses about 100 KB; we stay below 80 KB.
 const MaxActivityUnits = message.MaxActivityUnits
 
-// Users lists a tenant's users a page at a time.
+// Users is a tenant's directory in Graph: its users a page at a time (the
+// expansion of broadcasts written before audiences were resolved), by
+// delta query (the directory sync), a group's transitive user members and
+// users by id or UPN (audience resolution).
 type Users interface {
 	UsersPage(ctx context.Context, next string) ([]graph.User, string, error)
+	UsersDelta(ctx context.Context, link string) (graph.DeltaPage, error)
+	GroupMembersPage(ctx context.Context, groupID, next string) ([]graph.DirectoryUser, string, error)
+	UsersByKey(ctx context.Context, keys []string) (map[string]graph.DirectoryUser, error)
 }
 
 var _ Users = (*graph.Client)(nil)
@@ -59,6 +66,9 @@ type Config struct {
 	ScheduleEvery time.Duration
 	// Now is the clock sendAt is checked against (default time.Now).
 	Now func() time.Time
+	// Directory tunes the sync of tenants' directories before an
+	// allUsers audience is resolved.
+	Directory directory.Config
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
@@ -67,7 +77,9 @@ type Dispatcher struct {
 	store    *store.Store
 	pub      *queue.Queue
 	usersFor func(tenant string) (Users, error)
+	syncer   *directory.Syncer // nil without usersFor
 	log      *zap.Logger
+	pageRead func(cursor string) error // a test's hook before each expansion page
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -100,7 +112,12 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
+	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
+	if usersFor != nil {
+		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) { return usersFor(tenant) },
+			log.Named("directory"))
+	}
+	return d
 }
 
 // Run resumes unfinished expansions, then keeps resuming stopped ones and
@@ -198,7 +215,8 @@ func (d *Dispatcher) record(ctx context.Context, b *broadcast.Broadcast, activit
 		return err
 	}
 	fields := []zap.Field{zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID),
-		zap.String("priority", string(b.Priority)), zap.Bool("all_users", b.Audience.AllUsers), zap.Int("listed_users", len(b.Audience.UserIDs))}
+		zap.String("priority", string(b.Priority)), zap.Bool("all_users", b.Audience.AllUsers), zap.Int("groups", len(b.Audience.GroupIDs)),
+		zap.Int("listed_users", len(b.Audience.UserIDs)), zap.Int("listed_upns", len(b.Audience.UPNs))}
 	if b.Kind == broadcast.KindPreview {
 		fields = append(fields, zap.String("kind", string(b.Kind)), zap.String("preview_of", b.PreviewOf))
 	}
@@ -273,6 +291,18 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 		log.Warn("not expanding a broadcast that is still scheduled")
 		return nil
 	}
+	res, err := d.store.Resolution(ctx, id)
+	if err != nil {
+		return err
+	}
+	if res.Resolve && !res.Done {
+		// The audience is resolved, and its size recorded, before any job.
+		if err := d.resolve(ctx, b, res, log); errors.Is(err, store.ErrCanceled) {
+			return d.stopCanceled(ctx, id, log)
+		} else if err != nil {
+			return err
+		}
+	}
 	if err := d.pub.EnsureConsumers(ctx, b.TenantID, b.ID, b.Priority); err != nil {
 		return err
 	}
@@ -283,7 +313,7 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	if cursor != "" {
 		log.Info("resuming expansion")
 	}
-	if err := d.expandFrom(ctx, b, cursor); errors.Is(err, store.ErrCanceled) {
+	if err := d.expandFrom(ctx, b, res.Resolve, cursor); errors.Is(err, store.ErrCanceled) {
 		return d.stopCanceled(ctx, id, log)
 	} else if err != nil {
 		return err

@@ -53,14 +53,14 @@ type published struct {
 var errStopped = errors.New("expansion stopped before the last page")
 
 // expandFrom runs the pipeline from cursor to the last page of the audience.
-func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cursor string) error {
+func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, resolved bool, cursor string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 
 	// read. A page that cannot be read stops the reading only: the pages
 	// before it still go through, so that their cursor is saved.
-	next := d.pager(b)
+	next := d.pager(b, resolved)
 	pages := make(chan page, 1)
 	var readErr error
 	var last bool
@@ -69,6 +69,12 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cur
 		defer wg.Done()
 		defer close(pages)
 		for {
+			if d.pageRead != nil {
+				if err := d.pageRead(cursor); err != nil {
+					readErr = fmt.Errorf("read audience page: %w", err)
+					return
+				}
+			}
 			users, after, err := next(ctx, cursor)
 			if err != nil {
 				readErr = fmt.Errorf("read audience page: %w", err)
@@ -150,8 +156,23 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cur
 }
 
 // pager returns the function that reads one page of the audience at a cursor
-// and returns the cursor after it ("" after the last page).
-func (d *Dispatcher) pager(b *broadcast.Broadcast) func(ctx context.Context, cursor string) ([]string, string, error) {
+// and returns the cursor after it ("" after the last page): the resolved
+// audience, or for a broadcast written before audiences were resolved,
+// Graph's users or its stored list.
+func (d *Dispatcher) pager(b *broadcast.Broadcast, resolved bool) func(ctx context.Context, cursor string) ([]string, string, error) {
+	if resolved {
+		return func(ctx context.Context, cursor string) ([]string, string, error) {
+			ids, err := d.store.AudienceMembers(ctx, b.ID, strings.TrimPrefix(cursor, "aud:"), int64(d.cfg.PageSize))
+			if err != nil {
+				return nil, "", err
+			}
+			next := ""
+			if len(ids) == d.cfg.PageSize {
+				next = "aud:" + ids[len(ids)-1]
+			}
+			return ids, next, nil
+		}
+	}
 	if b.Audience.AllUsers {
 		return func(ctx context.Context, cursor string) ([]string, string, error) {
 			dir, err := d.usersFor(b.TenantID)

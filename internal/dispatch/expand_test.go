@@ -12,41 +12,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
-	"github.com/broadcast-dev/broadcast/internal/dispatch"
-	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
-// stopAt is a user directory that calls stop when page n (from 1) is
-// asked for, then keeps serving: the dispatcher is shut down while pages
-// are being recorded and published, as a crash would find it.
-type stopAt struct {
-	dispatch.Users
-	n     int64
-	stop  func()
-	pages atomic.Int64
-	once  sync.Once
-}
-
-func (s *stopAt) UsersPage(ctx context.Context, next string) ([]graph.User, string, error) {
-	if s.pages.Add(1) == s.n {
-		s.once.Do(func() { go s.stop() })
-	}
-	return s.Users.UsersPage(ctx, next)
-}
-
-const resumeUsers = 12_000 // 13 Graph pages of 999
+const resumeUsers = 12_000 // 12 pages of 1,000
 
 // interrupted expands an all-users broadcast with a dispatcher that is shut
 // down when it asks for page 6, and returns the broadcast's id.
 func interrupted(t *testing.T, e *bundle) string {
 	t.Helper()
-	dir, err := e.graphs.For(e.tenant)
-	require.NoError(t, err)
 	var r *running
 	stopped := make(chan struct{})
 	ids := make(chan string, 1)
-	s := &stopAt{Users: dir, n: 6, stop: func() {
+	stop := func() {
 		// Stop once a first page is saved: pages are read ahead of the
 		// ones recorded and acked, so on a loaded machine none may be
 		// saved yet when page 6 is asked for. Reading stays at most a few
@@ -58,8 +36,19 @@ func interrupted(t *testing.T, e *bundle) string {
 		}
 		r.stop()
 		close(stopped)
-	}}
-	r = e.run(e.dispatcher(func(string) (dispatch.Users, error) { return s, nil }))
+	}
+	// The dispatcher is shut down when it asks for page 6, while pages
+	// are being recorded and published, as a crash would find it.
+	d := e.dispatcher(nil)
+	var pages atomic.Int64
+	var once sync.Once
+	d.OnPageRead(func(string) error {
+		if pages.Add(1) == 6 {
+			once.Do(func() { go stop() })
+		}
+		return nil
+	})
+	r = e.run(d)
 	id := e.create(r.d)
 	ids <- id
 	select {
@@ -132,13 +121,19 @@ func TestExpansionSplitsByConversationAndSurvivesAFailedPage(t *testing.T) {
 			cached++
 		}
 	}
-	dir, err := e.graphs.For(e.tenant)
-	require.NoError(t, err)
-	f := &failAt{Users: dir, n: 3}
-	r := e.run(e.dispatcher(func(string) (dispatch.Users, error) { return f, nil }))
+	d := e.dispatcher(nil)
+	var pages, failed atomic.Int64
+	d.OnPageRead(func(string) error { // the first request for page 3 fails
+		if pages.Add(1) == 3 {
+			failed.Add(1)
+			return errPageFailed
+		}
+		return nil
+	})
+	r := e.run(d)
 	id := e.create(r.d)
 	testenv.Eventually(t, time.Minute, func() bool { return e.expanded(id) }, "expansion finished after the failed page")
-	require.GreaterOrEqual(t, f.failed.Load(), int64(1))
+	require.EqualValues(t, 1, failed.Load())
 
 	want := e.members()
 	install, send := e.jobs(id)
@@ -153,53 +148,31 @@ func TestExpansionSplitsByConversationAndSurvivesAFailedPage(t *testing.T) {
 	require.Equal(t, "a:conv-"+one, rec.ConversationID)
 }
 
-// failAt fails the first request for page n (from 1) once.
-type failAt struct {
-	dispatch.Users
-	n      int64
-	pages  atomic.Int64
-	failed atomic.Int64
-}
+var errPageFailed = errors.New("redis: connection reset (injected)")
 
-func (f *failAt) UsersPage(ctx context.Context, next string) ([]graph.User, string, error) {
-	if f.pages.Add(1) == f.n {
-		f.failed.Add(1)
-		return nil, "", errPageFailed
-	}
-	return f.Users.UsersPage(ctx, next)
-}
-
-var errPageFailed = errors.New("graph: list users: 503 Service Unavailable (injected)")
-
-// aheadOf is a user directory that notes, at each page asked for, how many
-// pages it is ahead of the broadcast's saved cursor: what the pipeline holds.
+// aheadOf notes, at each page asked for, how many pages the expansion is
+// ahead of the broadcast's saved cursor: what the pipeline holds.
 type aheadOf struct {
-	dispatch.Users
 	e        *bundle
 	id       atomic.Value // the broadcast's id, once known
 	mu       sync.Mutex
-	index    map[string]int // "graph:"+link -> the page it starts (from 1)
+	index    map[string]int // cursor -> the page it starts (from 1)
 	asked    int
 	maxAhead int
 }
 
-func (a *aheadOf) UsersPage(ctx context.Context, next string) ([]graph.User, string, error) {
-	users, link, err := a.Users.UsersPage(ctx, next)
+func (a *aheadOf) pageRead(cursor string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.asked++
-	a.index["graph:"+link] = a.asked + 1
+	a.index[cursor] = a.asked
 	if id, ok := a.id.Load().(string); ok {
-		cursor, cerr := a.e.st.ExpansionCursor(ctx, id)
+		saved, cerr := a.e.st.ExpansionCursor(context.Background(), id)
 		if cerr == nil {
-			saved := 1 // the cursor is at the start until a page is saved
-			if cursor != "" {
-				saved = a.index[cursor]
-			}
-			a.maxAhead = max(a.maxAhead, a.asked-saved+1)
+			a.maxAhead = max(a.maxAhead, a.asked-a.index[saved]+1)
 		}
 	}
-	return users, link, err
+	return nil
 }
 
 // The pipeline holds a bounded number of pages however large the audience,
@@ -210,11 +183,11 @@ func (a *aheadOf) UsersPage(ctx context.Context, next string) ([]graph.User, str
 // the dispatcher's peak RSS (docs/ARCHITECTURE.md).
 func TestExpansionReadsAFewPagesAheadAtMost(t *testing.T) {
 	t.Parallel()
-	e := setup(t, 40_000, testenv.Logger(t)) // 41 pages
-	dir, err := e.graphs.For(e.tenant)
-	require.NoError(t, err)
-	a := &aheadOf{Users: dir, e: e, index: map[string]int{}}
-	r := e.run(e.dispatcher(func(string) (dispatch.Users, error) { return a, nil }))
+	e := setup(t, 40_000, testenv.Logger(t)) // 40 pages
+	a := &aheadOf{e: e, index: map[string]int{}}
+	d := e.dispatcher(nil)
+	d.OnPageRead(a.pageRead)
+	r := e.run(d)
 	id := e.create(r.d)
 	a.id.Store(id)
 	testenv.Eventually(t, 2*time.Minute, func() bool { return e.expanded(id) }, "expansion finished")

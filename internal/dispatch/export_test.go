@@ -32,3 +32,7 @@ func (d *Dispatcher) Prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast
 
 // OnReplayedOne calls f after each recipient a replay queues.
 func (d *Dispatcher) OnReplayedOne(f func()) { d.replayedOne = f }
+
+// OnPageRead calls f before the expansion reads each page of an audience,
+// with the page's cursor; an error fails the read.
+func (d *Dispatcher) OnPageRead(f func(cursor string) error) { d.pageRead = f }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -129,10 +130,19 @@ func requestHash(b *broadcast.Broadcast, activity []byte) string {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
-	if b.Audience.AllUsers {
+	a := b.Audience
+	switch {
+	case a.IncludeGuests || len(a.GroupIDs) > 0 || len(a.UPNs) > 0 || !a.Exclude.Empty() || (a.AllUsers && len(a.UserIDs) > 0):
+		// The audiences of the first release hash as they did, so a retry
+		// across an upgrade still matches; the others by their JSON, which
+		// normalisation makes canonical.
+		raw, _ := json.Marshal(a)
+		h.Write([]byte("audience\x00"))
+		h.Write(raw)
+	case a.AllUsers:
 		h.Write([]byte("all"))
-	} else {
-		h.Write([]byte("list\x00" + strings.Join(b.Audience.UserIDs, ",")))
+	default:
+		h.Write([]byte("list\x00" + strings.Join(a.UserIDs, ",")))
 	}
 	if b.SendAt != nil { // absent before schedules: older keys' hashes hold
 		h.Write([]byte("\x00sendAt\x00" + strconv.FormatInt(b.SendAt.UnixMilli(), 10)))

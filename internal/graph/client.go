@@ -127,7 +127,8 @@ type call struct {
 	method string
 	url    string
 	body   []byte
-	fields []zap.Field // what the request is about, for the logs
+	header map[string]string // more request headers, such as Prefer
+	fields []zap.Field       // what the request is about, for the logs
 }
 
 // do makes c, retrying what may pass, and returns the body of the 2xx
@@ -208,6 +209,9 @@ func (c *Client) once(ctx context.Context, cl call) ([]byte, error) {
 	req.Header.Set("Accept", "application/json")
 	if cl.body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range cl.header {
+		req.Header.Set(k, v)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -331,6 +335,19 @@ func queryEscape(s string) string {
 // odataString quotes s as an OData string literal.
 func odataString(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// checkLink refuses a nextLink or deltaLink that is not an absolute URL
+// of the Graph host: the link is followed with the tenant's token.
+func (c *Client) checkLink(name, link string) error {
+	u, err := url.Parse(link)
+	if err != nil || !u.IsAbs() {
+		return fmt.Errorf("%s is not an absolute URL", name)
+	}
+	if !c.sameOrigin(u) {
+		return fmt.Errorf("refusing %s to %s://%s, not the Graph host %s", name, u.Scheme, u.Host, c.base.Host)
+	}
+	return nil
 }
 
 // sameOrigin says whether u has the scheme and host of the base URL.

@@ -15,6 +15,10 @@ var (
 	ErrNotFound        = errors.New("graph: not found")
 	ErrNotInstalled    = errors.New("graph: app not installed for the user")
 	ErrAppNotInCatalog = errors.New("graph: app not in the tenant's app catalog")
+	// ErrSyncReset is a delta link Graph no longer serves (expired, or
+	// its sync state lost: 410 Gone, or 400 syncStateNotFound for
+	// directory objects): the client must start a full round again.
+	ErrSyncReset = errors.New("graph: delta sync state gone, a full sync is needed")
 )
 
 // Error is a non-2xx answer of Graph.
@@ -37,9 +41,17 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Is makes a 404 match ErrNotFound.
+// Is makes a 404 match ErrNotFound, and the answers to a delta link Graph
+// no longer serves match ErrSyncReset.
 func (e *Error) Is(target error) bool {
-	return target == ErrNotFound && e.Status == http.StatusNotFound
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrSyncReset:
+		return e.Status == http.StatusGone || strings.EqualFold(e.Code, "syncStateNotFound") ||
+			strings.EqualFold(e.Code, "resyncRequired") || strings.EqualFold(e.Code, "syncStateInvalid")
+	}
+	return false
 }
 
 const maxMessage = 300

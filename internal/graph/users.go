@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 )
 
 // User is a user of the tenant's directory.
@@ -22,14 +21,8 @@ type User struct {
 func (c *Client) UsersPage(ctx context.Context, next string) ([]User, string, error) {
 	u := c.baseURL + "/users?$select=id,displayName,userPrincipalName,userType&$top=999"
 	if next != "" {
-		// The link is followed with the tenant's token: it must lead to Graph.
-		nu, err := url.Parse(next)
-		if err != nil || !nu.IsAbs() {
-			return nil, "", fmt.Errorf("graph: list users: nextLink is not an absolute URL")
-		}
-		if !c.sameOrigin(nu) {
-			return nil, "", fmt.Errorf("graph: list users: refusing nextLink to %s://%s, not the Graph host %s",
-				nu.Scheme, nu.Host, c.base.Host)
+		if err := c.checkLink("nextLink", next); err != nil {
+			return nil, "", fmt.Errorf("graph: list users: %w", err)
 		}
 		u = next
 	}

@@ -30,6 +30,9 @@ func TestInstallPath(t *testing.T) {
 	require.Positive(t, installed)
 	require.Less(t, installed, len(users))
 	unknown := "99999999-9999-9999-9999-999999999999"
+	// A user Graph no longer knows whose profile is still cached (deleted
+	// since the last directory sync) passes resolution and fails install.
+	require.NoError(t, e.Store.PutProfiles(ctx, e.Tenant, []broadcast.Profile{{ID: unknown, DisplayName: "Gone"}}))
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "install"}, Audience: broadcast.Audience{UserIDs: append(ids, unknown)}})
 	b = e.WaitCompleted(b.ID, 2*time.Minute)
 

@@ -203,6 +203,9 @@ func TestReplayOfAnInstallFailure(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 5, InstalledFraction: 1, Seed: 8}})
 	known, unknown := e.Users()[0].ID, "0190c6d2-0000-7000-8000-00000000abcd"
+	// A user Graph no longer knows whose profile is still cached (deleted
+	// since the last directory sync) passes resolution and fails install.
+	require.NoError(t, e.Store.PutProfiles(context.Background(), e.Tenant, []broadcast.Profile{{ID: unknown, DisplayName: "Gone"}}))
 	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Who?"}, Audience: broadcast.Audience{UserIDs: []string{known, unknown}}})
 	got := e.WaitCompleted(b.ID, 2*time.Minute)
 	require.Equal(t, broadcast.Counts{Total: 2, Sent: 1, Failed: 1}, got.Counts)

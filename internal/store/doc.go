@@ -13,7 +13,9 @@
 //	{b:<id>}:counts        hash: total and one counter per state
 //	{b:<id>}:rec           hash: user id -> recipient record (JSON)
 //	{b:<id>}:idx:<state>   sorted set (score 0, by user id): recipients in that state
-//	{b:<id>}:users         list: an explicit audience, in request order
+//	{b:<id>}:users         list: the audience's userIds, in request order
+//	{b:<id>}:aud, :excl, :in:*, :unres:*   the audience's resolution (audience.go)
+//	{d:<tenant>}:*         the tenant's directory cache and its sync (directory.go, dirsync.go)
 //	broadcasts             sorted set by creation time: every broadcast id
 //	{t:<tenant>}:broadcasts sorted set by creation time (ms): the tenant's broadcasts (ListBroadcasts)
 //	{u:<tenant>}:unreachable hash: user id -> last unreachable outcome (reason, broadcast, at, times; JSON)

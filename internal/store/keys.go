@@ -9,13 +9,14 @@ const (
 
 // bkeys are the keys of one broadcast, in the order the scripts expect them.
 type bkeys struct {
+	id                       string
 	meta, counts, rec, users string
 	idx                      map[broadcast.State]string
 }
 
 func keysOf(id string) bkeys {
 	p := "{b:" + id + "}:"
-	k := bkeys{meta: p + "meta", counts: p + "counts", rec: p + "rec", users: p + "users",
+	k := bkeys{id: id, meta: p + "meta", counts: p + "counts", rec: p + "rec", users: p + "users",
 		idx: make(map[broadcast.State]string, len(broadcast.States))}
 	for _, s := range broadcast.States {
 		k.idx[s] = p + "idx:" + string(s)
@@ -34,7 +35,8 @@ func (k bkeys) script() []string {
 }
 
 func (k bkeys) all() []string {
-	return append(k.script(), k.users)
+	a := audienceKeysOf(k.id)
+	return append(k.script(), k.users, a.aud, a.excl, a.upns, a.xids, a.xupns, a.unresUPNs, a.unresIDs, a.unresGroups)
 }
 
 func convKey(tenant, user string) string { return "conv:" + tenant + ":" + user }

@@ -66,10 +66,14 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 	if err != nil {
 		return fmt.Errorf("encode message: %w", err)
 	}
-	kind := "all"
-	if !b.Audience.AllUsers {
-		kind = "list"
+	// The audience is resolved into a set first (audience.go); its spec
+	// keeps the small parts, its lists the long ones.
+	spec, err := json.Marshal(broadcast.Audience{AllUsers: b.Audience.AllUsers, IncludeGuests: b.Audience.IncludeGuests,
+		GroupIDs: b.Audience.GroupIDs, Exclude: broadcast.Exclusion{GroupIDs: b.Audience.Exclude.GroupIDs}})
+	if err != nil {
+		return fmt.Errorf("encode audience: %w", err)
 	}
+	a := audienceKeysOf(b.ID)
 	// A scheduled broadcast is registered for its start in the same
 	// transaction as its record (see scheduleFields); the others for
 	// expansion first.
@@ -90,7 +94,8 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 		p.Del(ctx, k.all()...)
 		p.HSet(ctx, k.meta, append([]any{"id", b.ID, "tenant", b.TenantID, "status", string(status),
 			"created_at", b.CreatedAt.UnixMilli(), "message", msg, "activity", activity,
-			"audience", kind, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0"}, scheduleFields(b)...)...)
+			"audience", audienceResolve, "audience_spec", spec, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0"},
+			scheduleFields(b)...)...)
 		if scheduled {
 			p.ZAdd(ctx, keyScheduled, redis.Z{Score: float64(b.SendAt.UnixMilli()), Member: b.ID})
 		}
@@ -99,13 +104,16 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 			fields = append(fields, string(st), 0)
 		}
 		p.HSet(ctx, k.counts, fields...)
-		for i := 0; i < len(b.Audience.UserIDs); i += 1000 {
-			end := min(i+1000, len(b.Audience.UserIDs))
-			vals := make([]any, 0, end-i)
-			for _, u := range b.Audience.UserIDs[i:end] {
-				vals = append(vals, u)
+		for key, list := range map[string][]string{k.users: b.Audience.UserIDs, a.upns: b.Audience.UPNs,
+			a.xids: b.Audience.Exclude.UserIDs, a.xupns: b.Audience.Exclude.UPNs} {
+			for i := 0; i < len(list); i += 1000 {
+				end := min(i+1000, len(list))
+				vals := make([]any, 0, end-i)
+				for _, u := range list[i:end] {
+					vals = append(vals, u)
+				}
+				p.RPush(ctx, key, vals...)
 			}
-			p.RPush(ctx, k.users, vals...)
 		}
 		p.ZAdd(ctx, keyAll, redis.Z{Score: float64(b.CreatedAt.UnixMilli()), Member: b.ID})
 		p.ZAdd(ctx, tenantListKey(b.TenantID), redis.Z{Score: float64(b.CreatedAt.UnixMilli()), Member: b.ID})
@@ -133,6 +141,14 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 		return nil, fmt.Errorf("broadcast %s: decode message: %w", id, err)
 	}
 	b.Audience.AllUsers = m["audience"] == "all"
+	if spec := m["audience_spec"]; spec != "" {
+		if err := json.Unmarshal([]byte(spec), &b.Audience); err != nil {
+			return nil, fmt.Errorf("broadcast %s: decode audience: %w", id, err)
+		}
+	}
+	if err := s.readResolution(ctx, b, m); err != nil {
+		return nil, err
+	}
 	b.CreatedAt = msTime(m["created_at"])
 	for _, f := range []struct {
 		field string

@@ -37,6 +37,16 @@ type Config struct {
 	// DisabledFraction of all users are covered by an app permission policy
 	// that disables the bot: creates and sends answer 403 BotDisabledByAdmin.
 	DisabledFraction float64
+	// AccountDisabledFraction of all users have a disabled account
+	// (accountEnabled false): Graph lists them, they cannot sign in.
+	AccountDisabledFraction float64
+	// Groups are the Entra groups of every tenant; nil means DefaultGroups,
+	// an empty non-nil slice none.
+	Groups []GroupSpec
+	// DeltaTokenTTL is how long a users/delta deltaLink stays usable;
+	// later it answers 400 syncStateNotFound, as Graph does after 7 days.
+	// 0 means 7 days.
+	DeltaTokenTTL time.Duration
 
 	// BotAppID and BotAppPassword are the client credentials the token
 	// endpoint accepts (the bot's Entra app).
@@ -105,6 +115,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	if c.Groups == nil {
+		c.Groups = DefaultGroups()
+	}
+	if c.DeltaTokenTTL == 0 {
+		c.DeltaTokenTTL = 7 * 24 * time.Hour
+	}
 	return c
 }
 
@@ -139,6 +155,13 @@ func (c Config) validate() error {
 	fraction("InstalledFraction", c.InstalledFraction)
 	fraction("BlockedFraction", c.BlockedFraction)
 	fraction("DisabledFraction", c.DisabledFraction)
+	fraction("AccountDisabledFraction", c.AccountDisabledFraction)
+	if err := validateGroups(c.Groups); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DeltaTokenTTL < 0 {
+		bad("DeltaTokenTTL", "must not be negative, got %s", c.DeltaTokenTTL)
+	}
 	fraction("ErrorRate", c.ErrorRate)
 	fraction("PreconditionRate", c.PreconditionRate)
 	fraction("SlowRate", c.SlowRate)

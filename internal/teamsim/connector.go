@@ -71,7 +71,9 @@ func (s *Sim) handleCreateConversation(w http.ResponseWriter, r *http.Request) {
 	if userID == "" {
 		userID = strings.TrimPrefix(p.Members[0].ID, "29:")
 	}
+	t.dir.RLock()
 	u := t.byKey[strings.ToLower(userID)]
+	t.dir.RUnlock()
 
 	var convLim *limiter
 	if u != nil {

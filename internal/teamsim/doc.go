@@ -45,6 +45,19 @@
 // installing answers 201, then 409 while installed, and creates a new 1:1
 // chat whose id the installation's /chat returns.
 //
+// Directory (directory.go, groups.go, batch.go): /users/delta rounds (pages
+// of Prefer: odata.maxpagesize, default 200), a deltaLink per round, then
+// only the users added, changed (full properties of $select) or removed
+// ({"id":...,"@removed":{"reason":"deleted"}}) since; an expired or
+// foreign token answers 400 syncStateNotFound as Graph does for directory
+// objects. AddUser, ChangeUser, RemoveUser and ExpireDeltaTokens (and
+// /_sim/directory/...) change it at run time. Groups from Config.Groups,
+// with nested groups, serve transitiveMembers/microsoft.graph.user pages
+// (users only); GET /users/{id or UPN} and POST /$batch (at most 20 GETs,
+// each answered as on its own, without the latency) look users up. The
+// simulator supports no $filter on these, and Graph's Prefer:
+// return=minimal (changed properties only) is not simulated.
+//
 // Connector: creating a conversation works for users with the app
 // installed (403 ForbiddenOperationException otherwise, 403
 // BotDisabledByAdmin for disabled users); sends answer 201 with a new

@@ -141,7 +141,9 @@ func (s *Sim) graphJSON(w http.ResponseWriter, r *http.Request, status int, v an
 // graphUser finds the path's user (by id or UPN) in t.
 func (s *Sim) graphUser(w http.ResponseWriter, r *http.Request, t *tenantState) (*userState, bool) {
 	key := r.PathValue("user")
+	t.dir.RLock()
 	u, ok := t.byKey[strings.ToLower(key)]
+	t.dir.RUnlock()
 	if !ok {
 		s.graphFail(w, r, http.StatusNotFound, "NotFound", fmt.Sprintf("User '%s' was not found in the tenant.", key))
 	}

@@ -46,6 +46,10 @@ const (
 	KindConnectorSend     = "connector_send"
 	KindConnectorUpdate   = "connector_update"
 	KindConnectorDelete   = "connector_delete"
+	KindGraphUsersDelta   = "graph_users_delta"
+	KindGraphUser         = "graph_user"
+	KindGraphBatch        = "graph_batch"
+	KindGraphGroupMembers = "graph_group_members"
 )
 
 type kind int
@@ -61,12 +65,17 @@ const (
 	kindConnectorSend
 	kindConnectorUpdate
 	kindConnectorDelete
+	kindGraphUsersDelta
+	kindGraphUser
+	kindGraphBatch
+	kindGraphGroupMembers
 	kindCount
 	kindNone kind = -1 // not one of the counted endpoints
 )
 
 var kindNames = [kindCount]string{KindToken, KindGraphUsers, KindGraphCatalog, KindGraphInstall, KindGraphInstalledGet,
-	KindGraphChat, KindConnectorCreate, KindConnectorSend, KindConnectorUpdate, KindConnectorDelete}
+	KindGraphChat, KindConnectorCreate, KindConnectorSend, KindConnectorUpdate, KindConnectorDelete,
+	KindGraphUsersDelta, KindGraphUser, KindGraphBatch, KindGraphGroupMembers}
 
 const maxStatus = 600
 

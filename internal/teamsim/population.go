@@ -29,6 +29,16 @@ type User struct {
 	// (ConversationBlockedByUser) or "209" (errorCode 209
 	// MessageWritesBlocked); empty for users who did not block the bot.
 	BlockShape string `json:"blockShape,omitempty"`
+
+	// Directory profile, as Graph returns it.
+	GivenName  string `json:"givenName,omitempty"`
+	Surname    string `json:"surname,omitempty"`
+	Mail       string `json:"mail,omitempty"`
+	JobTitle   string `json:"jobTitle,omitempty"`
+	Department string `json:"department,omitempty"`
+	// AccountEnabled is false for an account an admin disabled (it cannot
+	// sign in; Graph still lists it).
+	AccountEnabled bool `json:"accountEnabled"`
 }
 
 // Block shapes.
@@ -40,17 +50,25 @@ const (
 // guestFraction of each tenant's users are guests (userType Guest).
 const guestFraction = 0.01
 
-// tenantState is one simulated tenant. The user list and maps are fixed
-// at start-up and read without locks.
+// tenantState is one simulated tenant. The directory (users, byKey,
+// groups and the change log of delta queries) is guarded by dir: it
+// changes only through AddUser, ChangeUser and RemoveUser.
 type tenantState struct {
 	id        string
 	domain    string // <something>.onmicrosoft.com
 	catalogID string // the app's id in this tenant's catalog
-	users     []*userState
-	byKey     map[string]*userState // lower-case id and lower-case UPN
-	connector *limiter              // all Connector calls
-	graphGet  *limiter              // installedApps GETs
-	graphPost *limiter              // installedApps POSTs
+
+	dir      sync.RWMutex
+	users    []*userState          // in id order
+	byKey    map[string]*userState // lower-case id and lower-case UPN
+	delta    deltaLog
+	groups   []*groupState // as configured
+	groupIDs map[string]*groupState
+	added    int // users added at run time, for their names
+
+	connector *limiter // all Connector calls
+	graphGet  *limiter // installedApps GETs
+	graphPost *limiter // installedApps POSTs
 
 	mu     sync.Mutex
 	faults []Fault // for the next Connector sends to any user (InjectTenant)
@@ -99,9 +117,13 @@ type convRef struct {
 // userJSON holds JSON literals of the Graph user properties.
 type userJSON struct {
 	id, displayName, upn, userType, givenName, surname, mail string
+	jobTitle, department, accountEnabled                     string
 }
 
 var (
+	departments = []string{"Engineering", "Sales", "Marketing", "Finance", "Human Resources", "Operations", "Legal", "Support"}
+	jobTitles   = []string{"Engineer", "Senior Engineer", "Account Executive", "Analyst", "Manager", "Director",
+		"Designer", "Specialist", "Coordinator", "Consultant"}
 	givenNames = []string{"Adele", "Alex", "Allan", "Amara", "Ben", "Carla", "Chen", "Christie", "Dario", "Debra",
 		"Diego", "Elif", "Emily", "Enrico", "Fatima", "Grady", "Hana", "Henrietta", "Isaiah", "Ivan",
 		"Jamal", "Johanna", "Joni", "Kenji", "Lee", "Lidia", "Lynne", "Megan", "Miriam", "Nestor",
@@ -137,8 +159,9 @@ func (s *Sim) newTenant(id string) *tenantState {
 		u := &userState{tenant: t}
 		u.u.ID = uuid.UUID(b).String()
 		u.u.UserType = "Member"
-		u.json.givenName = givenNames[rng.IntN(len(givenNames))]
-		u.json.surname = surnames[rng.IntN(len(surnames))]
+		u.u.AccountEnabled = true
+		u.u.GivenName = givenNames[rng.IntN(len(givenNames))]
+		u.u.Surname = surnames[rng.IntN(len(surnames))]
 		t.users[i] = u
 	}
 	slices.SortFunc(t.users, func(a, b *userState) int { return strings.Compare(a.u.ID, b.u.ID) })
@@ -163,6 +186,17 @@ func (s *Sim) newTenant(id string) *tenantState {
 		t.users[i].u.Disabled = true
 	}
 
+	// The profile's other fields come from a generator of their own, so
+	// that the population above stays what it was before they existed.
+	prof := rand.New(rand.NewPCG(uint64(cfg.Seed)^0x5bd1e995, hash64(id+"/profile")))
+	for _, u := range t.users {
+		u.u.Department = departments[prof.IntN(len(departments))]
+		u.u.JobTitle = jobTitles[prof.IntN(len(jobTitles))]
+	}
+	for _, i := range prof.Perm(n)[:roundCount(cfg.AccountDisabledFraction, n)] {
+		t.users[i].u.AccountEnabled = false
+	}
+
 	t.byKey = make(map[string]*userState, 2*n)
 	for i, u := range t.users {
 		u.nameUser(i+1, t.domain)
@@ -173,26 +207,39 @@ func (s *Sim) newTenant(id string) *tenantState {
 			s.installLocked(u)
 		}
 	}
+	t.seedGroups(cfg, s.cfg.Seed)
 	return t
 }
 
-// nameUser fills in the names and the UPN; the number keeps UPNs unique.
+// nameUser fills in the names, the UPN and the mail address; the number
+// keeps UPNs unique.
 func (u *userState) nameUser(n int, domain string) {
-	given, sur := u.json.givenName, u.json.surname
+	given, sur := u.u.GivenName, u.u.Surname
 	local := asciiName(given) + "." + asciiName(sur)
-	var mail string
 	if u.u.UserType == "Guest" {
 		u.u.DisplayName = given + " " + sur + " (Fabrikam)"
-		mail = local + strconv.Itoa(n) + "@fabrikam.example"
+		u.u.Mail = local + strconv.Itoa(n) + "@fabrikam.example"
 		u.u.UPN = local + strconv.Itoa(n) + "_fabrikam.example#EXT#@" + domain
 	} else {
 		u.u.DisplayName = given + " " + sur
 		u.u.UPN = local + strconv.Itoa(n) + "@" + domain
-		mail = u.u.UPN
+		u.u.Mail = u.u.UPN
+	}
+	u.encode()
+}
+
+// encode sets the JSON literals of the user's Graph properties from u.u.
+func (u *userState) encode() {
+	orNull := func(s string) string {
+		if s == "" {
+			return "null"
+		}
+		return quote(s)
 	}
 	u.json = userJSON{
 		id: quote(u.u.ID), displayName: quote(u.u.DisplayName), upn: quote(u.u.UPN), userType: quote(u.u.UserType),
-		givenName: quote(given), surname: quote(sur), mail: quote(mail),
+		givenName: orNull(u.u.GivenName), surname: orNull(u.u.Surname), mail: orNull(u.u.Mail),
+		jobTitle: orNull(u.u.JobTitle), department: orNull(u.u.Department), accountEnabled: strconv.FormatBool(u.u.AccountEnabled),
 	}
 }
 

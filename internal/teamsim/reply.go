@@ -24,7 +24,7 @@ func (s *Sim) reply(w http.ResponseWriter, r *http.Request, status int, contentT
 	if status == http.StatusTooManyRequests {
 		s.led.throttled.Add(1)
 	}
-	if delay {
+	if delay && !inBatch(r) {
 		s.delay(r)
 	}
 	h := w.Header()

@@ -124,7 +124,10 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /login/{tenant}/oauth2/v2.0/token", s.handleToken)
 
 	m.HandleFunc("GET /graph/v1.0/users", s.handleUsers)
+	m.HandleFunc("GET /graph/v1.0/users/delta", s.handleUsersDelta)
 	m.HandleFunc("GET /graph/v1.0/users/{user}", s.handleUser)
+	m.HandleFunc("GET /graph/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user", s.handleGroupMembers)
+	m.HandleFunc("POST /graph/v1.0/$batch", s.handleBatch)
 	m.HandleFunc("GET /graph/v1.0/appCatalogs/teamsApps", s.handleCatalog)
 	m.HandleFunc("POST /graph/v1.0/users/{user}/teamwork/installedApps", s.handleInstall)
 	m.HandleFunc("GET /graph/v1.0/users/{user}/teamwork/installedApps", s.handleInstalledApps)
@@ -139,6 +142,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("/connector/", s.handleConnectorUnknown)
 
 	s.controlRoutes(m)
+	s.directoryControlRoutes(m)
 	s.mux = m
 }
 
@@ -153,7 +157,9 @@ func (s *Sim) user(tenant, userID string) (*userState, error) {
 	if !ok {
 		return nil, fmt.Errorf("teamsim: unknown tenant %q", tenant)
 	}
+	t.dir.RLock()
 	u, ok := t.byKey[strings.ToLower(userID)]
+	t.dir.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("teamsim: unknown user %q in tenant %s", userID, t.id)
 	}
@@ -167,6 +173,8 @@ func (s *Sim) Users(tenant string) []User {
 	if !ok {
 		return nil
 	}
+	t.dir.RLock()
+	defer t.dir.RUnlock()
 	out := make([]User, len(t.users))
 	for i, u := range t.users {
 		u.mu.Lock()
@@ -383,11 +391,13 @@ func (s *Sim) SetSlow(rate float64, latency time.Duration) {
 func (s *Sim) Reset() {
 	s.led.reset()
 	for _, t := range s.order {
+		t.dir.RLock()
 		for _, u := range t.users {
 			u.mu.Lock()
 			u.deliveries, u.hashes = nil, nil
 			u.mu.Unlock()
 		}
+		t.dir.RUnlock()
 	}
 }
 

@@ -27,7 +27,7 @@ func TestGetUser(t *testing.T) {
 	}
 	r := b.do(t, http.MethodGet, "/graph/v1.0/users/nobody@contoso.example", token, nil)
 	require.Equal(t, http.StatusNotFound, r.status)
-	require.Equal(t, "NotFound", r.errorCode(t))
+	require.Equal(t, "Request_ResourceNotFound", r.errorCode(t))
 	r = b.do(t, http.MethodGet, "/graph/v1.0/users/"+u.ID, "", nil)
 	require.Equal(t, http.StatusUnauthorized, r.status)
 }

@@ -32,7 +32,7 @@ var userProps = []userProp{
 	{"businessPhones", constant("[]")},
 	{"displayName", func(u *userState) string { return u.json.displayName }},
 	{"givenName", func(u *userState) string { return u.json.givenName }},
-	{"jobTitle", constant("null")},
+	{"jobTitle", func(u *userState) string { return u.json.jobTitle }},
 	{"mail", func(u *userState) string { return u.json.mail }},
 	{"mobilePhone", constant("null")},
 	{"officeLocation", constant("null")},
@@ -41,7 +41,8 @@ var userProps = []userProp{
 	{"userPrincipalName", func(u *userState) string { return u.json.upn }},
 	{"id", func(u *userState) string { return u.json.id }},
 	{"userType", func(u *userState) string { return u.json.userType }},
-	{"accountEnabled", constant("true")},
+	{"accountEnabled", func(u *userState) string { return u.json.accountEnabled }},
+	{"department", func(u *userState) string { return u.json.department }},
 }
 
 const defaultPropCount = 11
@@ -111,23 +112,43 @@ func (s *Sim) handleUsers(w http.ResponseWriter, r *http.Request) {
 		s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", err.Error())
 		return
 	}
-	start := 0
+	after := ""
 	if tok := odata(q, "skiptoken"); tok != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(tok)
 		if err != nil || !strings.HasPrefix(string(raw), skipTokenPrefix) {
 			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", "The skip token is not valid.")
 			return
 		}
-		last := string(raw[len(skipTokenPrefix):])
-		start = sort.Search(len(t.users), func(i int) bool { return t.users[i].u.ID > last })
+		after = string(raw[len(skipTokenPrefix):])
 	}
+	t.dir.RLock()
+	start := sort.Search(len(t.users), func(i int) bool { return t.users[i].u.ID > after })
 	end := min(start+top, len(t.users))
 	page := t.users[start:end]
-
+	base := graphBase(r)
+	next := ""
+	if end < len(t.users) {
+		next = base + "/users?"
+		if sel != "" {
+			next += "$select=" + url.QueryEscape(sel) + "&"
+		}
+		next += "$top=" + strconv.Itoa(top) + "&$skiptoken=" +
+			base64.RawURLEncoding.EncodeToString([]byte(skipTokenPrefix+page[len(page)-1].u.ID))
+	}
 	buf := s.getBuf()
 	defer s.putBuf(buf)
-	base := graphBase(r)
-	out := append((*buf)[:0], `{"@odata.context":"`...)
+	out := appendUsersPage((*buf)[:0], base, sel, props, next, "", page, nil)
+	t.dir.RUnlock()
+	*buf = out
+	s.reply(w, r, http.StatusOK, contentTypeGraph, out, true)
+}
+
+// appendUsersPage writes a Graph collection of users: the context, the
+// nextLink or deltaLink, then the users with props and, for a delta page,
+// the removed ids as {"id":...,"@removed":{"reason":"deleted"}}. Caller
+// holds the tenant's dir lock (read).
+func appendUsersPage(out []byte, base, sel string, props []userProp, next, delta string, page []*userState, removed []string) []byte {
+	out = append(out, `{"@odata.context":"`...)
 	out = append(out, base...)
 	out = append(out, `/$metadata#users`...)
 	if sel != "" {
@@ -141,36 +162,49 @@ func (s *Sim) handleUsers(w http.ResponseWriter, r *http.Request) {
 		out = append(out, ')')
 	}
 	out = append(out, '"')
-	if end < len(t.users) {
-		next := base + "/users?"
-		if sel != "" {
-			next += "$select=" + url.QueryEscape(sel) + "&"
-		}
-		next += "$top=" + strconv.Itoa(top) + "&$skiptoken=" +
-			base64.RawURLEncoding.EncodeToString([]byte(skipTokenPrefix+page[len(page)-1].u.ID))
+	if next != "" {
 		out = append(out, `,"@odata.nextLink":`...)
 		out = appendJSONString(out, next)
+	}
+	if delta != "" {
+		out = append(out, `,"@odata.deltaLink":`...)
+		out = appendJSONString(out, delta)
 	}
 	out = append(out, `,"value":[`...)
 	for i, u := range page {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, '{')
-		for j, p := range props {
-			if j > 0 {
-				out = append(out, ',')
-			}
-			out = append(out, '"')
-			out = append(out, p.name...)
-			out = append(out, `":`...)
-			out = append(out, p.value(u)...)
-		}
-		out = append(out, '}')
+		out = appendUser(out, props, u)
 	}
-	out = append(out, "]}"...)
-	*buf = out
-	s.reply(w, r, http.StatusOK, contentTypeGraph, out, true)
+	for i, id := range removed {
+		if i > 0 || len(page) > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"id":`...)
+		out = appendJSONString(out, id)
+		out = append(out, `,"@removed":{"reason":"deleted"}}`...)
+	}
+	return append(out, "]}"...)
+}
+
+// appendUser writes one user with props.
+func appendUser(out []byte, props []userProp, u *userState) []byte {
+	return append(appendProps(append(out, '{'), props, u), '}')
+}
+
+// appendProps writes the user's props as "name":value pairs.
+func appendProps(out []byte, props []userProp, u *userState) []byte {
+	for j, p := range props {
+		if j > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, p.name...)
+		out = append(out, `":`...)
+		out = append(out, p.value(u)...)
+	}
+	return out
 }
 
 func appendJSONString(b []byte, s string) []byte {
