@@ -106,7 +106,15 @@ func TestCreateWatchListExportReplay(t *testing.T) {
 	require.Equal(t, "userId", rows[0][0])
 	code, out, _ = bcast(t, api, "export", id, "--state", "failed")
 	require.Equal(t, 0, code)
-	require.Contains(t, out, failing+",,,failed,retries_exhausted")
+	var who teamsim.User
+	for _, u := range e.Users() {
+		if strings.EqualFold(u.ID, failing) {
+			who = u
+		}
+	}
+	require.NotEmpty(t, who.UPN)
+	// The resolution cached the recipients' profiles: the export names them.
+	require.Contains(t, out, failing+","+who.UPN+","+who.DisplayName+",failed,retries_exhausted")
 
 	code, out, _ = bcast(t, api, "unreachable", "--tenant", e.Tenant)
 	require.Equal(t, 0, code)
