@@ -180,16 +180,7 @@ func (c *Changer) settle(ctx context.Context, gate *ratelimit.Gate, op broadcast
 	case teams.OK:
 		return final(store.ChangeDone, "")
 	case teams.Throttled:
-		wait := time.Duration(0)
-		if terr != nil {
-			wait = terr.RetryAfter
-		}
-		if wait <= 0 {
-			wait = queue.Backoff(claim.Attempts, time.Second, 30*time.Second)
-		}
-		if err := gate.Pause(ctx, wait); err != nil {
-			log.Warn("share tenant pause", zap.Error(err))
-		}
+		wait := pauseTenant(ctx, gate, terr, claim.Attempts, log)
 		if claim.Throttles+1 >= c.cfg.MaxThrottles {
 			return final(store.ChangeFailed, broadcast.ReasonThrottled)
 		}

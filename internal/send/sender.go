@@ -172,16 +172,7 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 	case teams.OK:
 		return s.recordSent(ctx, job, conv, activityID, log)
 	case teams.Throttled:
-		wait := time.Duration(0)
-		if terr != nil {
-			wait = terr.RetryAfter
-		}
-		if wait <= 0 {
-			wait = queue.Backoff(rec.Attempts, time.Second, 30*time.Second)
-		}
-		if err := gate.Pause(ctx, wait); err != nil {
-			log.Warn("share tenant pause", zap.Error(err))
-		}
+		wait := pauseTenant(ctx, gate, terr, rec.Attempts, log)
 		if rec.Throttles+1 >= s.cfg.MaxThrottles {
 			return s.fail(ctx, job, broadcast.ReasonThrottled, sendErr, log)
 		}
@@ -328,4 +319,21 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// pauseTenant holds every request to the tenant back after a 429: for its
+// Retry-After, or a backoff by attempts when it gave none, and returns
+// the pause.
+func pauseTenant(ctx context.Context, gate *ratelimit.Gate, terr *teams.Error, attempts int, log *zap.Logger) time.Duration {
+	wait := time.Duration(0)
+	if terr != nil {
+		wait = terr.RetryAfter
+	}
+	if wait <= 0 {
+		wait = queue.Backoff(attempts, time.Second, 30*time.Second)
+	}
+	if err := gate.Pause(ctx, wait); err != nil {
+		log.Warn("share tenant pause", zap.Error(err))
+	}
+	return wait
 }
