@@ -85,17 +85,18 @@ func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string,
 	return nil
 }
 
-// ensureConsumer creates or updates a consumer, trying up to three times:
-// a create racing a scheduler's delete of the same consumer (a replay or
-// an edit reopening a broadcast just finished) can fail in the server
-// ("o.dat.tmp: no such file"), and the next try succeeds.
+// ensureConsumer creates or updates a consumer, trying up to six times
+// (waiting 3 s at most in all): a create racing a scheduler's delete or re-create of
+// the same consumer (a replay or an edit reopening a broadcast just
+// finished) can fail in the server ("o.dat.tmp" or "meta.inf.tmp: no such
+// file"), for longer than three tries within 150 ms were seen to cover.
 func (q *Queue) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) error {
 	var err error
-	for attempt := 1; attempt <= 3; attempt++ {
-		if _, err = q.js.CreateOrUpdateConsumer(ctx, q.stream, cfg); err == nil || ctx.Err() != nil {
+	for attempt := 1; attempt <= 6; attempt++ {
+		if _, err = q.js.CreateOrUpdateConsumer(ctx, q.stream, cfg); err == nil || ctx.Err() != nil || attempt == 6 {
 			return err
 		}
-		t := time.NewTimer(Backoff(attempt, 50*time.Millisecond, time.Second))
+		t := time.NewTimer(Backoff(attempt, 100*time.Millisecond, 2*time.Second))
 		select {
 		case <-ctx.Done():
 			t.Stop()
