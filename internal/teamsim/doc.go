@@ -77,7 +77,7 @@
 // fractional seconds) and the refusing scope stays blocked until then: a
 // request to a blocked scope is answered 429 with the time left, and is a
 // Retry-After violation unless it arrived within the answer's latency plus
-// 200 ms of the 429 that set the block (it was in flight before the client
+// 500 ms of the 429 that set the block (it was in flight before the client
 // could know). Injected 429 faults with a RetryAfter block the tenant's
 // Connector calls likewise.
 //
@@ -128,7 +128,7 @@
 //   - Only accepted requests count in the sliding windows: 429 answers do
 //     not use up capacity. A 429 to a blocked scope says the time left and
 //     does not extend the block. Requests that reach a blocked scope within
-//     the latency plus 200 ms of the 429 that blocked it are refused but not
+//     the latency plus 500 ms of the 429 that blocked it are refused but not
 //     counted as violations: a client with several requests in flight
 //     cannot stop those it sent before the 429 reached it, and counting them
 //     would flag well-behaved concurrent clients; a client that ignores
