@@ -34,8 +34,9 @@ const (
 )
 
 // Connect opens a NATS connection that reconnects forever, and its JetStream.
-func Connect(ctx context.Context, url, name string, log *zap.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url,
+// extra adds options such as nats.Secure and nats.UserCredentials.
+func Connect(ctx context.Context, url, name string, log *zap.Logger, extra ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
 		nats.Timeout(5*time.Second),
 		nats.MaxReconnects(-1),
@@ -47,7 +48,7 @@ func Connect(ctx context.Context, url, name string, log *zap.Logger) (*nats.Conn
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted())) }),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS: %w", err)
 	}
