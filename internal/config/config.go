@@ -93,8 +93,18 @@ type reader struct {
 	errs   []error
 }
 
+// ownFileVariable are the variables whose NAME_FILE their own reader takes
+// (API_KEYS_FILE: a key file, read with API_KEYS inline): str leaves it.
+var ownFileVariable = map[string]bool{"API_KEYS": true}
+
 // str reads name, or the file name_FILE points to (see Lookup).
 func (r *reader) str(name, def string) string {
+	if ownFileVariable[name] {
+		if v := strings.TrimSpace(r.getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
 	v, err := Lookup(r.getenv, name)
 	if err != nil {
 		r.errs = append(r.errs, err)

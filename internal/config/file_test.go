@@ -100,3 +100,13 @@ func TestLookup(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, v)
 }
+
+// API_KEYS_FILE names the API's key file, which the dispatcher reads along
+// with API_KEYS inline: reading API_KEYS does not take it a second time.
+func TestAPIKeysFileIsItsOwn(t *testing.T) {
+	keys := writeFile(t, "api_keys", "ops admin sha256:00\n")
+	r := &reader{getenv: env(map[string]string{"API_KEYS_FILE": keys})}
+	require.Empty(t, r.str("API_KEYS", ""))
+	require.Equal(t, keys, r.str("API_KEYS_FILE", ""))
+	require.NoError(t, r.err())
+}
