@@ -48,6 +48,10 @@ type Common struct {
 	// makes the NATS connection TLS (whatever NATS_URL's scheme) and
 	// verifies the server against the CA.
 	NATSTLS TLSFiles
+	// StreamReplicas (NATS_STREAM_REPLICAS, default 1) is the number of
+	// copies of the JOBS and FAILED streams: 3 on a three-node NATS
+	// cluster. Every binary sets the streams up: give them all the same.
+	StreamReplicas int
 	// NATSCredsFile (NATS_CREDS_FILE) is a .creds file, the user JWT and
 	// nkey seed of a NATS account in operator mode.
 	NATSCredsFile string
@@ -200,6 +204,10 @@ func (r *reader) common() Common {
 	c.RedisTLS = r.tlsFiles("REDIS_TLS")
 	c.NATSTLS = r.tlsFiles("NATS_TLS")
 	c.NATSCredsFile = r.readable("NATS_CREDS_FILE")
+	c.StreamReplicas = r.int("NATS_STREAM_REPLICAS", 1, 1)
+	if c.StreamReplicas > 5 {
+		r.errs = append(r.errs, fmt.Errorf("NATS_STREAM_REPLICAS: %d is more than JetStream's 5", c.StreamReplicas))
+	}
 	if c.RedisTLS.Set() && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		r.errs = append(r.errs, errors.New("REDIS_TLS_*_FILE: TLS to Redis needs a rediss:// REDIS_URL"))
 	}
@@ -307,7 +315,7 @@ func (c Common) Fields() []zap.Field {
 		zap.Duration("failed_retention", c.FailedRetention),
 		zap.String("redis_tls_ca_file", c.RedisTLS.CAFile), zap.String("redis_tls_cert_file", c.RedisTLS.CertFile),
 		zap.String("nats_tls_ca_file", c.NATSTLS.CAFile), zap.String("nats_tls_cert_file", c.NATSTLS.CertFile),
-		zap.String("nats_creds_file", c.NATSCredsFile),
+		zap.String("nats_creds_file", c.NATSCredsFile), zap.Int("nats_stream_replicas", c.StreamReplicas),
 	}
 }
 

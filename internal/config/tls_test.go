@@ -64,3 +64,16 @@ func TestTLSFileErrorsNameTheVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamReplicas(t *testing.T) {
+	c, err := LoadSender(env(base))
+	require.NoError(t, err)
+	require.Equal(t, 1, c.StreamReplicas)
+	c, err = LoadSender(env(with("NATS_STREAM_REPLICAS", "3")))
+	require.NoError(t, err)
+	require.Equal(t, 3, c.StreamReplicas)
+	for _, bad := range []string{"0", "7", "three"} {
+		_, err = LoadSender(env(with("NATS_STREAM_REPLICAS", bad)))
+		require.ErrorContains(t, err, "NATS_STREAM_REPLICAS", bad)
+	}
+}

@@ -2,8 +2,10 @@ package queue_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
@@ -58,4 +60,28 @@ func TestConnectTLSClientCertificate(t *testing.T) {
 	nc, _, err := queue.Connect(ctx, url, t.Name(), log, nats.Secure(tc))
 	require.NoError(t, err)
 	nc.Close()
+}
+
+// Setup creates the streams with Replicas copies (NATS_STREAM_REPLICAS):
+// one on a single server; three asks for a cluster, which a single server
+// refuses rather than silently keeping one.
+func TestStreamReplicas(t *testing.T) {
+	ctx := context.Background()
+	nc, js, err := queue.Connect(ctx, testenv.NATS(t), t.Name(), testenv.Logger(t))
+	require.NoError(t, err)
+	defer nc.Close()
+	ns := "r" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	q := queue.New(js, ns)
+	q.Replicas = 1
+	require.NoError(t, q.Setup(ctx))
+	t.Cleanup(func() { _ = q.Delete(context.Background()) })
+	s, err := js.Stream(ctx, q.Stream())
+	require.NoError(t, err)
+	require.Equal(t, 1, s.CachedInfo().Config.Replicas)
+
+	r3 := queue.New(js, ns+"x")
+	r3.Replicas = 3
+	err = r3.Setup(ctx)
+	require.ErrorContains(t, err, "replicas")
+	_ = r3.Delete(ctx)
 }

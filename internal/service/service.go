@@ -113,6 +113,7 @@ func connect(ctx context.Context, name string, c config.Common, log *zap.Logger)
 	}
 	q := queue.New(js, "")
 	q.FailedRetention = c.FailedRetention
+	q.Replicas = c.StreamReplicas
 	if err := q.Setup(ctx); err != nil {
 		nc.Close()
 		_ = rdb.Close()
