@@ -118,19 +118,53 @@ func TestProductionDeployment(t *testing.T) {
 	}
 }
 
-// Without the identities a deployment is refused with the variable named,
-// not started with empty ones.
-func TestRequiredVariables(t *testing.T) {
-	for name := range production {
-		env := map[string]string{}
-		for k, v := range production {
-			if k != name {
-				env[k] = v
-			}
-		}
-		_, err := load(t, env, "")
-		require.ErrorContains(t, err, name)
+// The binaries accept the configuration the compose file gives them, and
+// refuse to start without the identities, naming them; NATS and Redis
+// alone (`docker compose up -d nats redis`) need none.
+func TestServicesConfiguration(t *testing.T) {
+	loaders := map[string]func(getenv func(string) string) error{
+		"installer": func(getenv func(string) string) error { _, err := config.LoadInstaller(getenv); return err },
+		"sender":    func(getenv func(string) string) error { _, err := config.LoadSender(getenv); return err },
 	}
+	for _, p := range []*types.Project{mustLoad(t, nil, "dev.env"), mustLoad(t, production, "")} {
+		for name, load := range loaders {
+			require.NoError(t, load(containerEnv(t, p, p.Services[name])), name)
+		}
+	}
+
+	p := mustLoad(t, nil, "")
+	for name, load := range loaders {
+		err := load(containerEnv(t, p, p.Services[name]))
+		for _, v := range []string{"BOT_APP_ID: required", "TENANT_ID: required"} {
+			require.ErrorContains(t, err, v, name)
+		}
+	}
+	require.ErrorContains(t, loaders["installer"](containerEnv(t, p, p.Services["installer"])), "TEAMS_APP_ID: required")
+}
+
+// containerEnv is the environment s gets, with its secrets' paths in the
+// container (/run/secrets/NAME) mapped to their files here. The production
+// secrets do not exist here: their paths map to dev-secrets' files.
+func containerEnv(t *testing.T, p *types.Project, s types.ServiceConfig) func(string) string {
+	t.Helper()
+	env := map[string]string{}
+	for k, v := range s.Environment {
+		if v == nil {
+			continue
+		}
+		if name, ok := strings.CutPrefix(*v, "/run/secrets/"); ok {
+			sec, declared := p.Secrets[name]
+			require.True(t, declared, "%s: %s names an undeclared secret", s.Name, k)
+			file := sec.File
+			if _, err := os.Stat(file); err != nil {
+				file = filepath.Join("dev-secrets", name)
+			}
+			env[k] = file
+			continue
+		}
+		env[k] = *v
+	}
+	return func(k string) string { return env[k] }
 }
 
 // dev.env turns the simulator on and points every service at it, with the
