@@ -80,7 +80,7 @@ func (b *authBundle) bodyFor(pattern string) string {
 	to := b.e.Users()[1].UPN
 	switch pattern {
 	case "POST /v1/broadcasts":
-		return `{"message":{"text":"hi"},"audience":{"allUsers":true},"sendAt":"`+later()+`"}`
+		return `{"message":{"text":"hi"},"audience":{"allUsers":true},"sendAt":"` + later() + `"}`
 	case "POST /v1/previews":
 		return `{"message":{"text":"draft"},"to":"` + to + `"}`
 	case "POST /v1/broadcasts/{id}/preview":
@@ -213,7 +213,7 @@ func TestAuthorsActOnTheirOwnBroadcasts(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 
 	// The same Idempotency-Key and body from another key is not a retry.
-	body := `{"message":{"text":"once"},"audience":{"allUsers":true},"sendAt":"`+later()+`"}`
+	body := `{"message":{"text":"once"},"audience":{"allUsers":true},"sendAt":"` + later() + `"}`
 	rec = b.call(t, b.author, http.MethodPost, "/v1/broadcasts", body, "Idempotency-Key", "k-"+mine.ID)
 	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
 	rec = b.call(t, b.other, http.MethodPost, "/v1/broadcasts", body, "Idempotency-Key", "k-"+mine.ID)
