@@ -37,7 +37,7 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 		}
 		if err != nil {
 			s.log.Info("request refused: no valid API key", zap.String("route", pattern),
-				zap.String("remote_addr", r.RemoteAddr), zap.String("reason", err.Error()))
+				zap.String("remote_addr", r.RemoteAddr), zap.String("reason", refusal(err)))
 			w.Header().Set("WWW-Authenticate", `Bearer realm="broadcast"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error(), nil)
 			return
@@ -131,4 +131,16 @@ func (r *statusRecorder) statusOr200() int {
 		return http.StatusOK
 	}
 	return r.status
+}
+
+// refusal names why a request had no valid key, for the log: never the
+// header or the key.
+func refusal(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrNoKey):
+		return "missing"
+	case errors.Is(err, auth.ErrMalformed):
+		return "malformed"
+	}
+	return "invalid"
 }
