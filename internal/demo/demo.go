@@ -235,7 +235,6 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e.api = apiClient
 	env := []string{
 		"NATS_URL=" + natsURL, "REDIS_URL=" + redisURL, "TENANT_ID=" + strings.Join(tenants, ","),
 		"BOT_APP_ID=" + botAppID, "BOT_APP_PASSWORD=" + botPassword, "TEAMS_APP_ID=" + teamsAppID,
@@ -244,7 +243,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		"HTTP_ADDR=" + apiAddr, "API_KEYS=" + keyLine,
 	}
 	procs := newProcesses(o.BinDir, work, append(env, o.Env...), o.Log)
-	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int)}
+	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int), api: apiClient}
 	pprofAddr, err := o.startServices(procs)
 	if err != nil {
 		return nil, err
