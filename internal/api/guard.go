@@ -45,7 +45,10 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 		ctx := auth.WithPrincipal(r.Context(), p)
 		var note *auditNote
 		if ru.action != "" {
-			note = &auditNote{broadcastID: r.PathValue("id")}
+			note = &auditNote{}
+			if _, err := uuid.Parse(r.PathValue("id")); err == nil {
+				note.broadcastID = r.PathValue("id") // not a client's arbitrary string
+			}
 			ctx = context.WithValue(ctx, auditNoteKey{}, note)
 			defer func() { s.audit(r, p, ru.action, note) }()
 		}
