@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/api"
+	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/graph"
@@ -27,7 +28,12 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, RPS: cfg.GraphRPS, Logger: env.Log})
 	d := dispatch.New(dispatch.Config{Tenants: cfg.Tenants}, env.Store, env.Queue,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, env.Log.Named("expand"))
-	srv := api.NewHTTPServer(cfg.HTTPAddr, api.New(d, env.Queue, env.Store, env.Log.Named("api")))
+	keys, err := auth.NewKeys(cfg.APIKeys)
+	if err != nil {
+		return fmt.Errorf("API keys: %w", err)
+	}
+	srv := api.NewHTTPServer(cfg.HTTPAddr, api.New(d, env.Queue, env.Store,
+		api.Auth{Keys: keys, AuditMaxEntries: cfg.AuditMaxEntries}, env.Log.Named("api")))
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -39,7 +45,6 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 		served <- srv.ListenAndServe()
 	}()
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-served: // could not listen

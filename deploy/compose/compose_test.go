@@ -123,8 +123,9 @@ func TestProductionDeployment(t *testing.T) {
 // alone (`docker compose up -d nats redis`) need none.
 func TestServicesConfiguration(t *testing.T) {
 	loaders := map[string]func(getenv func(string) string) error{
-		"installer": func(getenv func(string) string) error { _, err := config.LoadInstaller(getenv); return err },
-		"sender":    func(getenv func(string) string) error { _, err := config.LoadSender(getenv); return err },
+		"dispatcher": func(getenv func(string) string) error { _, err := config.LoadDispatcher(getenv); return err },
+		"installer":  func(getenv func(string) string) error { _, err := config.LoadInstaller(getenv); return err },
+		"sender":     func(getenv func(string) string) error { _, err := config.LoadSender(getenv); return err },
 	}
 	for _, p := range []*types.Project{mustLoad(t, nil, "dev.env"), mustLoad(t, production, "")} {
 		for name, load := range loaders {

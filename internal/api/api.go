@@ -14,7 +14,13 @@
 //	POST /v1/broadcasts/{id}/recall      delete the message for everyone who got it, stop the rest
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /v1/tenants/{tenant}/unreachable the users who blocked or uninstalled the bot (JSON or CSV)
-//	GET  /healthz                        liveness
+//	GET  /v1/audit                       the audit log: every state-changing call, newest first (admin)
+//	GET  /healthz                        liveness (the only route without a key)
+//
+// Every /v1 route needs a bearer API key (internal/auth) whose role the
+// policy table (policy.go) allows; guard.go answers 401 and 403, bounds
+// request bodies (413) and writes each state-changing call to the audit
+// log (audit.go).
 //
 // Errors are JSON: {"error":{"code":"...","message":"...","fields":[{"field","problem"}]}}.
 package api
@@ -33,6 +39,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
@@ -76,14 +83,36 @@ type Server struct {
 	store   *store.Store
 	log     *zap.Logger
 	mux     *routeMux
+	keys    *auth.Keys
+	// auditMax bounds the audit log (approximately).
+	auditMax int64
 	// exportPageDone, if set (tests), is called after each page an
 	// export has written and flushed.
 	exportPageDone func(page int)
 }
 
-// New returns the API's handler.
-func New(c Creator, q Queue, st *store.Store, log *zap.Logger) *Server {
-	s := &Server{creator: c, queue: q, store: st, log: log, mux: newRouteMux()}
+// Auth is who may call the API, and the bound of its audit log.
+type Auth struct {
+	Keys *auth.Keys
+	// AuditMaxEntries bounds the audit log (approximately); 0 is
+	// DefaultAuditMaxEntries.
+	AuditMaxEntries int
+}
+
+// DefaultAuditMaxEntries bounds the audit log unless Auth says otherwise.
+const DefaultAuditMaxEntries = 1_000_000
+
+// New returns the API's handler. It panics without keys: an API nobody
+// may call is a wiring mistake.
+func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
+	if a.Keys == nil || a.Keys.Len() == 0 {
+		panic("api: New without API keys")
+	}
+	s := &Server{creator: c, queue: q, store: st, log: log, keys: a.Keys, auditMax: int64(a.AuditMaxEntries)}
+	if s.auditMax <= 0 {
+		s.auditMax = DefaultAuditMaxEntries
+	}
+	s.mux = newRouteMux(s.guard)
 	s.mux.HandleFunc("POST /v1/broadcasts", s.create)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}", s.get)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/recipients", s.recipients)
@@ -97,6 +126,7 @@ func New(c Creator, q Queue, st *store.Store, log *zap.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/broadcasts", s.list)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/export", s.export)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}/unreachable", s.unreachable)
+	s.mux.HandleFunc("GET /v1/audit", s.auditList)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -156,6 +186,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !s.decoded(w, err) {
 		return
 	}
+	req.CreatedBy = actor(r)
 	var b *broadcast.Broadcast
 	replayed := false
 	if keyed {
@@ -167,6 +198,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.createFailed(w, err)
 		return
 	}
+	noteBroadcast(r, b)
 	w.Header().Set("Location", "/v1/broadcasts/"+b.ID)
 	if replayed {
 		w.Header().Set(ReplayedHeader, "true")
@@ -419,4 +451,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func NewHTTPServer(addr string, h http.Handler) *http.Server {
 	return &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+}
+
+// actor is the name of the key the request authenticated with.
+func actor(r *http.Request) string {
+	p, _ := auth.FromContext(r.Context())
+	return p.Name
 }

@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/store"
@@ -51,7 +50,7 @@ func FuzzCreate(f *testing.F) {
 	st := store.New(rdb)
 	tenant := testenv.FreeTenant(f)
 	d := dispatch.New(dispatch.Config{Tenants: []string{tenant}}, st, nil, nil, zap.NewNop())
-	h := api.New(d, nil, st, zap.NewNop())
+	_, h := newAdminAPI(f, d, nil, st, zap.NewNop())
 
 	f.Fuzz(func(t *testing.T, body []byte, contentType, key string, withKey bool) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/broadcasts", bytes.NewReader(body))

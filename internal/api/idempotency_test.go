@@ -247,7 +247,7 @@ func TestIdempotencyKeyInProgress(t *testing.T) {
 	// Its tenant is one the running dispatcher does not serve, so that
 	// nothing expands it either.
 	d := dispatch.New(dispatch.Config{Tenants: []string{testenv.FreeTenant(t)}, IdempotencyGrace: time.Hour}, e.Store, e.Queue, nil, e.Log)
-	h := api.New(d, e.Queue, e.Store, e.Log)
+	_, h := newAdminAPI(t, d, e.Queue, e.Store, e.Log)
 	body := `{"message":{"text":"hi"},"audience":{"allUsers":true}}`
 	rec, _ := post(t, h, body, "k1")
 	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())

@@ -17,7 +17,6 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/stretchr/testify/require"
 
-	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
@@ -40,7 +39,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	require.NoError(t, doc.Validate(context.Background()))
 
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 1}, NoWorkers: true})
-	srv := api.New(e.Dispatcher, e.Queue, e.Store, e.Log)
+	srv := e.Server
 	routes := srv.Routes()
 	require.Contains(t, routes, "GET /v1/broadcasts/{id}/export")
 	require.Contains(t, routes, "POST /v1/previews")
@@ -78,13 +77,17 @@ func TestAnswersConformToOpenAPI(t *testing.T) {
 	router, err := legacy.NewRouter(doc)
 	require.NoError(t, err)
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 3, InstalledFraction: 1}})
-	srv := httptest.NewServer(e.API)
+	srv := httptest.NewServer(e.Server)
 	defer srv.Close()
 
+	key := e.AdminKey
 	call := func(method, path, body string, want int) []byte {
 		t.Helper()
 		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		require.NoError(t, err)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Idempotency-Key", "conformance-"+e.Tenant)
@@ -144,5 +147,11 @@ func TestAnswersConformToOpenAPI(t *testing.T) {
 	call(http.MethodGet, "/v1/broadcasts/"+b.ID, "", http.StatusOK)
 	call(http.MethodGet, "/v1/broadcasts/6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d", "", http.StatusNotFound)
 	call(http.MethodGet, "/v1/broadcasts?limit=9999", "", http.StatusBadRequest)
+	call(http.MethodGet, "/v1/audit?limit=3", "", http.StatusOK)
+	call(http.MethodGet, "/v1/audit?broadcastId="+b.ID+"&actor=admin", "", http.StatusOK)
+	call(http.MethodGet, "/v1/audit?limit=0", "", http.StatusBadRequest)
+	key = ""
 	call(http.MethodGet, "/healthz", "", http.StatusOK)
+	call(http.MethodGet, "/v1/broadcasts/"+b.ID, "", http.StatusUnauthorized)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/cancel", "", http.StatusUnauthorized)
 }

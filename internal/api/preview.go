@@ -17,12 +17,13 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
 	if !s.decoded(w, err) {
 		return
 	}
+	req.CreatedBy = actor(r)
 	p, err := s.creator.Preview(r.Context(), id, req)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.previewCreated(w, p)
+	s.previewCreated(w, r, p)
 }
 
 // previewDraft answers as preview does, for a message not sent yet.
@@ -34,15 +35,17 @@ func (s *Server) previewDraft(w http.ResponseWriter, r *http.Request) {
 	if !s.decoded(w, err) {
 		return
 	}
+	req.CreatedBy = actor(r)
 	p, err := s.creator.PreviewDraft(r.Context(), req)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.previewCreated(w, p)
+	s.previewCreated(w, r, p)
 }
 
-func (s *Server) previewCreated(w http.ResponseWriter, p *broadcast.Broadcast) {
+func (s *Server) previewCreated(w http.ResponseWriter, r *http.Request, p *broadcast.Broadcast) {
+	noteBroadcast(r, p)
 	w.Header().Set("Location", "/v1/broadcasts/"+p.ID)
 	writeJSON(w, http.StatusAccepted, p)
 }

@@ -134,7 +134,7 @@ func TestExportStreamsWithBoundedMemory(t *testing.T) {
 	_, err = st.Transition(ctx, b.ID, ids[7], store.Change{From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateSent, ActivityID: "1:act-7"})
 	require.NoError(t, err)
 
-	srv := api.New(nil, nil, st, zap.NewNop())
+	srv, h := newAdminAPI(t, nil, nil, st, zap.NewNop())
 	firstRows := make(chan struct{})
 	var waitedFor, pages atomic.Int64
 	var peak, atFirst, growth uint64 // above the start; at page 1; above page 1
@@ -166,7 +166,7 @@ func TestExportStreamsWithBoundedMemory(t *testing.T) {
 			}
 		}
 	})
-	hs := httptest.NewServer(srv)
+	hs := httptest.NewServer(h)
 	defer hs.Close()
 
 	resp, err := http.Get(hs.URL + "/v1/broadcasts/" + b.ID + "/export")

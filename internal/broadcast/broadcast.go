@@ -16,7 +16,9 @@ type Broadcast struct {
 	// Kind is KindBroadcast, or KindPreview for a preview sent to its author.
 	Kind Kind `json:"kind"`
 	// PreviewOf is the broadcast a preview shows (none for a draft's preview).
-	PreviewOf string    `json:"previewOf,omitempty"`
+	PreviewOf string `json:"previewOf,omitempty"`
+	// CreatedBy names the API key that created it (empty before keys).
+	CreatedBy string    `json:"createdBy,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	// SendAt is when a scheduled broadcast starts; StartedAt when it did.
 	SendAt     *time.Time `json:"sendAt,omitempty"`

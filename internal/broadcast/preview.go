@@ -36,6 +36,8 @@ const MaxUPNBytes = 320
 type PreviewRequest struct {
 	// To is a user id (an Entra object id) or a user principal name.
 	To string `json:"to"`
+	// CreatedBy is the name of the API key asking (set by the API).
+	CreatedBy string `json:"-"`
 }
 
 // DraftPreviewRequest is the body of POST /v1/previews: a message not
@@ -44,6 +46,8 @@ type DraftPreviewRequest struct {
 	TenantID string  `json:"tenantId,omitempty"`
 	Message  Message `json:"message"`
 	To       string  `json:"to"`
+	// CreatedBy is the name of the API key asking (set by the API).
+	CreatedBy string `json:"-"`
 }
 
 // DecodePreviewRequest reads a preview request strictly and validates it.

@@ -34,6 +34,9 @@ type CreateRequest struct {
 	// SendAt schedules the broadcast (RFC 3339); empty sends it now.
 	// Normalize leaves it in UTC, to the millisecond (see SendTime).
 	SendAt string `json:"sendAt,omitempty"`
+	// CreatedBy is the name of the API key creating it: set by the API,
+	// never read from the body.
+	CreatedBy string `json:"-"`
 }
 
 // FieldError is one problem with one field of a request.

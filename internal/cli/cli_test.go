@@ -21,24 +21,30 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
 
+// server is an API the CLI calls: its URL, and the key it sends
+// (BCAST_API_KEY; none when empty).
+type server struct{ url, key string }
+
 // bcast runs the CLI against the env's API (on a real HTTP server) and
 // returns its exit status, standard output and standard error.
-func bcast(t *testing.T, api string, args ...string) (int, string, string) {
+func bcast(t *testing.T, api server, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	env := map[string]string{"BCAST_API": api}
+	env := map[string]string{"BCAST_API": api.url, "BCAST_API_KEY": api.key}
 	code := cli.Run(ctx, args, &out, &errOut, func(k string) string { return env[k] })
 	return code, out.String(), errOut.String()
 }
 
-func start(t *testing.T, o pipelinetest.Options) (*pipelinetest.Env, string) {
+// start runs a pipeline and its API on a real HTTP server; the CLI calls
+// it with the env's admin key.
+func start(t *testing.T, o pipelinetest.Options) (*pipelinetest.Env, server) {
 	t.Helper()
 	e := pipelinetest.Start(t, o)
-	srv := httptest.NewServer(e.API)
+	srv := httptest.NewServer(e.Server)
 	t.Cleanup(srv.Close)
-	return e, srv.URL
+	return e, server{url: srv.URL, key: e.AdminKey}
 }
 
 // A broadcast created from flags and followed to its end; listed, exported

@@ -21,10 +21,12 @@ type Client struct {
 	base    *url.URL
 	http    *http.Client
 	timeout time.Duration // per request, streamed bodies included
+	apiKey  string        // sent as a bearer token; never printed
 }
 
-// NewClient returns a client of the API at base (http://host:port).
-func NewClient(base string, timeout time.Duration) (*Client, error) {
+// NewClient returns a client of the API at base (http://host:port) that
+// authenticates with apiKey (none when empty).
+func NewClient(base, apiKey string, timeout time.Duration) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(base, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--api: want a URL such as http://127.0.0.1:8080, got %q", base)
@@ -32,7 +34,10 @@ func NewClient(base string, timeout time.Duration) (*Client, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("--timeout: must be positive, got %s", timeout)
 	}
-	return &Client{base: u, http: &http.Client{}, timeout: timeout}, nil
+	if strings.ContainsAny(apiKey, " \t\r\n") {
+		return nil, errors.New("--api-key: the key has spaces or line breaks in it; give the key bcast keygen printed")
+	}
+	return &Client{base: u, http: &http.Client{}, timeout: timeout, apiKey: apiKey}, nil
 }
 
 // APIError is an error answer of the API: its status and its JSON error
@@ -60,6 +65,9 @@ func (e *APIError) Error() string {
 	}
 	if e.RetryAfter != "" {
 		fmt.Fprintf(&b, "\n  retry after %s s", e.RetryAfter)
+	}
+	if e.Status == http.StatusUnauthorized {
+		b.WriteString("\n  give the API key with --api-key or BCAST_API_KEY (an admin mints one with bcast keygen)")
 	}
 	return b.String()
 }
@@ -155,6 +163,9 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 		hr.Header.Set("Content-Type", ct)
 	}
 	hr.Header.Set("Accept", "application/json")
+	if c.apiKey != "" {
+		hr.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -192,6 +203,7 @@ type Broadcast struct {
 	TenantID     string           `json:"tenantId"`
 	Kind         string           `json:"kind,omitempty"`
 	PreviewOf    string           `json:"previewOf,omitempty"`
+	CreatedBy    string           `json:"createdBy,omitempty"`
 	Status       broadcast.Status `json:"status"`
 	Priority     string           `json:"priority"`
 	Message      json.RawMessage  `json:"message"`

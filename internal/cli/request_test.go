@@ -22,6 +22,7 @@ import (
 // recorded is a request the recording server received.
 type recorded struct {
 	method, path, contentType, key string
+	authorization                  string
 	body                           []byte
 	parts                          map[string][]byte
 }
@@ -29,13 +30,14 @@ type recorded struct {
 // recorder answers every request with answer and keeps what it received:
 // the requests the CLI builds for the contract's routes that this branch
 // does not serve yet (preview, edit, recall, schedule, the multipart create).
-func recorder(t *testing.T, status int, answer string) (string, func() recorded) {
+func recorder(t *testing.T, status int, answer string) (server, func() recorded) {
 	t.Helper()
 	var mu sync.Mutex
 	var last recorded
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		rec := recorded{method: r.Method, path: r.URL.Path, contentType: r.Header.Get("Content-Type"), key: r.Header.Get("Idempotency-Key"), body: body}
+		rec := recorded{method: r.Method, path: r.URL.Path, contentType: r.Header.Get("Content-Type"), key: r.Header.Get("Idempotency-Key"),
+			authorization: r.Header.Get("Authorization"), body: body}
 		if mt, params, err := mime.ParseMediaType(rec.contentType); err == nil && mt == "multipart/form-data" {
 			rec.parts = map[string][]byte{}
 			mr := multipart.NewReader(strings.NewReader(string(body)), params["boundary"])
@@ -56,7 +58,7 @@ func recorder(t *testing.T, status int, answer string) (string, func() recorded)
 		_, _ = io.WriteString(w, answer)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL, func() recorded { mu.Lock(); defer mu.Unlock(); return last }
+	return server{url: srv.URL, key: "bk_recorded"}, func() recorded { mu.Lock(); defer mu.Unlock(); return last }
 }
 
 const answer = `{"id":"6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d","status":"scheduled","counts":{"total":0},"round":2,"queued":40}`

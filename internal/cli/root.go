@@ -50,6 +50,7 @@ func usageError(format string, args ...any) error {
 // app is the state the commands share: the global flags and the outputs.
 type app struct {
 	api, tenant string
+	apiKey      string
 	timeout     time.Duration
 	out, errOut io.Writer
 	// terminal says whether out is a terminal (a progress bar, not lines).
@@ -58,7 +59,8 @@ type app struct {
 }
 
 // Run runs bcast with args (without the program name) and returns its exit
-// status. getenv reads BCAST_API and BCAST_TENANT (os.Getenv in main).
+// status. getenv reads BCAST_API, BCAST_API_KEY and BCAST_TENANT
+// (os.Getenv in main).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	a := &app{out: stdout, errOut: stderr}
 	if f, ok := stdout.(*os.File); ok {
@@ -115,13 +117,15 @@ func (a *app) root(getenv func(string) string) *cobra.Command {
 message and an audience), follows their progress, lists and exports them, and
 cancels, replays, edits or recalls them.
 
-The API is --api or BCAST_API (default ` + DefaultAPI + `); the tenant is
---tenant or BCAST_TENANT (the dispatcher's first tenant when unset).
+The API is --api or BCAST_API (default ` + DefaultAPI + `); the API key is
+--api-key or BCAST_API_KEY (better: the key stays out of the shell's
+history); the tenant is --tenant or BCAST_TENANT (the dispatcher's first
+tenant when unset). An admin mints keys with bcast keygen.
 
 Exit status: 0 success; 1 an error (the API's answer is printed, with every
 field it names); 2 a usage error; 3 a followed broadcast ended with failed
 recipients (unless --allow-failures); 4 a followed broadcast was canceled.`,
-		Example: `  export BCAST_API=http://127.0.0.1:8080
+		Example: `  export BCAST_API=http://127.0.0.1:8080 BCAST_API_KEY=bk_...
   bcast create --text "The office is closed on Friday." --all-users --watch
   bcast list --status sending
   bcast status 6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d --watch
@@ -130,7 +134,11 @@ recipients (unless --allow-failures); 4 a followed broadcast was canceled.`,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := NewClient(a.api, a.timeout)
+			key := a.apiKey
+			if key == "" {
+				key = strings.TrimSpace(getenv("BCAST_API_KEY"))
+			}
+			c, err := NewClient(a.api, key, a.timeout)
 			if err != nil {
 				return usageError("%s", err)
 			}
@@ -140,10 +148,12 @@ recipients (unless --allow-failures); 4 a followed broadcast was canceled.`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.api, "api", apiDefault, "the dispatcher's API `URL` (env BCAST_API)")
+	// The key's default is not the environment's: --help would print it.
+	pf.StringVar(&a.apiKey, "api-key", "", "the API `KEY` (env BCAST_API_KEY)")
 	pf.StringVar(&a.tenant, "tenant", getenv("BCAST_TENANT"), "the tenant `ID` (env BCAST_TENANT; default: the dispatcher's first)")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long one API request may take (an export or a watch makes many)")
 	root.AddCommand(a.createCmd(), a.scheduleCmd(), a.previewCmd(), a.statusCmd(), a.listCmd(), a.exportCmd(),
-		a.cancelCmd(), a.replayCmd(), a.editCmd(), a.recallCmd(), a.unreachableCmd())
+		a.cancelCmd(), a.replayCmd(), a.editCmd(), a.recallCmd(), a.unreachableCmd(), a.keygenCmd(), a.auditCmd())
 	return root
 }
 

@@ -85,6 +85,9 @@ func (a *app) describe(b *Broadcast) {
 	a.printf("status      %s\n", b.Status)
 	a.printf("priority    %s\n", b.Priority)
 	a.printf("created     %s\n", b.CreatedAt.Format(time.RFC3339))
+	if b.CreatedBy != "" {
+		a.printf("created by  %s\n", b.CreatedBy)
+	}
 	if b.SendAt != nil {
 		a.printf("send at     %s\n", b.SendAt.Format(time.RFC3339))
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/auth"
 )
 
 // Defaults for Microsoft's public cloud.
@@ -63,6 +65,10 @@ type Dispatcher struct {
 	GraphURL string
 	HTTPAddr string
 	GraphRPS float64
+	// APIKeys are the keys the API accepts (API_KEYS_FILE, API_KEYS): at
+	// least one. AuditMaxEntries bounds the audit log (AUDIT_MAX_ENTRIES).
+	APIKeys         []auth.Key
+	AuditMaxEntries int
 }
 
 // Installer configures the install workers. BotServiceURL and TenantRPS
@@ -175,8 +181,18 @@ func (r *reader) url(name, def string) string {
 	return v
 }
 
+// addr reads a listen address, host:port (the host may be empty: every
+// interface).
+func (r *reader) addr(name, def string) string {
+	v := r.str(name, def)
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not host:port", name, v))
+	}
+	return v
+}
+
 // loopback reads a listen address that must be on the loopback interface:
-// the API has no authentication yet, so nothing else may reach it.
+// pprof has no authentication, so nothing else may reach it.
 func (r *reader) loopback(name, def string) string {
 	v := r.str(name, def)
 	host, port, err := net.SplitHostPort(v)
@@ -185,7 +201,7 @@ func (r *reader) loopback(name, def string) string {
 		return v
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a loopback address: the API has no authentication yet, so it listens on 127.0.0.1 only", name, v))
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a loopback address: pprof has no authentication, so it listens on 127.0.0.1 only", name, v))
 	}
 	return v
 }
@@ -259,7 +275,8 @@ func (r *reader) err() error { return errors.Join(r.errs...) }
 func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	r := &reader{getenv: getenv}
 	c := Dispatcher{Common: r.common(), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
-		HTTPAddr: r.loopback("HTTP_ADDR", "127.0.0.1:8080"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1)}
+		HTTPAddr: r.addr("HTTP_ADDR", "127.0.0.1:8080"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1),
+		APIKeys: r.apiKeys(), AuditMaxEntries: r.int("AUDIT_MAX_ENTRIES", DefaultAuditMaxEntries, 1000)}
 	return c, r.err()
 }
 
@@ -289,7 +306,7 @@ func (c Common) Shared() Common { return c }
 // Fields is the loggable view of the dispatcher's configuration.
 func (c Dispatcher) Fields() []zap.Field {
 	return append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("http_addr", c.HTTPAddr),
-		zap.Float64("graph_rps", c.GraphRPS))
+		zap.Float64("graph_rps", c.GraphRPS), zap.Strings("api_keys", keyNames(c.APIKeys)), zap.Int("audit_max_entries", c.AuditMaxEntries))
 }
 
 // Fields is the loggable view of the installer's configuration.

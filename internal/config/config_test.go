@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,6 +17,18 @@ func env(m map[string]string) func(string) string { return func(k string) string
 var base = map[string]string{
 	"BOT_APP_ID": "app", "BOT_APP_PASSWORD": "s3cret!", "TENANT_ID": "AAAAAAAA-0000-0000-0000-000000000001",
 	"TEAMS_APP_ID": "manifest", "REDIS_URL": "redis://:hunter2@redis:6379/0",
+	"API_KEYS": "ops admin sha256:" + strings.Repeat("ab", 32),
+}
+
+func withVars(extra map[string]string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
 }
 
 func TestDefaultsAreMicrosoftsCloud(t *testing.T) {
@@ -37,16 +52,16 @@ func TestErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
-func TestAPIListensOnLoopbackOnly(t *testing.T) {
+func TestAPIListensOnAnyAddress(t *testing.T) {
+	// The API authenticates every request: it may listen beyond loopback.
 	for addr, ok := range map[string]bool{"127.0.0.1:9000": true, "[::1]:8080": true, "localhost:8080": true,
-		"0.0.0.0:8080": false, ":8080": false, "10.0.0.5:8080": false, "8080": false} {
-		m := map[string]string{"HTTP_ADDR": addr}
-		for k, v := range base {
-			m[k] = v
-		}
-		_, err := LoadDispatcher(env(m))
+		"0.0.0.0:8080": true, ":8080": true, "10.0.0.5:8080": true, "8080": false, "": true} {
+		d, err := LoadDispatcher(env(withVars(map[string]string{"HTTP_ADDR": addr})))
 		if ok {
 			require.NoError(t, err, addr)
+			if addr != "" {
+				require.Equal(t, addr, d.HTTPAddr)
+			}
 		} else {
 			require.ErrorContains(t, err, "HTTP_ADDR", addr)
 		}
@@ -77,4 +92,58 @@ func TestPprofIsLoopbackOnly(t *testing.T) {
 	c, err := LoadSender(env(m))
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:6060", c.PprofAddr)
+}
+
+func TestAPIKeysFromFileAndInline(t *testing.T) {
+	h := func(c string) string { return strings.Repeat(c, 64) }
+	path := filepath.Join(t.TempDir(), "keys")
+	require.NoError(t, os.WriteFile(path, []byte("# the API's keys\nhr-system author sha256:"+h("1")+"\n\nreader viewer sha256:"+h("2")+"\n"), 0o600))
+	d, err := LoadDispatcher(env(withVars(map[string]string{"API_KEYS_FILE": path,
+		"API_KEYS": "ops admin sha256:" + h("3") + ";ci author sha256:" + h("4")})))
+	require.NoError(t, err)
+	require.Len(t, d.APIKeys, 4)
+	names := []string{}
+	for _, k := range d.APIKeys {
+		names = append(names, k.Name+":"+k.Role.String())
+	}
+	require.Equal(t, []string{"hr-system:author", "reader:viewer", "ops:admin", "ci:author"}, names)
+	require.Equal(t, DefaultAuditMaxEntries, d.AuditMaxEntries)
+
+	// Logged by name and role, never by hash.
+	core, logs := observer.New(zap.InfoLevel)
+	zap.New(core).Info("starting", d.Fields()...)
+	require.NotContains(t, fmt.Sprint(logs.All()[0].ContextMap()), h("1"))
+	require.Equal(t, []any{"hr-system:author", "reader:viewer", "ops:admin", "ci:author"}, logs.All()[0].ContextMap()["api_keys"])
+}
+
+func TestAPIKeysErrors(t *testing.T) {
+	m := withVars(nil)
+	delete(m, "API_KEYS")
+	_, err := LoadDispatcher(env(m))
+	require.ErrorContains(t, err, "API_KEYS_FILE or API_KEYS: required")
+	require.ErrorContains(t, err, "bcast keygen")
+
+	_, err = LoadDispatcher(env(withVars(map[string]string{"API_KEYS": "# none yet"})))
+	require.ErrorContains(t, err, "API_KEYS_FILE or API_KEYS: required")
+
+	_, err = LoadDispatcher(env(withVars(map[string]string{"API_KEYS": "ops admin sha256:" + strings.Repeat("a", 64) + "\nbad viewer"})))
+	require.ErrorContains(t, err, "API_KEYS line 2: want 3 fields")
+
+	_, err = LoadDispatcher(env(withVars(map[string]string{"API_KEYS": "ops superuser sha256:" + strings.Repeat("a", 64)})))
+	require.ErrorContains(t, err, `API_KEYS line 1: unknown role "superuser"`)
+
+	_, err = LoadDispatcher(env(withVars(map[string]string{"API_KEYS": "ops admin sha256:" + strings.Repeat("a", 64) + ";ops viewer sha256:" + strings.Repeat("b", 64)})))
+	require.ErrorContains(t, err, `key "ops": the name is given twice`)
+
+	path := filepath.Join(t.TempDir(), "keys")
+	require.NoError(t, os.WriteFile(path, []byte("\n\nops admin bk_notahash\n"), 0o600))
+	_, err = LoadDispatcher(env(withVars(map[string]string{"API_KEYS": "", "API_KEYS_FILE": path})))
+	require.ErrorContains(t, err, "API_KEYS_FILE "+path+" line 3: the third field is a key, not its hash")
+	require.NotContains(t, err.Error(), "notahash")
+
+	_, err = LoadDispatcher(env(withVars(map[string]string{"API_KEYS_FILE": filepath.Join(t.TempDir(), "missing")})))
+	require.ErrorContains(t, err, "API_KEYS_FILE: open")
+
+	_, err = LoadDispatcher(env(withVars(map[string]string{"AUDIT_MAX_ENTRIES": "10"})))
+	require.ErrorContains(t, err, "AUDIT_MAX_ENTRIES")
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
@@ -22,10 +23,27 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// client talks to the dispatcher's API.
+// client talks to the dispatcher's API with an admin key.
 type client struct {
 	base string
 	http *http.Client
+	key  string
+}
+
+// newClient returns a client of the API at addr, with a new admin key:
+// the key, and the line that configures the dispatcher with it (API_KEYS).
+func newClient(addr string) (c *client, keyLine string, err error) {
+	token, k, err := auth.Generate("demo", auth.Admin)
+	if err != nil {
+		return nil, "", err
+	}
+	return &client{base: "http://" + addr, http: &http.Client{Timeout: 10 * time.Second}, key: token}, k.Line(), nil
+}
+
+// send makes an API call with the client's key.
+func (c *client) send(req *http.Request) (*http.Response, error) {
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	return c.http.Do(req)
 }
 
 func (c *client) waitHealthy(ctx context.Context, within time.Duration, procs *processes) error {
@@ -64,7 +82,7 @@ func (c *client) get(ctx context.Context, id string) (*broadcast.Broadcast, erro
 }
 
 func (c *client) do(req *http.Request, want int) (*broadcast.Broadcast, error) {
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, err
 	}

@@ -230,21 +230,25 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The demo mints an admin key; the dispatcher gets its hash only.
+	apiClient, keyLine, err := newClient(apiAddr)
+	if err != nil {
+		return nil, err
+	}
 	env := []string{
 		"NATS_URL=" + natsURL, "REDIS_URL=" + redisURL, "TENANT_ID=" + strings.Join(tenants, ","),
 		"BOT_APP_ID=" + botAppID, "BOT_APP_PASSWORD=" + botPassword, "TEAMS_APP_ID=" + teamsAppID,
 		"LOGIN_URL=" + simURL + "/login", "GRAPH_URL=" + simURL + "/graph/v1.0", "BOT_SERVICE_URL=" + simURL + "/connector/",
 		fmt.Sprintf("TENANT_RPS=%g", o.pace(o.RPS)), fmt.Sprintf("GRAPH_RPS=%g", o.pace(o.GraphRPS)),
-		"HTTP_ADDR=" + apiAddr,
+		"HTTP_ADDR=" + apiAddr, "API_KEYS=" + keyLine,
 	}
 	procs := newProcesses(o.BinDir, work, append(env, o.Env...), o.Log)
-	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int)}
+	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int), api: apiClient}
 	pprofAddr, err := o.startServices(procs)
 	if err != nil {
 		return nil, err
 	}
 	e.pprofAddr = pprofAddr
-	e.api = &client{base: "http://" + apiAddr, http: &http.Client{Timeout: 10 * time.Second}}
 	if err := e.api.waitHealthy(ctx, 20*time.Second, procs); err != nil {
 		return nil, err
 	}
@@ -258,7 +262,7 @@ func (e *Env) StopServices() []string {
 		return nil
 	}
 	problems := e.procs.stop()
-	return append(problems, e.procs.leaks(botPassword, "Bearer ")...)
+	return append(problems, e.procs.leaks(botPassword, "Bearer ", e.api.key)...)
 }
 
 // Close stops the services (if StopServices has not), the simulator and

@@ -49,7 +49,7 @@ func (e *Env) Recipients(ctx context.Context, id string) ([]broadcast.Recipient,
 			q.Set("cursor", cursor)
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.api.base+"/v1/broadcasts/"+url.PathEscape(id)+"/recipients?"+q.Encode(), nil)
-		resp, err := e.api.http.Do(req)
+		resp, err := e.api.send(req)
 		if err != nil {
 			return nil, err
 		}

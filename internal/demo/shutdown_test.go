@@ -92,10 +92,11 @@ func TestSIGTERMDrainsEveryBinary(t *testing.T) {
 
 	apiAddr, err := freeAddr()
 	require.NoError(t, err)
-	env := append([]string{"NATS_URL=" + natsURL, "REDIS_URL=" + redisURL, "TENANT_ID=" + tenant, "HTTP_ADDR=" + apiAddr,
+	api, keyLine, err := newClient(apiAddr)
+	require.NoError(t, err)
+	env := append([]string{"NATS_URL=" + natsURL, "REDIS_URL=" + redisURL, "TENANT_ID=" + tenant, "HTTP_ADDR=" + apiAddr, "API_KEYS=" + keyLine,
 		"LOGIN_URL=" + simURL + "/login", "GRAPH_URL=" + simURL + "/graph/v1.0", "BOT_SERVICE_URL=" + simURL + "/connector/"},
 		creds...)
-	api := &client{base: "http://" + apiAddr, http: &http.Client{Timeout: 10 * time.Second}}
 	startServices := func(suffix string, rps, graphRPS, dispatcherGraphRPS string) *processes {
 		p := newProcesses(bin, work, append(env, "TENANT_RPS="+rps, "GRAPH_RPS="+graphRPS), log)
 		t.Cleanup(func() { p.stop() })

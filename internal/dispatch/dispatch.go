@@ -199,7 +199,7 @@ func (d *Dispatcher) prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast
 	now := d.cfg.Now().UTC()
 	b := &broadcast.Broadcast{ID: id.String(), TenantID: tenant, Message: req.Message, Audience: req.Audience,
 		Priority: req.Priority.OrNormal(), Status: broadcast.StatusExpanding, Kind: broadcast.KindBroadcast,
-		CreatedAt: now.Truncate(time.Millisecond)}
+		CreatedBy: req.CreatedBy, CreatedAt: now.Truncate(time.Millisecond)}
 	if at, ok := req.SendTime(); ok {
 		b.SendAt = &at
 		if at.After(now) {

@@ -147,6 +147,9 @@ func requestHash(b *broadcast.Broadcast, activity []byte) string {
 	if b.SendAt != nil { // absent before schedules: older keys' hashes hold
 		h.Write([]byte("\x00sendAt\x00" + strconv.FormatInt(b.SendAt.UnixMilli(), 10)))
 	}
+	if b.CreatedBy != "" { // another key's retry with the same key is not this request
+		h.Write([]byte("\x00createdBy\x00" + b.CreatedBy))
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

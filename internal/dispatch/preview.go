@@ -60,7 +60,7 @@ func (d *Dispatcher) Preview(ctx context.Context, id string, req *broadcast.Prev
 	p := &broadcast.Broadcast{ID: pid.String(), TenantID: of.TenantID, Message: of.Message,
 		Audience: broadcast.Audience{UserIDs: []string{user}}, Priority: broadcast.PriorityUrgent,
 		Status: broadcast.StatusExpanding, Kind: broadcast.KindPreview, PreviewOf: previewOf,
-		CreatedAt: d.cfg.Now().UTC().Truncate(time.Millisecond)}
+		CreatedBy: req.CreatedBy, CreatedAt: d.cfg.Now().UTC().Truncate(time.Millisecond)}
 	if err := d.record(ctx, p, activity); err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (d *Dispatcher) PreviewDraft(ctx context.Context, req *broadcast.DraftPrevi
 		return nil, err
 	}
 	create := &broadcast.CreateRequest{TenantID: tenant, Message: req.Message,
-		Audience: broadcast.Audience{UserIDs: []string{user}}, Priority: broadcast.PriorityUrgent}
+		Audience: broadcast.Audience{UserIDs: []string{user}}, Priority: broadcast.PriorityUrgent, CreatedBy: req.CreatedBy}
 	p, activity, err := d.prepare(create)
 	if err != nil {
 		return nil, err

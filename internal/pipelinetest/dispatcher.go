@@ -2,9 +2,13 @@ package pipelinetest
 
 import (
 	"context"
+	"net/http"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/broadcast-dev/broadcast/internal/api"
+	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 )
 
@@ -26,7 +30,15 @@ func (e *Env) StartDispatcher() {
 	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: e.Tenants, PageSize: 100, ResumeEvery: 200 * time.Millisecond,
 		ScheduleEvery: 100 * time.Millisecond}, e.Store, e.Queue,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, e.Log.Named("dispatch"))
-	e.API = api.New(e.Dispatcher, e.Queue, e.Store, e.Log.Named("api"))
+	if e.AdminKey == "" {
+		token, k, err := auth.Generate("admin", auth.Admin)
+		require.NoError(e.T, err)
+		e.AdminKey, e.adminKeys = token, []auth.Key{k}
+	}
+	keys, err := auth.NewKeys(e.adminKeys)
+	require.NoError(e.T, err)
+	e.Server = api.New(e.Dispatcher, e.Queue, e.Store, api.Auth{Keys: keys}, e.Log.Named("api"))
+	e.API = AsKey(e.Server, e.AdminKey)
 	ctx, cancel := context.WithCancel(e.ctx)
 	r := &runningDispatcher{cancel: cancel, done: make(chan struct{})}
 	e.disp = r
@@ -45,4 +57,16 @@ func (e *Env) StopDispatcher() {
 	e.disp.cancel()
 	<-e.disp.done
 	e.disp = nil
+}
+
+// AsKey returns h called with the API key token: requests without an
+// Authorization header get "Bearer <token>".
+func AsKey(h http.Handler, token string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		h.ServeHTTP(w, r)
+	})
 }

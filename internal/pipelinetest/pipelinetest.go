@@ -20,6 +20,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/broadcast-dev/broadcast/internal/api"
+	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/graph"
@@ -79,13 +81,19 @@ type Env struct {
 	Sender     *send.Sender
 	Changer    *send.Changer // the edits and recalls of the first sender "process"
 	Installer  *install.Installer
-	API        http.Handler
-	Log        *zap.Logger
+	// Server is the dispatcher's API; API is Server called as the admin
+	// AdminKey names, unless a request carries its own Authorization.
+	Server   *api.Server
+	API      http.Handler
+	AdminKey string
+	Log      *zap.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	disp   *runningDispatcher
+	// adminKeys holds AdminKey's hash: a restarted dispatcher keeps it.
+	adminKeys []auth.Key
 }
 
 // Start builds and runs a pipeline that stops when the test ends.

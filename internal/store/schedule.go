@@ -17,11 +17,14 @@ import (
 // starts them (StartScheduled).
 const keyScheduled = "broadcasts:scheduled"
 
-// scheduleFields are the meta fields of a broadcast's kind and schedule.
+// scheduleFields are the meta fields of a broadcast's kind, author and schedule.
 func scheduleFields(b *broadcast.Broadcast) []any {
 	f := []any{"kind", string(b.Kind.OrBroadcast())}
 	if b.PreviewOf != "" {
 		f = append(f, "preview_of", b.PreviewOf)
+	}
+	if b.CreatedBy != "" {
+		f = append(f, "created_by", b.CreatedBy)
 	}
 	if b.SendAt != nil {
 		f = append(f, "send_at", b.SendAt.UnixMilli())
@@ -32,6 +35,7 @@ func scheduleFields(b *broadcast.Broadcast) []any {
 func readScheduleFields(b *broadcast.Broadcast, m map[string]string) {
 	b.Kind = broadcast.Kind(m["kind"]).OrBroadcast()
 	b.PreviewOf = m["preview_of"]
+	b.CreatedBy = m["created_by"]
 	for _, f := range []struct {
 		field string
 		to    **time.Time

@@ -1,0 +1,60 @@
+package api
+
+import "github.com/broadcast-dev/broadcast/internal/auth"
+
+// Audit actions: what a state-changing call did.
+const (
+	ActionCreate       = "broadcast.create"
+	ActionCancel       = "broadcast.cancel"
+	ActionReplay       = "broadcast.replay"
+	ActionPreview      = "broadcast.preview"
+	ActionDraftPreview = "preview.draft"
+	ActionEdit         = "broadcast.edit"
+	ActionRecall       = "broadcast.recall"
+)
+
+// rule is who may call a route, and what the audit log calls the call.
+type rule struct {
+	// public routes need no key: they reveal nothing (liveness).
+	public bool
+	// role is the least role that may call the route.
+	role auth.Role
+	// own: below admin, the caller must have created the broadcast {id}.
+	own bool
+	// action names a state-changing call in the audit log; reads have none.
+	action string
+	// maxBody bounds the request body (MaxBodyBytes when 0).
+	maxBody int64
+}
+
+// policy is the one table of who may call what: every route the server
+// registers must have an entry (routeMux panics otherwise), so a new route
+// cannot be left open by mistake. Edit is admin-only: it changes what
+// everyone already received, which the issue does not give authors.
+var policy = map[string]rule{
+	"GET /healthz": {public: true},
+
+	"GET /v1/broadcasts":                   {role: auth.Viewer},
+	"GET /v1/broadcasts/{id}":              {role: auth.Viewer},
+	"GET /v1/broadcasts/{id}/recipients":   {role: auth.Viewer},
+	"GET /v1/broadcasts/{id}/export":       {role: auth.Viewer},
+	"GET /v1/tenants/{tenant}":             {role: auth.Viewer},
+	"GET /v1/tenants/{tenant}/unreachable": {role: auth.Viewer},
+
+	"POST /v1/broadcasts":              {role: auth.Author, action: ActionCreate, maxBody: MaxUploadBytes},
+	"POST /v1/previews":                {role: auth.Author, action: ActionDraftPreview},
+	"POST /v1/broadcasts/{id}/preview": {role: auth.Author, own: true, action: ActionPreview},
+	"POST /v1/broadcasts/{id}/cancel":  {role: auth.Author, own: true, action: ActionCancel},
+
+	"POST /v1/broadcasts/{id}/replay": {role: auth.Admin, action: ActionReplay},
+	"POST /v1/broadcasts/{id}/edit":   {role: auth.Admin, action: ActionEdit},
+	"POST /v1/broadcasts/{id}/recall": {role: auth.Admin, action: ActionRecall},
+	"GET /v1/audit":                   {role: auth.Admin},
+}
+
+// Policy returns the least role each route needs (0 for a public route)
+// and whether, below admin, the caller must own the broadcast.
+func Policy(pattern string) (least auth.Role, own, ok bool) {
+	r, ok := policy[pattern]
+	return r.role, r.own, ok
+}
