@@ -17,6 +17,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/graph"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/service"
 )
 
@@ -27,7 +28,8 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, RPS: cfg.GraphRPS, Logger: env.Log})
 	d := dispatch.New(dispatch.Config{Tenants: cfg.Tenants}, env.Store, env.Queue,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, env.Log.Named("expand"))
-	srv := api.NewHTTPServer(cfg.HTTPAddr, api.New(d, env.Queue, env.Store, env.Log.Named("api")))
+	handler := api.New(d, env.Queue, env.Store, env.Log.Named("api"))
+	srv := api.NewHTTPServer(cfg.HTTPAddr, metrics.InstrumentHTTP(handler, handler.Route))
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
