@@ -39,11 +39,11 @@ type Pinger interface {
 
 // OpsHandler serves /metrics, /healthz and /readyz for a process connected
 // to nc and rdb; q, if not nil, adds the queue's depth to the metrics.
-func OpsHandler(nc *nats.Conn, rdb Pinger, q metrics.QueueStats) http.Handler {
+func OpsHandler(nc *nats.Conn, rdb Pinger, q *metrics.QueueCollector) http.Handler {
 	var extra []prometheus.Gatherer
 	if q != nil {
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(metrics.NewQueueCollector(q, 0, 0))
+		reg.MustRegister(q)
 		extra = append(extra, reg)
 	}
 	mux := http.NewServeMux()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/logging"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
@@ -82,7 +83,7 @@ func Main[C Config](name string, load func(getenv func(string) string) (C, error
 	}
 	defer env.close()
 	if c.MetricsAddr != "" {
-		stopOps, err := serveOps(c.MetricsAddr, OpsHandler(env.nc, env.rdb, env.Queue), log)
+		stopOps, err := serveOps(c.MetricsAddr, OpsHandler(env.nc, env.rdb, metrics.NewQueueCollector(env.Queue, 0, 0)), log)
 		if err != nil {
 			log.Error("start the ops listener (METRICS_ADDR)", zap.Error(err))
 			return 1
