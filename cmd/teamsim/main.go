@@ -24,6 +24,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/logging"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
@@ -172,8 +173,14 @@ type envReader struct {
 	errs   []error
 }
 
+// str reads name or the file name_FILE points to (config.Lookup), so the
+// simulator takes the secrets the services take.
 func (e *envReader) str(name, def string) string {
-	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+	v, err := config.Lookup(e.getenv, name)
+	if err != nil {
+		e.errs = append(e.errs, err)
+	}
+	if v != "" {
 		return v
 	}
 	return def

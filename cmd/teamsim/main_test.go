@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -35,4 +37,20 @@ func TestParse(t *testing.T) {
 	_, err = parse(nil, func(string) string { return "" }, io.Discard)
 	require.ErrorContains(t, err, "BOT_APP_ID")
 	require.ErrorContains(t, err, "TEAMS_APP_ID")
+}
+
+// The simulator reads the bot's password from BOT_APP_PASSWORD_FILE, as the
+// services do (the compose file's secrets).
+func TestParsePasswordFromFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bot_app_password")
+	require.NoError(t, os.WriteFile(path, []byte("filed\n"), 0o600))
+	env := map[string]string{"BOT_APP_ID": "app", "BOT_APP_PASSWORD_FILE": path, "TEAMS_APP_ID": "manifest"}
+	o, err := parse(nil, func(k string) string { return env[k] }, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "filed", o.sim.BotAppPassword)
+
+	env["BOT_APP_PASSWORD_FILE"] = path + ".missing"
+	_, err = parse(nil, func(k string) string { return env[k] }, io.Discard)
+	require.ErrorContains(t, err, "BOT_APP_PASSWORD_FILE")
 }

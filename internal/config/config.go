@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,20 @@ type Common struct {
 	// for replay (FAILED_RETENTION, default 14 days). Every binary sets up
 	// the stream: give them all the same value.
 	FailedRetention time.Duration
+	// RedisTLS (REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE)
+	// completes a rediss:// REDIS_URL: a private CA, a client certificate.
+	RedisTLS TLSFiles
+	// NATSTLS (NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE, NATS_TLS_KEY_FILE)
+	// makes the NATS connection TLS (whatever NATS_URL's scheme) and
+	// verifies the server against the CA.
+	NATSTLS TLSFiles
+	// StreamReplicas (NATS_STREAM_REPLICAS, default 1) is the number of
+	// copies of the JOBS and FAILED streams: 3 on a three-node NATS
+	// cluster. Every binary sets the streams up: give them all the same.
+	StreamReplicas int
+	// NATSCredsFile (NATS_CREDS_FILE) is a .creds file, the user JWT and
+	// nkey seed of a NATS account in operator mode.
+	NATSCredsFile string
 }
 
 // Dispatcher configures the API and the audience expansion.
@@ -85,16 +100,32 @@ type reader struct {
 	errs   []error
 }
 
+// ownFileVariable are the variables whose NAME_FILE their own reader takes
+// (API_KEYS_FILE: a key file, read with API_KEYS inline): str leaves it.
+var ownFileVariable = map[string]bool{"API_KEYS": true}
+
+// str reads name, or the file name_FILE points to (see Lookup).
 func (r *reader) str(name, def string) string {
-	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+	if ownFileVariable[name] {
+		if v := strings.TrimSpace(r.getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	v, err := Lookup(r.getenv, name)
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
+	if v != "" {
 		return v
 	}
 	return def
 }
 
 func (r *reader) required(name string) string {
+	before := len(r.errs)
 	v := r.str(name, "")
-	if v == "" {
+	if v == "" && len(r.errs) == before { // an unreadable NAME_FILE is said already
 		r.errs = append(r.errs, fmt.Errorf("%s: required", name))
 	}
 	return v
@@ -195,6 +226,16 @@ func (r *reader) common(metricsAddr string) Common {
 		LogFormat:       r.str("LOG_FORMAT", "json"),
 		FailedRetention: r.duration("FAILED_RETENTION", 14*24*time.Hour),
 	}
+	c.RedisTLS = r.tlsFiles("REDIS_TLS")
+	c.NATSTLS = r.tlsFiles("NATS_TLS")
+	c.NATSCredsFile = r.readable("NATS_CREDS_FILE")
+	c.StreamReplicas = r.int("NATS_STREAM_REPLICAS", 1, 1)
+	if c.StreamReplicas > 5 {
+		r.errs = append(r.errs, fmt.Errorf("NATS_STREAM_REPLICAS: %d is more than JetStream's 5", c.StreamReplicas))
+	}
+	if c.RedisTLS.Set() && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		r.errs = append(r.errs, errors.New("REDIS_TLS_*_FILE: TLS to Redis needs a rediss:// REDIS_URL"))
+	}
 	if r.str("PPROF_ADDR", "") != "" {
 		c.PprofAddr = r.loopback("PPROF_ADDR", "")
 	}
@@ -207,6 +248,34 @@ func (r *reader) common(metricsAddr string) Common {
 		}
 	}
 	return c
+}
+
+// tlsFiles reads prefix_CA_FILE, prefix_CERT_FILE and prefix_KEY_FILE and
+// checks they load.
+func (r *reader) tlsFiles(prefix string) TLSFiles {
+	before := len(r.errs)
+	f := TLSFiles{CAFile: r.readable(prefix + "_CA_FILE"), CertFile: r.readable(prefix + "_CERT_FILE"),
+		KeyFile: r.readable(prefix + "_KEY_FILE")}
+	if len(r.errs) > before {
+		return f // named already
+	}
+	if _, err := f.Load(); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s_*_FILE: %w", prefix, err))
+	}
+	return f
+}
+
+// readable reads the path of a file that must exist and be readable.
+func (r *reader) readable(name string) string {
+	path := r.str(name, "")
+	if path != "" {
+		if f, err := os.Open(path); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("%s: %w", name, err))
+		} else {
+			_ = f.Close()
+		}
+	}
+	return path
 }
 
 func (r *reader) err() error { return errors.Join(r.errs...) }
@@ -270,6 +339,9 @@ func (c Common) Fields() []zap.Field {
 		zap.String("login_url", c.LoginURL), zap.Strings("tenants", c.Tenants), zap.String("pprof_addr", c.PprofAddr),
 		zap.String("metrics_addr", c.MetricsAddr),
 		zap.Duration("failed_retention", c.FailedRetention),
+		zap.String("redis_tls_ca_file", c.RedisTLS.CAFile), zap.String("redis_tls_cert_file", c.RedisTLS.CertFile),
+		zap.String("nats_tls_ca_file", c.NATSTLS.CAFile), zap.String("nats_tls_cert_file", c.NATSTLS.CertFile),
+		zap.String("nats_creds_file", c.NATSCredsFile), zap.Int("nats_stream_replicas", c.StreamReplicas),
 	}
 }
 

@@ -33,6 +33,7 @@ func (q *Queue) setupFailed(ctx context.Context) error {
 		MaxAge:      q.FailedRetention,
 		Duplicates:  DuplicateWindow,
 		Discard:     jetstream.DiscardOld,
+		Replicas:    q.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", q.failed, err)

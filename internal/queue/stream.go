@@ -34,12 +34,13 @@ const (
 )
 
 // Connect opens a NATS connection that reconnects forever, and its JetStream.
-func Connect(ctx context.Context, url, name string, log *zap.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url,
+// extra adds options such as nats.Secure and nats.UserCredentials.
+func Connect(ctx context.Context, url, name string, log *zap.Logger, extra ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
-		nats.Timeout(5*time.Second),
+		nats.Timeout(5 * time.Second),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(500*time.Millisecond),
+		nats.ReconnectWait(500 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -47,7 +48,7 @@ func Connect(ctx context.Context, url, name string, log *zap.Logger) (*nats.Conn
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted())) }),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to NATS: %w", err)
 	}
@@ -71,6 +72,11 @@ type Queue struct {
 	// FailedRetention is how long the failed-sends stream keeps a failure;
 	// set it before Setup. Default DefaultFailedRetention.
 	FailedRetention time.Duration
+	// Replicas is the number of copies of each stream in a NATS cluster
+	// (3 on a three-node cluster); set it before Setup. 0 means 1. Setup
+	// applies it to existing streams too, so every process must have the
+	// same value.
+	Replicas int
 }
 
 // New returns the queue of namespace ns on js.
@@ -92,6 +98,7 @@ func (q *Queue) Setup(ctx context.Context) error {
 		Storage:     jetstream.FileStorage,
 		Duplicates:  DuplicateWindow,
 		Discard:     jetstream.DiscardOld,
+		Replicas:    q.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", q.stream, err)

@@ -103,23 +103,49 @@ func Main[C Config](name string, load func(getenv func(string) string) (C, error
 }
 
 func connect(ctx context.Context, name string, c config.Common, log *zap.Logger) (*Env, error) {
-	rdb, err := store.Connect(ctx, c.RedisURL)
+	redisTLS, err := c.RedisTLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_TLS_*_FILE: %w", err)
+	}
+	rdb, err := store.Connect(ctx, c.RedisURL, store.WithTLS(redisTLS))
 	if err != nil {
 		return nil, err
 	}
-	nc, js, err := queue.Connect(ctx, c.NATSURL, name, log)
+	natsOpts, err := natsSecurity(c)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	nc, js, err := queue.Connect(ctx, c.NATSURL, name, log, natsOpts...)
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err
 	}
 	q := queue.New(js, "")
 	q.FailedRetention = c.FailedRetention
+	q.Replicas = c.StreamReplicas
 	if err := q.Setup(ctx); err != nil {
 		nc.Close()
 		_ = rdb.Close()
 		return nil, err
 	}
 	return &Env{Log: log, Store: store.New(rdb), Queue: q, rdb: rdb, nc: nc}, nil
+}
+
+// natsSecurity is the TLS and the credentials of the NATS connection.
+func natsSecurity(c config.Common) ([]nats.Option, error) {
+	var opts []nats.Option
+	tc, err := c.NATSTLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("NATS_TLS_*_FILE: %w", err)
+	}
+	if tc != nil {
+		opts = append(opts, nats.Secure(tc))
+	}
+	if c.NATSCredsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.NATSCredsFile))
+	}
+	return opts, nil
 }
 
 // drainTimeout bounds the flush of the NATS connection at exit.

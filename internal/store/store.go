@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,12 +30,32 @@ func New(rdb redis.UniversalClient) *Store {
 	return &Store{rdb: rdb, now: time.Now, adapt: DefaultAdaptive}
 }
 
+// ConnectOption adjusts the client Connect makes.
+type ConnectOption func(*redis.Options)
+
+// WithTLS verifies a rediss:// server with tc's CAs and presents its client
+// certificate; the server name stays the URL's host. A nil tc changes
+// nothing.
+func WithTLS(tc *tls.Config) ConnectOption {
+	return func(o *redis.Options) {
+		if tc == nil || o.TLSConfig == nil {
+			return
+		}
+		c := tc.Clone()
+		c.ServerName = o.TLSConfig.ServerName
+		o.TLSConfig = c
+	}
+}
+
 // Connect parses a redis:// or rediss:// URL, applies timeouts and checks the
 // server answers.
-func Connect(ctx context.Context, url string) (*redis.Client, error) {
+func Connect(ctx context.Context, url string, options ...ConnectOption) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	for _, o := range options {
+		o(opts)
 	}
 	opts.DialTimeout = 5 * time.Second
 	opts.ReadTimeout = 3 * time.Second
