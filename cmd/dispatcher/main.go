@@ -18,6 +18,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/graph"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/service"
 )
 
@@ -32,8 +33,8 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 	if err != nil {
 		return fmt.Errorf("API keys: %w", err)
 	}
-	srv := api.NewHTTPServer(cfg.HTTPAddr, api.New(d, env.Queue, env.Store,
-		api.Auth{Keys: keys, AuditMaxEntries: cfg.AuditMaxEntries}, env.Log.Named("api")))
+	handler := api.New(d, env.Queue, env.Store, api.Auth{Keys: keys, AuditMaxEntries: cfg.AuditMaxEntries}, env.Log.Named("api"))
+	srv := api.NewHTTPServer(cfg.HTTPAddr, metrics.InstrumentHTTP(handler, handler.Route))
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()

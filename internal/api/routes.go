@@ -36,3 +36,10 @@ func (m *routeMux) Handle(pattern string, h http.Handler) {
 // Routes returns the patterns the server serves, such as
 // "GET /v1/broadcasts/{id}", in the order they were registered.
 func (s *Server) Routes() []string { return slices.Clone(s.mux.patterns) }
+
+// Route is the pattern that serves r, such as "GET /v1/broadcasts/{id}",
+// or "" when none does: the label of the API's metrics, never the raw path.
+func (s *Server) Route(r *http.Request) string {
+	_, pattern := s.mux.Handler(r)
+	return pattern
+}

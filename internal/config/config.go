@@ -37,6 +37,9 @@ type Common struct {
 	LogFormat      string // json or console
 	// PprofAddr, when set, serves net/http/pprof there (loopback only).
 	PprofAddr string
+	// MetricsAddr is the ops listener's address: /metrics, /healthz and
+	// /readyz (METRICS_ADDR; a default per binary, "off" for none).
+	MetricsAddr string
 	// Tenants this deployment serves; the first is the default of a request.
 	Tenants []string
 	// FailedRetention is how long the failed-sends stream keeps a failure
@@ -206,8 +209,30 @@ func (r *reader) loopback(name, def string) string {
 	return v
 }
 
-func (r *reader) common() Common {
+// Default ops listeners (METRICS_ADDR): one per binary, so that one host
+// runs one of each without a clash; loopback unless told otherwise.
+const (
+	DefaultDispatcherMetricsAddr = "127.0.0.1:9090"
+	DefaultInstallerMetricsAddr  = "127.0.0.1:9091"
+	DefaultSenderMetricsAddr     = "127.0.0.1:9092"
+)
+
+// listen reads a listen address, any interface (":9090" in a container),
+// or "off" for none ("").
+func (r *reader) listen(name, def string) string {
+	v := r.str(name, def)
+	if strings.EqualFold(v, "off") {
+		return ""
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not host:port (or off)", name, v))
+	}
+	return v
+}
+
+func (r *reader) common(metricsAddr string) Common {
 	c := Common{
+		MetricsAddr:     r.listen("METRICS_ADDR", metricsAddr),
 		NATSURL:         r.str("NATS_URL", DefaultNATSURL),
 		RedisURL:        r.str("REDIS_URL", DefaultRedisURL),
 		BotAppID:        r.required("BOT_APP_ID"),
@@ -274,7 +299,7 @@ func (r *reader) err() error { return errors.Join(r.errs...) }
 // LoadDispatcher reads the dispatcher's configuration.
 func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	r := &reader{getenv: getenv}
-	c := Dispatcher{Common: r.common(), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
+	c := Dispatcher{Common: r.common(DefaultDispatcherMetricsAddr), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
 		HTTPAddr: r.addr("HTTP_ADDR", "127.0.0.1:8080"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1),
 		APIKeys: r.apiKeys(), AuditMaxEntries: r.int("AUDIT_MAX_ENTRIES", DefaultAuditMaxEntries, 1000)}
 	return c, r.err()
@@ -283,7 +308,7 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 // LoadInstaller reads the installer's configuration.
 func LoadInstaller(getenv func(string) string) (Installer, error) {
 	r := &reader{getenv: getenv}
-	c := Installer{Common: r.common(), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
+	c := Installer{Common: r.common(DefaultInstallerMetricsAddr), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
 		TeamsAppID: r.required("TEAMS_APP_ID"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1),
 		Concurrency: r.int("INSTALL_CONCURRENCY", 16, 1), BotServiceURL: r.url("BOT_SERVICE_URL", DefaultBotServiceURL),
 		TenantRPS: r.float("TENANT_RPS", 50, 0.1), HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
@@ -293,7 +318,7 @@ func LoadInstaller(getenv func(string) string) (Installer, error) {
 // LoadSender reads the sender's configuration.
 func LoadSender(getenv func(string) string) (Sender, error) {
 	r := &reader{getenv: getenv}
-	c := Sender{Common: r.common(), BotServiceURL: r.url("BOT_SERVICE_URL", DefaultBotServiceURL),
+	c := Sender{Common: r.common(DefaultSenderMetricsAddr), BotServiceURL: r.url("BOT_SERVICE_URL", DefaultBotServiceURL),
 		TenantRPS: r.float("TENANT_RPS", 50, 0.1), Concurrency: r.int("SEND_CONCURRENCY", 32, 1),
 		MaxRetries: r.int("SEND_MAX_RETRIES", 5, 0), MaxThrottles: r.int("SEND_MAX_THROTTLES", 20, 1),
 		HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
@@ -329,6 +354,7 @@ func (c Common) Fields() []zap.Field {
 		zap.String("nats_url", redactURL(c.NATSURL)), zap.String("redis_url", redactURL(c.RedisURL)),
 		zap.String("bot_app_id", c.BotAppID), zap.String("bot_app_password", mask(c.BotAppPassword)),
 		zap.String("login_url", c.LoginURL), zap.Strings("tenants", c.Tenants), zap.String("pprof_addr", c.PprofAddr),
+		zap.String("metrics_addr", c.MetricsAddr),
 		zap.Duration("failed_retention", c.FailedRetention),
 		zap.String("redis_tls_ca_file", c.RedisTLS.CAFile), zap.String("redis_tls_cert_file", c.RedisTLS.CertFile),
 		zap.String("nats_tls_ca_file", c.NATSTLS.CAFile), zap.String("nats_tls_cert_file", c.NATSTLS.CertFile),

@@ -147,3 +147,27 @@ func TestAPIKeysErrors(t *testing.T) {
 	_, err = LoadDispatcher(env(withVars(map[string]string{"AUDIT_MAX_ENTRIES": "10"})))
 	require.ErrorContains(t, err, "AUDIT_MAX_ENTRIES")
 }
+
+func TestMetricsAddrDefaultsPerBinaryAndOff(t *testing.T) {
+	d, err := LoadDispatcher(env(base))
+	require.NoError(t, err)
+	in, err := LoadInstaller(env(base))
+	require.NoError(t, err)
+	s, err := LoadSender(env(base))
+	require.NoError(t, err)
+	require.Equal(t, []string{"127.0.0.1:9090", "127.0.0.1:9091", "127.0.0.1:9092"}, []string{d.MetricsAddr, in.MetricsAddr, s.MetricsAddr})
+
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for addr, want := range map[string]string{":9090": ":9090", "off": "", "OFF": "", "127.0.0.1:0": "127.0.0.1:0"} {
+		m["METRICS_ADDR"] = addr
+		c, err := LoadSender(env(m))
+		require.NoError(t, err, addr)
+		require.Equal(t, want, c.MetricsAddr, addr)
+	}
+	m["METRICS_ADDR"] = "9090"
+	_, err = LoadSender(env(m))
+	require.ErrorContains(t, err, "METRICS_ADDR")
+}

@@ -249,6 +249,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		return nil, err
 	}
 	e.pprofAddr = pprofAddr
+	printMetrics(o.Out, procs)
 	if err := e.api.waitHealthy(ctx, 20*time.Second, procs); err != nil {
 		return nil, err
 	}
@@ -434,5 +435,15 @@ func Print(w io.Writer, r *Result) {
 	fmt.Fprintln(w, "MISMATCH:")
 	for _, p := range r.Problems {
 		fmt.Fprintln(w, "  - "+p)
+	}
+}
+
+// printMetrics says where each service's metrics are, in start order.
+func printMetrics(out io.Writer, procs *processes) {
+	addrs := procs.metricsAddrs()
+	for _, name := range procs.running() {
+		if a, ok := addrs[name]; ok {
+			fmt.Fprintf(out, "%s: metrics at http://%s/metrics, health at /healthz and /readyz\n", name, a)
+		}
 	}
 }

@@ -27,6 +27,7 @@ type processes struct {
 type child struct {
 	name, binary string
 	extra        []string
+	metricsAddr  string // its ops listener (METRICS_ADDR), "" for none
 	cmd          *exec.Cmd
 	done         chan struct{}
 	err          error
@@ -37,9 +38,42 @@ func newProcesses(binDir, work string, env []string, log *zap.Logger) *processes
 }
 
 // start runs bin/<binary> as name with the demo's environment and extra
-// variables, its output in <work>/<name>.log.
+// variables, its output in <work>/<name>.log. Each service gets an ops
+// listener (METRICS_ADDR) on a free port of its own, unless extra sets one:
+// the binaries' default ports would clash between two senders, or with
+// another demo or test running beside this one. A restart keeps the port.
 func (p *processes) start(binary, name string, extra ...string) error {
+	if !hasVar(extra, "METRICS_ADDR") && !hasVar(p.env, "METRICS_ADDR") {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		extra = append(extra[:len(extra):len(extra)], "METRICS_ADDR="+addr)
+	}
 	return p.launch(binary, name, extra, os.O_TRUNC)
+}
+
+// hasVar reports whether env sets the variable name.
+func hasVar(env []string, name string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// metricsAddrs returns the ops listener of each running service, by name.
+func (p *processes) metricsAddrs() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]string, len(p.procs))
+	for _, c := range p.procs {
+		if c.metricsAddr != "" {
+			out[c.name] = c.metricsAddr
+		}
+	}
+	return out
 }
 
 // launch starts a child; logMode is O_TRUNC for a new service, O_APPEND
@@ -63,6 +97,11 @@ func (p *processes) launch(binary, name string, extra []string, logMode int) err
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	c := &child{name: name, binary: binary, extra: extra, cmd: cmd, done: make(chan struct{})}
+	for _, kv := range extra {
+		if v, ok := strings.CutPrefix(kv, "METRICS_ADDR="); ok {
+			c.metricsAddr = v
+		}
+	}
 	go func() {
 		c.err = cmd.Wait()
 		logf.Close()

@@ -25,6 +25,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/directory"
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/message"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
@@ -295,6 +296,9 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	if err != nil {
 		return err
 	}
+	finished := false
+	stopped := metrics.ExpansionStarted(b.TenantID)
+	defer func() { stopped(finished) }()
 	if res.Resolve && !res.Done {
 		// The audience is resolved, and its size recorded, before any job.
 		if err := d.resolve(ctx, b, res, log); errors.Is(err, store.ErrCanceled) {
@@ -322,6 +326,7 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	if err != nil {
 		return err
 	}
+	finished = true
 	b, err = d.store.Broadcast(ctx, id)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
@@ -45,6 +46,7 @@ type recorded struct {
 // published is a page whose jobs are on their way to the stream.
 type published struct {
 	acks  *queue.Acks
+	items []queue.Item
 	after string
 }
 
@@ -109,6 +111,7 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, res
 				cancel()
 				continue
 			}
+			countPublished(b.TenantID, p.items)
 			if p.after != "" {
 				if err := d.store.SaveExpansionCursor(ctx, b.ID, p.after); err != nil {
 					ackErr = err
@@ -125,7 +128,7 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, res
 		defer wg.Done()
 		defer close(pubs)
 		for r := range recs {
-			pubs <- published{acks: d.pub.PublishAsync(ctx, r.items), after: r.after}
+			pubs <- published{acks: d.pub.PublishAsync(ctx, r.items), items: r.items, after: r.after}
 		}
 	}()
 
@@ -233,6 +236,7 @@ func (d *Dispatcher) recordPage(ctx context.Context, b *broadcast.Broadcast, use
 	if err != nil {
 		return nil, err
 	}
+	metrics.RecipientsRecorded(b.TenantID, len(users))
 	items := make([]queue.Item, 0, len(added))
 	for _, a := range added {
 		// Existing recipients (a resumed page) get their job again; the
@@ -247,4 +251,22 @@ func (d *Dispatcher) recordPage(ctx context.Context, b *broadcast.Broadcast, use
 		}
 	}
 	return items, nil
+}
+
+// countPublished counts a page's jobs stored by the stream, by stage.
+func countPublished(tenant string, items []queue.Item) {
+	var install, send int
+	for _, it := range items {
+		if it.Stage == broadcast.StageInstall {
+			install++
+		} else {
+			send++
+		}
+	}
+	if install > 0 {
+		metrics.JobsPublished(tenant, string(broadcast.StageInstall), install)
+	}
+	if send > 0 {
+		metrics.JobsPublished(tenant, string(broadcast.StageSend), send)
+	}
 }

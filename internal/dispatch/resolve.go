@@ -12,6 +12,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/directory"
 	"github.com/broadcast-dev/broadcast/internal/graph"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -71,6 +72,7 @@ func (d *Dispatcher) resolve(ctx context.Context, b *broadcast.Broadcast, at sto
 	if err != nil {
 		return err
 	}
+	metrics.AudienceResolved(b.TenantID, size)
 	got, err := d.store.Broadcast(ctx, b.ID)
 	if err != nil {
 		return err

@@ -17,6 +17,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 )
 
 const (
@@ -61,6 +63,18 @@ const (
 	kindInstallGet
 	kindInstallPost
 )
+
+// String is the kind's metrics label.
+func (k kind) String() string {
+	switch k {
+	case kindInstallGet:
+		return "install_get"
+	case kindInstallPost:
+		return "install_post"
+	default:
+		return "directory"
+	}
+}
 
 // Client calls Graph for one tenant. It is safe for concurrent use; all its
 // goroutines share its rate limits and its pause after a 429.
@@ -213,10 +227,13 @@ func (c *Client) once(ctx context.Context, cl call) ([]byte, error) {
 	for k, v := range cl.header {
 		req.Header.Set(k, v)
 	}
+	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		metrics.GraphCall(cl.kind.String(), 0, time.Since(start))
 		return nil, err
 	}
+	metrics.GraphCall(cl.kind.String(), resp.StatusCode, time.Since(start))
 	data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	_, _ = io.CopyN(io.Discard, resp.Body, drainBody)
 	_ = resp.Body.Close()

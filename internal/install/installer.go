@@ -25,6 +25,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/graph"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/store"
@@ -118,10 +119,11 @@ func (in *Installer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return nil
 	}
 
-	conv, err := in.install(ctx, job)
+	conv, how, err := in.install(ctx, job)
 	if err != nil {
 		return in.settleFailure(ctx, msg, job, err, log)
 	}
+	metrics.Install(job.TenantID, how.outcome(), how.route, "")
 	if err := in.store.SetConversation(ctx, job.TenantID, job.UserID, conv); err != nil {
 		return err
 	}
@@ -137,41 +139,56 @@ func (in *Installer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	return err
 }
 
+// installed is how an install went: whether the app was installed now, and
+// which route found the conversation.
+type installed struct {
+	newly bool
+	route string // metrics.RouteGraph or metrics.RouteConnector
+}
+
+func (i installed) outcome() string {
+	if i.newly {
+		return metrics.InstallInstalled
+	}
+	return metrics.InstallAlreadyInstalled
+}
+
 // install makes sure the app is installed for the user and returns the
 // conversation id of their 1:1 chat with the bot.
-func (in *Installer) install(ctx context.Context, job broadcast.Job) (string, error) {
+func (in *Installer) install(ctx context.Context, job broadcast.Job) (string, installed, error) {
 	g, err := in.graphFor(job.TenantID)
 	if err != nil {
-		return "", err
+		return "", installed{}, err
 	}
 	if in.viaConnector(g) {
 		conv, err := in.createConversation(ctx, job)
 		if err == nil || teams.Classify(err) != teams.NotInstalled {
-			return conv, err
+			return conv, installed{route: metrics.RouteConnector}, err
 		}
 		// No app yet: install it through Graph, then look again.
 	}
 	appID, err := in.catalogID(ctx, job.TenantID, g)
 	if err != nil {
-		return "", err
+		return "", installed{}, err
 	}
-	installed, err := g.InstallApp(ctx, job.UserID, appID)
+	newly, err := g.InstallApp(ctx, job.UserID, appID)
 	if err != nil {
-		return "", fmt.Errorf("install: %w", err)
+		return "", installed{}, fmt.Errorf("install: %w", err)
 	}
-	in.log.Debug("app installed", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Bool("newly_installed", installed))
+	in.log.Debug("app installed", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Bool("newly_installed", newly))
 	if in.viaConnector(g) {
-		return in.createConversation(ctx, job)
+		conv, err := in.createConversation(ctx, job)
+		return conv, installed{newly: newly, route: metrics.RouteConnector}, err
 	}
 	instID, err := g.InstallationID(ctx, job.UserID, appID)
 	if err != nil {
-		return "", fmt.Errorf("find installation: %w", err)
+		return "", installed{}, fmt.Errorf("find installation: %w", err)
 	}
 	chat, err := g.ChatID(ctx, job.UserID, instID)
 	if err != nil {
-		return "", fmt.Errorf("find chat: %w", err)
+		return "", installed{}, fmt.Errorf("find chat: %w", err)
 	}
-	return chat, nil
+	return chat, installed{newly: newly, route: metrics.RouteGraph}, nil
 }
 
 // viaConnector reports whether the user's conversation should come from the
@@ -187,7 +204,9 @@ func (in *Installer) createConversation(ctx context.Context, job broadcast.Job) 
 	if err := gate.Wait(ctx); err != nil {
 		return "", err
 	}
+	start := time.Now()
 	conv, err := in.cfg.Connector.CreateConversation(ctx, job.TenantID, job.UserID)
+	metrics.ConnectorCall(metrics.OpCreateConversation, time.Since(start))
 	var terr *teams.Error
 	if teams.Classify(err) == teams.Throttled && errors.As(err, &terr) && terr.RetryAfter > 0 {
 		if perr := gate.Pause(ctx, terr.RetryAfter); perr != nil {
@@ -223,7 +242,9 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	reason, to := broadcast.Reason(""), broadcast.StateFailed
+	// Counted once, here: retried unless it is recorded failed or blocked.
+	counted, reason, to := metrics.InstallRetried, broadcast.Reason(""), broadcast.StateFailed
+	defer func() { metrics.Install(job.TenantID, counted, "", string(reason)) }()
 	var backlog *ratelimit.BacklogError
 	var terr *teams.Error
 	switch {
@@ -251,6 +272,10 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 			return queue.Retry(delay, cause)
 		}
 		reason = broadcast.ReasonInstallFailed
+	}
+	counted = metrics.InstallFailed
+	if to == broadcast.StateBlocked {
+		counted = metrics.InstallBlocked
 	}
 	log.Warn("install failed for good", zap.String("reason", string(reason)), zap.Error(cause))
 	if reason.Replayable() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -73,6 +74,7 @@ type Env struct {
 	Store      *store.Store
 	Queue      *queue.Queue
 	JS         jetstream.JetStream
+	NATS       *nats.Conn // the workers' connection, for health checks
 	Sim        *teamsim.Sim
 	SimURL     string
 	Connector  *teams.Client
@@ -140,7 +142,7 @@ func Start(t testing.TB, o Options) *Env {
 	t.Cleanup(func() { _ = rdb.Close() })
 	st := store.New(rdb)
 
-	_, js, err := queue.Connect(context.Background(), testenv.NATS(t), t.Name(), log)
+	nc, js, err := queue.Connect(context.Background(), testenv.NATS(t), t.Name(), log)
 	require.NoError(t, err)
 	q := queue.New(js, "t"+strings.ReplaceAll(uuid.NewString()[:13], "-", ""))
 	require.NoError(t, q.Setup(context.Background()))
@@ -152,7 +154,7 @@ func Start(t testing.TB, o Options) *Env {
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: srv.URL + "/login", GraphURL: srv.URL + "/graph/v1.0",
 		ClientID: BotAppID, ClientSecret: BotPassword, RPS: o.GraphRPS, HTTP: httpClient, Logger: log})
 
-	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
+	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, NATS: nc, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
 	scfg := send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase}
 	gates := ratelimit.NewTenants(o.TenantRPS, st)
 	e.Sender = send.New(scfg, st, q, connector, gates, log.Named("sender"))

@@ -40,6 +40,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 )
 
 // Shared is the tenants' budgets and pauses as every process sees them.
@@ -98,8 +100,9 @@ func (t *Tenants) For(tenant string) *Gate {
 		// Burst 1: requests leave evenly spaced, so no sliding one-second
 		// window on the server side sees more than rps of them.
 		g = &Gate{tenant: tenant, rps: t.rps, shared: t.shared, ahead: t.ahead, log: t.log,
-			local: rate.NewLimiter(rate.Limit(t.rps), 1), sleep: sleep}
+			local: rate.NewLimiter(rate.Limit(t.rps), 1), sleep: sleep, metrics: metrics.ForTenant(tenant)}
 		g.learned.Store(math.Float64bits(t.rps))
+		g.metrics.Rate(t.rps)
 		t.gates[tenant] = g
 	}
 	return g
@@ -124,6 +127,8 @@ type Gate struct {
 	ahead  time.Duration
 	local  *rate.Limiter
 	log    *zap.Logger
+	// metrics: the tenant's 429s, pauses and rate.
+	metrics *metrics.Tenant
 
 	pausedUntil atomic.Int64  // Unix ns, this process's view
 	learned     atomic.Uint64 // float64 bits: the tenant's rate as last read from the store
@@ -249,6 +254,7 @@ func (g *Gate) learn(rps float64) {
 		return
 	}
 	g.local.SetLimit(rate.Limit(rps))
+	g.metrics.Rate(rps)
 }
 
 // Rate is the tenant's current rate (requests/s) as this process last
@@ -274,6 +280,7 @@ func (g *Gate) Remaining() time.Duration {
 // only ever extended. Through the store the 429 also lowers the tenant's
 // rate if it starts a new throttle episode.
 func (g *Gate) Pause(ctx context.Context, d time.Duration) error {
+	g.metrics.Throttled(g.Remaining() <= 0)
 	g.extend(time.Now().Add(d))
 	if g.shared == nil {
 		return nil
@@ -295,7 +302,11 @@ func (g *Gate) extend(until time.Time) {
 	u := until.UnixNano()
 	for {
 		cur := g.pausedUntil.Load()
-		if u <= cur || g.pausedUntil.CompareAndSwap(cur, u) {
+		if u <= cur {
+			return
+		}
+		if g.pausedUntil.CompareAndSwap(cur, u) {
+			g.metrics.PausedUntil(until)
 			return
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/store"
 	"github.com/broadcast-dev/broadcast/internal/teams"
@@ -322,4 +323,32 @@ func TestWaitWithinSitsOutShortPauses(t *testing.T) {
 	require.NoError(t, a.Pause(context.Background(), 3*time.Second))
 	var backlog *ratelimit.BacklogError
 	require.ErrorAs(t, b.WaitWithin(context.Background(), 500*time.Millisecond), &backlog, "a pause longer than the hold is sent away")
+}
+
+// Each 429 is counted for its tenant where it pauses the gate; only the
+// first starts a pause. The pause's end and the rate the 429 lowered are
+// reported too.
+func TestThrottlesAndPausesAreCountedPerTenant(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	tenant := testenv.FreeTenant(t)
+	g := ratelimit.NewTenants(100, st).For(tenant)
+	value := func(name string) float64 {
+		f, err := metrics.Gather(metrics.Registry)
+		require.NoError(t, err)
+		v, _ := f.Sum(name, map[string]string{"tenant": tenant})
+		return v
+	}
+	require.Equal(t, 100.0, value("broadcast_tenant_rate_rps"))
+	require.Zero(t, value("broadcast_tenant_throttled_total"))
+
+	before := float64(time.Now().Unix())
+	for range 3 {
+		require.NoError(t, g.Pause(context.Background(), 2*time.Second))
+	}
+	require.Equal(t, 3.0, value("broadcast_tenant_throttled_total"))
+	require.Equal(t, 1.0, value("broadcast_tenant_pauses_total"))
+	require.Greater(t, value("broadcast_tenant_paused_until_seconds"), before)
+	require.Less(t, value("broadcast_tenant_rate_rps"), 100.0, "the first 429 lowered the rate")
+	require.Equal(t, g.Rate(), value("broadcast_tenant_rate_rps"))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/message"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/store"
@@ -133,10 +134,13 @@ func (c *Changer) Handle(ctx context.Context, msg jetstream.Msg) error {
 			return c.release(ctx, op, job, owner, store.ChangeOutcome{}, err)
 		}
 		callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		start := time.Now()
 		if op == broadcast.StageEdit {
 			callErr = c.teams.Update(callCtx, claim.ConversationID, claim.ActivityID, activity)
+			metrics.ConnectorCall(metrics.OpUpdate, time.Since(start))
 		} else {
 			callErr = c.teams.Delete(callCtx, claim.ConversationID, claim.ActivityID)
+			metrics.ConnectorCall(metrics.OpDelete, time.Since(start))
 		}
 		cancel()
 		if teams.ClassifyChange(callErr) != teams.Unauthorized {
@@ -168,7 +172,16 @@ func (c *Changer) settle(ctx context.Context, gate *ratelimit.Gate, op broadcast
 	outcome := teams.ClassifyChange(callErr)
 	var terr *teams.Error
 	errors.As(callErr, &terr)
+	// Counted once, here: the Connector's answer is the outcome.
+	counted := metrics.OutcomeFailed
+	defer func() { metrics.Change(job.TenantID, string(op), counted, statusOf(terr)) }()
 	final := func(to string, reason broadcast.Reason) error {
+		switch to {
+		case store.ChangeDone:
+			counted = metrics.OutcomeDone
+		case store.ChangeSkipped:
+			counted = metrics.OutcomeSkipped
+		}
 		if to == store.ChangeFailed {
 			log.Warn(string(op)+" failed for good", zap.String("reason", string(reason)), zap.Error(callErr))
 		}
@@ -184,16 +197,19 @@ func (c *Changer) settle(ctx context.Context, gate *ratelimit.Gate, op broadcast
 		if claim.Throttles+1 >= c.cfg.MaxThrottles {
 			return final(store.ChangeFailed, broadcast.ReasonThrottled)
 		}
+		counted = metrics.OutcomeThrottled
 		log.Info("throttled: tenant paused", zap.Duration("retry_after", wait))
 		return c.release(ctx, op, job, owner, store.ChangeOutcome{CountThrottle: true}, queue.Retry(wait+jitter(wait), callErr))
 	case teams.Retry, teams.Unauthorized:
 		maybe := teams.MaybeDelivered(callErr)
 		if ctx.Err() != nil { // shutting down: the call was cut, not refused
+			counted = metrics.OutcomeInterrupted
 			return c.release(ctx, op, job, owner, store.ChangeOutcome{MaybeDelivered: maybe}, ctx.Err())
 		}
 		if claim.Retries >= c.cfg.MaxRetries {
 			return final(store.ChangeFailed, broadcast.ReasonRetriesExhausted)
 		}
+		counted = metrics.OutcomeRetried
 		delay := queue.Backoff(claim.Retries+1, c.cfg.RetryBase, time.Minute)
 		log.Info(string(op)+" failed, will retry", zap.Int("retries", claim.Retries+1), zap.Duration("delay", delay), zap.Error(callErr))
 		return c.release(ctx, op, job, owner, store.ChangeOutcome{CountRetry: true, MaybeDelivered: maybe}, queue.Retry(delay, callErr))
@@ -216,6 +232,7 @@ func (c *Changer) settle(ctx context.Context, gate *ratelimit.Gate, op broadcast
 		return final(store.ChangeFailed, reason)
 	default:
 		if ctx.Err() != nil {
+			counted = metrics.OutcomeInterrupted
 			return c.release(ctx, op, job, owner, store.ChangeOutcome{}, ctx.Err())
 		}
 		return final(store.ChangeFailed, broadcast.ReasonServiceError)

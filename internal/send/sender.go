@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/store"
@@ -143,7 +144,9 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 			return s.release(ctx, job, err)
 		}
 		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+		start := time.Now()
 		activityID, sendErr = s.teams.Send(callCtx, conv, activity)
+		metrics.ConnectorCall(metrics.OpSend, time.Since(start))
 		cancel()
 		if teams.Classify(sendErr) != teams.Unauthorized {
 			break
@@ -168,33 +171,44 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 	outcome := teams.Classify(sendErr)
 	var terr *teams.Error
 	errors.As(sendErr, &terr)
+	// Counted once, here, whatever the store says next: the Connector's
+	// answer is the outcome.
+	counted := metrics.OutcomeFailed
+	defer func() { metrics.Send(job.TenantID, counted, statusOf(terr)) }()
 	switch outcome {
 	case teams.OK:
+		counted = metrics.OutcomeSent
 		return s.recordSent(ctx, job, conv, activityID, log)
 	case teams.Throttled:
 		wait := pauseTenant(ctx, gate, terr, rec.Attempts, log)
 		if rec.Throttles+1 >= s.cfg.MaxThrottles {
 			return s.fail(ctx, job, broadcast.ReasonThrottled, sendErr, log)
 		}
+		counted = metrics.OutcomeThrottled
 		log.Info("throttled: tenant paused", zap.Duration("retry_after", wait))
 		return s.giveBack(ctx, job, store.Change{CountThrottle: true}, queue.Retry(wait+jitter(wait), sendErr))
 	case teams.Retry, teams.Unauthorized:
 		maybe := teams.MaybeDelivered(sendErr)
 		if ctx.Err() != nil { // shutting down: the call was cut, not refused
+			counted = metrics.OutcomeInterrupted
 			return s.giveBack(ctx, job, store.Change{MaybeDelivered: maybe}, ctx.Err())
 		}
 		if rec.Retries >= s.cfg.MaxRetries {
 			return s.fail(ctx, job, broadcast.ReasonRetriesExhausted, sendErr, log)
 		}
+		counted = metrics.OutcomeRetried
 		delay := queue.Backoff(rec.Retries+1, s.cfg.RetryBase, time.Minute)
 		log.Info("send failed, will retry", zap.Int("retries", rec.Retries+1), zap.Duration("delay", delay),
 			zap.Bool("maybe_delivered", maybe), zap.Error(sendErr))
 		return s.giveBack(ctx, job, store.Change{CountRetry: true, MaybeDelivered: maybe}, queue.Retry(delay, sendErr))
 	case teams.Blocked:
+		counted = metrics.OutcomeBlocked
 		return s.block(ctx, job, broadcast.ReasonBlockedByUser, sendErr, log)
 	case teams.Disabled:
+		counted = metrics.OutcomeBlocked
 		return s.block(ctx, job, broadcast.ReasonBotDisabled, sendErr, log)
 	case teams.NotInstalled, teams.ConversationGone:
+		counted = metrics.OutcomeReinstall
 		return s.reinstall(ctx, job, conv, sendErr, log)
 	case teams.BadMessage:
 		reason := broadcast.ReasonBadMessage
@@ -204,6 +218,7 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 		return s.fail(ctx, job, reason, sendErr, log)
 	default:
 		if ctx.Err() != nil {
+			counted = metrics.OutcomeInterrupted
 			return s.release(ctx, job, ctx.Err())
 		}
 		return s.fail(ctx, job, broadcast.ReasonServiceError, sendErr, log)
@@ -312,6 +327,14 @@ func (s *Sender) owner(msg jetstream.Msg) string {
 
 func jitter(d time.Duration) time.Duration {
 	return queue.Backoff(1, d/5+time.Millisecond, time.Hour) // up to a fifth more
+}
+
+// statusOf is the HTTP status of a Connector answer, 0 when there was none.
+func statusOf(terr *teams.Error) int {
+	if terr == nil {
+		return 0
+	}
+	return terr.Status
 }
 
 func errString(err error) string {

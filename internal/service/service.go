@@ -1,7 +1,8 @@
 // Package service is the start-up and shutdown every binary shares: read the
 // configuration, build the logger, connect to Redis and NATS, make sure the
-// stream exists, run until SIGINT or SIGTERM, and exit once with a status
-// (0 clean, 1 failed, 2 misconfigured).
+// stream exists, serve the ops listener (metrics and health, ops.go), run
+// until SIGINT or SIGTERM, and exit once with a status (0 clean, 1 failed,
+// 2 misconfigured).
 package service
 
 import (
@@ -21,6 +22,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/logging"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
@@ -80,6 +82,14 @@ func Main[C Config](name string, load func(getenv func(string) string) (C, error
 		return 1
 	}
 	defer env.close()
+	if c.MetricsAddr != "" {
+		stopOps, err := serveOps(c.MetricsAddr, OpsHandler(env.nc, env.rdb, metrics.NewQueueCollector(env.Queue, 0, 0)), log)
+		if err != nil {
+			log.Error("start the ops listener (METRICS_ADDR)", zap.Error(err))
+			return 1
+		}
+		defer stopOps()
+	}
 	if c.PprofAddr != "" {
 		stopPprof := servePprof(c.PprofAddr, log)
 		defer stopPprof()
