@@ -86,6 +86,7 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 		if !readJSON(w, r, &in) {
 			return
 		}
+		s.noteBase(r)
 		if err := s.uninstall(in.Tenant, in.User); err != nil {
 			controlError(w, http.StatusNotFound, err.Error())
 			return
