@@ -3,12 +3,14 @@ package demo_test
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/demo"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
 	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
@@ -31,4 +33,9 @@ func TestDemoMatchesLedger(t *testing.T) {
 	require.EqualValues(t, res.Expected.Deliverable, res.Broadcast.Counts.Sent)
 	require.Positive(t, res.Expected.Blocked)
 	require.Positive(t, res.Ledger.Installs, "some users had the app installed")
+	// Each install reached the dispatcher's bot endpoint, which cached the
+	// conversation: the installer looked none up through Graph.
+	require.Equal(t, res.Ledger.Installs, res.Ledger.BotActivities)
+	require.Equal(t, res.Ledger.Installs, res.Ledger.BotAnswers[http.StatusOK])
+	require.Zero(t, res.Ledger.Requests[teamsim.KindGraphInstalledGet]+res.Ledger.Requests[teamsim.KindGraphChat])
 }

@@ -93,7 +93,8 @@ func TestSIGTERMDrainsEveryBinary(t *testing.T) {
 	apiAddr, err := freeAddr()
 	require.NoError(t, err)
 	env := append([]string{"NATS_URL=" + natsURL, "REDIS_URL=" + redisURL, "TENANT_ID=" + tenant, "HTTP_ADDR=" + apiAddr,
-		"LOGIN_URL=" + simURL + "/login", "GRAPH_URL=" + simURL + "/graph/v1.0", "BOT_SERVICE_URL=" + simURL + "/connector/"},
+		"LOGIN_URL=" + simURL + "/login", "GRAPH_URL=" + simURL + "/graph/v1.0", "BOT_SERVICE_URL=" + simURL + "/connector/",
+		"BOT_SERVICE_HOSTS=127.0.0.1"},
 		creds...)
 	api := &client{base: "http://" + apiAddr, http: &http.Client{Timeout: 10 * time.Second}}
 	startServices := func(suffix string, rps, graphRPS, dispatcherGraphRPS string) *processes {
