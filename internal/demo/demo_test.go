@@ -34,8 +34,11 @@ func TestDemoMatchesLedger(t *testing.T) {
 	require.Positive(t, res.Expected.Blocked)
 	require.Positive(t, res.Ledger.Installs, "some users had the app installed")
 	// Each install reached the dispatcher's bot endpoint, which cached the
-	// conversation: the installer looked none up through Graph.
+	// conversation: the installer looked up through Graph only the
+	// conversations of users who had the app before the run (409), at
+	// most one installation GET each (fewer when the Connector route
+	// served some; more only for a request answered 429).
 	require.Equal(t, res.Ledger.Installs, res.Ledger.BotActivities)
 	require.Equal(t, res.Ledger.Installs, res.Ledger.BotAnswers[http.StatusOK])
-	require.Zero(t, res.Ledger.Requests[teamsim.KindGraphInstalledGet]+res.Ledger.Requests[teamsim.KindGraphChat])
+	require.LessOrEqual(t, res.Ledger.Requests[teamsim.KindGraphInstalledGet], res.Ledger.InstallConflicts+res.Ledger.Throttled)
 }
