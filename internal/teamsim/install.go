@@ -59,7 +59,6 @@ func (s *Sim) handleInstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.led.installs.Add(1)
-	s.noteBase(r)
 	s.reply(w, r, http.StatusCreated, nil, nil, true)
 	// As Teams does, tell the bot (after the answer: an installer that
 	// waits for it is not held up).
