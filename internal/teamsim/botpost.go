@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,6 +33,8 @@ type botPoster struct {
 	client   *http.Client
 	ctx      context.Context
 	cancel   context.CancelFunc
+
+	seq atomic.Int64 // ids of the activities posted
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
@@ -84,11 +87,11 @@ type botConversation struct {
 	ID               string `json:"id"`
 }
 
-// userActivity is an activity of u's personal chat with the bot (the
-// installation c), posted from base.
+// userActivity is an activity of the user's personal chat with the bot,
+// posted from base. Only with a poster.
 func (s *Sim) userActivity(typ, base, tenant, user, chat string) botActivity {
 	return botActivity{
-		Type: typ, ID: "f:" + strconv.FormatInt(s.activitySeq.Add(1), 10), Timestamp: s.now().UTC().Format(time.RFC3339Nano),
+		Type: typ, ID: "f:" + strconv.FormatInt(s.poster.seq.Add(1), 10), Timestamp: s.now().UTC().Format(time.RFC3339Nano),
 		ChannelID: BotChannel, ServiceURL: base + "/connector/",
 		From:         channelAccount{ID: "29:" + user, AADObjectID: user},
 		Recipient:    channelAccount{ID: "28:" + s.cfg.BotAppID, Name: "bot"},
@@ -101,6 +104,9 @@ func (s *Sim) userActivity(typ, base, tenant, user, chat string) botActivity {
 // conversationUpdate with the bot in membersAdded, whose conversation id
 // is the chat id Graph's installation /chat answers.
 func (s *Sim) postInstalled(base, tenant, user, chat string) {
+	if s.poster == nil {
+		return
+	}
 	a := s.userActivity("conversationUpdate", base, tenant, user, chat)
 	a.MembersAdded = []channelAccount{{ID: "28:" + s.cfg.BotAppID}}
 	a.ChannelData["eventType"] = "teamMemberAdded"
@@ -109,6 +115,9 @@ func (s *Sim) postInstalled(base, tenant, user, chat string) {
 
 // postUninstalled tells the bot the app was uninstalled for the user.
 func (s *Sim) postUninstalled(base, tenant, user, chat string) {
+	if s.poster == nil {
+		return
+	}
 	a := s.userActivity("installationUpdate", base, tenant, user, chat)
 	a.Action = "remove"
 	s.postActivity(a)
