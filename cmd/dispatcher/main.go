@@ -15,6 +15,8 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/bot"
+	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/graph"
@@ -35,6 +37,10 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 	}
 	handler := api.New(d, env.Queue, env.Store, api.Auth{Keys: keys, AuditMaxEntries: cfg.AuditMaxEntries}, env.Log.Named("api"))
 	srv := api.NewHTTPServer(cfg.HTTPAddr, metrics.InstrumentHTTP(handler, handler.Route))
+	botSrv, err := botServer(cfg, env)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -46,9 +52,18 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 		served <- srv.ListenAndServe()
 	}()
 
+	botServed := make(chan error, 1)
+	if botSrv != nil {
+		go func() {
+			env.Log.Info("bot endpoint listening", zap.String("addr", cfg.Bot.Addr), zap.String("path", bot.Path))
+			botServed <- botSrv.ListenAndServe()
+		}()
+	}
+
 	select {
 	case <-ctx.Done():
 	case err = <-served: // could not listen
+	case err = <-botServed:
 	}
 	// Shutdown: the expansions stop at once (each resumes from its saved
 	// cursor, here or in another dispatcher); requests in flight get
@@ -60,6 +75,11 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 	if serr := srv.Shutdown(sctx); serr != nil {
 		env.Log.Warn("http shutdown: requests cut short", zap.Error(serr))
 	}
+	if botSrv != nil {
+		if serr := botSrv.Shutdown(sctx); serr != nil {
+			env.Log.Warn("bot endpoint shutdown: requests cut short", zap.Error(serr))
+		}
+	}
 	select {
 	case <-expanded:
 	case <-time.After(expandGrace):
@@ -69,6 +89,21 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 		return err
 	}
 	return nil
+}
+
+// botServer returns the bot messaging endpoint's server, or nil when
+// BOT_ADDR is not set.
+func botServer(cfg config.Dispatcher, env *service.Env) (*http.Server, error) {
+	if cfg.Bot.Addr == "" {
+		return nil, nil
+	}
+	v, err := botauth.New(botauth.Config{OpenIDMetadataURL: cfg.Bot.OpenIDMetadataURL, JWKSURL: cfg.Bot.JWKSURL,
+		Issuer: cfg.Bot.TokenIssuer, AppID: cfg.BotAppID, Logger: env.Log.Named("botauth")})
+	if err != nil {
+		return nil, err
+	}
+	h := bot.New(bot.Config{AppID: cfg.BotAppID, Tenants: cfg.Tenants, Hosts: cfg.Bot.ServiceHosts}, v, env.Store, env.Log.Named("bot"))
+	return bot.NewHTTPServer(cfg.Bot.Addr, h), nil
 }
 
 // httpGrace bounds the requests in flight at shutdown, expandGrace the

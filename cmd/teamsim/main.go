@@ -81,9 +81,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.Float64("precondition_rate", o.sim.PreconditionRate), zap.Duration("latency", o.sim.Latency),
 		zap.Duration("latency_jitter", o.sim.LatencyJitter), zap.Duration("token_ttl", o.sim.TokenTTL),
 		zap.Int64("seed", o.sim.Seed), zap.String("bot_app_id", o.sim.BotAppID),
-		zap.String("bot_app_password", "***"), zap.String("teams_app_id", o.sim.TeamsAppID))
-	fmt.Fprintf(stdout, "LOGIN_URL=%s/login\nGRAPH_URL=%s/graph/v1.0\nBOT_SERVICE_URL=%s/connector/\n# control: %s/_sim/ledger\n",
-		base, base, base, base)
+		zap.String("bot_app_password", "***"), zap.String("teams_app_id", o.sim.TeamsAppID),
+		zap.String("bot_endpoint", o.sim.BotEndpoint))
+	fmt.Fprintf(stdout, "LOGIN_URL=%s/login\nGRAPH_URL=%s/graph/v1.0\nBOT_SERVICE_URL=%s/connector/\n", base, base, base)
+	fmt.Fprintf(stdout, "BOT_OPENID_METADATA_URL=%s%s\nBOT_JWKS_URL=%s%s\nBOT_SERVICE_HOSTS=%s\n# control: %s/_sim/ledger\n",
+		base, teamsim.BotOpenIDMetadataPath, base, teamsim.BotJWKSPath, serviceHost(ln.Addr()), base)
 
 	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -104,6 +106,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		log.Warn("requests cut short at shutdown", zap.Error(err))
 	}
 	<-served
+	sim.Close() // the activities still being posted to the bot
 	l := sim.Ledger()
 	log.Info("stopped", zap.Int64("deliveries", l.Deliveries), zap.Int64("delivered_users", l.DeliveredUsers),
 		zap.Int64("duplicates", l.Duplicates), zap.Int64("throttled", l.Throttled),
@@ -136,6 +139,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	fs.StringVar(&o.sim.BotAppID, "bot-app-id", env.str("BOT_APP_ID", ""), "the bot's Entra app id (BOT_APP_ID)")
 	fs.StringVar(&o.sim.BotAppPassword, "bot-app-password", env.str("BOT_APP_PASSWORD", ""), "the bot's client secret; prefer the variable (BOT_APP_PASSWORD)")
 	fs.StringVar(&o.sim.TeamsAppID, "teams-app-id", env.str("TEAMS_APP_ID", ""), "the Teams app's manifest id (TEAMS_APP_ID)")
+	fs.StringVar(&o.sim.BotEndpoint, "bot-endpoint", env.str("SIM_BOT_ENDPOINT", ""), "the bot's messaging endpoint, e.g. http://127.0.0.1:3978/api/messages: installs and uninstalls are posted there as Teams does (SIM_BOT_ENDPOINT)")
 	fs.StringVar(&o.logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&o.logFormat, "log-format", env.str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -226,6 +230,16 @@ func (e *envReader) duration(name string, def time.Duration) time.Duration {
 		return err
 	})
 	return def
+}
+
+// serviceHost is the BOT_SERVICE_HOSTS entry that allows the simulator's
+// Connector URL: its loopback host (any port, http), or http://host:port.
+func serviceHost(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if ok && (tcp.IP.IsLoopback() || tcp.IP.IsUnspecified()) {
+		return "127.0.0.1"
+	}
+	return "http://" + a.String()
 }
 
 // printableAddr is the listener's address as a client on this machine

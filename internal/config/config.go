@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/botauth"
 )
 
 // Defaults for Microsoft's public cloud.
@@ -62,7 +63,8 @@ type Common struct {
 	NATSCredsFile string
 }
 
-// Dispatcher configures the API and the audience expansion.
+// Dispatcher configures the API and the audience expansion, and the bot
+// messaging endpoint.
 type Dispatcher struct {
 	Common
 	GraphURL string
@@ -72,6 +74,23 @@ type Dispatcher struct {
 	// least one. AuditMaxEntries bounds the audit log (AUDIT_MAX_ENTRIES).
 	APIKeys         []auth.Key
 	AuditMaxEntries int
+	Bot             BotEndpoint
+}
+
+// BotEndpoint configures the bot's messaging endpoint (POST /api/messages),
+// where Teams posts activities. It listens on its own address, because
+// Microsoft must reach it and nothing else need reach the API.
+type BotEndpoint struct {
+	// Addr is where it listens (BOT_ADDR, e.g. :3978); empty: no endpoint.
+	Addr string
+	// Where the Bot Framework's keys are published, and the issuer of its
+	// tokens; only these two URLs are ever fetched.
+	OpenIDMetadataURL string // BOT_OPENID_METADATA_URL
+	JWKSURL           string // BOT_JWKS_URL
+	TokenIssuer       string // BOT_TOKEN_ISSUER
+	// ServiceHosts are the hosts an activity's serviceUrl may name
+	// (BOT_SERVICE_HOSTS).
+	ServiceHosts botauth.ServiceHosts
 }
 
 // Installer configures the install workers. BotServiceURL and TenantRPS
@@ -84,17 +103,25 @@ type Installer struct {
 	GraphRPS      float64
 	Concurrency   int
 	BotServiceURL string
-	TenantRPS     float64
-	HTTPTimeout   time.Duration
+	// BotServiceHosts is the allow-list BotServiceURL is checked against.
+	BotServiceHosts botauth.ServiceHosts
+	TenantRPS       float64
+	HTTPTimeout     time.Duration
+	// ConversationWait is how long a new install waits for the bot
+	// endpoint to cache its conversation (INSTALL_CONVERSATION_WAIT);
+	// 0, the default, when no bot endpoint is deployed.
+	ConversationWait time.Duration
 }
 
 // Sender configures the send workers.
 type Sender struct {
 	Common
 	BotServiceURL string
-	TenantRPS     float64
-	Concurrency   int
-	MaxRetries    int
+	// BotServiceHosts is the allow-list BotServiceURL is checked against.
+	BotServiceHosts botauth.ServiceHosts
+	TenantRPS       float64
+	Concurrency     int
+	MaxRetries      int
 	// MaxThrottles bounds the 429s one recipient may get before it is
 	// failed (throttled) and left for a replay.
 	MaxThrottles int
@@ -218,14 +245,37 @@ const (
 )
 
 // listen reads a listen address, any interface (":9090" in a container),
-// or "off" for none ("").
+// or "off" (or unset without a default) for none ("").
 func (r *reader) listen(name, def string) string {
 	v := r.str(name, def)
-	if strings.EqualFold(v, "off") {
+	if v == "" || strings.EqualFold(v, "off") {
 		return ""
 	}
 	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
 		r.errs = append(r.errs, fmt.Errorf("%s: %q is not host:port (or off)", name, v))
+	}
+	return v
+}
+
+// serviceHosts reads BOT_SERVICE_HOSTS, the allow-list of the hosts a
+// serviceUrl may name.
+func (r *reader) serviceHosts() botauth.ServiceHosts {
+	v := r.str("BOT_SERVICE_HOSTS", strings.Join(botauth.DefaultServiceHosts, ","))
+	h, err := botauth.ParseServiceHosts(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("BOT_SERVICE_HOSTS: %w", err))
+	}
+	return h
+}
+
+// serviceURL reads BOT_SERVICE_URL and checks it against the allow-list,
+// so that no sender ever calls a serviceUrl outside it.
+func (r *reader) serviceURL(hosts botauth.ServiceHosts) string {
+	v := r.url("BOT_SERVICE_URL", DefaultBotServiceURL)
+	if !hosts.Empty() {
+		if err := hosts.Check(v); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("BOT_SERVICE_URL: %w (BOT_SERVICE_HOSTS is %s)", err, hosts))
+		}
 	}
 	return v
 }
@@ -302,23 +352,33 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	c := Dispatcher{Common: r.common(DefaultDispatcherMetricsAddr), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
 		HTTPAddr: r.addr("HTTP_ADDR", "127.0.0.1:8080"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1),
 		APIKeys: r.apiKeys(), AuditMaxEntries: r.int("AUDIT_MAX_ENTRIES", DefaultAuditMaxEntries, 1000)}
+	c.Bot = BotEndpoint{Addr: r.listen("BOT_ADDR", ""),
+		OpenIDMetadataURL: r.url("BOT_OPENID_METADATA_URL", botauth.DefaultOpenIDMetadataURL),
+		JWKSURL:           r.url("BOT_JWKS_URL", botauth.DefaultJWKSURL),
+		TokenIssuer:       r.str("BOT_TOKEN_ISSUER", botauth.DefaultIssuer),
+		ServiceHosts:      r.serviceHosts()}
 	return c, r.err()
 }
 
 // LoadInstaller reads the installer's configuration.
 func LoadInstaller(getenv func(string) string) (Installer, error) {
 	r := &reader{getenv: getenv}
+	hosts := r.serviceHosts()
 	c := Installer{Common: r.common(DefaultInstallerMetricsAddr), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
 		TeamsAppID: r.required("TEAMS_APP_ID"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1),
-		Concurrency: r.int("INSTALL_CONCURRENCY", 16, 1), BotServiceURL: r.url("BOT_SERVICE_URL", DefaultBotServiceURL),
+		Concurrency: r.int("INSTALL_CONCURRENCY", 16, 1), BotServiceURL: r.serviceURL(hosts), BotServiceHosts: hosts,
 		TenantRPS: r.float("TENANT_RPS", 50, 0.1), HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
+	if v := r.str("INSTALL_CONVERSATION_WAIT", ""); v != "0" && v != "0s" {
+		c.ConversationWait = r.duration("INSTALL_CONVERSATION_WAIT", 0)
+	}
 	return c, r.err()
 }
 
 // LoadSender reads the sender's configuration.
 func LoadSender(getenv func(string) string) (Sender, error) {
 	r := &reader{getenv: getenv}
-	c := Sender{Common: r.common(DefaultSenderMetricsAddr), BotServiceURL: r.url("BOT_SERVICE_URL", DefaultBotServiceURL),
+	hosts := r.serviceHosts()
+	c := Sender{Common: r.common(DefaultSenderMetricsAddr), BotServiceURL: r.serviceURL(hosts), BotServiceHosts: hosts,
 		TenantRPS: r.float("TENANT_RPS", 50, 0.1), Concurrency: r.int("SEND_CONCURRENCY", 32, 1),
 		MaxRetries: r.int("SEND_MAX_RETRIES", 5, 0), MaxThrottles: r.int("SEND_MAX_THROTTLES", 20, 1),
 		HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
@@ -331,19 +391,24 @@ func (c Common) Shared() Common { return c }
 // Fields is the loggable view of the dispatcher's configuration.
 func (c Dispatcher) Fields() []zap.Field {
 	return append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("http_addr", c.HTTPAddr),
-		zap.Float64("graph_rps", c.GraphRPS), zap.Strings("api_keys", keyNames(c.APIKeys)), zap.Int("audit_max_entries", c.AuditMaxEntries))
+		zap.Float64("graph_rps", c.GraphRPS), zap.Strings("api_keys", keyNames(c.APIKeys)), zap.Int("audit_max_entries", c.AuditMaxEntries),
+		zap.String("bot_addr", c.Bot.Addr),
+		zap.String("bot_openid_metadata_url", c.Bot.OpenIDMetadataURL), zap.String("bot_jwks_url", c.Bot.JWKSURL),
+		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts))
 }
 
 // Fields is the loggable view of the installer's configuration.
 func (c Installer) Fields() []zap.Field {
 	return append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("teams_app_id", c.TeamsAppID),
 		zap.Float64("graph_rps", c.GraphRPS), zap.Int("concurrency", c.Concurrency),
-		zap.String("bot_service_url", c.BotServiceURL), zap.Float64("tenant_rps", c.TenantRPS))
+		zap.String("bot_service_url", c.BotServiceURL), zap.Stringer("bot_service_hosts", c.BotServiceHosts),
+		zap.Float64("tenant_rps", c.TenantRPS), zap.Duration("conversation_wait", c.ConversationWait))
 }
 
 // Fields is the loggable view of the sender's configuration.
 func (c Sender) Fields() []zap.Field {
-	return append(c.Common.Fields(), zap.String("bot_service_url", c.BotServiceURL), zap.Float64("tenant_rps", c.TenantRPS),
+	return append(c.Common.Fields(), zap.String("bot_service_url", c.BotServiceURL),
+		zap.Stringer("bot_service_hosts", c.BotServiceHosts), zap.Float64("tenant_rps", c.TenantRPS),
 		zap.Int("concurrency", c.Concurrency), zap.Int("max_retries", c.MaxRetries), zap.Int("max_throttles", c.MaxThrottles),
 		zap.Duration("http_timeout", c.HTTPTimeout))
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -170,4 +171,50 @@ func TestMetricsAddrDefaultsPerBinaryAndOff(t *testing.T) {
 	m["METRICS_ADDR"] = "9090"
 	_, err = LoadSender(env(m))
 	require.ErrorContains(t, err, "METRICS_ADDR")
+}
+
+func TestBotEndpointDefaultsToMicrosoftsCloud(t *testing.T) {
+	d, err := LoadDispatcher(env(base))
+	require.NoError(t, err)
+	require.Empty(t, d.Bot.Addr, "no endpoint unless BOT_ADDR is set")
+	require.Equal(t, "https://login.botframework.com/v1/.well-known/openidconfiguration", d.Bot.OpenIDMetadataURL)
+	require.Equal(t, "https://login.botframework.com/v1/.well-known/keys", d.Bot.JWKSURL)
+	require.Equal(t, "https://api.botframework.com", d.Bot.TokenIssuer)
+	require.NoError(t, d.Bot.ServiceHosts.Check("https://smba.trafficmanager.net/teams/"))
+	require.NoError(t, d.Bot.ServiceHosts.Check("https://smba.infra.gov.teams.microsoft.us/teams"))
+
+	d, err = LoadDispatcher(env(withVars(map[string]string{"BOT_ADDR": ":3978", "BOT_SERVICE_HOSTS": "127.0.0.1"})))
+	require.NoError(t, err)
+	require.Equal(t, ":3978", d.Bot.Addr)
+	require.NoError(t, d.Bot.ServiceHosts.Check("http://127.0.0.1:8090/connector/"))
+
+	_, err = LoadDispatcher(env(withVars(map[string]string{"BOT_ADDR": "3978", "BOT_SERVICE_HOSTS": "https://x/"})))
+	require.ErrorContains(t, err, "BOT_ADDR")
+	require.ErrorContains(t, err, "BOT_SERVICE_HOSTS")
+}
+
+func TestServiceURLMustBeAnAllowedHost(t *testing.T) {
+	sim := map[string]string{"BOT_SERVICE_URL": "http://127.0.0.1:8090/connector/"}
+	_, err := LoadSender(env(withVars(sim)))
+	require.ErrorContains(t, err, "BOT_SERVICE_URL")
+	_, err = LoadInstaller(env(withVars(sim)))
+	require.ErrorContains(t, err, "BOT_SERVICE_URL")
+	_, err = LoadSender(env(withVars(map[string]string{"BOT_SERVICE_URL": "https://evil.example/teams/"})))
+	require.ErrorContains(t, err, "BOT_SERVICE_URL")
+
+	sim["BOT_SERVICE_HOSTS"] = "127.0.0.1"
+	s, err := LoadSender(env(withVars(sim)))
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:8090/connector/", s.BotServiceURL)
+	i, err := LoadInstaller(env(withVars(sim)))
+	require.NoError(t, err)
+	require.Zero(t, i.ConversationWait)
+
+	gcc := map[string]string{"BOT_SERVICE_URL": "https://smba.infra.gcc.teams.microsoft.com/teams"}
+	_, err = LoadSender(env(withVars(gcc)))
+	require.NoError(t, err, "the sovereign clouds are allowed by default")
+
+	i, err = LoadInstaller(env(withVars(map[string]string{"INSTALL_CONVERSATION_WAIT": "1500ms"})))
+	require.NoError(t, err)
+	require.Equal(t, 1500*time.Millisecond, i.ConversationWait)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/broadcast-dev/broadcast/internal/bot"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/devenv"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
@@ -209,7 +210,13 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	for i := range tenants {
 		tenants[i] = uuid.NewString()
 	}
-	sim, simURL, stopSim, err := o.startSim(tenants)
+	// The dispatcher's bot endpoint, where the simulator posts an
+	// activity for each install, as Teams does.
+	botAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	sim, simURL, stopSim, err := o.startSim(tenants, "http://"+botAddr+bot.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +248,8 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		"LOGIN_URL=" + simURL + "/login", "GRAPH_URL=" + simURL + "/graph/v1.0", "BOT_SERVICE_URL=" + simURL + "/connector/",
 		fmt.Sprintf("TENANT_RPS=%g", o.pace(o.RPS)), fmt.Sprintf("GRAPH_RPS=%g", o.pace(o.GraphRPS)),
 		"HTTP_ADDR=" + apiAddr, "API_KEYS=" + keyLine,
+		"BOT_ADDR=" + botAddr, "BOT_OPENID_METADATA_URL=" + simURL + teamsim.BotOpenIDMetadataPath,
+		"BOT_JWKS_URL=" + simURL + teamsim.BotJWKSPath, "BOT_SERVICE_HOSTS=127.0.0.1", "INSTALL_CONVERSATION_WAIT=1500ms",
 	}
 	procs := newProcesses(o.BinDir, work, append(env, o.Env...), o.Log)
 	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int), api: apiClient}
@@ -263,7 +272,7 @@ func (e *Env) StopServices() []string {
 		return nil
 	}
 	problems := e.procs.stop()
-	return append(problems, e.procs.leaks(botPassword, "Bearer ", e.api.key)...)
+	return append(problems, e.procs.leaks(botPassword, "Bearer ", e.api.key)...) // and any token: see leaks
 }
 
 // Close stops the services (if StopServices has not), the simulator and
@@ -350,7 +359,7 @@ func (o *Options) defaults() {
 	}
 }
 
-func (o *Options) startSim(tenants []string) (*teamsim.Sim, string, func(), error) {
+func (o *Options) startSim(tenants []string, botEndpoint string) (*teamsim.Sim, string, func(), error) {
 	installed := 1 - o.NotInstalled
 	blocked := 0.0
 	if installed > 0 {
@@ -366,7 +375,7 @@ func (o *Options) startSim(tenants []string) (*teamsim.Sim, string, func(), erro
 		Tenants: tenants, UsersPerTenant: o.Users, InstalledFraction: installed, BlockedFraction: blocked,
 		BotAppID: botAppID, BotAppPassword: botPassword, TeamsAppID: teamsAppID,
 		ConnectorRPS: limit(o.RPS), GraphRPS: limit(o.GraphRPS), ConversationLimits: !o.Unlimited,
-		Latency: o.Latency, LatencyJitter: o.Latency, Seed: 1, Logger: o.Log.Named("teamsim"),
+		Latency: o.Latency, LatencyJitter: o.Latency, Seed: 1, Logger: o.Log.Named("teamsim"), BotEndpoint: botEndpoint,
 	}
 	if o.Sim != nil {
 		o.Sim(&cfg)
@@ -385,6 +394,7 @@ func (o *Options) startSim(tenants []string) (*teamsim.Sim, string, func(), erro
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		sim.Close()
 	}
 	return sim, "http://" + ln.Addr().String(), stop, nil
 }
@@ -416,6 +426,8 @@ func Print(w io.Writer, r *Result) {
 	row("deliveries / duplicates", "", fmt.Sprintf("%d / %d", l.Deliveries, l.Duplicates))
 	row("429s / Retry-After violations", "", fmt.Sprintf("%d / %d", l.Throttled, l.RetryAfterViolations))
 	row("apps installed (201) / 409s", "", fmt.Sprintf("%d / %d", l.Installs, l.InstallConflicts))
+	row("installs posted to the bot / 200s", "", fmt.Sprintf("%d / %d", l.BotActivities, l.BotAnswers[http.StatusOK]))
+	row("conversation lookups (Graph GETs)", "", l.Requests[teamsim.KindGraphInstalledGet]+l.Requests[teamsim.KindGraphChat])
 	if r.InstallsDone > 0 {
 		row("installs finished after", r.InstallsDone.Round(100*time.Millisecond), "")
 	}

@@ -3,12 +3,14 @@ package demo_test
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/demo"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
 	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
@@ -31,4 +33,12 @@ func TestDemoMatchesLedger(t *testing.T) {
 	require.EqualValues(t, res.Expected.Deliverable, res.Broadcast.Counts.Sent)
 	require.Positive(t, res.Expected.Blocked)
 	require.Positive(t, res.Ledger.Installs, "some users had the app installed")
+	// Each install reached the dispatcher's bot endpoint, which cached the
+	// conversation: the installer looked up through Graph only the
+	// conversations of users who had the app before the run (409), at
+	// most one installation GET each (fewer when the Connector route
+	// served some; more only for a request answered 429).
+	require.Equal(t, res.Ledger.Installs, res.Ledger.BotActivities)
+	require.Equal(t, res.Ledger.Installs, res.Ledger.BotAnswers[http.StatusOK])
+	require.LessOrEqual(t, res.Ledger.Requests[teamsim.KindGraphInstalledGet], res.Ledger.InstallConflicts+res.Ledger.Throttled)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -223,7 +224,13 @@ func (p *processes) stop() []string {
 	return problems
 }
 
-// leaks returns a problem for each service log that contains a secret.
+// tokenPattern matches a token in a log: a JWT (a Bot Framework
+// activity's, whose header and claims are base64 JSON, "eyJ") or the
+// simulator's access tokens.
+var tokenPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.|\bsim\.[A-Za-z0-9_-]{40,}`)
+
+// leaks returns a problem for each service log that contains a secret or
+// a token.
 func (p *processes) leaks(secrets ...string) []string {
 	var problems []string
 	for _, name := range p.names {
@@ -236,6 +243,9 @@ func (p *processes) leaks(secrets ...string) []string {
 			if strings.Contains(string(data), s) {
 				problems = append(problems, fmt.Sprintf("%s log contains a secret (%.6s…)", name, s))
 			}
+		}
+		if m := tokenPattern.Find(data); m != nil {
+			problems = append(problems, fmt.Sprintf("%s log contains a token (%.6s…)", name, m))
 		}
 	}
 	return problems

@@ -95,7 +95,8 @@ func TestSIGTERMDrainsEveryBinary(t *testing.T) {
 	api, keyLine, err := newClient(apiAddr)
 	require.NoError(t, err)
 	env := append([]string{"NATS_URL=" + natsURL, "REDIS_URL=" + redisURL, "TENANT_ID=" + tenant, "HTTP_ADDR=" + apiAddr, "API_KEYS=" + keyLine,
-		"LOGIN_URL=" + simURL + "/login", "GRAPH_URL=" + simURL + "/graph/v1.0", "BOT_SERVICE_URL=" + simURL + "/connector/"},
+		"LOGIN_URL=" + simURL + "/login", "GRAPH_URL=" + simURL + "/graph/v1.0", "BOT_SERVICE_URL=" + simURL + "/connector/",
+		"BOT_SERVICE_HOSTS=127.0.0.1"},
 		creds...)
 	startServices := func(suffix string, rps, graphRPS, dispatcherGraphRPS string) *processes {
 		p := newProcesses(bin, work, append(env, "TENANT_RPS="+rps, "GRAPH_RPS="+graphRPS), log)

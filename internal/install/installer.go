@@ -3,6 +3,10 @@
 // (201 and 409 both mean it is installed), find the 1:1 chat with the bot,
 // cache it as the user's conversation and hand the job to the senders.
 //
+// When a bot endpoint is deployed (Config.ConversationWait), Teams tells
+// it of each install and it caches the conversation: the installer takes
+// it from the cache and makes neither lookup.
+//
 // Finding the chat costs two Graph calls against the tenant's installedApps
 // GET budget (30/s), so Graph alone resolves about 15 users a second. When
 // that budget is saturated and a Connector is configured, the installer asks
@@ -65,7 +69,18 @@ type Config struct {
 	// GraphBacklog is how long a Graph lookup may wait before the Connector
 	// route is taken instead. Default 500 ms.
 	GraphBacklog time.Duration
+	// ConversationWait, when positive, says a bot endpoint is deployed:
+	// Teams tells it of each install and it caches the user's
+	// conversation, so after an install the installer takes the cached
+	// conversation, waiting up to ConversationWait for a new install's,
+	// instead of looking it up (two Graph GETs, or a Connector create).
+	// Zero (the default): no bot endpoint, look it up at once.
+	ConversationWait time.Duration
 }
+
+// conversationPoll is how often the cache is read while waiting for the
+// bot endpoint to cache a new install's conversation.
+const conversationPoll = 50 * time.Millisecond
 
 // Installer handles install jobs.
 type Installer struct {
@@ -176,6 +191,9 @@ func (in *Installer) install(ctx context.Context, job broadcast.Job) (string, in
 		return "", installed{}, fmt.Errorf("install: %w", err)
 	}
 	in.log.Debug("app installed", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Bool("newly_installed", newly))
+	if conv, ok, err := in.announcedConversation(ctx, job, newly); err != nil || ok {
+		return conv, installed{newly: newly, route: metrics.RouteGraph}, err
+	}
 	if in.viaConnector(g) {
 		conv, err := in.createConversation(ctx, job)
 		return conv, installed{newly: newly, route: metrics.RouteConnector}, err
@@ -189,6 +207,43 @@ func (in *Installer) install(ctx context.Context, job broadcast.Job) (string, in
 		return "", installed{}, fmt.Errorf("find chat: %w", err)
 	}
 	return chat, installed{newly: newly, route: metrics.RouteGraph}, nil
+}
+
+// announcedConversation returns the conversation the bot endpoint cached
+// for the user when Teams told it of the install, if a bot endpoint is
+// deployed. It waits up to ConversationWait for a new install's (Teams
+// posts it within moments of the install); an install that was already
+// there is looked for once.
+func (in *Installer) announcedConversation(ctx context.Context, job broadcast.Job, newly bool) (string, bool, error) {
+	if in.cfg.ConversationWait <= 0 {
+		return "", false, nil
+	}
+	var wait time.Duration
+	if newly {
+		wait = in.cfg.ConversationWait
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		convs, err := in.store.Conversations(ctx, job.TenantID, []string{job.UserID})
+		if err != nil {
+			return "", false, err
+		}
+		if conv, ok := convs[job.UserID]; ok {
+			in.log.Debug("conversation cached by the bot endpoint", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID))
+			return conv, true, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return "", false, nil
+		}
+		t := time.NewTimer(min(conversationPoll, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", false, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // viaConnector reports whether the user's conversation should come from the

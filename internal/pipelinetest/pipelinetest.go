@@ -23,6 +23,8 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/bot"
+	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/graph"
@@ -64,6 +66,10 @@ type Options struct {
 	// LogCore, if set, also receives everything logged (a zap observer, for
 	// tests that check what was reported).
 	LogCore zapcore.Core
+	// BotEndpoint runs the bot's messaging endpoint (authenticating with
+	// the simulator's keys), points the simulator at it, and lets the
+	// installer take the conversations it caches (waiting up to 2 s).
+	BotEndpoint bool
 }
 
 // Env is a running pipeline.
@@ -89,6 +95,8 @@ type Env struct {
 	API      http.Handler
 	AdminKey string
 	Log      *zap.Logger
+	// BotURL is the messaging endpoint's base URL (Options.BotEndpoint).
+	BotURL string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -132,15 +140,26 @@ func Start(t testing.TB, o Options) *Env {
 	simCfg.Tenants = tenants
 	simCfg.BotAppID, simCfg.BotAppPassword, simCfg.TeamsAppID = BotAppID, BotPassword, TeamsAppID
 	simCfg.Logger = log.Named("teamsim")
-	sim, err := teamsim.New(simCfg)
-	require.NoError(t, err)
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
 
 	rdb, err := store.Connect(context.Background(), testenv.Redis(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
 	st := store.New(rdb)
+
+	// The simulator's URL is known before it starts: the bot endpoint
+	// fetches its keys there, and it posts to the bot endpoint.
+	srv := httptest.NewUnstartedServer(nil)
+	var botURL string
+	if o.BotEndpoint {
+		botURL = startBotEndpoint(t, "http://"+srv.Listener.Addr().String(), tenants, st, log)
+		simCfg.BotEndpoint = botURL + bot.Path
+	}
+	sim, err := teamsim.New(simCfg)
+	require.NoError(t, err)
+	srv.Config.Handler = sim.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(sim.Close)
 
 	nc, js, err := queue.Connect(context.Background(), testenv.NATS(t), t.Name(), log)
 	require.NoError(t, err)
@@ -154,13 +173,16 @@ func Start(t testing.TB, o Options) *Env {
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: srv.URL + "/login", GraphURL: srv.URL + "/graph/v1.0",
 		ClientID: BotAppID, ClientSecret: BotPassword, RPS: o.GraphRPS, HTTP: httpClient, Logger: log})
 
-	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, NATS: nc, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log}
+	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, NATS: nc, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log, BotURL: botURL}
 	scfg := send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase}
 	gates := ratelimit.NewTenants(o.TenantRPS, st)
 	e.Sender = send.New(scfg, st, q, connector, gates, log.Named("sender"))
 	e.Changer = send.NewChanger(scfg, st, connector, gates, log.Named("sender"))
-	e.Installer = install.New(install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase,
-		Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st)}, st, q,
+	icfg := install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase, Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st)}
+	if o.BotEndpoint {
+		icfg.ConversationWait = 2 * time.Second
+	}
+	e.Installer = install.New(icfg, st, q,
 		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, log.Named("installer"))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
@@ -178,6 +200,19 @@ func Start(t testing.TB, o Options) *Env {
 		}
 	}
 	return e
+}
+
+// startBotEndpoint serves the bot's messaging endpoint as the dispatcher
+// does, trusting the simulator at simURL, and returns its base URL.
+func startBotEndpoint(t testing.TB, simURL string, tenants []string, st *store.Store, log *zap.Logger) string {
+	v, err := botauth.New(botauth.Config{OpenIDMetadataURL: simURL + teamsim.BotOpenIDMetadataPath,
+		JWKSURL: simURL + teamsim.BotJWKSPath, AppID: BotAppID, Logger: log.Named("botauth")})
+	require.NoError(t, err)
+	hosts, err := botauth.ParseServiceHosts("127.0.0.1")
+	require.NoError(t, err)
+	srv := httptest.NewServer(bot.New(bot.Config{AppID: BotAppID, Tenants: tenants, Hosts: hosts}, v, st, log.Named("bot")))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func (e *Env) run(f func()) {

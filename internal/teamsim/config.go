@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"strings"
 	"time"
 
@@ -86,6 +87,12 @@ type Config struct {
 	// random [0, LatencyJitter).
 	Latency       time.Duration
 	LatencyJitter time.Duration
+
+	// BotEndpoint, when set, is the bot's messaging endpoint (e.g.
+	// http://127.0.0.1:3978/api/messages): after each Graph install the
+	// simulator posts it a signed conversationUpdate, after each
+	// uninstall an installationUpdate remove, as Teams does.
+	BotEndpoint string
 
 	// Seed makes the population and the fault decisions deterministic.
 	Seed int64
@@ -188,6 +195,11 @@ func (c Config) validate() error {
 	}
 	if c.TokenTTL < time.Second {
 		bad("TokenTTL", "must be at least 1s (expires_in is whole seconds), got %s", c.TokenTTL)
+	}
+	if c.BotEndpoint != "" {
+		if u, err := url.Parse(c.BotEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("BotEndpoint", "%q is not an http(s) URL", c.BotEndpoint)
+		}
 	}
 	if c.Latency < 0 {
 		bad("Latency", "must not be negative, got %s", c.Latency)

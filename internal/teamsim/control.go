@@ -15,7 +15,7 @@ import (
 //	GET  /_sim/users/{tenant}/{user}/deliveries
 //	GET  /_sim/users/{tenant}/{user}/activities  (the messages as the chat holds them: content, updates, deleted)
 //	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs"} (no user: any user of the tenant)
-//	POST /_sim/uninstall  {"tenant","user"}
+//	POST /_sim/uninstall  {"tenant","user"}     (posts installationUpdate remove to Config.BotEndpoint)
 //	POST /_sim/faults     {"errorRate","preconditionRate","latencyMs","slowRate","slowMs"}
 //	POST /_sim/reset
 func (s *Sim) controlRoutes(m *http.ServeMux) {
@@ -86,6 +86,7 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 		if !readJSON(w, r, &in) {
 			return
 		}
+		s.noteBase(r)
 		if err := s.uninstall(in.Tenant, in.User); err != nil {
 			controlError(w, http.StatusNotFound, err.Error())
 			return

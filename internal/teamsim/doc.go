@@ -15,6 +15,13 @@
 //	GRAPH_URL       http://HOST/graph/v1.0   users, users/{id|upn}, appCatalogs/teamsApps, users/{id}/teamwork/installedApps
 //	BOT_SERVICE_URL http://HOST/connector/   v3/conversations, v3/conversations/{id}/activities[/{activityId}]
 //	control         http://HOST/_sim/        ledger, users, deliveries, activities, inject, uninstall, faults, reset, healthz
+//	BOT_OPENID_METADATA_URL http://HOST/botframework/v1/.well-known/openidconfiguration
+//	BOT_JWKS_URL            http://HOST/botframework/v1/.well-known/keys
+//
+// With Config.BotEndpoint the simulator posts the bot, as Teams does, a
+// signed conversationUpdate after each Graph install and an
+// installationUpdate remove on each uninstall (botframework.go, botpost.go);
+// Close stops those posts.
 //
 // # Population
 //

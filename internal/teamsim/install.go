@@ -47,8 +47,10 @@ func (s *Sim) handleInstall(w http.ResponseWriter, r *http.Request) {
 	}
 	u.mu.Lock()
 	installed := u.u.Installed
+	var chat string
 	if !installed {
 		s.installLocked(u)
+		chat = u.conv.chatID
 	}
 	u.mu.Unlock()
 	if installed {
@@ -58,6 +60,9 @@ func (s *Sim) handleInstall(w http.ResponseWriter, r *http.Request) {
 	}
 	s.led.installs.Add(1)
 	s.reply(w, r, http.StatusCreated, nil, nil, true)
+	// As Teams does, tell the bot (after the answer: an installer that
+	// waits for it is not held up).
+	s.postInstalled(baseURL(r), t.id, u.u.ID, chat)
 }
 
 // boundAppID takes the app id out of ".../appCatalogs/teamsApps/{id}" or

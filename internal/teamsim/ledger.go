@@ -18,13 +18,20 @@ type Ledger struct {
 	// RetryAfterViolations counts requests that arrived while a Retry-After
 	// given to their scope (a tenant's Connector calls, a conversation, a
 	// tenant's Graph installedApps GETs or POSTs) had not passed yet.
-	RetryAfterViolations int64            `json:"retryAfterViolations"`
-	Installs             int64            `json:"installs"`         // Graph installs answered 201
-	InstallConflicts     int64            `json:"installConflicts"` // Graph installs answered 409
-	Updates              int64            `json:"updates"`          // Connector updates answered 200
-	Deletes              int64            `json:"deletes"`          // Connector deletes answered 200
-	Requests             map[string]int64 `json:"requests"`         // requests by endpoint kind (see the Kind constants)
-	Status               map[int]int64    `json:"status"`           // simulated-service answers by status code
+	RetryAfterViolations int64 `json:"retryAfterViolations"`
+	Installs             int64 `json:"installs"`         // Graph installs answered 201
+	InstallConflicts     int64 `json:"installConflicts"` // Graph installs answered 409
+	Updates              int64 `json:"updates"`          // Connector updates answered 200
+	Deletes              int64 `json:"deletes"`          // Connector deletes answered 200
+	// BotActivities counts the activities posted to the bot's endpoint
+	// (each once, whatever its tries), BotActivitiesFailed those it did
+	// not take, and BotAnswers its answers by status (0: none, a timeout
+	// or a refused connection).
+	BotActivities       int64            `json:"botActivities"`
+	BotActivitiesFailed int64            `json:"botActivitiesFailed"`
+	BotAnswers          map[int]int64    `json:"botAnswers"`
+	Requests            map[string]int64 `json:"requests"` // requests by endpoint kind (see the Kind constants)
+	Status              map[int]int64    `json:"status"`   // simulated-service answers by status code
 }
 
 // Delivery is one message a user received.
@@ -50,6 +57,8 @@ const (
 	KindGraphUser         = "graph_user"
 	KindGraphBatch        = "graph_batch"
 	KindGraphGroupMembers = "graph_group_members"
+	KindBotMetadata       = "bot_metadata" // the Bot Framework's OpenID metadata
+	KindBotKeys           = "bot_keys"     // the Bot Framework's signing keys
 )
 
 type kind int
@@ -69,13 +78,15 @@ const (
 	kindGraphUser
 	kindGraphBatch
 	kindGraphGroupMembers
+	kindBotMetadata
+	kindBotKeys
 	kindCount
 	kindNone kind = -1 // not one of the counted endpoints
 )
 
 var kindNames = [kindCount]string{KindToken, KindGraphUsers, KindGraphCatalog, KindGraphInstall, KindGraphInstalledGet,
 	KindGraphChat, KindConnectorCreate, KindConnectorSend, KindConnectorUpdate, KindConnectorDelete,
-	KindGraphUsersDelta, KindGraphUser, KindGraphBatch, KindGraphGroupMembers}
+	KindGraphUsersDelta, KindGraphUser, KindGraphBatch, KindGraphGroupMembers, KindBotMetadata, KindBotKeys}
 
 const maxStatus = 600
 
@@ -88,6 +99,14 @@ type ledger struct {
 	installs, conflicts, updates, deletes  atomic.Int64
 	requests                               [kindCount]atomic.Int64
 	status                                 [maxStatus]atomic.Int64
+	botActivities, botFailed               atomic.Int64
+	botAnswers                             [maxStatus]atomic.Int64
+}
+
+func (l *ledger) botAnswer(status int) {
+	if status >= 0 && status < maxStatus {
+		l.botAnswers[status].Add(1)
+	}
 }
 
 func (l *ledger) request(k kind) {
@@ -116,6 +135,14 @@ func (l *ledger) snapshot() Ledger {
 		Deletes:              l.deletes.Load(),
 		Requests:             make(map[string]int64, kindCount),
 		Status:               make(map[int]int64),
+		BotActivities:        l.botActivities.Load(),
+		BotActivitiesFailed:  l.botFailed.Load(),
+		BotAnswers:           make(map[int]int64),
+	}
+	for code := range l.botAnswers {
+		if n := l.botAnswers[code].Load(); n != 0 {
+			out.BotAnswers[code] = n
+		}
 	}
 	for k := range l.requests {
 		out.Requests[kindNames[k]] = l.requests[k].Load()
@@ -130,7 +157,7 @@ func (l *ledger) snapshot() Ledger {
 
 func (l *ledger) reset() {
 	for _, c := range []*atomic.Int64{&l.deliveries, &l.deliveredUsers, &l.duplicates, &l.unanswered, &l.throttled, &l.violations,
-		&l.installs, &l.conflicts, &l.updates, &l.deletes} {
+		&l.installs, &l.conflicts, &l.updates, &l.deletes, &l.botActivities, &l.botFailed} {
 		c.Store(0)
 	}
 	for k := range l.requests {
@@ -138,6 +165,7 @@ func (l *ledger) reset() {
 	}
 	for code := range l.status {
 		l.status[code].Store(0)
+		l.botAnswers[code].Store(0)
 	}
 }
 

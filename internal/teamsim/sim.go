@@ -37,6 +37,10 @@ type Sim struct {
 
 	activitySeq atomic.Int64 // activity ids: epoch milliseconds, then counting up
 
+	botKey botKey                 // signs the activities posted to the bot
+	poster *botPoster             // nil without Config.BotEndpoint
+	base   atomic.Pointer[string] // the base URL clients last reached the simulator at
+
 	bufs sync.Pool // *[]byte for request bodies and answers
 
 	now   func() time.Time
@@ -68,6 +72,9 @@ func New(cfg Config) (*Sim, error) {
 		if _, taken := s.tenants[t.domain]; !taken {
 			s.tenants[t.domain] = t
 		}
+	}
+	if cfg.BotEndpoint != "" {
+		s.poster = newBotPoster(cfg.BotEndpoint)
 	}
 	s.routes()
 	for _, t := range s.order {
@@ -120,7 +127,8 @@ func (s *Sim) setClock(now func() time.Time) {
 }
 
 // Handler serves the token endpoint under /login, Graph under
-// /graph/v1.0, the Bot Connector under /connector/ and the control
+// /graph/v1.0, the Bot Connector under /connector/, the Bot Framework's
+// OpenID metadata and keys under /botframework/ and the control
 // endpoints under /_sim.
 func (s *Sim) Handler() http.Handler { return s.mux }
 
@@ -145,6 +153,9 @@ func (s *Sim) routes() {
 	m.HandleFunc("PUT /connector/v3/conversations/{conv}/activities/{activity}", s.handleUpdate)
 	m.HandleFunc("DELETE /connector/v3/conversations/{conv}/activities/{activity}", s.handleDelete)
 	m.HandleFunc("/connector/", s.handleConnectorUnknown)
+
+	m.HandleFunc("GET "+BotOpenIDMetadataPath, s.handleBotMetadata)
+	m.HandleFunc("GET "+BotJWKSPath, s.handleBotKeys)
 
 	s.controlRoutes(m)
 	s.directoryControlRoutes(m)
@@ -343,7 +354,9 @@ func takeFirst(faults *[]Fault) (Fault, bool) {
 
 // Uninstall removes the app for the user, as the user or an admin would:
 // the installation's conversation ids now answer 403
-// BotNotInConversationRoster, and a later install makes a new chat.
+// BotNotInConversationRoster, and a later install makes a new chat. With
+// a bot endpoint, the bot is told (installationUpdate remove), from the
+// base URL clients last reached the simulator at.
 func (s *Sim) Uninstall(tenant, userID string) {
 	if err := s.uninstall(tenant, userID); err != nil {
 		s.log.Warn("not uninstalled", zap.Error(err))
@@ -356,9 +369,31 @@ func (s *Sim) uninstall(tenant, userID string) error {
 		return err
 	}
 	u.mu.Lock()
+	was := u.u.Installed
 	u.u.Installed = false
+	var chat string
+	if u.conv != nil {
+		chat = u.conv.chatID
+	}
 	u.mu.Unlock()
+	if was && s.poster != nil {
+		if base := s.base.Load(); base != nil {
+			s.postUninstalled(*base, u.tenant.id, u.u.ID, chat)
+		} else {
+			s.log.Warn("uninstall not posted to the bot: no request reached the simulator yet, so its URL is unknown",
+				zap.String("tenant_id", u.tenant.id), zap.String("user_id", u.u.ID))
+		}
+	}
 	return nil
+}
+
+// noteBase remembers the base URL a request reached the simulator at: the
+// serviceUrl of the activities it posts outside a request.
+func (s *Sim) noteBase(r *http.Request) {
+	b := baseURL(r)
+	if cur := s.base.Load(); cur == nil || *cur != b {
+		s.base.Store(&b)
+	}
 }
 
 // SetFaults changes the random fault rates of Connector sends and the

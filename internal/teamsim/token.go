@@ -38,6 +38,9 @@ const sweepEvery = 256
 // POST /login/{tenant}/oauth2/v2.0/token.
 func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.led.request(kindToken)
+	if s.poster != nil {
+		s.noteBase(r) // every client asks for a token first
+	}
 	tenantName := strings.ToLower(r.PathValue("tenant"))
 	var tenant *tenantState
 	if tenantName != ConnectorTenant {

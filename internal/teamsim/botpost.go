@@ -1,0 +1,203 @@
+package teamsim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Posting activities to the bot's messaging endpoint (Config.BotEndpoint),
+// as Teams does: a conversationUpdate adding the bot when the app is
+// installed for a user through Graph, an installationUpdate remove when it
+// is uninstalled. Each post runs in a goroutine the poster owns (Close
+// stops them and waits), is signed afresh, and is tried up to
+// botPostAttempts times, with jittered backoff, on a transport error, a
+// 429 or a 5xx; each try within botPostTimeout.
+const (
+	botPostAttempts = 4
+	botPostTimeout  = 5 * time.Second
+	botPostBackoff  = 100 * time.Millisecond
+)
+
+type botPoster struct {
+	endpoint string
+	client   *http.Client
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	seq atomic.Int64 // ids of the activities posted
+
+	mu     sync.Mutex // guards closed and wg.Add
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newBotPoster(endpoint string) *botPoster {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &botPoster{endpoint: endpoint, client: &http.Client{Timeout: botPostTimeout}, ctx: ctx, cancel: cancel}
+}
+
+// Close stops the posts in flight and waits for them. The simulator keeps
+// serving; it posts no more activities.
+func (s *Sim) Close() {
+	p := s.poster
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+}
+
+// channelAccount and the activity types below are what Teams posts.
+type channelAccount struct {
+	ID          string `json:"id"`
+	AADObjectID string `json:"aadObjectId,omitempty"`
+	Name        string `json:"name,omitempty"`
+}
+
+type botActivity struct {
+	Type         string           `json:"type"`
+	ID           string           `json:"id"`
+	Timestamp    string           `json:"timestamp"`
+	Action       string           `json:"action,omitempty"`
+	ChannelID    string           `json:"channelId"`
+	ServiceURL   string           `json:"serviceUrl"`
+	From         channelAccount   `json:"from"`
+	Recipient    channelAccount   `json:"recipient"`
+	Conversation botConversation  `json:"conversation"`
+	MembersAdded []channelAccount `json:"membersAdded,omitempty"`
+	ChannelData  map[string]any   `json:"channelData"`
+}
+
+type botConversation struct {
+	ConversationType string `json:"conversationType"`
+	TenantID         string `json:"tenantId"`
+	ID               string `json:"id"`
+}
+
+// userActivity is an activity of the user's personal chat with the bot,
+// posted from base. Only with a poster.
+func (s *Sim) userActivity(typ, base, tenant, user, chat string) botActivity {
+	return botActivity{
+		Type: typ, ID: "f:" + strconv.FormatInt(s.poster.seq.Add(1), 10), Timestamp: s.now().UTC().Format(time.RFC3339Nano),
+		ChannelID: BotChannel, ServiceURL: base + "/connector/",
+		From:         channelAccount{ID: "29:" + user, AADObjectID: user},
+		Recipient:    channelAccount{ID: "28:" + s.cfg.BotAppID, Name: "bot"},
+		Conversation: botConversation{ConversationType: "personal", TenantID: tenant, ID: chat},
+		ChannelData:  map[string]any{"tenant": map[string]string{"id": tenant}},
+	}
+}
+
+// postInstalled tells the bot the app was installed for the user: a
+// conversationUpdate with the bot in membersAdded, whose conversation id
+// is the chat id Graph's installation /chat answers.
+func (s *Sim) postInstalled(base, tenant, user, chat string) {
+	if s.poster == nil {
+		return
+	}
+	a := s.userActivity("conversationUpdate", base, tenant, user, chat)
+	a.MembersAdded = []channelAccount{{ID: "28:" + s.cfg.BotAppID}}
+	a.ChannelData["eventType"] = "teamMemberAdded"
+	s.postActivity(a)
+}
+
+// postUninstalled tells the bot the app was uninstalled for the user.
+func (s *Sim) postUninstalled(base, tenant, user, chat string) {
+	if s.poster == nil {
+		return
+	}
+	a := s.userActivity("installationUpdate", base, tenant, user, chat)
+	a.Action = "remove"
+	s.postActivity(a)
+}
+
+// postActivity posts a in the background; nothing without a bot endpoint.
+func (s *Sim) postActivity(a botActivity) {
+	p := s.poster
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	s.led.botActivities.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if !s.deliverActivity(p, a) {
+			s.led.botFailed.Add(1)
+		}
+	}()
+}
+
+// deliverActivity posts a until the endpoint takes it (2xx) or refuses it
+// for good (another 4xx), within botPostAttempts tries.
+func (s *Sim) deliverActivity(p *botPoster, a botActivity) bool {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return false
+	}
+	log := s.log.With(zap.String("activity_type", a.Type), zap.String("tenant_id", a.Conversation.TenantID), zap.String("user_id", a.From.AADObjectID))
+	for attempt := 1; ; attempt++ {
+		status, err := s.postOnce(p, a.ServiceURL, body)
+		s.led.botAnswer(status)
+		switch {
+		case err == nil && status >= 200 && status < 300:
+			log.Debug("activity posted to the bot", zap.Int("status", status))
+			return true
+		case err == nil && status >= 400 && status < 500 && status != http.StatusTooManyRequests:
+			log.Warn("the bot refused the activity", zap.Int("status", status))
+			return false
+		case attempt == botPostAttempts || p.ctx.Err() != nil:
+			log.Warn("activity not delivered to the bot", zap.Int("status", status), zap.Int("attempts", attempt), zap.Error(err))
+			return false
+		}
+		d := botPostBackoff << (attempt - 1)
+		d += rand.N(d) // jitter
+		t := time.NewTimer(d)
+		select {
+		case <-p.ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// postOnce posts one try; status 0 means no answer.
+func (s *Sim) postOnce(p *botPoster, serviceURL string, body []byte) (int, error) {
+	token, err := s.BotToken(serviceURL)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, botPostTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
