@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -72,7 +73,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		log.Error("listen", zap.String("addr", o.addr), zap.Error(err))
 		return 1
 	}
-	base := "http://" + printableAddr(ln.Addr())
+	base, hosts := advertised(o.sim.PublicURL, ln.Addr())
 	log.Info("starting", zap.String("addr", ln.Addr().String()), zap.Strings("tenants", o.sim.Tenants),
 		zap.Int("users_per_tenant", o.sim.UsersPerTenant), zap.Float64("installed", o.sim.InstalledFraction),
 		zap.Float64("blocked", o.sim.BlockedFraction), zap.Float64("disabled", o.sim.DisabledFraction),
@@ -82,10 +83,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.Duration("latency_jitter", o.sim.LatencyJitter), zap.Duration("token_ttl", o.sim.TokenTTL),
 		zap.Int64("seed", o.sim.Seed), zap.String("bot_app_id", o.sim.BotAppID),
 		zap.String("bot_app_password", "***"), zap.String("teams_app_id", o.sim.TeamsAppID),
-		zap.String("bot_endpoint", o.sim.BotEndpoint))
+		zap.String("bot_endpoint", o.sim.BotEndpoint), zap.String("public_url", base))
 	fmt.Fprintf(stdout, "LOGIN_URL=%s/login\nGRAPH_URL=%s/graph/v1.0\nBOT_SERVICE_URL=%s/connector/\n", base, base, base)
 	fmt.Fprintf(stdout, "BOT_OPENID_METADATA_URL=%s%s\nBOT_JWKS_URL=%s%s\nBOT_SERVICE_HOSTS=%s\n# control: %s/_sim/ledger\n",
-		base, teamsim.BotOpenIDMetadataPath, base, teamsim.BotJWKSPath, serviceHost(ln.Addr()), base)
+		base, teamsim.BotOpenIDMetadataPath, base, teamsim.BotJWKSPath, hosts, base)
 
 	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -140,6 +141,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	fs.StringVar(&o.sim.BotAppPassword, "bot-app-password", env.str("BOT_APP_PASSWORD", ""), "the bot's client secret; prefer the variable (BOT_APP_PASSWORD)")
 	fs.StringVar(&o.sim.TeamsAppID, "teams-app-id", env.str("TEAMS_APP_ID", ""), "the Teams app's manifest id (TEAMS_APP_ID)")
 	fs.StringVar(&o.sim.BotEndpoint, "bot-endpoint", env.str("SIM_BOT_ENDPOINT", ""), "the bot's messaging endpoint, e.g. http://127.0.0.1:3978/api/messages: installs and uninstalls are posted there as Teams does (SIM_BOT_ENDPOINT)")
+	fs.StringVar(&o.sim.PublicURL, "public-url", env.str("SIM_PUBLIC_URL", ""), "the base URL the services reach the simulator at, e.g. http://teamsim:8090 in a container network: the activities' serviceUrl, the metadata's jwks_uri and the URLs printed; default: the listen address (SIM_PUBLIC_URL)")
 	fs.StringVar(&o.logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&o.logFormat, "log-format", env.str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -230,6 +232,24 @@ func (e *envReader) duration(name string, def time.Duration) time.Duration {
 		return err
 	})
 	return def
+}
+
+// advertised is the base URL to print, and the BOT_SERVICE_HOSTS entry
+// that allows its Connector: the public URL if one is given, else the
+// listener's address.
+func advertised(publicURL string, a net.Addr) (base, hosts string) {
+	publicURL = strings.TrimSuffix(strings.TrimSpace(publicURL), "/")
+	if publicURL == "" {
+		return "http://" + printableAddr(a), serviceHost(a)
+	}
+	u, err := url.Parse(publicURL)
+	if err != nil { // teamsim.New refused it already
+		return publicURL, ""
+	}
+	if u.Scheme == "https" {
+		return publicURL, strings.ToLower(u.Hostname())
+	}
+	return publicURL, "http://" + strings.ToLower(u.Host)
 }
 
 // serviceHost is the BOT_SERVICE_HOSTS entry that allows the simulator's

@@ -2,12 +2,15 @@ package main
 
 import (
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/botauth"
 )
 
 func TestParse(t *testing.T) {
@@ -29,6 +32,16 @@ func TestParse(t *testing.T) {
 	require.Equal(t, 30, o.sim.GraphRPS)
 	require.True(t, o.sim.ConversationLimits)
 	require.Equal(t, "127.0.0.1:8090", o.addr)
+	require.Empty(t, o.sim.PublicURL, "derived from the listen address unless given")
+
+	env["SIM_PUBLIC_URL"] = "http://teamsim:8090"
+	o, err = parse(nil, getenv, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "http://teamsim:8090", o.sim.PublicURL)
+	o, err = parse([]string{"-public-url", "http://sim:9000"}, getenv, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "http://sim:9000", o.sim.PublicURL, "the flag wins over SIM_PUBLIC_URL")
+	delete(env, "SIM_PUBLIC_URL")
 
 	env["SIM_USERS"] = "many"
 	_, err = parse(nil, getenv, io.Discard)
@@ -53,4 +66,30 @@ func TestParsePasswordFromFile(t *testing.T) {
 	env["BOT_APP_PASSWORD_FILE"] = path + ".missing"
 	_, err = parse(nil, func(k string) string { return env[k] }, io.Discard)
 	require.ErrorContains(t, err, "BOT_APP_PASSWORD_FILE")
+}
+
+// What teamsim prints: the public URL when given (a container's name),
+// else the listen address as a client here reaches it; and a
+// BOT_SERVICE_HOSTS entry that allows the printed Connector URL.
+func TestAdvertised(t *testing.T) {
+	t.Parallel()
+	wildcard := &net.TCPAddr{IP: net.IPv4zero, Port: 8090}
+	for _, tc := range []struct {
+		public      string
+		addr        net.Addr
+		base, hosts string
+	}{
+		{"", wildcard, "http://127.0.0.1:8090", "127.0.0.1"},
+		{"", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 18090}, "http://127.0.0.1:18090", "127.0.0.1"},
+		{"", &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 8090}, "http://10.1.2.3:8090", "http://10.1.2.3:8090"},
+		{"http://teamsim:8090/", wildcard, "http://teamsim:8090", "http://teamsim:8090"},
+		{"https://Sim.Example.com", wildcard, "https://Sim.Example.com", "sim.example.com"},
+	} {
+		base, hosts := advertised(tc.public, tc.addr)
+		require.Equal(t, tc.base, base, tc.public)
+		require.Equal(t, tc.hosts, hosts, tc.public)
+		allow, err := botauth.ParseServiceHosts(hosts)
+		require.NoError(t, err)
+		require.NoError(t, allow.Check(base+"/connector/"), "the printed BOT_SERVICE_HOSTS allows the printed BOT_SERVICE_URL")
+	}
 }

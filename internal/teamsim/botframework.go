@@ -92,12 +92,21 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
+// publicBase is the base URL the simulator names itself by to the bot:
+// Config.PublicURL, else the URL r reached it at.
+func (s *Sim) publicBase(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	return baseURL(r)
+}
+
 func (s *Sim) handleBotMetadata(w http.ResponseWriter, r *http.Request) {
 	s.led.request(kindBotMetadata)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                BotTokenIssuer,
 		"authorization_endpoint":                "https://invalid.botframework.com",
-		"jwks_uri":                              baseURL(r) + BotJWKSPath,
+		"jwks_uri":                              s.publicBase(r) + BotJWKSPath,
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"token_endpoint_auth_methods_supported": []string{"private_key_jwt"},
 	})

@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/botauth"
@@ -153,4 +155,42 @@ func TestBotEndpointIsValidated(t *testing.T) {
 	t.Parallel()
 	_, err := New(Config{BotAppID: testBotAppID, BotAppPassword: testBotSecret, TeamsAppID: testTeamsAppID, BotEndpoint: "127.0.0.1:3978/api/messages"})
 	require.ErrorContains(t, err, "BotEndpoint")
+	for _, bad := range []string{"teamsim:8090", "ftp://teamsim:8090", "http://teamsim:8090/connector", "http://teamsim:8090?x=1", "http://u:p@teamsim:8090"} {
+		_, err := New(Config{BotAppID: testBotAppID, BotAppPassword: testBotSecret, TeamsAppID: testTeamsAppID, PublicURL: bad})
+		require.ErrorContains(t, err, "PublicURL", bad)
+	}
+}
+
+// With PublicURL (a simulator in a container, reached as teamsim:8090 by
+// the services but listening on 0.0.0.0), everything the bot sees names
+// the public URL, whatever address a request came in at: the activities'
+// serviceUrl and their tokens' serviceurl claim, the metadata's jwks_uri,
+// and the uninstalls posted before any request reached the simulator.
+func TestBotPublicURL(t *testing.T) {
+	t.Parallel()
+	const public = "http://teamsim:8090"
+	ep := newBotEndpoint(t)
+	b := setup(t, Config{UsersPerTenant: 10, InstalledFraction: 0.5, Seed: 6, BotEndpoint: ep.srv.URL + "/api/messages", PublicURL: public + "/"},
+		withRealClock())
+	t.Cleanup(b.sim.Close)
+
+	installed := b.userWhere(t, func(u User) bool { return u.Installed })
+	b.sim.Uninstall(b.tenant, installed.ID) // no request has reached the simulator yet
+	require.Eventually(t, func() bool { return b.sim.Ledger().BotAnswers[http.StatusOK] == 1 }, 10*time.Second, 10*time.Millisecond)
+	b.install(t, b.userWhere(t, notInstalled).ID)
+	require.Eventually(t, func() bool { return b.sim.Ledger().BotAnswers[http.StatusOK] == 2 }, 10*time.Second, 10*time.Millisecond)
+
+	authz, bodies := ep.received()
+	require.Len(t, bodies, 2)
+	require.Equal(t, "installationUpdate", bodies[0]["type"])
+	require.Equal(t, "conversationUpdate", bodies[1]["type"])
+	for i, a := range bodies {
+		require.Equal(t, public+"/connector/", a["serviceUrl"], "activity %d", i)
+		var claims jwt.MapClaims
+		_, _, err := jwt.NewParser().ParseUnverified(strings.TrimPrefix(authz[i], "Bearer "), &claims)
+		require.NoError(t, err)
+		require.Equal(t, public+"/connector/", claims["serviceurl"], "activity %d", i)
+	}
+	md := b.do(t, http.MethodGet, BotOpenIDMetadataPath, "", nil).json(t)
+	require.Equal(t, public+BotJWKSPath, md["jwks_uri"], "not %s, where the request came in", b.srv.URL)
 }

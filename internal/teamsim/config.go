@@ -93,6 +93,13 @@ type Config struct {
 	// simulator posts it a signed conversationUpdate, after each
 	// uninstall an installationUpdate remove, as Teams does.
 	BotEndpoint string
+	// PublicURL, when set, is the simulator's base URL as the bot knows
+	// it (e.g. http://teamsim:8090 in a container network): the
+	// serviceUrl of the activities it posts and their tokens' serviceurl
+	// claim, and the jwks_uri of its OpenID metadata. Empty: the URL each
+	// request reached it at (the URL clients last reached it at for
+	// uninstalls). Graph's nextLinks always follow the request.
+	PublicURL string
 
 	// Seed makes the population and the fault decisions deterministic.
 	Seed int64
@@ -128,6 +135,7 @@ func (c Config) withDefaults() Config {
 	if c.DeltaTokenTTL == 0 {
 		c.DeltaTokenTTL = 7 * 24 * time.Hour
 	}
+	c.PublicURL = strings.TrimSuffix(strings.TrimSpace(c.PublicURL), "/")
 	return c
 }
 
@@ -199,6 +207,12 @@ func (c Config) validate() error {
 	if c.BotEndpoint != "" {
 		if u, err := url.Parse(c.BotEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("BotEndpoint", "%q is not an http(s) URL", c.BotEndpoint)
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			bad("PublicURL", "%q is not an http(s) base URL (scheme and host[:port] only)", c.PublicURL)
 		}
 	}
 	if c.Latency < 0 {

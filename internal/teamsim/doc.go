@@ -21,7 +21,9 @@
 // With Config.BotEndpoint the simulator posts the bot, as Teams does, a
 // signed conversationUpdate after each Graph install and an
 // installationUpdate remove on each uninstall (botframework.go, botpost.go);
-// Close stops those posts.
+// Close stops those posts. Their serviceUrl, and the metadata's jwks_uri,
+// name Config.PublicURL when set (the name the services reach it by, in a
+// container network), else the URL the request came in at.
 //
 // # Population
 //

@@ -62,7 +62,7 @@ func (s *Sim) handleInstall(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusCreated, nil, nil, true)
 	// As Teams does, tell the bot (after the answer: an installer that
 	// waits for it is not held up).
-	s.postInstalled(baseURL(r), t.id, u.u.ID, chat)
+	s.postInstalled(s.publicBase(r), t.id, u.u.ID, chat)
 }
 
 // boundAppID takes the app id out of ".../appCatalogs/teamsApps/{id}" or

@@ -76,6 +76,9 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.BotEndpoint != "" {
 		s.poster = newBotPoster(cfg.BotEndpoint)
 	}
+	if cfg.PublicURL != "" {
+		s.base.Store(&cfg.PublicURL) // known before any request
+	}
 	s.routes()
 	for _, t := range s.order {
 		var installed, blocked, disabled, guests int
@@ -355,8 +358,9 @@ func takeFirst(faults *[]Fault) (Fault, bool) {
 // Uninstall removes the app for the user, as the user or an admin would:
 // the installation's conversation ids now answer 403
 // BotNotInConversationRoster, and a later install makes a new chat. With
-// a bot endpoint, the bot is told (installationUpdate remove), from the
-// base URL clients last reached the simulator at.
+// a bot endpoint, the bot is told (installationUpdate remove), from
+// Config.PublicURL or else the base URL clients last reached the simulator
+// at.
 func (s *Sim) Uninstall(tenant, userID string) {
 	if err := s.uninstall(tenant, userID); err != nil {
 		s.log.Warn("not uninstalled", zap.Error(err))
@@ -387,10 +391,11 @@ func (s *Sim) uninstall(tenant, userID string) error {
 	return nil
 }
 
-// noteBase remembers the base URL a request reached the simulator at: the
-// serviceUrl of the activities it posts outside a request.
+// noteBase remembers the base URL a request reached the simulator at (or
+// Config.PublicURL): the serviceUrl of the activities it posts outside a
+// request.
 func (s *Sim) noteBase(r *http.Request) {
-	b := baseURL(r)
+	b := s.publicBase(r)
 	if cur := s.base.Load(); cur == nil || *cur != b {
 		s.base.Store(&b)
 	}
