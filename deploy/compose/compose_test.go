@@ -26,8 +26,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/broadcast-dev/broadcast/internal/bot"
+	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/devenv"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
 
 const composeFile = "docker-compose.yml"
@@ -110,6 +113,24 @@ func TestProductionDeployment(t *testing.T) {
 	require.Equal(t, []uint32{3978}, public)
 	require.Equal(t, ":3978", envOf(t, d, "BOT_ADDR"))
 
+	// BOT_SERVICE_HOSTS is left unset (empty), so every binary allows
+	// Teams' own Connector hosts; no conversation wait until the operator
+	// says Teams reaches the bot endpoint.
+	defaults := botauth.DefaultHosts().String()
+	for _, name := range []string{"dispatcher", "installer", "sender"} {
+		require.Empty(t, envOf(t, p.Services[name], "BOT_SERVICE_HOSTS"), name)
+	}
+	dc, err := config.LoadDispatcher(containerEnv(t, p, d))
+	require.NoError(t, err)
+	require.Equal(t, defaults, dc.Bot.ServiceHosts.String())
+	ic, err := config.LoadInstaller(containerEnv(t, p, p.Services["installer"]))
+	require.NoError(t, err)
+	require.Equal(t, defaults, ic.BotServiceHosts.String())
+	require.Zero(t, ic.ConversationWait)
+	sc, err := config.LoadSender(containerEnv(t, p, p.Services["sender"]))
+	require.NoError(t, err)
+	require.Equal(t, defaults, sc.BotServiceHosts.String())
+
 	ignore, err := os.ReadFile("secrets/.gitignore")
 	require.NoError(t, err)
 	require.Contains(t, strings.Split(string(ignore), "\n"), "*", "secrets/ stays out of git")
@@ -191,10 +212,35 @@ func TestDevelopmentDeployment(t *testing.T) {
 	}
 	require.Equal(t, envOf(t, sim, "TEAMS_APP_ID"), envOf(t, p.Services["installer"], "TEAMS_APP_ID"))
 	d := p.Services["dispatcher"]
-	require.Equal(t, simBase, envOf(t, d, "BOT_SERVICE_HOSTS"))
 	_, botPort, err := net.SplitHostPort(envOf(t, d, "BOT_ADDR"))
 	require.NoError(t, err)
-	require.Equal(t, "http://dispatcher:"+botPort+"/api/messages", envOf(t, sim, "SIM_BOT_ENDPOINT"))
+	require.Equal(t, "http://dispatcher:"+botPort+bot.Path, envOf(t, sim, "SIM_BOT_ENDPOINT"))
+	require.True(t, exposes(d, botPort), "the dispatcher opens its bot port %s to the simulator", botPort)
+
+	// The bot endpoint end to end: the simulator names itself by the URL
+	// the services reach it at; the dispatcher fetches its metadata and
+	// keys there (the metadata's jwks_uri must be BOT_JWKS_URL) and allows
+	// the serviceUrl of its activities; the installer and the sender allow
+	// its Connector; the installer waits for the conversations it posts.
+	require.Equal(t, simBase, envOf(t, sim, "SIM_PUBLIC_URL"))
+	serviceURL := envOf(t, sim, "SIM_PUBLIC_URL") + "/connector/"
+	dc, err := config.LoadDispatcher(containerEnv(t, p, d))
+	require.NoError(t, err)
+	require.NotEmpty(t, dc.Bot.Addr)
+	require.Equal(t, simBase+teamsim.BotOpenIDMetadataPath, dc.Bot.OpenIDMetadataURL)
+	require.Equal(t, simBase+teamsim.BotJWKSPath, dc.Bot.JWKSURL)
+	require.Equal(t, teamsim.BotTokenIssuer, dc.Bot.TokenIssuer)
+	require.NoError(t, dc.Bot.ServiceHosts.Check(serviceURL), "the dispatcher allows the simulator's activities")
+	require.Error(t, dc.Bot.ServiceHosts.Check("https://smba.trafficmanager.net/teams/"), "and only them")
+	ic, err := config.LoadInstaller(containerEnv(t, p, p.Services["installer"]))
+	require.NoError(t, err)
+	require.Equal(t, serviceURL, ic.BotServiceURL)
+	require.NoError(t, ic.BotServiceHosts.Check(ic.BotServiceURL))
+	require.Positive(t, ic.ConversationWait, "the installer takes new installs' conversations from the bot endpoint")
+	sc, err := config.LoadSender(containerEnv(t, p, p.Services["sender"]))
+	require.NoError(t, err)
+	require.Equal(t, serviceURL, sc.BotServiceURL)
+	require.NoError(t, sc.BotServiceHosts.Check(sc.BotServiceURL))
 	for _, port := range d.Ports {
 		require.Equal(t, "127.0.0.1", port.HostIP, "development publishes nothing beyond loopback")
 	}
