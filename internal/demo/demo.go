@@ -258,10 +258,10 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		return nil, err
 	}
 	e.pprofAddr = pprofAddr
-	printMetrics(o.Out, procs)
 	if err := e.api.waitHealthy(ctx, 20*time.Second, procs); err != nil {
 		return nil, err
 	}
+	printMetrics(o.Out, procs)
 	return e, nil
 }
 
@@ -456,6 +456,8 @@ func printMetrics(out io.Writer, procs *processes) {
 	for _, name := range procs.running() {
 		if a, ok := addrs[name]; ok {
 			fmt.Fprintf(out, "%s: metrics at http://%s/metrics, health at /healthz and /readyz\n", name, a)
+		} else {
+			fmt.Fprintf(out, "%s: metrics: not listening yet (its log names the address)\n", name)
 		}
 	}
 }

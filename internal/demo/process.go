@@ -1,6 +1,8 @@
 package demo
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,7 +30,6 @@ type processes struct {
 type child struct {
 	name, binary string
 	extra        []string
-	metricsAddr  string // its ops listener (METRICS_ADDR), "" for none
 	cmd          *exec.Cmd
 	done         chan struct{}
 	err          error
@@ -39,17 +40,15 @@ func newProcesses(binDir, work string, env []string, log *zap.Logger) *processes
 }
 
 // start runs bin/<binary> as name with the demo's environment and extra
-// variables, its output in <work>/<name>.log. Each service gets an ops
-// listener (METRICS_ADDR) on a free port of its own, unless extra sets one:
-// the binaries' default ports would clash between two senders, or with
-// another demo or test running beside this one. A restart keeps the port.
+// variables, its output in <work>/<name>.log. Each service's ops listener
+// (METRICS_ADDR) takes a port the kernel picks when it listens, unless
+// extra sets one: the binaries' default ports would clash between two
+// senders, or with another demo or test beside this one, and a port picked
+// here and freed before the service binds it may be taken meanwhile (a
+// client's ephemeral port), failing the service's start.
 func (p *processes) start(binary, name string, extra ...string) error {
 	if !hasVar(extra, "METRICS_ADDR") && !hasVar(p.env, "METRICS_ADDR") {
-		addr, err := freeAddr()
-		if err != nil {
-			return err
-		}
-		extra = append(extra[:len(extra):len(extra)], "METRICS_ADDR="+addr)
+		extra = append(extra[:len(extra):len(extra)], "METRICS_ADDR=127.0.0.1:0")
 	}
 	return p.launch(binary, name, extra, os.O_TRUNC)
 }
@@ -64,14 +63,23 @@ func hasVar(env []string, name string) bool {
 	return false
 }
 
-// metricsAddrs returns the ops listener of each running service, by name.
+// metricsAddrs returns the ops listener of each running service that has
+// logged it ("ops listening", with the address it bound), by name.
 func (p *processes) metricsAddrs() map[string]string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[string]string, len(p.procs))
-	for _, c := range p.procs {
-		if c.metricsAddr != "" {
-			out[c.name] = c.metricsAddr
+	out := make(map[string]string)
+	for _, name := range p.running() {
+		data, err := os.ReadFile(filepath.Join(p.work, name+".log"))
+		if err != nil {
+			continue
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			var entry struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal(line, &entry) == nil && strings.HasPrefix(entry.Msg, "ops listening") && entry.Addr != "" {
+				out[name] = entry.Addr // the last one: a restart binds anew
+			}
 		}
 	}
 	return out
@@ -98,11 +106,6 @@ func (p *processes) launch(binary, name string, extra []string, logMode int) err
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	c := &child{name: name, binary: binary, extra: extra, cmd: cmd, done: make(chan struct{})}
-	for _, kv := range extra {
-		if v, ok := strings.CutPrefix(kv, "METRICS_ADDR="); ok {
-			c.metricsAddr = v
-		}
-	}
 	go func() {
 		c.err = cmd.Wait()
 		logf.Close()
