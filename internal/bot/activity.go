@@ -111,23 +111,3 @@ func (a *activity) classify(appID string) event {
 	}
 	return eventNone
 }
-
-// isGUID reports whether s is a lower-case GUID, as tenant and user ids are.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}

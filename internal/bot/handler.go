@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/botauth"
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -144,7 +145,7 @@ func (h *Handler) apply(ctx context.Context, a *activity) int {
 	case !a.personal():
 		log.Debug("activity outside personal scope ignored", zap.String("conversation_type", a.Conversation.ConversationType))
 		return http.StatusOK
-	case !isGUID(tenant) || !isGUID(user):
+	case !broadcast.IsGUID(tenant) || !broadcast.IsGUID(user):
 		log.Info("install activity without a tenant and user id rejected")
 		return http.StatusBadRequest
 	case !h.tenants[tenant]:

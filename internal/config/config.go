@@ -16,6 +16,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/botauth"
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
 // Defaults for Microsoft's public cloud.
@@ -307,7 +308,7 @@ func (r *reader) common(metricsAddr string) Common {
 	}
 	for _, t := range strings.Split(r.required("TENANT_ID"), ",") {
 		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
-			if !isGUID(t) {
+			if !broadcast.IsGUID(t) {
 				r.errs = append(r.errs, fmt.Errorf("TENANT_ID: %q is not a GUID", t))
 			}
 			c.Tenants = append(c.Tenants, t)
@@ -448,23 +449,4 @@ func redactURL(u string) string {
 		userinfo = "***"
 	}
 	return u[:scheme+3] + userinfo + u[at:]
-}
-
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }
