@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -68,9 +69,9 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if note != nil {
-			rec := &statusRecorder{ResponseWriter: w}
+			rec := metrics.NewStatusWriter(w)
 			w = rec
-			defer func() { note.setStatus(rec.statusOr200()) }()
+			defer func() { note.setStatus(rec.Status()) }()
 		}
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -104,36 +105,6 @@ func (s *Server) owns(w http.ResponseWriter, r *http.Request, p auth.Principal, 
 func (s *Server) forbid(w http.ResponseWriter, note *auditNote, msg string) {
 	note.setStatus(http.StatusForbidden)
 	writeError(w, http.StatusForbidden, "forbidden", msg, nil)
-}
-
-// statusRecorder remembers the status a handler answered.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-func (r *statusRecorder) statusOr200() int {
-	if r.status == 0 {
-		return http.StatusOK
-	}
-	return r.status
 }
 
 // refusal names why a request had no valid key, for the log: never the

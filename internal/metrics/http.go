@@ -21,7 +21,7 @@ var (
 func InstrumentHTTP(h http.Handler, route func(*http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := NewStatusWriter(w)
 		h.ServeHTTP(sw, r)
 		pattern := r.Pattern
 		if pattern == "" && route != nil {
@@ -30,29 +30,26 @@ func InstrumentHTTP(h http.Handler, route func(*http.Request) string) http.Handl
 		if pattern == "" {
 			pattern = "unmatched"
 		}
-		code := sw.status
-		if code == 0 {
-			code = http.StatusOK
-		}
-		apiRequests.WithLabelValues(pattern, strconv.Itoa(code)).Inc()
+		apiRequests.WithLabelValues(pattern, strconv.Itoa(sw.Status())).Inc()
 		apiLatency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
 	})
 }
 
-// statusWriter remembers the status written.
-type statusWriter struct {
+// StatusWriter remembers the status a handler answered (the API's audit
+// log records it too).
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -61,14 +58,25 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the writer's Flush and
 // deadlines (the CSV export flushes each page).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush flushes a writer that can, for handlers that assert http.Flusher.
-func (w *statusWriter) Flush() {
+func (w *StatusWriter) Flush() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// NewStatusWriter wraps w.
+func NewStatusWriter(w http.ResponseWriter) *StatusWriter { return &StatusWriter{ResponseWriter: w} }
+
+// Status is the status answered: 200 when the handler wrote nothing.
+func (w *StatusWriter) Status() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
 }
