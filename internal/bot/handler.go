@@ -30,6 +30,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -128,49 +129,51 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
 		h.deny(w, http.StatusForbidden, "serviceUrl not allowed", err)
 		return
 	}
-	status := h.apply(r.Context(), &a)
+	outcome, status := h.apply(r.Context(), &a)
+	metrics.BotActivity(outcome, status)
 	w.WriteHeader(status)
 }
 
-// apply acts on an authenticated activity and returns the answer's status.
-func (h *Handler) apply(ctx context.Context, a *activity) int {
+// apply acts on an authenticated activity and returns its outcome (for the
+// metrics) and the answer's status.
+func (h *Handler) apply(ctx context.Context, a *activity) (string, int) {
 	ev := a.classify(h.cfg.AppID)
 	log := h.log.With(zap.String("activity_type", a.Type), zap.String("tenant_id", a.tenant()), zap.String("user_id", a.user()))
 	if ev == eventNone {
 		log.Debug("activity ignored", zap.String("action", a.Action), zap.String("name", a.Name))
-		return http.StatusOK
+		return metrics.BotIgnored, http.StatusOK
 	}
 	tenant, user := a.tenant(), a.user()
 	switch {
 	case !a.personal():
 		log.Debug("activity outside personal scope ignored", zap.String("conversation_type", a.Conversation.ConversationType))
-		return http.StatusOK
+		return metrics.BotIgnored, http.StatusOK
 	case !broadcast.IsGUID(tenant) || !broadcast.IsGUID(user):
 		log.Info("install activity without a tenant and user id rejected")
-		return http.StatusBadRequest
+		return metrics.BotRejected, http.StatusBadRequest
 	case !h.tenants[tenant]:
 		log.Warn("activity of a tenant not served ignored")
-		return http.StatusOK
+		return metrics.BotIgnored, http.StatusOK
 	}
 	if ev == eventUninstalled {
 		if err := h.store.NoteUninstalled(ctx, tenant, user, h.cfg.Now()); err != nil {
 			log.Error("uninstall not recorded", zap.Error(err))
-			return http.StatusInternalServerError
+			return metrics.BotRejected, http.StatusInternalServerError
 		}
 		log.Info("app uninstalled: conversation forgotten")
-		return http.StatusOK
+		return metrics.BotUninstalled, http.StatusOK
 	}
 	conv := a.Conversation.ID
 	if conv == "" || len(conv) > maxConversation {
 		log.Info("install activity without a usable conversation id rejected")
-		return http.StatusBadRequest
+		return metrics.BotRejected, http.StatusBadRequest
 	}
 	if err := h.store.NoteInstalled(ctx, tenant, user, conv); err != nil {
 		log.Error("conversation not cached", zap.Error(err))
-		return http.StatusInternalServerError
+		return metrics.BotRejected, http.StatusInternalServerError
 	}
 	log.Info("app installed: conversation cached")
-	return http.StatusOK
+	return metrics.BotInstalled, http.StatusOK
 }
 
 // deny answers a rejected request; the log names the cause, never the token.
@@ -180,6 +183,7 @@ func (h *Handler) deny(w http.ResponseWriter, status int, msg string, cause erro
 		fields = append(fields, zap.Error(cause))
 	}
 	h.log.Info(msg, fields...)
+	metrics.BotActivity(metrics.BotRejected, status)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="bot"`)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/bot"
 	"github.com/broadcast-dev/broadcast/internal/botauth"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/store"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 	"github.com/broadcast-dev/broadcast/internal/testenv"
@@ -251,4 +252,37 @@ func TestRejectedRequestsStoreNothing(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
+
+// Not parallel: the counters are the process's, and the package's other
+// tests post activities too.
+func TestActivitiesAreCounted(t *testing.T) {
+	b := setup(t)
+	count := func() map[string]float64 {
+		f, err := metrics.Gather(metrics.Registry)
+		require.NoError(t, err)
+		out := map[string]float64{}
+		for _, k := range []struct{ outcome, code string }{
+			{metrics.BotInstalled, "200"}, {metrics.BotUninstalled, "200"}, {metrics.BotIgnored, "200"},
+			{metrics.BotRejected, "401"}, {metrics.BotRejected, "400"},
+		} {
+			out[k.outcome+"/"+k.code], _ = f.Sum("broadcast_bot_activities_total", map[string]string{"outcome": k.outcome, "code": k.code})
+		}
+		return out
+	}
+	before := count()
+	add := b.activity("installationUpdate", user(5), "a:five")
+	add["action"] = "add"
+	require.Equal(t, http.StatusOK, b.post(add, "Bearer "+b.token(nil)))
+	rm := b.activity("installationUpdate", user(5), "a:five")
+	rm["action"] = "remove"
+	require.Equal(t, http.StatusOK, b.post(rm, "Bearer "+b.token(nil)))
+	require.Equal(t, http.StatusOK, b.post(b.activity("message", user(5), "a:five"), "Bearer "+b.token(nil)))
+	require.Equal(t, http.StatusUnauthorized, b.post(add, ""))
+	require.Equal(t, http.StatusBadRequest, b.post([]byte("{not json"), "Bearer "+b.token(nil)))
+
+	after := count()
+	for k, want := range map[string]float64{"installed/200": 1, "uninstalled/200": 1, "ignored/200": 1, "rejected/401": 1, "rejected/400": 1} {
+		require.Equal(t, want, after[k]-before[k], k)
+	}
 }
