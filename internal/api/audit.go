@@ -27,8 +27,8 @@ const RequestIDHeader = "X-Request-Id"
 
 // AuditPage is the answer of GET /v1/audit.
 type AuditPage struct {
-	Entries    []store.AuditEntry `json:"entries"`
-	NextCursor string             `json:"nextCursor,omitempty"`
+	Entries    []broadcast.AuditEntry `json:"entries"`
+	NextCursor string                 `json:"nextCursor,omitempty"`
 }
 
 // auditNote is what a state-changing call learns for its audit entry: the
@@ -64,7 +64,7 @@ func noteBroadcast(r *http.Request, b *broadcast.Broadcast) {
 // an error with everything it held, and the answer stands (failing the
 // request would make the client retry an action already done).
 func (s *Server) audit(r *http.Request, p auth.Principal, action string, n *auditNote) {
-	e := store.AuditEntry{Time: time.Now().UTC(), Actor: p.Name, Role: p.Role.String(), Action: action,
+	e := broadcast.AuditEntry{Time: time.Now().UTC(), Actor: p.Name, Role: p.Role.String(), Action: action,
 		BroadcastID: n.broadcastID, TenantID: n.tenantID, Status: n.status, RequestID: requestID(r)}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditWriteTimeout)
 	defer cancel()

@@ -225,9 +225,9 @@ func TestAuthorsActOnTheirOwnBroadcasts(t *testing.T) {
 // page more (which must add none). It does not walk the whole log: the
 // Redis of the tests keeps the entries of earlier runs, and the entries
 // a test looks for are among the newest.
-func (b *authBundle) listAudit(t *testing.T, q string, limit, want int) []store.AuditEntry {
+func (b *authBundle) listAudit(t *testing.T, q string, limit, want int) []broadcast.AuditEntry {
 	t.Helper()
-	var all []store.AuditEntry
+	var all []broadcast.AuditEntry
 	cursor := ""
 	extra := false
 	for range 1000 {
@@ -269,14 +269,14 @@ func TestAuditRecordsEveryStateChange(t *testing.T) {
 		{b.admin, "/v1/broadcasts/" + bc.ID + "/recall", `{}`, 0, api.ActionRecall},
 		{b.author, "/v1/broadcasts/" + bc.ID + "/cancel", "", 0, api.ActionCancel},
 	}
-	want := []store.AuditEntry{{Actor: b.author, Role: "author", Action: api.ActionCreate, Status: http.StatusAccepted}}
+	want := []broadcast.AuditEntry{{Actor: b.author, Role: "author", Action: api.ActionCreate, Status: http.StatusAccepted}}
 	for i, s := range steps {
 		rec := b.call(t, s.name, http.MethodPost, s.path, s.body, api.RequestIDHeader, fmt.Sprintf("req-%d", i))
 		if s.status != 0 {
 			require.Equal(t, s.status, rec.Code, "%s %s: %s", s.name, s.path, rec.Body.String())
 		}
 		role := map[string]string{b.admin: "admin", b.author: "author", b.other: "author"}[s.name]
-		want = append(want, store.AuditEntry{Actor: s.name, Role: role, Action: s.action, Status: rec.Code, RequestID: fmt.Sprintf("req-%d", i)})
+		want = append(want, broadcast.AuditEntry{Actor: s.name, Role: role, Action: s.action, Status: rec.Code, RequestID: fmt.Sprintf("req-%d", i)})
 	}
 	got := b.listAudit(t, "broadcastId="+bc.ID, 3, len(want))
 	slices.Reverse(got) // newest first
@@ -314,7 +314,7 @@ func TestAuditRecordsEveryStateChange(t *testing.T) {
 	b.call(t, b.view, http.MethodGet, "/v1/broadcasts/"+bc.ID, "")
 	views := b.listAudit(t, "actor="+b.view, 10, 1)
 	require.Len(t, views, 1)
-	require.Equal(t, store.AuditEntry{ID: views[0].ID, Time: views[0].Time, Actor: b.view, Role: "viewer", Action: api.ActionCreate, Status: http.StatusForbidden}, views[0])
+	require.Equal(t, broadcast.AuditEntry{ID: views[0].ID, Time: views[0].Time, Actor: b.view, Role: "viewer", Action: api.ActionCreate, Status: http.StatusForbidden}, views[0])
 
 	// Nothing in the log holds a message or a key.
 	raw, err := b.e.Store.Client().XRange(context.Background(), store.KeyAudit, "-", "+").Result()
@@ -339,7 +339,7 @@ func TestAuditListPages(t *testing.T) {
 	ctx := context.Background()
 	actor := "pager-" + b.e.Tenant[:8]
 	for i := range 7 {
-		require.NoError(t, b.e.Store.AppendAudit(ctx, store.AuditEntry{Time: time.Now(), Actor: actor, Role: "admin",
+		require.NoError(t, b.e.Store.AppendAudit(ctx, broadcast.AuditEntry{Time: time.Now(), Actor: actor, Role: "admin",
 			Action: api.ActionCancel, BroadcastID: fmt.Sprintf("b-%d", i), Status: 200}, 1_000_000))
 	}
 	for _, limit := range []int{1, 3, 7, 100} {

@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
 func (a *app) keygenCmd() *cobra.Command {
@@ -56,19 +58,6 @@ anyone's broadcast, the audit log).`,
 	return cmd
 }
 
-// AuditEntry is an entry of the audit log as the API shows it.
-type AuditEntry struct {
-	ID          string `json:"id"`
-	Time        string `json:"time"`
-	Actor       string `json:"actor"`
-	Role        string `json:"role"`
-	Action      string `json:"action"`
-	BroadcastID string `json:"broadcastId,omitempty"`
-	TenantID    string `json:"tenantId,omitempty"`
-	Status      int    `json:"status"`
-	RequestID   string `json:"requestId,omitempty"`
-}
-
 func (a *app) auditCmd() *cobra.Command {
 	var broadcastID, actor string
 	var limit int
@@ -95,12 +84,12 @@ made it, when, on which broadcast, and the status answered. --broadcast and
 			if actor != "" {
 				q.Set("actor", actor)
 			}
-			out := []AuditEntry{}
+			out := []broadcast.AuditEntry{}
 			for len(out) < limit {
 				q.Set("limit", strconv.Itoa(min(limit-len(out), 1000)))
 				var page struct {
-					Entries    []AuditEntry `json:"entries"`
-					NextCursor string       `json:"nextCursor"`
+					Entries    []broadcast.AuditEntry `json:"entries"`
+					NextCursor string                 `json:"nextCursor"`
 				}
 				if _, err := a.client.do(cmd.Context(), request{method: http.MethodGet, path: "/v1/audit", query: q}, &page); err != nil {
 					return err
@@ -119,7 +108,7 @@ made it, when, on which broadcast, and the status answered. --broadcast and
 			tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tACTOR\tROLE\tACTION\tSTATUS\tBROADCAST\tREQUEST")
 			for _, e := range out {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Time, e.Actor, e.Role, e.Action, e.Status, e.BroadcastID, e.RequestID)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Time.Format(time.RFC3339Nano), e.Actor, e.Role, e.Action, e.Status, e.BroadcastID, e.RequestID)
 			}
 			return tw.Flush()
 		},

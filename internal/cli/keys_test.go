@@ -11,6 +11,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/cli"
 	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
@@ -94,7 +95,7 @@ func TestKeygenAndAPIKey(t *testing.T) {
 	require.Regexp(t, `hr-`+sfx+` +author +broadcast.create +202 +`+id, out)
 	code, out, _ = bcast(t, admin, "audit", "--actor", "reader-"+sfx, "--json")
 	require.Equal(t, 0, code)
-	var entries []cli.AuditEntry
+	var entries []broadcast.AuditEntry
 	require.NoError(t, json.Unmarshal([]byte(out), &entries))
 	require.Len(t, entries, 1)
 	require.Equal(t, "broadcast.create", entries[0].Action)

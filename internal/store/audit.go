@@ -6,35 +6,19 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
 // KeyAudit is the stream of the API's audit log: one entry per
 // state-changing call, oldest first, trimmed to about its bound.
 const KeyAudit = "audit"
 
-// AuditEntry is one state-changing call to the API: who (the key's name
-// and role), what, on which broadcast, when, and how it ended. It never
-// holds a message or a key.
-type AuditEntry struct {
-	// ID is the entry's stream id: unique, ordered by time.
-	ID          string    `json:"id"`
-	Time        time.Time `json:"time"`
-	Actor       string    `json:"actor"`
-	Role        string    `json:"role"`
-	Action      string    `json:"action"`
-	BroadcastID string    `json:"broadcastId,omitempty"`
-	TenantID    string    `json:"tenantId,omitempty"`
-	// Status is the HTTP status the call was answered (403: refused).
-	Status    int    `json:"status"`
-	RequestID string `json:"requestId,omitempty"`
-}
-
 // AppendAudit adds e (its ID is ignored) to the audit log, keeping about
 // the newest maxLen entries.
-func (s *Store) AppendAudit(ctx context.Context, e AuditEntry, maxLen int64) error {
+func (s *Store) AppendAudit(ctx context.Context, e broadcast.AuditEntry, maxLen int64) error {
 	vals := []any{"at", e.Time.UnixMilli(), "actor", e.Actor, "role", e.Role, "action", e.Action,
 		"status", e.Status}
 	for _, f := range [][2]string{{"broadcast", e.BroadcastID}, {"tenant", e.TenantID}, {"request", e.RequestID}} {
@@ -60,7 +44,7 @@ type AuditFilter struct {
 
 func (f AuditFilter) filtered() bool { return f.BroadcastID != "" || f.Actor != "" }
 
-func (f AuditFilter) match(e AuditEntry) bool {
+func (f AuditFilter) match(e broadcast.AuditEntry) bool {
 	return (f.BroadcastID == "" || e.BroadcastID == f.BroadcastID) && (f.Actor == "" || e.Actor == f.Actor)
 }
 
@@ -74,7 +58,7 @@ var streamID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
 // for the rest (empty after the last). A filtered page looks at a bounded
 // number of entries, so it may be short, even empty, and still have a
 // cursor. A cursor this store did not issue is ErrBadCursor.
-func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, string, error) {
+func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]broadcast.AuditEntry, string, error) {
 	if f.Limit < 1 {
 		return nil, "", errors.New("audit: limit must be positive")
 	}
@@ -89,7 +73,7 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, string,
 	if f.filtered() {
 		batch = 500
 	}
-	out := []AuditEntry{}
+	out := []broadcast.AuditEntry{}
 	examined := 0
 	for {
 		msgs, err := s.rdb.XRevRangeN(ctx, KeyAudit, upTo, "-", batch).Result()
@@ -116,9 +100,9 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, string,
 	}
 }
 
-func parseAudit(m redis.XMessage) AuditEntry {
+func parseAudit(m redis.XMessage) broadcast.AuditEntry {
 	str := func(k string) string { v, _ := m.Values[k].(string); return v }
-	e := AuditEntry{ID: m.ID, Actor: str("actor"), Role: str("role"), Action: str("action"),
+	e := broadcast.AuditEntry{ID: m.ID, Actor: str("actor"), Role: str("role"), Action: str("action"),
 		BroadcastID: str("broadcast"), TenantID: str("tenant"), RequestID: str("request")}
 	e.Time = msTime(str("at"))
 	e.Status, _ = strconv.Atoi(str("status"))
