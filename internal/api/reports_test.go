@@ -256,8 +256,8 @@ func TestUnreachableReport(t *testing.T) {
 
 	b1 := createJSON(t, e.API, `{"message":{"text":"first"},"audience":{"allUsers":true}}`)
 	e.WaitCompleted(b1.ID, 2*time.Minute)
-	page := unreachablePage(t, e.API, e.Tenant)
 	want := append([]string{other.ID}, blocked...)
+	page := settledUnreachable(t, e, b1.ID, len(want))
 	require.ElementsMatch(t, want, userIDs(page.Users))
 	for _, u := range page.Users {
 		require.Equal(t, broadcast.ReasonBlockedByUser, u.Reason)
@@ -269,7 +269,7 @@ func TestUnreachableReport(t *testing.T) {
 
 	b2 := createJSON(t, e.API, `{"message":{"text":"second"},"audience":{"allUsers":true}}`)
 	e.WaitCompleted(b2.ID, 2*time.Minute)
-	page = unreachablePage(t, e.API, e.Tenant)
+	page = settledUnreachable(t, e, b2.ID, len(blocked))
 	require.ElementsMatch(t, blocked, userIDs(page.Users), "the user reached by the second broadcast is forgotten")
 	for _, u := range page.Users {
 		require.Equal(t, b2.ID, u.BroadcastID)
@@ -301,6 +301,28 @@ func unreachablePage(t *testing.T, h http.Handler, tenant string) api.Unreachabl
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	var page api.UnreachablePage
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
+	return page
+}
+
+// settledUnreachable returns the tenant's report once it has n users, all
+// last missed by broadcast id: a sender notes the report just after it
+// records the outcome (a call of its own, in another hash slot), so the
+// last recipients' notes may land a moment after the broadcast completed.
+func settledUnreachable(t *testing.T, e *pipelinetest.Env, id string, n int) api.UnreachablePage {
+	t.Helper()
+	var page api.UnreachablePage
+	require.Eventually(t, func() bool {
+		page = unreachablePage(t, e.API, e.Tenant)
+		if len(page.Users) != n {
+			return false
+		}
+		for _, u := range page.Users {
+			if u.BroadcastID != id {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "the report names %d users missed last by %s", n, id)
 	return page
 }
 
