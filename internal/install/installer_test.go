@@ -12,8 +12,9 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
 
-// Users with the app (Graph answers 409) and without it (201) both get a
-// conversation and the message; a user Graph does not know fails with a reason.
+// Users with the app (their conversation comes from the Connector, no
+// install call) and without it (installed: 201) both get a conversation and
+// the message; a user Graph does not know fails with a reason.
 func TestInstallPath(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 30, InstalledFraction: 0.5, Seed: 3}})
@@ -39,7 +40,7 @@ func TestInstallPath(t *testing.T) {
 	require.Equal(t, broadcast.Counts{Total: int64(len(users) + 1), Sent: int64(len(users)), Failed: 1}, b.Counts)
 	l := e.Sim.Ledger()
 	require.EqualValues(t, len(users)-installed, l.Installs, "201 for every user without the app")
-	require.EqualValues(t, installed, l.InstallConflicts, "409 for every user who had it")
+	require.Zero(t, l.InstallConflicts, "no install call for a user who had the app")
 
 	r, err := e.Store.Recipient(ctx, b.ID, unknown)
 	require.NoError(t, err)
@@ -92,4 +93,33 @@ func TestConnectorRouteWhenGraphIsSaturated(t *testing.T) {
 	require.Zero(t, l.Duplicates)
 	require.Zero(t, l.RetryAfterViolations)
 	require.LessOrEqual(t, l.Installs, notInstalled, "only users without the app were installed")
+}
+
+// Users who all have the app and no cached conversation: the Connector is
+// asked first, and while the senders keep its budget booked the installer
+// turns to Graph's lookups, so both budgets are used; nobody is installed.
+func TestBothRoutesWhenTheConnectorIsFull(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{
+		UsersPerTenant: 150, InstalledFraction: 1, ConnectorRPS: 20, GraphRPS: 30, Seed: 21,
+	}, GraphRPS: 30, TenantRPS: 20})
+	var members int64
+	for _, u := range e.Users() {
+		if u.UserType != "Guest" {
+			members++
+		}
+	}
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "both"}, Audience: broadcast.Audience{AllUsers: true}})
+	b = e.WaitCompleted(b.ID, 3*time.Minute)
+
+	l := e.Sim.Ledger()
+	require.Equal(t, broadcast.Counts{Total: members, Sent: members}, b.Counts)
+	require.Positive(t, l.Requests[teamsim.KindConnectorCreate], "conversations from the Connector")
+	require.Positive(t, l.Requests[teamsim.KindGraphChat], "conversations from Graph")
+	require.LessOrEqual(t, l.Requests[teamsim.KindConnectorCreate]+l.Requests[teamsim.KindGraphChat], members+l.Throttled,
+		"one route per user (and a retry per 429)")
+	require.Zero(t, l.Installs+l.InstallConflicts, "no install call for users who have the app")
+	require.EqualValues(t, members, l.Deliveries)
+	require.Zero(t, l.Duplicates)
+	require.Zero(t, l.RetryAfterViolations)
 }

@@ -178,7 +178,7 @@ func Start(t testing.TB, o Options) *Env {
 	gates := ratelimit.NewTenants(o.TenantRPS, st)
 	e.Sender = send.New(scfg, st, q, connector, gates, log.Named("sender"))
 	e.Changer = send.NewChanger(scfg, st, connector, gates, log.Named("sender"))
-	icfg := install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase, Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st)}
+	icfg := install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase, Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st, ratelimit.WithAhead(install.ConnectorAhead))}
 	if o.BotEndpoint {
 		icfg.ConversationWait = 2 * time.Second
 	}
