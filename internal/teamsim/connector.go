@@ -83,7 +83,7 @@ func (s *Sim) handleCreateConversation(w http.ResponseWriter, r *http.Request) {
 		}
 		u.mu.Unlock()
 	}
-	v := admit(s.clock, s.grace(), false, t.connector, convLim)
+	v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, false, t.connector, convLim)
 	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
 		return
@@ -145,7 +145,7 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, t := c.user, c.user.tenant
-	v := admit(s.clock, s.grace(), false, t.connector, c.lim)
+	v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, false, t.connector, c.lim)
 	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
 		return
@@ -286,7 +286,7 @@ func (s *Sim) randomFault(u *userState) int {
 func (s *Sim) answerFault(w http.ResponseWriter, r *http.Request, t *tenantState, f Fault, now time.Duration) {
 	if f.Status == http.StatusTooManyRequests && f.RetryAfter > 0 {
 		ra := roundRetryAfter(f.RetryAfter, false)
-		t.connector.block(now, now+ra, s.grace())
+		t.connector.block(now, now+ra, exchangeOf(r).graceAt(now, s.cfg.RetryAfterTolerance))
 		w.Header()["Retry-After"] = []string{retryAfterHeader(ra)}
 	}
 	s.connectorFail(w, r, f.Status, f.Code, "")
@@ -328,7 +328,7 @@ func (s *Sim) changeActivity(w http.ResponseWriter, r *http.Request, update bool
 		return
 	}
 	u, t := c.user, c.user.tenant
-	v := admit(s.clock, s.grace(), false, t.connector, nil)
+	v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, false, t.connector, nil)
 	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
 		return
