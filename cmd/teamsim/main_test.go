@@ -67,6 +67,8 @@ func TestParseRealisticTiming(t *testing.T) {
 	require.Equal(t, want.Latency, o.sim.Latency)
 	require.Equal(t, want.LatencyJitter, o.sim.LatencyJitter)
 	require.Equal(t, want.NetworkJitter, o.sim.NetworkJitter)
+	require.Equal(t, want.ChatReadyDelay, o.sim.ChatReadyDelay)
+	require.Equal(t, want.ChatReadyJitter, o.sim.ChatReadyJitter)
 	require.Equal(t, 100*time.Millisecond, o.sim.Latency+o.sim.LatencyJitter/2, "a mean of 100 ms")
 
 	o, err = parse([]string{"-latency", "0", "-jitter", "0", "-network-jitter", "0"}, getenv, io.Discard)

@@ -39,11 +39,12 @@ type Options struct {
 	GraphRPS     int     // the simulator's Graph limit and the installers' rate
 	// Latency of the simulator's answers, plus a uniform [0, LatencyJitter)
 	// (as much as Latency when LatencyJitter is 0). Both 0: Teams'
-	// profile, teamsim.Config.Realistic (100 ms ±50%). The requests also
-	// see teamsim.DefaultNetworkJitter, unless NoLatency.
+	// profile, teamsim.Config.Realistic (100 ms ±50%). Unless NoLatency,
+	// requests also see teamsim.DefaultNetworkJitter, and a fresh
+	// install's chat the realistic delay.
 	Latency, LatencyJitter time.Duration
-	// NoLatency: answers at once, no network jitter (the raw-pipeline
-	// benchmark's zero-latency variant).
+	// NoLatency: answers at once, no network jitter, chats ready at once
+	// (the raw-pipeline benchmark's zero-latency variant).
 	NoLatency         bool
 	BinDir            string // where the dispatcher, installer and sender binaries are
 	WorkDir           string // logs and stores; a temporary directory when empty
@@ -366,16 +367,17 @@ func (o *Options) defaults() {
 	}
 }
 
-// timing sets the simulator's latency from Latency, LatencyJitter and
-// NoLatency.
+// timing sets the simulator's latency and chat delay from Latency,
+// LatencyJitter and NoLatency.
 func (o *Options) timing(c *teamsim.Config) {
 	switch {
 	case o.NoLatency:
-		c.Latency, c.LatencyJitter, c.NetworkJitter = 0, 0, 0
+		c.Latency, c.LatencyJitter, c.NetworkJitter, c.ChatReadyDelay, c.ChatReadyJitter = 0, 0, 0, 0, 0
 	case o.Latency == 0 && o.LatencyJitter == 0:
 		*c = c.Realistic()
 	default:
-		c.Latency, c.LatencyJitter, c.NetworkJitter = o.Latency, o.LatencyJitter, teamsim.DefaultNetworkJitter
+		*c = c.Realistic()
+		c.Latency, c.LatencyJitter = o.Latency, o.LatencyJitter
 		if c.LatencyJitter == 0 {
 			c.LatencyJitter = o.Latency
 		}

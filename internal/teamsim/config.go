@@ -39,7 +39,8 @@ type Config struct {
 	// BlockedFraction of the installed users blocked the bot: sends answer 403.
 	BlockedFraction float64
 	// DisabledFraction of all users are covered by an app permission policy
-	// that disables the bot: creates and sends answer 403 BotDisabledByAdmin.
+	// that blocks the app: creates and sends answer 403 BotDisabledByAdmin,
+	// Graph installs 403 Forbidden.
 	DisabledFraction float64
 	// AccountDisabledFraction of all users have a disabled account
 	// (accountEnabled false): Graph lists them, they cannot sign in.
@@ -101,6 +102,14 @@ type Config struct {
 	// latency elapsed) is a Retry-After violation; earlier ones were in
 	// flight. 0 means DefaultRetryAfterTolerance (5 ms).
 	RetryAfterTolerance time.Duration
+
+	// ChatReadyDelay plus a uniform [0, ChatReadyJitter) is how long after
+	// a Graph install (201) its 1:1 chat exists: until then Graph's
+	// installation /chat answers 404, the Connector's create conversation
+	// and sends to the chat 403 ForbiddenOperationException, and the bot
+	// is not told of the install, as Teams creates the chat asynchronously
+	// (DefaultChatReadyDelay, DefaultChatReadyJitter; 0: at once).
+	ChatReadyDelay, ChatReadyJitter time.Duration
 
 	// BotEndpoint, when set, is the bot's messaging endpoint (e.g.
 	// http://127.0.0.1:3978/api/messages): after each Graph install the
@@ -237,6 +246,12 @@ func (c Config) validate() error {
 	}
 	if c.LatencyJitter < 0 {
 		bad("LatencyJitter", "must not be negative, got %s", c.LatencyJitter)
+	}
+	if c.ChatReadyDelay < 0 {
+		bad("ChatReadyDelay", "must not be negative, got %s", c.ChatReadyDelay)
+	}
+	if c.ChatReadyJitter < 0 {
+		bad("ChatReadyJitter", "must not be negative, got %s", c.ChatReadyJitter)
 	}
 	if c.NetworkJitter < 0 {
 		bad("NetworkJitter", "must not be negative, got %s", c.NetworkJitter)

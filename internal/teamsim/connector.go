@@ -104,7 +104,7 @@ func (s *Sim) handleCreateConversation(w http.ResponseWriter, r *http.Request) {
 		u.mu.Unlock()
 		s.connectorFail(w, r, http.StatusForbidden, codeBotDisabledByAdmin, "")
 		return
-	case !u.u.Installed:
+	case !u.u.Installed || !u.conv.readyAt(v.now):
 		u.mu.Unlock()
 		s.connectorFail(w, r, http.StatusForbidden, codeForbiddenOperation, "")
 		return
@@ -170,7 +170,7 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.connectorFail(w, r, status, defaultConnectorCode(status), "")
 		return
 	}
-	if status, code := refusal(c); status != 0 {
+	if status, code := refusal(c, v.now); status != 0 {
 		u.mu.Unlock()
 		s.connectorFail(w, r, status, code, "")
 		return
@@ -244,13 +244,15 @@ func (w *slowWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// refusal is the 403 a conversation's user state gives, if any. Caller
-// holds c.user.mu.
-func refusal(c *convRef) (status int, code string) {
+// refusal is the 403 a conversation's user state gives at now, if any.
+// Caller holds c.user.mu.
+func refusal(c *convRef, now time.Duration) (status int, code string) {
 	u := c.user
 	switch {
 	case !c.current():
 		return http.StatusForbidden, codeNotInRoster
+	case !c.readyAt(now):
+		return http.StatusForbidden, codeForbiddenOperation
 	case u.u.Disabled:
 		return http.StatusForbidden, codeBotDisabledByAdmin
 	case u.u.Blocked && u.u.BlockShape == BlockShape209:
@@ -345,7 +347,7 @@ func (s *Sim) changeActivity(w http.ResponseWriter, r *http.Request, update bool
 		s.answerFault(w, r, t, f, v.now)
 		return
 	}
-	if status, code := refusal(c); status != 0 {
+	if status, code := refusal(c, v.now); status != 0 {
 		u.mu.Unlock()
 		s.connectorFail(w, r, status, code, "")
 		return

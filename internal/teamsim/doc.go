@@ -19,7 +19,7 @@
 //	BOT_JWKS_URL            http://HOST/botframework/v1/.well-known/keys
 //
 // With Config.BotEndpoint the simulator posts the bot, as Teams does, a
-// signed conversationUpdate after each Graph install and an
+// signed conversationUpdate after each Graph install (once its chat exists) and an
 // installationUpdate remove on each uninstall (botframework.go, botpost.go);
 // Close stops those posts. Their serviceUrl, and the metadata's jwks_uri,
 // name Config.PublicURL when set (the name the services reach it by, in a
@@ -52,7 +52,14 @@
 // case, with $select) one user or 404; the catalog lookup by
 // externalId gives the app's per-tenant catalog id (not the manifest id);
 // installing answers 201, then 409 while installed, and creates a new 1:1
-// chat whose id the installation's /chat returns.
+// chat whose id the installation's /chat returns once the chat exists:
+// ChatReadyDelay plus up to ChatReadyJitter after the install (2-4 s in
+// the realistic profile, at once in the zero Config) /chat answers 404
+// NotFound, the Connector's create conversation and sends to the chat 403
+// ForbiddenOperationException, and the bot is posted its
+// conversationUpdate only then. A user covered by an app permission
+// policy that blocks the app (DisabledFraction) gets 403 Forbidden from the
+// install, in Graph's error shape (Ledger.InstallsForbidden).
 //
 // Directory (directory.go, groups.go, batch.go): /users/delta rounds (pages
 // of Prefer: odata.maxpagesize, default 200), a deltaLink per round, then
@@ -190,8 +197,8 @@
 //     BadRequest "Resource not found for the segment").
 //   - The app is an organization app with a different catalog id in each
 //     tenant. installedApps lists only this app (Teams also lists built-in
-//     apps). Installing works for disabled users: the policy shows at send
-//     time. Unknown users and installations give 404 NotFound. Users are
+//     apps). A disabled user's install is refused (403) even when the app
+//     is already installed for them. Unknown users and installations give 404 NotFound. Users are
 //     never added or removed, and who blocked the bot or is disabled never
 //     changes.
 //   - Other Connector operations (members, attachments, conversation

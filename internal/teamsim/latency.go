@@ -26,6 +26,9 @@ const (
 	DefaultLatency       = 50 * time.Millisecond
 	DefaultLatencyJitter = 100 * time.Millisecond
 	DefaultNetworkJitter = 3 * time.Millisecond
+	// The chat exists 2 s plus up to 2 s after an install.
+	DefaultChatReadyDelay  = 2 * time.Second
+	DefaultChatReadyJitter = 2 * time.Second
 	// DefaultRetryAfterTolerance is how long after a 429 left the simulator
 	// a request to the scope it blocked is still taken to have been in
 	// flight, not sent in defiance of its Retry-After.
@@ -33,10 +36,21 @@ const (
 )
 
 // Realistic returns c with the realistic timing profile: Latency,
-// LatencyJitter and NetworkJitter set to their Default values.
+// LatencyJitter, NetworkJitter, ChatReadyDelay and ChatReadyJitter set to
+// their Default values.
 func (c Config) Realistic() Config {
 	c.Latency, c.LatencyJitter, c.NetworkJitter = DefaultLatency, DefaultLatencyJitter, DefaultNetworkJitter
+	c.ChatReadyDelay, c.ChatReadyJitter = DefaultChatReadyDelay, DefaultChatReadyJitter
 	return c
+}
+
+// chatDelay draws how long after an install its chat is ready.
+func (s *Sim) chatDelay() time.Duration {
+	d := s.cfg.ChatReadyDelay
+	if j := s.cfg.ChatReadyJitter; j > 0 {
+		d += rand.N(j)
+	}
+	return d
 }
 
 type exchangeKey struct{}

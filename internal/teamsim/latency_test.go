@@ -17,11 +17,14 @@ func TestRealisticProfile(t *testing.T) {
 	require.Equal(t, 50*ms, c.Latency)
 	require.Equal(t, 100*ms, c.LatencyJitter, "100 ms ±50%")
 	require.Equal(t, 3*ms, c.NetworkJitter)
+	require.Equal(t, 2*time.Second, c.ChatReadyDelay)
+	require.Equal(t, 2*time.Second, c.ChatReadyJitter, "the chat exists 2 to 4 s after an install")
 
 	zero := Config{BotAppID: "a", BotAppPassword: "b", TeamsAppID: "c"}.withDefaults()
 	require.Zero(t, zero.Latency, "the zero value stays fast")
 	require.Zero(t, zero.LatencyJitter)
 	require.Zero(t, zero.NetworkJitter)
+	require.Zero(t, zero.ChatReadyDelay+zero.ChatReadyJitter)
 	require.Equal(t, 5*ms, zero.RetryAfterTolerance)
 }
 
