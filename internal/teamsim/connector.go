@@ -83,7 +83,7 @@ func (s *Sim) handleCreateConversation(w http.ResponseWriter, r *http.Request) {
 		}
 		u.mu.Unlock()
 	}
-	v := admit(s.clock, s.grace(), false, t.connector, convLim)
+	v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, false, t.connector, convLim)
 	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
 		return
@@ -104,7 +104,7 @@ func (s *Sim) handleCreateConversation(w http.ResponseWriter, r *http.Request) {
 		u.mu.Unlock()
 		s.connectorFail(w, r, http.StatusForbidden, codeBotDisabledByAdmin, "")
 		return
-	case !u.u.Installed:
+	case !u.u.Installed || !u.conv.readyAt(v.now):
 		u.mu.Unlock()
 		s.connectorFail(w, r, http.StatusForbidden, codeForbiddenOperation, "")
 		return
@@ -145,7 +145,7 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, t := c.user, c.user.tenant
-	v := admit(s.clock, s.grace(), false, t.connector, c.lim)
+	v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, false, t.connector, c.lim)
 	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
 		return
@@ -170,7 +170,7 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.connectorFail(w, r, status, defaultConnectorCode(status), "")
 		return
 	}
-	if status, code := refusal(c); status != 0 {
+	if status, code := refusal(c, v.now); status != 0 {
 		u.mu.Unlock()
 		s.connectorFail(w, r, status, code, "")
 		return
@@ -244,13 +244,15 @@ func (w *slowWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// refusal is the 403 a conversation's user state gives, if any. Caller
-// holds c.user.mu.
-func refusal(c *convRef) (status int, code string) {
+// refusal is the 403 a conversation's user state gives at now, if any.
+// Caller holds c.user.mu.
+func refusal(c *convRef, now time.Duration) (status int, code string) {
 	u := c.user
 	switch {
 	case !c.current():
 		return http.StatusForbidden, codeNotInRoster
+	case !c.readyAt(now):
+		return http.StatusForbidden, codeForbiddenOperation
 	case u.u.Disabled:
 		return http.StatusForbidden, codeBotDisabledByAdmin
 	case u.u.Blocked && u.u.BlockShape == BlockShape209:
@@ -286,7 +288,7 @@ func (s *Sim) randomFault(u *userState) int {
 func (s *Sim) answerFault(w http.ResponseWriter, r *http.Request, t *tenantState, f Fault, now time.Duration) {
 	if f.Status == http.StatusTooManyRequests && f.RetryAfter > 0 {
 		ra := roundRetryAfter(f.RetryAfter, false)
-		t.connector.block(now, now+ra, s.grace())
+		t.connector.block(now, now+ra, exchangeOf(r).graceAt(now, s.cfg.RetryAfterTolerance))
 		w.Header()["Retry-After"] = []string{retryAfterHeader(ra)}
 	}
 	s.connectorFail(w, r, f.Status, f.Code, "")
@@ -328,7 +330,7 @@ func (s *Sim) changeActivity(w http.ResponseWriter, r *http.Request, update bool
 		return
 	}
 	u, t := c.user, c.user.tenant
-	v := admit(s.clock, s.grace(), false, t.connector, nil)
+	v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, false, t.connector, nil)
 	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
 		return
@@ -345,7 +347,7 @@ func (s *Sim) changeActivity(w http.ResponseWriter, r *http.Request, update bool
 		s.answerFault(w, r, t, f, v.now)
 		return
 	}
-	if status, code := refusal(c); status != 0 {
+	if status, code := refusal(c, v.now); status != 0 {
 		u.mu.Unlock()
 		s.connectorFail(w, r, status, code, "")
 		return

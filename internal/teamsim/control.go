@@ -16,7 +16,8 @@ import (
 //	GET  /_sim/users/{tenant}/{user}/activities  (the messages as the chat holds them: content, updates, deleted)
 //	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs"} (no user: any user of the tenant)
 //	POST /_sim/uninstall  {"tenant","user"}     (posts installationUpdate remove to Config.BotEndpoint)
-//	POST /_sim/faults     {"errorRate","preconditionRate","latencyMs","slowRate","slowMs"}
+//	POST /_sim/faults     {"errorRate","preconditionRate","latencyMs","jitterMs","slowRate","slowMs"}
+//	                      (an absent rate is 0; absent latencyMs or jitterMs leave the latency as it is)
 //	POST /_sim/reset
 func (s *Sim) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /_sim/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -97,7 +98,8 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 		var in struct {
 			ErrorRate        float64 `json:"errorRate"`
 			PreconditionRate float64 `json:"preconditionRate"`
-			LatencyMs        int64   `json:"latencyMs"`
+			LatencyMs        *int64  `json:"latencyMs"`
+			JitterMs         *int64  `json:"jitterMs"`
 			SlowRate         float64 `json:"slowRate"`
 			SlowMs           int64   `json:"slowMs"`
 		}
@@ -105,11 +107,19 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 			return
 		}
 		if in.ErrorRate < 0 || in.ErrorRate > 1 || in.PreconditionRate < 0 || in.PreconditionRate > 1 ||
-			in.ErrorRate+in.PreconditionRate > 1 || in.LatencyMs < 0 || in.SlowRate < 0 || in.SlowRate > 1 || in.SlowMs < 0 {
-			controlError(w, http.StatusBadRequest, "errorRate and preconditionRate must be in [0,1] with a sum of at most 1; slowRate must be in [0,1]; latencyMs and slowMs must not be negative")
+			in.ErrorRate+in.PreconditionRate > 1 || negative(in.LatencyMs) || negative(in.JitterMs) || in.SlowRate < 0 || in.SlowRate > 1 || in.SlowMs < 0 {
+			controlError(w, http.StatusBadRequest, "errorRate and preconditionRate must be in [0,1] with a sum of at most 1; slowRate must be in [0,1]; latencyMs, jitterMs and slowMs must not be negative")
 			return
 		}
-		s.SetFaults(in.ErrorRate, in.PreconditionRate, time.Duration(in.LatencyMs)*time.Millisecond)
+		latency, jitter := time.Duration(s.latency.Load()), time.Duration(s.jitter.Load())
+		if in.LatencyMs != nil {
+			latency = time.Duration(*in.LatencyMs) * time.Millisecond
+		}
+		if in.JitterMs != nil {
+			jitter = time.Duration(*in.JitterMs) * time.Millisecond
+		}
+		s.SetFaults(in.ErrorRate, in.PreconditionRate, latency)
+		s.SetLatency(latency, jitter)
 		s.SetSlow(in.SlowRate, time.Duration(in.SlowMs)*time.Millisecond)
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -118,6 +128,8 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
+
+func negative(ms *int64) bool { return ms != nil && *ms < 0 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))

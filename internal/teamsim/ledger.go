@@ -21,8 +21,11 @@ type Ledger struct {
 	RetryAfterViolations int64 `json:"retryAfterViolations"`
 	Installs             int64 `json:"installs"`         // Graph installs answered 201
 	InstallConflicts     int64 `json:"installConflicts"` // Graph installs answered 409
-	Updates              int64 `json:"updates"`          // Connector updates answered 200
-	Deletes              int64 `json:"deletes"`          // Connector deletes answered 200
+	// InstallsForbidden counts Graph installs answered 403: the tenant's
+	// app permission policy blocks the app for the user.
+	InstallsForbidden int64 `json:"installsForbidden"`
+	Updates           int64 `json:"updates"` // Connector updates answered 200
+	Deletes           int64 `json:"deletes"` // Connector deletes answered 200
 	// BotActivities counts the activities posted to the bot's endpoint
 	// (each once, whatever its tries), BotActivitiesFailed those it did
 	// not take, and BotAnswers its answers by status (0: none, a timeout
@@ -97,6 +100,7 @@ type ledger struct {
 	unanswered                             atomic.Int64
 	throttled, violations                  atomic.Int64
 	installs, conflicts, updates, deletes  atomic.Int64
+	installsForbidden                      atomic.Int64
 	requests                               [kindCount]atomic.Int64
 	status                                 [maxStatus]atomic.Int64
 	botActivities, botFailed               atomic.Int64
@@ -131,6 +135,7 @@ func (l *ledger) snapshot() Ledger {
 		RetryAfterViolations: l.violations.Load(),
 		Installs:             l.installs.Load(),
 		InstallConflicts:     l.conflicts.Load(),
+		InstallsForbidden:    l.installsForbidden.Load(),
 		Updates:              l.updates.Load(),
 		Deletes:              l.deletes.Load(),
 		Requests:             make(map[string]int64, kindCount),
@@ -157,7 +162,7 @@ func (l *ledger) snapshot() Ledger {
 
 func (l *ledger) reset() {
 	for _, c := range []*atomic.Int64{&l.deliveries, &l.deliveredUsers, &l.duplicates, &l.unanswered, &l.throttled, &l.violations,
-		&l.installs, &l.conflicts, &l.updates, &l.deletes, &l.botActivities, &l.botFailed} {
+		&l.installs, &l.conflicts, &l.installsForbidden, &l.updates, &l.deletes, &l.botActivities, &l.botFailed} {
 		c.Store(0)
 	}
 	for k := range l.requests {

@@ -32,6 +32,7 @@ type Sim struct {
 	errorRate        atomic.Uint64 // float64 bits
 	preconditionRate atomic.Uint64 // float64 bits
 	latency          atomic.Int64  // time.Duration
+	jitter           atomic.Int64  // time.Duration
 	slowRate         atomic.Uint64 // float64 bits
 	slowLatency      atomic.Int64  // time.Duration
 
@@ -60,6 +61,7 @@ func New(cfg Config) (*Sim, error) {
 	s.errorRate.Store(math.Float64bits(cfg.ErrorRate))
 	s.preconditionRate.Store(math.Float64bits(cfg.PreconditionRate))
 	s.latency.Store(int64(cfg.Latency))
+	s.jitter.Store(int64(cfg.LatencyJitter))
 	s.slowRate.Store(math.Float64bits(cfg.SlowRate))
 	s.slowLatency.Store(int64(cfg.SlowLatency))
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
@@ -102,23 +104,6 @@ func b2i(b bool) int {
 	return 0
 }
 
-// inFlightGrace is how long after the answer that blocks a scope requests
-// are still taken to have been in flight rather than sent in defiance of
-// its Retry-After: the client's time to react. A client that ignores
-// Retry-After keeps sending for the whole block (1 s or more) and is still
-// caught in the rest of it. 500 ms: a 429 reaches the other processes
-// through Redis (the answer, the pause recorded, their next check), and on
-// a loaded machine (two cores, the race detector, every package at once)
-// senders that honour the pause were counted violations at 50 and at
-// 200 ms.
-const inFlightGrace = 500 * time.Millisecond
-
-// grace is how long after a block begins a request to the scope is not a
-// violation: the answer's latency plus inFlightGrace.
-func (s *Sim) grace() time.Duration {
-	return time.Duration(s.latency.Load()) + s.cfg.LatencyJitter + inFlightGrace
-}
-
 // clock is the time since the sim's epoch, the time base of the rate
 // limits and token expiry.
 func (s *Sim) clock() time.Duration { return s.now().Sub(s.epoch) }
@@ -133,7 +118,7 @@ func (s *Sim) setClock(now func() time.Time) {
 // /graph/v1.0, the Bot Connector under /connector/, the Bot Framework's
 // OpenID metadata and keys under /botframework/ and the control
 // endpoints under /_sim.
-func (s *Sim) Handler() http.Handler { return s.mux }
+func (s *Sim) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 func (s *Sim) routes() {
 	m := http.NewServeMux()
@@ -402,7 +387,7 @@ func (s *Sim) noteBase(r *http.Request) {
 }
 
 // SetFaults changes the random fault rates of Connector sends and the
-// latency of every Connector and Graph answer.
+// latency of every Connector and Graph answer (not its jitter: SetLatency).
 func (s *Sim) SetFaults(errorRate, preconditionRate float64, latency time.Duration) {
 	clamp := func(v float64) float64 {
 		if math.IsNaN(v) {
@@ -417,6 +402,13 @@ func (s *Sim) SetFaults(errorRate, preconditionRate float64, latency time.Durati
 	s.errorRate.Store(math.Float64bits(errorRate))
 	s.preconditionRate.Store(math.Float64bits(preconditionRate))
 	s.latency.Store(int64(max(latency, 0)))
+}
+
+// SetLatency changes the latency of every Connector and Graph answer:
+// latency plus a uniform [0, jitter).
+func (s *Sim) SetLatency(latency, jitter time.Duration) {
+	s.latency.Store(int64(max(latency, 0)))
+	s.jitter.Store(int64(max(jitter, 0)))
 }
 
 // SetSlow changes the fraction of Connector sends (and of the updates and
