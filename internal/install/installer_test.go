@@ -2,6 +2,7 @@ package install_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -122,4 +123,62 @@ func TestBothRoutesWhenTheConnectorIsFull(t *testing.T) {
 	require.EqualValues(t, members, l.Deliveries)
 	require.Zero(t, l.Duplicates)
 	require.Zero(t, l.RetryAfterViolations)
+}
+
+// Teams creates a new install's chat seconds after the install: meanwhile
+// Graph answers 404 for it and the Connector 403. Those answers mean "not
+// yet": the job comes back, nobody is installed twice, nobody ends
+// user_not_found, everybody gets the message.
+func TestChatNotReadyAfterAnInstallIsWaitedFor(t *testing.T) {
+	t.Parallel()
+	for _, graphOnly := range []bool{false, true} {
+		e := pipelinetest.Start(t, pipelinetest.Options{GraphOnly: graphOnly, Sim: teamsim.Config{
+			UsersPerTenant: 20, InstalledFraction: 0, ChatReadyDelay: 1500 * time.Millisecond, ChatReadyJitter: time.Second, Seed: 5,
+		}})
+		var ids []string
+		for _, u := range e.Users() {
+			ids = append(ids, u.ID)
+		}
+		b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "new"}, Audience: broadcast.Audience{UserIDs: ids}})
+		b = e.WaitCompleted(b.ID, 2*time.Minute)
+
+		l := e.Sim.Ledger()
+		require.Equal(t, broadcast.Counts{Total: int64(len(ids)), Sent: int64(len(ids))}, b.Counts, "graph only: %v", graphOnly)
+		require.EqualValues(t, len(ids), l.Installs, "one install per user")
+		require.Zero(t, l.InstallConflicts, "never installed again while the chat was being created")
+		require.EqualValues(t, len(ids), l.Deliveries)
+	}
+}
+
+// A Graph install answered 403 (the tenant's app permission policy blocks
+// the app for the user) is blocked/bot_disabled at once: not retried, not
+// install_failed, and in the unreachable report.
+func TestGraphInstallForbiddenIsBlocked(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{GraphOnly: true, Sim: teamsim.Config{
+		UsersPerTenant: 40, InstalledFraction: 0, DisabledFraction: 0.2, Seed: 8,
+	}})
+	ctx := context.Background()
+	var ids, disabled []string
+	for _, u := range e.Users() {
+		ids = append(ids, u.ID)
+		if u.Disabled {
+			disabled = append(disabled, u.ID)
+		}
+	}
+	require.NotEmpty(t, disabled)
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "policy"}, Audience: broadcast.Audience{UserIDs: ids}})
+	b = e.WaitCompleted(b.ID, 2*time.Minute)
+	n := int64(len(disabled))
+	require.Equal(t, broadcast.Counts{Total: int64(len(ids)), Sent: int64(len(ids)) - n, Blocked: n}, b.Counts)
+	require.EqualValues(t, n, e.Sim.Ledger().Status[http.StatusForbidden], "one refused install per blocked user, not retried")
+	for _, id := range disabled {
+		r, err := e.Store.Recipient(ctx, b.ID, id)
+		require.NoError(t, err)
+		require.Equal(t, broadcast.StateBlocked, r.State)
+		require.Equal(t, broadcast.ReasonBotDisabled, r.Reason)
+	}
+	un, _, err := e.Store.UnreachableUsers(ctx, e.Tenant, "", 100)
+	require.NoError(t, err)
+	require.Len(t, un, len(disabled), "in the unreachable report")
 }
