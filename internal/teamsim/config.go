@@ -79,6 +79,11 @@ type Config struct {
 	ErrorRate float64
 	// PreconditionRate is the fraction of Connector sends answered 412.
 	PreconditionRate float64
+	// GatewayDeliveredRate is the fraction of the 502 and 504 answers of
+	// ErrorRate given after the message was delivered, as by a gateway
+	// that gave up waiting for Teams: the user has the message, the
+	// client sees an error (Ledger.DeliveredWithError).
+	GatewayDeliveredRate float64
 	// SlowRate is the fraction of Connector sends whose answer waits
 	// SlowLatency more than the others: decided, and a 201 already in
 	// the ledger, before the wait, as when Teams is slow to answer a
@@ -205,6 +210,7 @@ func (c Config) validate() error {
 	}
 	fraction("ErrorRate", c.ErrorRate)
 	fraction("PreconditionRate", c.PreconditionRate)
+	fraction("GatewayDeliveredRate", c.GatewayDeliveredRate)
 	fraction("SlowRate", c.SlowRate)
 	if c.SlowLatency < 0 {
 		bad("SlowLatency", "must not be negative, got %s", c.SlowLatency)

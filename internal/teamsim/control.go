@@ -14,9 +14,9 @@ import (
 //	GET  /_sim/users?tenant=                  (default: the first tenant)
 //	GET  /_sim/users/{tenant}/{user}/deliveries
 //	GET  /_sim/users/{tenant}/{user}/activities  (the messages as the chat holds them: content, updates, deleted)
-//	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs"} (no user: any user of the tenant)
+//	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs","delivered"} (no user: any user of the tenant)
 //	POST /_sim/uninstall  {"tenant","user"}     (posts installationUpdate remove to Config.BotEndpoint)
-//	POST /_sim/faults     {"errorRate","preconditionRate","latencyMs","jitterMs","slowRate","slowMs"}
+//	POST /_sim/faults     {"errorRate","preconditionRate","gatewayDeliveredRate","latencyMs","jitterMs","slowRate","slowMs"}
 //	                      (an absent rate is 0; absent latencyMs or jitterMs leave the latency as it is)
 //	POST /_sim/reset
 func (s *Sim) controlRoutes(m *http.ServeMux) {
@@ -64,14 +64,20 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 			Code         string `json:"code"`
 			Times        int    `json:"times"`
 			RetryAfterMs int64  `json:"retryAfterMs"`
+			Delivered    bool   `json:"delivered"`
 		}
 		if !readJSON(w, r, &in) {
 			return
 		}
-		f := Fault{Status: in.Status, Code: in.Code, Times: in.Times, RetryAfter: time.Duration(in.RetryAfterMs) * time.Millisecond}
+		f := Fault{Status: in.Status, Code: in.Code, Times: in.Times, RetryAfter: time.Duration(in.RetryAfterMs) * time.Millisecond,
+			Delivered: in.Delivered}
 		inject := func() error { return s.inject(in.Tenant, in.User, f) }
 		if in.User == "" {
 			inject = func() error { return s.injectTenant(in.Tenant, f) }
+		}
+		if f.Delivered && !isGateway(f.Status) {
+			controlError(w, http.StatusBadRequest, "delivered applies to status 502 and 504 only")
+			return
 		}
 		if err := inject(); err != nil {
 			controlError(w, http.StatusNotFound, err.Error())
@@ -98,6 +104,7 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 		var in struct {
 			ErrorRate        float64 `json:"errorRate"`
 			PreconditionRate float64 `json:"preconditionRate"`
+			GatewayDelivered float64 `json:"gatewayDeliveredRate"`
 			LatencyMs        *int64  `json:"latencyMs"`
 			JitterMs         *int64  `json:"jitterMs"`
 			SlowRate         float64 `json:"slowRate"`
@@ -107,8 +114,8 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 			return
 		}
 		if in.ErrorRate < 0 || in.ErrorRate > 1 || in.PreconditionRate < 0 || in.PreconditionRate > 1 ||
-			in.ErrorRate+in.PreconditionRate > 1 || negative(in.LatencyMs) || negative(in.JitterMs) || in.SlowRate < 0 || in.SlowRate > 1 || in.SlowMs < 0 {
-			controlError(w, http.StatusBadRequest, "errorRate and preconditionRate must be in [0,1] with a sum of at most 1; slowRate must be in [0,1]; latencyMs, jitterMs and slowMs must not be negative")
+			in.ErrorRate+in.PreconditionRate > 1 || in.GatewayDelivered < 0 || in.GatewayDelivered > 1 || negative(in.LatencyMs) || negative(in.JitterMs) || in.SlowRate < 0 || in.SlowRate > 1 || in.SlowMs < 0 {
+			controlError(w, http.StatusBadRequest, "errorRate and preconditionRate must be in [0,1] with a sum of at most 1; gatewayDeliveredRate and slowRate must be in [0,1]; latencyMs, jitterMs and slowMs must not be negative")
 			return
 		}
 		latency, jitter := time.Duration(s.latency.Load()), time.Duration(s.jitter.Load())
@@ -120,6 +127,7 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 		}
 		s.SetFaults(in.ErrorRate, in.PreconditionRate, latency)
 		s.SetLatency(latency, jitter)
+		s.SetGatewayDelivered(in.GatewayDelivered)
 		s.SetSlow(in.SlowRate, time.Duration(in.SlowMs)*time.Millisecond)
 		w.WriteHeader(http.StatusNoContent)
 	})

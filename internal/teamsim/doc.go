@@ -115,10 +115,14 @@
 // and rate-limit checks; SlowRate of the sends are answered
 // SlowLatency later still, after the answer (a delivery too) is decided,
 // so a client with a shorter timeout sees a timeout for a message the user
-// got (counted as UnansweredDeliveries). SetFaults, SetLatency, SetSlow
-// and POST /_sim/faults change rates and latency at run time.
+// got (counted as UnansweredDeliveries); GatewayDeliveredRate of the 502
+// and 504 answers (Fault.Delivered for an injected one) come after the
+// message was delivered, as from a gateway that gave up waiting for Teams
+// (counted as DeliveredWithError). SetFaults, SetLatency, SetSlow,
+// SetGatewayDelivered and POST /_sim/faults change rates and latency at
+// run time.
 //
-// The Ledger counts deliveries (201 sends), distinct users reached,
+// The Ledger counts deliveries (201 sends, and 502/504s that delivered), distinct users reached,
 // duplicates (a content hash the user already received: sha256 of the
 // text and each attachment's contentType and raw content), 429s,
 // Retry-After violations, installs, updates, deletes, requests per endpoint

@@ -14,7 +14,11 @@ type Ledger struct {
 	// wait for (it timed out or went away first): the user has the
 	// message, the client cannot know it.
 	UnansweredDeliveries int64 `json:"unansweredDeliveries"`
-	Throttled            int64 `json:"throttled"` // 429s answered (Connector and Graph, injected ones too)
+	// DeliveredWithError counts deliveries answered 502 or 504
+	// (GatewayDeliveredRate, Fault.Delivered): the user has the message,
+	// the client was told it failed.
+	DeliveredWithError int64 `json:"deliveredWithError"`
+	Throttled          int64 `json:"throttled"` // 429s answered (Connector and Graph, injected ones too)
 	// RetryAfterViolations counts requests that arrived while a Retry-After
 	// given to their scope (a tenant's Connector calls, a conversation, a
 	// tenant's Graph installedApps GETs or POSTs) had not passed yet.
@@ -97,7 +101,7 @@ const maxStatus = 600
 // live with each user.
 type ledger struct {
 	deliveries, deliveredUsers, duplicates atomic.Int64
-	unanswered                             atomic.Int64
+	unanswered, deliveredWithError         atomic.Int64
 	throttled, violations                  atomic.Int64
 	installs, conflicts, updates, deletes  atomic.Int64
 	installsForbidden                      atomic.Int64
@@ -131,6 +135,7 @@ func (l *ledger) snapshot() Ledger {
 		DeliveredUsers:       l.deliveredUsers.Load(),
 		Duplicates:           l.duplicates.Load(),
 		UnansweredDeliveries: l.unanswered.Load(),
+		DeliveredWithError:   l.deliveredWithError.Load(),
 		Throttled:            l.throttled.Load(),
 		RetryAfterViolations: l.violations.Load(),
 		Installs:             l.installs.Load(),
@@ -161,7 +166,7 @@ func (l *ledger) snapshot() Ledger {
 }
 
 func (l *ledger) reset() {
-	for _, c := range []*atomic.Int64{&l.deliveries, &l.deliveredUsers, &l.duplicates, &l.unanswered, &l.throttled, &l.violations,
+	for _, c := range []*atomic.Int64{&l.deliveries, &l.deliveredUsers, &l.duplicates, &l.unanswered, &l.deliveredWithError, &l.throttled, &l.violations,
 		&l.installs, &l.conflicts, &l.installsForbidden, &l.updates, &l.deletes, &l.botActivities, &l.botFailed} {
 		c.Store(0)
 	}

@@ -31,6 +31,7 @@ type Sim struct {
 
 	errorRate        atomic.Uint64 // float64 bits
 	preconditionRate atomic.Uint64 // float64 bits
+	gatewayDelivered atomic.Uint64 // float64 bits
 	latency          atomic.Int64  // time.Duration
 	jitter           atomic.Int64  // time.Duration
 	slowRate         atomic.Uint64 // float64 bits
@@ -60,6 +61,7 @@ func New(cfg Config) (*Sim, error) {
 	s.activitySeq.Store(s.epoch.UnixMilli())
 	s.errorRate.Store(math.Float64bits(cfg.ErrorRate))
 	s.preconditionRate.Store(math.Float64bits(cfg.PreconditionRate))
+	s.gatewayDelivered.Store(math.Float64bits(cfg.GatewayDeliveredRate))
 	s.latency.Store(int64(cfg.Latency))
 	s.jitter.Store(int64(cfg.LatencyJitter))
 	s.slowRate.Store(math.Float64bits(cfg.SlowRate))
@@ -243,6 +245,10 @@ type Fault struct {
 	// RetryAfter is sent as Retry-After (whole seconds, rounded up) and
 	// blocks the tenant's Connector calls for as long.
 	RetryAfter time.Duration `json:"-"`
+	// Delivered, for a 502 or 504 on a send, answers it after the message
+	// was delivered (Ledger.DeliveredWithError); creates, updates and
+	// deletes get the error alone.
+	Delivered bool `json:"delivered"`
 }
 
 // Inject makes the next f.Times Connector sends, creates, updates and
@@ -320,6 +326,9 @@ func normalizeFault(f Fault) (Fault, error) {
 	}
 	if f.Times <= 0 {
 		f.Times = 1
+	}
+	if f.Delivered && !isGateway(f.Status) {
+		return f, fmt.Errorf("teamsim: a fault delivered before its answer must be a 502 or 504, not %d", f.Status)
 	}
 	return f, nil
 }
@@ -409,6 +418,15 @@ func (s *Sim) SetFaults(errorRate, preconditionRate float64, latency time.Durati
 func (s *Sim) SetLatency(latency, jitter time.Duration) {
 	s.latency.Store(int64(max(latency, 0)))
 	s.jitter.Store(int64(max(jitter, 0)))
+}
+
+// SetGatewayDelivered changes the fraction of the random 502 and 504
+// answers given after the message was delivered (Config.GatewayDeliveredRate).
+func (s *Sim) SetGatewayDelivered(rate float64) {
+	if math.IsNaN(rate) {
+		rate = 0
+	}
+	s.gatewayDelivered.Store(math.Float64bits(min(max(rate, 0), 1)))
 }
 
 // SetSlow changes the fraction of Connector sends (and of the updates and
