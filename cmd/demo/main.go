@@ -17,6 +17,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/demo"
 	"github.com/broadcast-dev/broadcast/internal/logging"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
 
 func main() { os.Exit(run()) }
@@ -29,7 +30,8 @@ func run() int {
 	flag.Float64Var(&o.Blocked, "blocked", 0.02, "fraction of users who blocked the bot")
 	flag.IntVar(&o.RPS, "rps", 50, "the tenant's Connector limit (requests/s), enforced by the simulator and used by the senders")
 	flag.IntVar(&o.GraphRPS, "graph-rps", 30, "the tenant's Graph installedApps limit (requests/s)")
-	flag.DurationVar(&o.Latency, "latency", 20*time.Millisecond, "simulated response latency (plus up to as much jitter)")
+	flag.DurationVar(&o.Latency, "latency", teamsim.DefaultLatency, "simulated answer latency; 0 = none (no jitter either)")
+	flag.DurationVar(&o.LatencyJitter, "jitter", teamsim.DefaultLatencyJitter, "uniform random extra answer latency up to this (default profile: 100ms ±50%)")
 	flag.StringVar(&o.BinDir, "bin", filepath.Dir(exe), "directory of the dispatcher, installer and sender binaries")
 	flag.StringVar(&o.WorkDir, "work", "", "directory for the services' logs and stores (default: a new temporary one)")
 	flag.DurationVar(&o.Timeout, "timeout", 15*time.Minute, "give up when the broadcast has not completed by then")
@@ -38,6 +40,7 @@ func run() int {
 	flag.BoolVar(&o.Unlimited, "unlimited", false, "no limits in the simulator (raw pipeline speed)")
 	flag.BoolVar(&o.Warm, "warm", false, "send a warm-up broadcast first (fills the conversation cache), then measure a second one")
 	flag.Parse()
+	o.NoLatency = o.Latency == 0
 	o.Progress = term.IsTerminal(int(os.Stdout.Fd()))
 	log, err := logging.New("demo", "warn", "console")
 	if err != nil {

@@ -80,7 +80,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.Int("connector_rps", o.sim.ConnectorRPS), zap.Int("graph_rps", o.sim.GraphRPS),
 		zap.Bool("conversation_limits", o.sim.ConversationLimits), zap.Float64("error_rate", o.sim.ErrorRate),
 		zap.Float64("precondition_rate", o.sim.PreconditionRate), zap.Duration("latency", o.sim.Latency),
-		zap.Duration("latency_jitter", o.sim.LatencyJitter), zap.Duration("token_ttl", o.sim.TokenTTL),
+		zap.Duration("latency_jitter", o.sim.LatencyJitter), zap.Duration("network_jitter", o.sim.NetworkJitter),
+		zap.Duration("retry_after_tolerance", o.sim.RetryAfterTolerance), zap.Duration("chat_ready_delay", o.sim.ChatReadyDelay),
+		zap.Duration("chat_ready_jitter", o.sim.ChatReadyJitter), zap.Duration("token_ttl", o.sim.TokenTTL),
 		zap.Int64("seed", o.sim.Seed), zap.String("bot_app_id", o.sim.BotAppID),
 		zap.String("bot_app_password", "***"), zap.String("teams_app_id", o.sim.TeamsAppID),
 		zap.String("bot_endpoint", o.sim.BotEndpoint), zap.String("public_url", base))
@@ -134,8 +136,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	fs.DurationVar(&o.ttl, "token-ttl", env.duration("SIM_TOKEN_TTL", 3599*time.Second), "token lifetime (SIM_TOKEN_TTL)")
 	fs.Float64Var(&o.sim.ErrorRate, "error-rate", env.float("SIM_ERROR_RATE", 0), "fraction of sends answered 502/503/504 (SIM_ERROR_RATE)")
 	fs.Float64Var(&o.sim.PreconditionRate, "412-rate", env.float("SIM_412_RATE", 0), "fraction of sends answered 412 (SIM_412_RATE)")
-	fs.DurationVar(&o.latency, "latency", env.duration("SIM_LATENCY", 0), "latency added to Connector and Graph answers, e.g. 20ms (SIM_LATENCY)")
-	fs.DurationVar(&o.jitter, "jitter", env.duration("SIM_LATENCY_JITTER", 0), "uniform random extra latency up to this (SIM_LATENCY_JITTER)")
+	fs.DurationVar(&o.latency, "latency", env.duration("SIM_LATENCY", teamsim.DefaultLatency), "latency added to Connector and Graph answers after the rate limits judged the request; 0 = none (SIM_LATENCY)")
+	fs.DurationVar(&o.jitter, "jitter", env.duration("SIM_LATENCY_JITTER", teamsim.DefaultLatencyJitter), "uniform random extra answer latency up to this; the default profile is 100ms ±50% (SIM_LATENCY_JITTER)")
+	fs.DurationVar(&o.sim.NetworkJitter, "network-jitter", env.duration("SIM_NETWORK_JITTER", teamsim.DefaultNetworkJitter), "uniform random delay before a Connector or Graph request is judged, up to this (SIM_NETWORK_JITTER)")
+	fs.DurationVar(&o.sim.ChatReadyDelay, "chat-ready-delay", env.duration("SIM_CHAT_READY_DELAY", teamsim.DefaultChatReadyDelay), "after a Graph install, its chat answers 404 (and the Connector's create 403) for this long (SIM_CHAT_READY_DELAY)")
+	fs.DurationVar(&o.sim.ChatReadyJitter, "chat-ready-jitter", env.duration("SIM_CHAT_READY_JITTER", teamsim.DefaultChatReadyJitter), "uniform random extra chat delay up to this (SIM_CHAT_READY_JITTER)")
+	fs.DurationVar(&o.sim.RetryAfterTolerance, "retry-after-tolerance", env.duration("SIM_RETRY_AFTER_TOLERANCE", teamsim.DefaultRetryAfterTolerance), "a request to a throttled scope more than this after the 429 left is a Retry-After violation (SIM_RETRY_AFTER_TOLERANCE)")
 	fs.Int64Var(&o.sim.Seed, "seed", env.int64("SIM_SEED", 1), "seed of the population and the faults (SIM_SEED)")
 	fs.StringVar(&o.sim.BotAppID, "bot-app-id", env.str("BOT_APP_ID", ""), "the bot's Entra app id (BOT_APP_ID)")
 	fs.StringVar(&o.sim.BotAppPassword, "bot-app-password", env.str("BOT_APP_PASSWORD", ""), "the bot's client secret; prefer the variable (BOT_APP_PASSWORD)")

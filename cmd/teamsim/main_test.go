@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/botauth"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
 
 func TestParse(t *testing.T) {
@@ -33,6 +34,8 @@ func TestParse(t *testing.T) {
 	require.True(t, o.sim.ConversationLimits)
 	require.Equal(t, "127.0.0.1:8090", o.addr)
 	require.Empty(t, o.sim.PublicURL, "derived from the listen address unless given")
+	require.Equal(t, teamsim.DefaultNetworkJitter, o.sim.NetworkJitter)
+	require.Equal(t, teamsim.DefaultRetryAfterTolerance, o.sim.RetryAfterTolerance)
 
 	env["SIM_PUBLIC_URL"] = "http://teamsim:8090"
 	o, err = parse(nil, getenv, io.Discard)
@@ -50,6 +53,31 @@ func TestParse(t *testing.T) {
 	_, err = parse(nil, func(string) string { return "" }, io.Discard)
 	require.ErrorContains(t, err, "BOT_APP_ID")
 	require.ErrorContains(t, err, "TEAMS_APP_ID")
+}
+
+// By default the simulator answers like Teams: 100 ms ±50%, a few ms of
+// network jitter; `-latency 0 -jitter 0 -network-jitter 0` turns it off.
+func TestParseRealisticTiming(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"BOT_APP_ID": "app", "BOT_APP_PASSWORD": "secret", "TEAMS_APP_ID": "manifest"}
+	getenv := func(k string) string { return env[k] }
+	o, err := parse(nil, getenv, io.Discard)
+	require.NoError(t, err)
+	want := teamsim.Config{}.Realistic()
+	require.Equal(t, want.Latency, o.sim.Latency)
+	require.Equal(t, want.LatencyJitter, o.sim.LatencyJitter)
+	require.Equal(t, want.NetworkJitter, o.sim.NetworkJitter)
+	require.Equal(t, want.ChatReadyDelay, o.sim.ChatReadyDelay)
+	require.Equal(t, want.ChatReadyJitter, o.sim.ChatReadyJitter)
+	require.Equal(t, 100*time.Millisecond, o.sim.Latency+o.sim.LatencyJitter/2, "a mean of 100 ms")
+
+	o, err = parse([]string{"-latency", "0", "-jitter", "0", "-network-jitter", "0"}, getenv, io.Discard)
+	require.NoError(t, err)
+	require.Zero(t, o.sim.Latency+o.sim.LatencyJitter+o.sim.NetworkJitter)
+	env["SIM_LATENCY"], env["SIM_LATENCY_JITTER"], env["SIM_NETWORK_JITTER"] = "0", "0", "0"
+	o, err = parse(nil, getenv, io.Discard)
+	require.NoError(t, err)
+	require.Zero(t, o.sim.Latency+o.sim.LatencyJitter+o.sim.NetworkJitter)
 }
 
 // The simulator reads the bot's password from BOT_APP_PASSWORD_FILE, as the

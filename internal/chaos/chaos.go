@@ -97,8 +97,9 @@ type Result struct {
 	// Duplicates are deliveries beyond one per user (ledger);
 	// PossibleDuplicates what the broadcast reports; Unanswered the
 	// deliveries whose answer the sender never read (it timed out, or was
-	// killed with the request in flight).
-	Duplicates, PossibleDuplicates, Unanswered int64
+	// killed with the request in flight); DeliveredWithError those
+	// answered 502/504 (ledger).
+	Duplicates, PossibleDuplicates, Unanswered, DeliveredWithError int64
 	// RetriesExhausted are recipients failed/retries_exhausted; of them,
 	// FailedButDelivered got the message anyway (a timed-out 201).
 	RetriesExhausted, FailedButDelivered int
@@ -158,6 +159,7 @@ func Lookup(name string) (Scenario, bool) {
 // client timeout the slow answers exceed.
 const (
 	StormErrorRate        = 0.05 // 502/503/504
+	StormGatewayDelivered = 0.5  // of the 502s and 504s, answered after the delivery
 	StormPreconditionRate = 0.01 // 412
 	StormSlowRate         = 0.01 // answers after StormSlowLatency
 	StormBlocked          = 0.02 // of all users
@@ -169,7 +171,7 @@ func stormSetup(o *demo.Options) {
 	o.Blocked = StormBlocked
 	o.Env = append(o.Env, "HTTP_TIMEOUT="+StormHTTPTimeout.String())
 	o.Sim = func(c *teamsim.Config) {
-		c.ErrorRate, c.PreconditionRate = StormErrorRate, StormPreconditionRate
+		c.ErrorRate, c.PreconditionRate, c.GatewayDeliveredRate = StormErrorRate, StormPreconditionRate, StormGatewayDelivered
 		c.SlowRate, c.SlowLatency = StormSlowRate, StormSlowLatency
 	}
 }

@@ -47,7 +47,7 @@ func (r *runner) check(ctx context.Context, res *Result) error {
 		}
 	}
 	res.Recipients, res.Members, res.PossibleDuplicates = c.Total, exp.Members, pd
-	res.Duplicates, res.Unanswered = led.Duplicates, led.UnansweredDeliveries
+	res.Duplicates, res.Unanswered, res.DeliveredWithError = led.Duplicates, led.UnansweredDeliveries, led.DeliveredWithError
 	res.Throttled, res.Violations = led.Throttled, led.RetryAfterViolations
 
 	// Every recipient final, and the counters what the records say.
@@ -113,16 +113,18 @@ func (r *runner) check(ctx context.Context, res *Result) error {
 
 	// Duplicates: only a sender's death between Teams' 201 and the record
 	// (at most SEND_CONCURRENCY per killed sender), and, where the
-	// simulator answers after the senders' timeout, a retry of a send Teams
-	// had taken (the ledger counts those 201s as Unanswered). The senders
-	// report both as possible duplicates: a takeover of a claim whose lease
-	// ran out, and a send released after getting no answer.
+	// simulator answers after the senders' timeout or answers 502/504 for
+	// a message it delivered, a retry of a send Teams had taken (the
+	// ledger counts those as Unanswered and DeliveredWithError). The
+	// senders report all as possible duplicates: a takeover of a claim
+	// whose lease ran out, and a send retried after no answer or a 502/504.
 	var unseen int64
 	if r.s.timeouts {
 		unseen = res.Unanswered
 	}
+	unseen += res.DeliveredWithError
 	if bound := int64(res.SenderKills()*SendConcurrency) + unseen; res.Duplicates > bound {
-		problem("duplicates %d > sender kills %d x SEND_CONCURRENCY %d + 201s answered after the timeout %d",
+		problem("duplicates %d > sender kills %d x SEND_CONCURRENCY %d + 201s answered after the timeout or with a 502/504 %d",
 			res.Duplicates, res.SenderKills(), SendConcurrency, unseen)
 	}
 	if res.Duplicates > pd {

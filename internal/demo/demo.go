@@ -32,12 +32,20 @@ import (
 
 // Options configure a demo run.
 type Options struct {
-	Users             int     // users in the simulated tenant (in each, with Tenants)
-	NotInstalled      float64 // fraction without the app installed
-	Blocked           float64 // fraction (of all users) who blocked the bot
-	RPS               int     // the simulator's Connector limit and the senders' rate (per tenant)
-	GraphRPS          int     // the simulator's Graph limit and the installers' rate
-	Latency           time.Duration
+	Users        int     // users in the simulated tenant (in each, with Tenants)
+	NotInstalled float64 // fraction without the app installed
+	Blocked      float64 // fraction (of all users) who blocked the bot
+	RPS          int     // the simulator's Connector limit and the senders' rate (per tenant)
+	GraphRPS     int     // the simulator's Graph limit and the installers' rate
+	// Latency of the simulator's answers, plus a uniform [0, LatencyJitter)
+	// (as much as Latency when LatencyJitter is 0), and
+	// teamsim.DefaultNetworkJitter. Both 0: Teams' profile,
+	// teamsim.Config.Realistic (100 ms ±50%, a fresh install's chat 2-4 s
+	// later).
+	Latency, LatencyJitter time.Duration
+	// NoLatency: answers at once, no network jitter, chats ready at once
+	// (the raw-pipeline benchmark's zero-latency variant).
+	NoLatency         bool
 	BinDir            string // where the dispatcher, installer and sender binaries are
 	WorkDir           string // logs and stores; a temporary directory when empty
 	NATSURL, RedisURL string // existing servers; started here when empty
@@ -359,6 +367,22 @@ func (o *Options) defaults() {
 	}
 }
 
+// timing sets the simulator's latency and chat delay from Latency,
+// LatencyJitter and NoLatency.
+func (o *Options) timing(c *teamsim.Config) {
+	switch {
+	case o.NoLatency:
+		c.Latency, c.LatencyJitter, c.NetworkJitter, c.ChatReadyDelay, c.ChatReadyJitter = 0, 0, 0, 0, 0
+	case o.Latency == 0 && o.LatencyJitter == 0:
+		*c = c.Realistic()
+	default:
+		c.Latency, c.LatencyJitter, c.NetworkJitter = o.Latency, o.LatencyJitter, teamsim.DefaultNetworkJitter
+		if c.LatencyJitter == 0 {
+			c.LatencyJitter = o.Latency
+		}
+	}
+}
+
 func (o *Options) startSim(tenants []string, botEndpoint string) (*teamsim.Sim, string, func(), error) {
 	installed := 1 - o.NotInstalled
 	blocked := 0.0
@@ -375,8 +399,9 @@ func (o *Options) startSim(tenants []string, botEndpoint string) (*teamsim.Sim, 
 		Tenants: tenants, UsersPerTenant: o.Users, InstalledFraction: installed, BlockedFraction: blocked,
 		BotAppID: botAppID, BotAppPassword: botPassword, TeamsAppID: teamsAppID,
 		ConnectorRPS: limit(o.RPS), GraphRPS: limit(o.GraphRPS), ConversationLimits: !o.Unlimited,
-		Latency: o.Latency, LatencyJitter: o.Latency, Seed: 1, Logger: o.Log.Named("teamsim"), BotEndpoint: botEndpoint,
+		Seed: 1, Logger: o.Log.Named("teamsim"), BotEndpoint: botEndpoint,
 	}
+	o.timing(&cfg)
 	if o.Sim != nil {
 		o.Sim(&cfg)
 	}

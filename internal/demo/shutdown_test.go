@@ -40,8 +40,9 @@ func BuildServices(t *testing.T) string {
 // completes after a restart with every recipient final and nobody
 // messaged twice.
 //
-// The simulator is the cmd/teamsim binary. In the first run its answers
-// take 500 ms, the dispatcher reads a Graph page a second and the tenant's
+// The simulator is the cmd/teamsim binary, with a fresh install's chat
+// ready at once (the chat delay is not what this tests). In the first run
+// its answers take 500 ms, the dispatcher reads a Graph page a second and the tenant's
 // budget is 20 requests/s, so that at the SIGTERM one broadcast's installs
 // and sends are waiting on answers (more sends claimed and waiting for the
 // budget) and another's expansion is between pages. The second run is
@@ -78,7 +79,8 @@ func TestSIGTERMDrainsEveryBinary(t *testing.T) {
 	creds := []string{"BOT_APP_ID=" + botAppID, "BOT_APP_PASSWORD=" + botPassword, "TEAMS_APP_ID=" + teamsAppID}
 	sim := newProcesses(bin, work, append([]string{"SIM_ADDR=" + simAddr, "SIM_TENANTS=" + tenant,
 		fmt.Sprint("SIM_USERS=", users), "SIM_INSTALLED=0.9", "SIM_BLOCKED=0.02",
-		"SIM_CONNECTOR_RPS=0", "SIM_GRAPH_RPS=0", "SIM_CONVERSATION_LIMITS=false", "SIM_LATENCY=500ms"}, creds...), log)
+		"SIM_CONNECTOR_RPS=0", "SIM_GRAPH_RPS=0", "SIM_CONVERSATION_LIMITS=false", "SIM_LATENCY=500ms",
+		"SIM_CHAT_READY_DELAY=0", "SIM_CHAT_READY_JITTER=0"}, creds...), log)
 	t.Cleanup(func() { sim.stop() })
 	require.NoError(t, sim.start("teamsim", "teamsim"))
 	control := &http.Client{Timeout: 10 * time.Second}

@@ -100,17 +100,18 @@ func (s *Sim) userActivity(typ, base, tenant, user, chat string) botActivity {
 	}
 }
 
-// postInstalled tells the bot the app was installed for the user: a
-// conversationUpdate with the bot in membersAdded, whose conversation id
-// is the chat id Graph's installation /chat answers.
-func (s *Sim) postInstalled(base, tenant, user, chat string) {
+// postInstalled tells the bot, after wait (when the chat exists), that the
+// app was installed for the user: a conversationUpdate with the bot in
+// membersAdded, whose conversation id is the chat id Graph's installation
+// /chat answers.
+func (s *Sim) postInstalled(base, tenant, user, chat string, wait time.Duration) {
 	if s.poster == nil {
 		return
 	}
 	a := s.userActivity("conversationUpdate", base, tenant, user, chat)
 	a.MembersAdded = []channelAccount{{ID: "28:" + s.cfg.BotAppID}}
 	a.ChannelData["eventType"] = "teamMemberAdded"
-	s.postActivity(a)
+	s.postActivity(a, wait)
 }
 
 // postUninstalled tells the bot the app was uninstalled for the user.
@@ -120,11 +121,12 @@ func (s *Sim) postUninstalled(base, tenant, user, chat string) {
 	}
 	a := s.userActivity("installationUpdate", base, tenant, user, chat)
 	a.Action = "remove"
-	s.postActivity(a)
+	s.postActivity(a, 0)
 }
 
-// postActivity posts a in the background; nothing without a bot endpoint.
-func (s *Sim) postActivity(a botActivity) {
+// postActivity posts a in the background after wait; nothing without a
+// bot endpoint.
+func (s *Sim) postActivity(a botActivity, wait time.Duration) {
 	p := s.poster
 	if p == nil {
 		return
@@ -139,6 +141,14 @@ func (s *Sim) postActivity(a botActivity) {
 	s.led.botActivities.Add(1)
 	go func() {
 		defer p.wg.Done()
+		if wait > 0 {
+			sleep(p.ctx, wait)
+			if p.ctx.Err() != nil {
+				s.led.botFailed.Add(1)
+				return
+			}
+			a.Timestamp = s.now().UTC().Format(time.RFC3339Nano)
+		}
 		if !s.deliverActivity(p, a) {
 			s.led.botFailed.Add(1)
 		}

@@ -25,7 +25,10 @@ const (
 )
 
 // Config describes the simulated tenants, their limits and the faults to
-// inject. The zero value of every field but the credentials is usable.
+// inject. The zero value of every field but the credentials is usable, and
+// has no latency, no network jitter and no chat delay, so that unit tests
+// run fast; Realistic (the default of cmd/teamsim and internal/demo) gives
+// Teams-like timing.
 type Config struct {
 	// Tenants are the tenant ids; DefaultTenant when empty.
 	Tenants []string
@@ -36,7 +39,8 @@ type Config struct {
 	// BlockedFraction of the installed users blocked the bot: sends answer 403.
 	BlockedFraction float64
 	// DisabledFraction of all users are covered by an app permission policy
-	// that disables the bot: creates and sends answer 403 BotDisabledByAdmin.
+	// that blocks the app: creates and sends answer 403 BotDisabledByAdmin,
+	// Graph installs 403 Forbidden.
 	DisabledFraction float64
 	// AccountDisabledFraction of all users have a disabled account
 	// (accountEnabled false): Graph lists them, they cannot sign in.
@@ -75,6 +79,11 @@ type Config struct {
 	ErrorRate float64
 	// PreconditionRate is the fraction of Connector sends answered 412.
 	PreconditionRate float64
+	// GatewayDeliveredRate is the fraction of the 502 and 504 answers of
+	// ErrorRate given after the message was delivered, as by a gateway
+	// that gave up waiting for Teams: the user has the message, the
+	// client sees an error (Ledger.DeliveredWithError).
+	GatewayDeliveredRate float64
 	// SlowRate is the fraction of Connector sends whose answer waits
 	// SlowLatency more than the others: decided, and a 201 already in
 	// the ledger, before the wait, as when Teams is slow to answer a
@@ -84,9 +93,28 @@ type Config struct {
 	SlowRate    float64
 	SlowLatency time.Duration
 	// Latency is added to every Connector and Graph answer, plus a uniform
-	// random [0, LatencyJitter).
+	// random [0, LatencyJitter), after the request was judged by the rate
+	// limits (DefaultLatency, DefaultLatencyJitter: 100 ms ±50%).
 	Latency       time.Duration
 	LatencyJitter time.Duration
+	// NetworkJitter delays every Connector and Graph request by a uniform
+	// random [0, NetworkJitter) before it is judged: the windows count
+	// requests in the order they arrive, so a client that paces exactly at
+	// a limit sees 429s (DefaultNetworkJitter).
+	NetworkJitter time.Duration
+	// RetryAfterTolerance: a request that reaches a blocked scope more than
+	// this after the 429 that blocked it left the simulator (its answer's
+	// latency elapsed) is a Retry-After violation; earlier ones were in
+	// flight. 0 means DefaultRetryAfterTolerance (5 ms).
+	RetryAfterTolerance time.Duration
+
+	// ChatReadyDelay plus a uniform [0, ChatReadyJitter) is how long after
+	// a Graph install (201) its 1:1 chat exists: until then Graph's
+	// installation /chat answers 404, the Connector's create conversation
+	// and sends to the chat 403 ForbiddenOperationException, and the bot
+	// is not told of the install, as Teams creates the chat asynchronously
+	// (DefaultChatReadyDelay, DefaultChatReadyJitter; 0: at once).
+	ChatReadyDelay, ChatReadyJitter time.Duration
 
 	// BotEndpoint, when set, is the bot's messaging endpoint (e.g.
 	// http://127.0.0.1:3978/api/messages): after each Graph install the
@@ -131,6 +159,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Groups == nil {
 		c.Groups = DefaultGroups()
+	}
+	if c.RetryAfterTolerance == 0 {
+		c.RetryAfterTolerance = DefaultRetryAfterTolerance
 	}
 	if c.DeltaTokenTTL == 0 {
 		c.DeltaTokenTTL = 7 * 24 * time.Hour
@@ -179,6 +210,7 @@ func (c Config) validate() error {
 	}
 	fraction("ErrorRate", c.ErrorRate)
 	fraction("PreconditionRate", c.PreconditionRate)
+	fraction("GatewayDeliveredRate", c.GatewayDeliveredRate)
 	fraction("SlowRate", c.SlowRate)
 	if c.SlowLatency < 0 {
 		bad("SlowLatency", "must not be negative, got %s", c.SlowLatency)
@@ -220,6 +252,18 @@ func (c Config) validate() error {
 	}
 	if c.LatencyJitter < 0 {
 		bad("LatencyJitter", "must not be negative, got %s", c.LatencyJitter)
+	}
+	if c.ChatReadyDelay < 0 {
+		bad("ChatReadyDelay", "must not be negative, got %s", c.ChatReadyDelay)
+	}
+	if c.ChatReadyJitter < 0 {
+		bad("ChatReadyJitter", "must not be negative, got %s", c.ChatReadyJitter)
+	}
+	if c.NetworkJitter < 0 {
+		bad("NetworkJitter", "must not be negative, got %s", c.NetworkJitter)
+	}
+	if c.RetryAfterTolerance < 0 {
+		bad("RetryAfterTolerance", "must not be negative, got %s", c.RetryAfterTolerance)
 	}
 	if len(errs) == 0 {
 		return nil

@@ -83,7 +83,7 @@ func (s *Sim) handleCreateConversation(w http.ResponseWriter, r *http.Request) {
 		}
 		u.mu.Unlock()
 	}
-	v := admit(s.clock, s.grace(), false, t.connector, convLim)
+	v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, false, t.connector, convLim)
 	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
 		return
@@ -104,7 +104,7 @@ func (s *Sim) handleCreateConversation(w http.ResponseWriter, r *http.Request) {
 		u.mu.Unlock()
 		s.connectorFail(w, r, http.StatusForbidden, codeBotDisabledByAdmin, "")
 		return
-	case !u.u.Installed:
+	case !u.u.Installed || !u.conv.readyAt(v.now):
 		u.mu.Unlock()
 		s.connectorFail(w, r, http.StatusForbidden, codeForbiddenOperation, "")
 		return
@@ -145,39 +145,56 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, t := c.user, c.user.tenant
-	v := admit(s.clock, s.grace(), false, t.connector, c.lim)
+	v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, false, t.connector, c.lim)
 	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
 		return
 	}
 	act := checkActivity(body, tooBig)
+	// gateway is a 502 or 504 answered after the message was delivered:
+	// a gateway that gave up waiting for Teams, which had taken it.
+	var gateway int
 	if f, ok := t.takeFault(); ok {
-		s.answerFault(w, r, t, f, v.now)
-		return
+		if !f.Delivered {
+			s.answerFault(w, r, t, f, v.now)
+			return
+		}
+		gateway = f.Status
 	}
 
 	u.mu.Lock()
 	if d := s.slowDraw(u); d > 0 {
 		w = &slowWriter{ResponseWriter: w, r: r, d: d}
 	}
-	if f, ok := u.takeFault(); ok {
-		u.mu.Unlock()
-		s.answerFault(w, r, t, f, v.now)
-		return
+	if gateway == 0 {
+		if f, ok := u.takeFault(); ok {
+			if !f.Delivered {
+				u.mu.Unlock()
+				s.answerFault(w, r, t, f, v.now)
+				return
+			}
+			gateway = f.Status
+		}
 	}
-	if status := s.randomFault(u); status != 0 {
-		u.mu.Unlock()
-		s.connectorFail(w, r, status, defaultConnectorCode(status), "")
-		return
+	if gateway == 0 {
+		status, delivered := s.randomFault(u)
+		if status != 0 && !delivered {
+			u.mu.Unlock()
+			s.connectorFail(w, r, status, defaultConnectorCode(status), "")
+			return
+		}
+		gateway = status
 	}
-	if status, code := refusal(c); status != 0 {
-		u.mu.Unlock()
-		s.connectorFail(w, r, status, code, "")
-		return
+	status, code, message := act.status, act.code, act.message
+	if rs, rc := refusal(c, v.now); rs != 0 {
+		status, code, message = rs, rc, ""
 	}
-	if act.status != 0 {
+	if status != 0 {
 		u.mu.Unlock()
-		s.connectorFail(w, r, act.status, act.code, act.message)
+		if gateway != 0 { // nothing delivered, but the gateway answers all the same
+			status, code, message = gateway, defaultConnectorCode(gateway), ""
+		}
+		s.connectorFail(w, r, status, code, message)
 		return
 	}
 	var id string
@@ -187,6 +204,11 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	s.led.recordDelivery(u, Delivery{ActivityID: id, ContentHash: act.hash, At: s.epoch.Add(v.now)})
 	u.mu.Unlock()
+	if gateway != 0 {
+		s.led.deliveredWithError.Add(1)
+		s.connectorFail(w, r, gateway, defaultConnectorCode(gateway), "")
+		return
+	}
 
 	out := append((*buf)[:0], '{')
 	if id != "" {
@@ -244,13 +266,15 @@ func (w *slowWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// refusal is the 403 a conversation's user state gives, if any. Caller
-// holds c.user.mu.
-func refusal(c *convRef) (status int, code string) {
+// refusal is the 403 a conversation's user state gives at now, if any.
+// Caller holds c.user.mu.
+func refusal(c *convRef, now time.Duration) (status int, code string) {
 	u := c.user
 	switch {
 	case !c.current():
 		return http.StatusForbidden, codeNotInRoster
+	case !c.readyAt(now):
+		return http.StatusForbidden, codeForbiddenOperation
 	case u.u.Disabled:
 		return http.StatusForbidden, codeBotDisabledByAdmin
 	case u.u.Blocked && u.u.BlockShape == BlockShape209:
@@ -264,21 +288,32 @@ func refusal(c *convRef) (status int, code string) {
 var transientStatuses = [...]int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
 // randomFault draws from the user's own generator whether this send fails
-// with 502/503/504 (ErrorRate) or 412 (PreconditionRate). Caller holds u.mu.
-func (s *Sim) randomFault(u *userState) int {
+// with 502/503/504 (ErrorRate) or 412 (PreconditionRate), and whether a
+// 502 or 504 comes after the delivery (GatewayDeliveredRate). Caller holds
+// u.mu.
+func (s *Sim) randomFault(u *userState) (status int, delivered bool) {
 	errRate := math.Float64frombits(s.errorRate.Load())
 	preRate := math.Float64frombits(s.preconditionRate.Load())
 	if errRate == 0 && preRate == 0 {
-		return 0
+		return 0, false
 	}
 	x := float64(u.rng.Uint64()>>11) / (1 << 53)
 	switch {
 	case x < errRate:
-		return transientStatuses[u.rng.Uint64()%uint64(len(transientStatuses))]
+		status = transientStatuses[u.rng.Uint64()%uint64(len(transientStatuses))]
+		if rate := math.Float64frombits(s.gatewayDelivered.Load()); rate > 0 && isGateway(status) {
+			delivered = float64(u.rng.Uint64()>>11)/(1<<53) < rate
+		}
+		return status, delivered
 	case x < errRate+preRate:
-		return http.StatusPreconditionFailed
+		return http.StatusPreconditionFailed, false
 	}
-	return 0
+	return 0, false
+}
+
+// isGateway reports whether status is a gateway's: 502 or 504.
+func isGateway(status int) bool {
+	return status == http.StatusBadGateway || status == http.StatusGatewayTimeout
 }
 
 // answerFault answers an injected fault. A 429 with a RetryAfter blocks the
@@ -286,7 +321,7 @@ func (s *Sim) randomFault(u *userState) int {
 func (s *Sim) answerFault(w http.ResponseWriter, r *http.Request, t *tenantState, f Fault, now time.Duration) {
 	if f.Status == http.StatusTooManyRequests && f.RetryAfter > 0 {
 		ra := roundRetryAfter(f.RetryAfter, false)
-		t.connector.block(now, now+ra, s.grace())
+		t.connector.block(now, now+ra, exchangeOf(r).graceAt(now, s.cfg.RetryAfterTolerance))
 		w.Header()["Retry-After"] = []string{retryAfterHeader(ra)}
 	}
 	s.connectorFail(w, r, f.Status, f.Code, "")
@@ -328,7 +363,7 @@ func (s *Sim) changeActivity(w http.ResponseWriter, r *http.Request, update bool
 		return
 	}
 	u, t := c.user, c.user.tenant
-	v := admit(s.clock, s.grace(), false, t.connector, nil)
+	v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, false, t.connector, nil)
 	if !v.ok {
 		s.connectorThrottle(w, r, t, v)
 		return
@@ -345,7 +380,7 @@ func (s *Sim) changeActivity(w http.ResponseWriter, r *http.Request, update bool
 		s.answerFault(w, r, t, f, v.now)
 		return
 	}
-	if status, code := refusal(c); status != 0 {
+	if status, code := refusal(c, v.now); status != 0 {
 		u.mu.Unlock()
 		s.connectorFail(w, r, status, code, "")
 		return

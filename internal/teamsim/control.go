@@ -14,9 +14,10 @@ import (
 //	GET  /_sim/users?tenant=                  (default: the first tenant)
 //	GET  /_sim/users/{tenant}/{user}/deliveries
 //	GET  /_sim/users/{tenant}/{user}/activities  (the messages as the chat holds them: content, updates, deleted)
-//	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs"} (no user: any user of the tenant)
+//	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs","delivered"} (no user: any user of the tenant)
 //	POST /_sim/uninstall  {"tenant","user"}     (posts installationUpdate remove to Config.BotEndpoint)
-//	POST /_sim/faults     {"errorRate","preconditionRate","latencyMs","slowRate","slowMs"}
+//	POST /_sim/faults     {"errorRate","preconditionRate","gatewayDeliveredRate","latencyMs","jitterMs","slowRate","slowMs"}
+//	                      (an absent rate is 0; absent latencyMs or jitterMs leave the latency as it is)
 //	POST /_sim/reset
 func (s *Sim) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /_sim/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -63,14 +64,20 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 			Code         string `json:"code"`
 			Times        int    `json:"times"`
 			RetryAfterMs int64  `json:"retryAfterMs"`
+			Delivered    bool   `json:"delivered"`
 		}
 		if !readJSON(w, r, &in) {
 			return
 		}
-		f := Fault{Status: in.Status, Code: in.Code, Times: in.Times, RetryAfter: time.Duration(in.RetryAfterMs) * time.Millisecond}
+		f := Fault{Status: in.Status, Code: in.Code, Times: in.Times, RetryAfter: time.Duration(in.RetryAfterMs) * time.Millisecond,
+			Delivered: in.Delivered}
 		inject := func() error { return s.inject(in.Tenant, in.User, f) }
 		if in.User == "" {
 			inject = func() error { return s.injectTenant(in.Tenant, f) }
+		}
+		if f.Delivered && !isGateway(f.Status) {
+			controlError(w, http.StatusBadRequest, "delivered applies to status 502 and 504 only")
+			return
 		}
 		if err := inject(); err != nil {
 			controlError(w, http.StatusNotFound, err.Error())
@@ -97,7 +104,9 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 		var in struct {
 			ErrorRate        float64 `json:"errorRate"`
 			PreconditionRate float64 `json:"preconditionRate"`
-			LatencyMs        int64   `json:"latencyMs"`
+			GatewayDelivered float64 `json:"gatewayDeliveredRate"`
+			LatencyMs        *int64  `json:"latencyMs"`
+			JitterMs         *int64  `json:"jitterMs"`
 			SlowRate         float64 `json:"slowRate"`
 			SlowMs           int64   `json:"slowMs"`
 		}
@@ -105,11 +114,20 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 			return
 		}
 		if in.ErrorRate < 0 || in.ErrorRate > 1 || in.PreconditionRate < 0 || in.PreconditionRate > 1 ||
-			in.ErrorRate+in.PreconditionRate > 1 || in.LatencyMs < 0 || in.SlowRate < 0 || in.SlowRate > 1 || in.SlowMs < 0 {
-			controlError(w, http.StatusBadRequest, "errorRate and preconditionRate must be in [0,1] with a sum of at most 1; slowRate must be in [0,1]; latencyMs and slowMs must not be negative")
+			in.ErrorRate+in.PreconditionRate > 1 || in.GatewayDelivered < 0 || in.GatewayDelivered > 1 || negative(in.LatencyMs) || negative(in.JitterMs) || in.SlowRate < 0 || in.SlowRate > 1 || in.SlowMs < 0 {
+			controlError(w, http.StatusBadRequest, "errorRate and preconditionRate must be in [0,1] with a sum of at most 1; gatewayDeliveredRate and slowRate must be in [0,1]; latencyMs, jitterMs and slowMs must not be negative")
 			return
 		}
-		s.SetFaults(in.ErrorRate, in.PreconditionRate, time.Duration(in.LatencyMs)*time.Millisecond)
+		latency, jitter := time.Duration(s.latency.Load()), time.Duration(s.jitter.Load())
+		if in.LatencyMs != nil {
+			latency = time.Duration(*in.LatencyMs) * time.Millisecond
+		}
+		if in.JitterMs != nil {
+			jitter = time.Duration(*in.JitterMs) * time.Millisecond
+		}
+		s.SetFaults(in.ErrorRate, in.PreconditionRate, latency)
+		s.SetLatency(latency, jitter)
+		s.SetGatewayDelivered(in.GatewayDelivered)
 		s.SetSlow(in.SlowRate, time.Duration(in.SlowMs)*time.Millisecond)
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -118,6 +136,8 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
+
+func negative(ms *int64) bool { return ms != nil && *ms < 0 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))

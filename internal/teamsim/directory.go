@@ -306,7 +306,7 @@ func (s *Sim) AddUser(tenant string, spec UserSpec) (User, error) {
 	u.encode()
 	u.rng.Seed(uint64(s.cfg.Seed)^0x9e3779b97f4a7c15, hash64(t.id+"/"+id))
 	if spec.Installed {
-		s.installLocked(u)
+		s.installLocked(u, 0)
 	}
 	i := sort.Search(len(t.users), func(i int) bool { return t.users[i].u.ID > id })
 	t.users = slices.Insert(t.users, i, u)

@@ -19,7 +19,7 @@
 //	BOT_JWKS_URL            http://HOST/botframework/v1/.well-known/keys
 //
 // With Config.BotEndpoint the simulator posts the bot, as Teams does, a
-// signed conversationUpdate after each Graph install and an
+// signed conversationUpdate after each Graph install (once its chat exists) and an
 // installationUpdate remove on each uninstall (botframework.go, botpost.go);
 // Close stops those posts. Their serviceUrl, and the metadata's jwks_uri,
 // name Config.PublicURL when set (the name the services reach it by, in a
@@ -52,7 +52,14 @@
 // case, with $select) one user or 404; the catalog lookup by
 // externalId gives the app's per-tenant catalog id (not the manifest id);
 // installing answers 201, then 409 while installed, and creates a new 1:1
-// chat whose id the installation's /chat returns.
+// chat whose id the installation's /chat returns once the chat exists:
+// ChatReadyDelay plus up to ChatReadyJitter after the install (2-4 s in
+// the realistic profile, at once in the zero Config) /chat answers 404
+// NotFound, the Connector's create conversation and sends to the chat 403
+// ForbiddenOperationException, and the bot is posted its
+// conversationUpdate only then. A user covered by an app permission
+// policy that blocks the app (DisabledFraction) gets 403 Forbidden from the
+// install, in Graph's error shape (Ledger.InstallsForbidden).
 //
 // Directory (directory.go, groups.go, batch.go): /users/delta rounds (pages
 // of Prefer: odata.maxpagesize, default 200), a deltaLink per round, then
@@ -85,23 +92,37 @@
 // Retry-After (whole seconds rounded up, at least 1; Graph may use
 // fractional seconds) and the refusing scope stays blocked until then: a
 // request to a blocked scope is answered 429 with the time left, and is a
-// Retry-After violation unless it arrived within the answer's latency plus
-// 500 ms of the 429 that set the block (it was in flight before the client
-// could know). Injected 429 faults with a RetryAfter block the tenant's
-// Connector calls likewise.
+// Retry-After violation if it arrived more than RetryAfterTolerance
+// (default 5 ms) after the 429 that set the block left the simulator, that
+// is after that 429's own answer latency elapsed; requests that arrived
+// before were in flight, and are refused but not counted. Injected 429
+// faults with a RetryAfter block the tenant's Connector calls likewise.
+//
+// Timing (latency.go): a Connector or Graph request first waits a one-way
+// network delay, uniform [0, NetworkJitter), and is judged by the limits
+// when it ends, so the windows count requests in their order of arrival
+// and a client that paces exactly at a limit sees 429s. Its answer's
+// latency, Latency plus a uniform [0, LatencyJitter), is drawn on arrival
+// and applied after the judgement, so the simulator knows when a 429
+// leaves. Config's zero value has no latency at all (fast unit tests);
+// Config.Realistic, the default of cmd/teamsim and internal/demo, answers
+// in 100 ms ±50% (50 ms plus up to 100 ms) with 3 ms of network jitter.
 //
 // Faults: Inject queues answers for a user's next Connector sends and
 // creates, InjectTenant for the next sends to any user of a tenant (a 429
 // with a RetryAfter there is a burst of throttling); ErrorRate and
 // PreconditionRate make sends fail with 502/503/504 or 412 after the auth
-// and rate-limit checks; Latency plus a uniform [0, LatencyJitter) delays
-// every Connector and Graph answer; SlowRate of the sends are answered
+// and rate-limit checks; SlowRate of the sends are answered
 // SlowLatency later still, after the answer (a delivery too) is decided,
 // so a client with a shorter timeout sees a timeout for a message the user
-// got (counted as UnansweredDeliveries). SetFaults, SetSlow and
-// POST /_sim/faults change rates and latency at run time.
+// got (counted as UnansweredDeliveries); GatewayDeliveredRate of the 502
+// and 504 answers (Fault.Delivered for an injected one) come after the
+// message was delivered, as from a gateway that gave up waiting for Teams
+// (counted as DeliveredWithError). SetFaults, SetLatency, SetSlow,
+// SetGatewayDelivered and POST /_sim/faults change rates and latency at
+// run time.
 //
-// The Ledger counts deliveries (201 sends), distinct users reached,
+// The Ledger counts deliveries (201 sends, and 502/504s that delivered), distinct users reached,
 // duplicates (a content hash the user already received: sha256 of the
 // text and each attachment's contentType and raw content), 429s,
 // Retry-After violations, installs, updates, deletes, requests per endpoint
@@ -136,20 +157,21 @@
 //     useless for the customer's data.
 //   - Only accepted requests count in the sliding windows: 429 answers do
 //     not use up capacity. A 429 to a blocked scope says the time left and
-//     does not extend the block. Requests that reach a blocked scope within
-//     the latency plus 500 ms of the 429 that blocked it are refused but not
-//     counted as violations: a client with several requests in flight
-//     cannot stop those it sent before the 429 reached it, and counting them
-//     would flag well-behaved concurrent clients; a client that ignores
-//     Retry-After keeps sending through the whole block and is still caught. An injected fault is decided after the limiter, so
-//     an injected 429 counts as accepted in the windows. The per-conversation
+//     does not extend the block. Requests that reach a blocked scope until
+//     RetryAfterTolerance after the 429 that blocked it left are refused
+//     but not counted as violations: a client with several requests in
+//     flight cannot stop those it sent before the 429 reached it. Teams
+//     does not document how it counts these; the simulator is strict on
+//     purpose. An injected fault is decided after the limiter, so an
+//     injected 429 counts as accepted in the windows. The per-conversation
 //     limit for all bots together (14/1 s, 16/2 s) is not separate: there is
 //     one bot, and its own limits are lower.
 //   - Graph limits cover only the installedApps GET and POST buckets;
 //     /users and the catalog are unlimited (Graph has other, global limits).
 //   - Latency is added after the answer is decided (the request is judged
-//     at arrival) and ends early if the client goes away. The jitter is not
-//     seeded.
+//     at arrival, after the network jitter) and ends early if the client
+//     goes away; the network jitter is one-way, before judging only.
+//     Neither is seeded. The token endpoint answers at once.
 //   - Random faults apply to sends only (not creates, updates or deletes)
 //     and come before the blocked, disabled and uninstalled checks and the
 //     activity validation.
@@ -179,8 +201,8 @@
 //     BadRequest "Resource not found for the segment").
 //   - The app is an organization app with a different catalog id in each
 //     tenant. installedApps lists only this app (Teams also lists built-in
-//     apps). Installing works for disabled users: the policy shows at send
-//     time. Unknown users and installations give 404 NotFound. Users are
+//     apps). A disabled user's install is refused (403) even when the app
+//     is already installed for them. Unknown users and installations give 404 NotFound. Users are
 //     never added or removed, and who blocked the bot or is disabled never
 //     changes.
 //   - Other Connector operations (members, attachments, conversation

@@ -230,3 +230,67 @@ func TestSlowAnswerAfterTheDelivery(t *testing.T) {
 	require.EqualValues(t, 1, l.Duplicates, "the retry of a timed-out send is a duplicate")
 	require.EqualValues(t, 1, l.UnansweredDeliveries, "an answered delivery is not counted")
 }
+
+// TestGatewayErrorAfterDelivery: a share of the random 502s and 504s come
+// after the message was delivered, as from a gateway that gave up waiting
+// for Teams; the ledger counts them.
+func TestGatewayErrorAfterDelivery(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{UsersPerTenant: 3, InstalledFraction: 1, ErrorRate: 1, GatewayDeliveredRate: 1, Seed: 3})
+	conn := b.connectorToken(t)
+	user := b.sim.Users(b.tenant)[0]
+	conv := b.sim.users(t, user.ID).conv.chatID
+	var gateway, unavailable int
+	for i := range 30 {
+		r := sendText(t, b, conn, conv, i)
+		switch r.status {
+		case http.StatusBadGateway, http.StatusGatewayTimeout:
+			gateway++
+		case http.StatusServiceUnavailable:
+			unavailable++
+		default:
+			t.Fatalf("status %d", r.status)
+		}
+		b.clock.Advance(time.Minute) // out of the conversation's windows
+	}
+	require.Positive(t, gateway)
+	require.Positive(t, unavailable)
+	l := b.sim.Ledger()
+	require.EqualValues(t, gateway, l.DeliveredWithError, "every 502 and 504 delivered")
+	require.EqualValues(t, gateway, l.Deliveries, "a 503 delivers nothing")
+	require.Len(t, b.sim.UserDeliveries(b.tenant, user.ID), gateway)
+
+	// Settable at run time, and per fault.
+	b.sim.SetGatewayDelivered(0)
+	before := b.sim.Ledger().Deliveries
+	for i := range 10 {
+		sendText(t, b, conn, conv, 100+i)
+		b.clock.Advance(time.Minute)
+	}
+	require.Equal(t, before, b.sim.Ledger().Deliveries, "none delivered at rate 0")
+
+	b.sim.SetFaults(0, 0, 0)
+	other := b.sim.Users(b.tenant)[1]
+	otherConv := b.sim.users(t, other.ID).conv.chatID
+	r := b.do(t, http.MethodPost, "/_sim/inject", "", map[string]any{"tenant": b.tenant, "user": other.ID, "status": 504, "delivered": true})
+	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+	r = b.send(t, conn, otherConv, hello)
+	require.Equal(t, http.StatusGatewayTimeout, r.status)
+	require.Equal(t, "GatewayTimeout", r.errorCode(t))
+	require.Len(t, b.sim.UserDeliveries(b.tenant, other.ID), 1)
+	require.Equal(t, http.StatusCreated, b.send(t, conn, otherConv, hello).status, "the retry")
+	l = b.sim.Ledger()
+	require.EqualValues(t, gateway+1, l.DeliveredWithError)
+	require.EqualValues(t, 1, l.Duplicates, "the retry of a delivered 504 is a duplicate")
+
+	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPost, "/_sim/inject", "", map[string]any{"tenant": b.tenant, "user": other.ID, "status": 503, "delivered": true}).status)
+	r = b.do(t, http.MethodPost, "/_sim/faults", "", map[string]any{"errorRate": 1, "gatewayDeliveredRate": 1})
+	require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+	require.Equal(t, http.StatusBadRequest, b.do(t, http.MethodPost, "/_sim/faults", "", map[string]any{"gatewayDeliveredRate": 2}).status)
+	before = b.sim.Ledger().DeliveredWithError
+	for i := range 10 {
+		sendText(t, b, conn, otherConv, 200+i)
+		b.clock.Advance(time.Minute)
+	}
+	require.Greater(t, b.sim.Ledger().DeliveredWithError, before)
+}

@@ -45,7 +45,7 @@ func (s *Sim) graphAuth(w http.ResponseWriter, r *http.Request) (*tenantState, b
 
 // graphAdmit applies a Graph bucket's limit.
 func (s *Sim) graphAdmit(w http.ResponseWriter, r *http.Request, t *tenantState, l *limiter) bool {
-	if v := admit(s.clock, s.grace(), s.cfg.GraphFractionalRetryAfter, l, nil); !v.ok {
+	if v := admit(s.clock, exchangeOf(r), s.cfg.RetryAfterTolerance, s.cfg.GraphFractionalRetryAfter, l, nil); !v.ok {
 		s.graphThrottle(w, r, t, v)
 		return false
 	}

@@ -45,24 +45,31 @@ func (s *Sim) handleInstall(w http.ResponseWriter, r *http.Request) {
 		s.graphFail(w, r, http.StatusNotFound, "NotFound", fmt.Sprintf("The app '%s' was not found in the tenant's app catalog.", appID))
 		return
 	}
+	delay := s.chatDelay()
 	u.mu.Lock()
-	installed := u.u.Installed
+	installed, disabled := u.u.Installed, u.u.Disabled
 	var chat string
-	if !installed {
-		s.installLocked(u)
+	if !installed && !disabled {
+		s.installLocked(u, s.clock()+delay)
 		chat = u.conv.chatID
 	}
 	u.mu.Unlock()
-	if installed {
+	switch {
+	case disabled:
+		// The tenant's app permission policy blocks the app for the user.
+		s.led.installsForbidden.Add(1)
+		s.graphFail(w, r, http.StatusForbidden, "Forbidden",
+			fmt.Sprintf("The app '%s' is blocked for user '%s' by the tenant's app permission policy.", appID, u.u.ID))
+		return
+	case installed:
 		s.led.conflicts.Add(1)
 		s.graphFail(w, r, http.StatusConflict, "Conflict", "The app is already installed for this user.")
 		return
 	}
 	s.led.installs.Add(1)
 	s.reply(w, r, http.StatusCreated, nil, nil, true)
-	// As Teams does, tell the bot (after the answer: an installer that
-	// waits for it is not held up).
-	s.postInstalled(s.publicBase(r), t.id, u.u.ID, chat)
+	// As Teams does, tell the bot once the chat exists.
+	s.postInstalled(s.publicBase(r), t.id, u.u.ID, chat, delay)
 }
 
 // boundAppID takes the app id out of ".../appCatalogs/teamsApps/{id}" or
@@ -186,6 +193,11 @@ func (s *Sim) handleChat(w http.ResponseWriter, r *http.Request) {
 	u.mu.Unlock()
 	if c == nil {
 		s.graphFail(w, r, http.StatusNotFound, "NotFound", fmt.Sprintf("Installation '%s' of user '%s' was not found.", instID, u.u.ID))
+		return
+	}
+	if !c.readyAt(s.clock()) {
+		// Teams creates the chat asynchronously after an install.
+		s.graphFail(w, r, http.StatusNotFound, "NotFound", fmt.Sprintf("The chat of installation '%s' of user '%s' was not found.", instID, u.u.ID))
 		return
 	}
 	created := c.created.UTC().Format(time.RFC3339Nano)

@@ -14,15 +14,22 @@ type Ledger struct {
 	// wait for (it timed out or went away first): the user has the
 	// message, the client cannot know it.
 	UnansweredDeliveries int64 `json:"unansweredDeliveries"`
-	Throttled            int64 `json:"throttled"` // 429s answered (Connector and Graph, injected ones too)
+	// DeliveredWithError counts deliveries answered 502 or 504
+	// (GatewayDeliveredRate, Fault.Delivered): the user has the message,
+	// the client was told it failed.
+	DeliveredWithError int64 `json:"deliveredWithError"`
+	Throttled          int64 `json:"throttled"` // 429s answered (Connector and Graph, injected ones too)
 	// RetryAfterViolations counts requests that arrived while a Retry-After
 	// given to their scope (a tenant's Connector calls, a conversation, a
 	// tenant's Graph installedApps GETs or POSTs) had not passed yet.
 	RetryAfterViolations int64 `json:"retryAfterViolations"`
 	Installs             int64 `json:"installs"`         // Graph installs answered 201
 	InstallConflicts     int64 `json:"installConflicts"` // Graph installs answered 409
-	Updates              int64 `json:"updates"`          // Connector updates answered 200
-	Deletes              int64 `json:"deletes"`          // Connector deletes answered 200
+	// InstallsForbidden counts Graph installs answered 403: the tenant's
+	// app permission policy blocks the app for the user.
+	InstallsForbidden int64 `json:"installsForbidden"`
+	Updates           int64 `json:"updates"` // Connector updates answered 200
+	Deletes           int64 `json:"deletes"` // Connector deletes answered 200
 	// BotActivities counts the activities posted to the bot's endpoint
 	// (each once, whatever its tries), BotActivitiesFailed those it did
 	// not take, and BotAnswers its answers by status (0: none, a timeout
@@ -94,9 +101,10 @@ const maxStatus = 600
 // live with each user.
 type ledger struct {
 	deliveries, deliveredUsers, duplicates atomic.Int64
-	unanswered                             atomic.Int64
+	unanswered, deliveredWithError         atomic.Int64
 	throttled, violations                  atomic.Int64
 	installs, conflicts, updates, deletes  atomic.Int64
+	installsForbidden                      atomic.Int64
 	requests                               [kindCount]atomic.Int64
 	status                                 [maxStatus]atomic.Int64
 	botActivities, botFailed               atomic.Int64
@@ -127,10 +135,12 @@ func (l *ledger) snapshot() Ledger {
 		DeliveredUsers:       l.deliveredUsers.Load(),
 		Duplicates:           l.duplicates.Load(),
 		UnansweredDeliveries: l.unanswered.Load(),
+		DeliveredWithError:   l.deliveredWithError.Load(),
 		Throttled:            l.throttled.Load(),
 		RetryAfterViolations: l.violations.Load(),
 		Installs:             l.installs.Load(),
 		InstallConflicts:     l.conflicts.Load(),
+		InstallsForbidden:    l.installsForbidden.Load(),
 		Updates:              l.updates.Load(),
 		Deletes:              l.deletes.Load(),
 		Requests:             make(map[string]int64, kindCount),
@@ -156,8 +166,8 @@ func (l *ledger) snapshot() Ledger {
 }
 
 func (l *ledger) reset() {
-	for _, c := range []*atomic.Int64{&l.deliveries, &l.deliveredUsers, &l.duplicates, &l.unanswered, &l.throttled, &l.violations,
-		&l.installs, &l.conflicts, &l.updates, &l.deletes, &l.botActivities, &l.botFailed} {
+	for _, c := range []*atomic.Int64{&l.deliveries, &l.deliveredUsers, &l.duplicates, &l.unanswered, &l.deliveredWithError, &l.throttled, &l.violations,
+		&l.installs, &l.conflicts, &l.installsForbidden, &l.updates, &l.deletes, &l.botActivities, &l.botFailed} {
 		c.Store(0)
 	}
 	for k := range l.requests {

@@ -108,13 +108,13 @@ type verdict struct {
 // A request that finds a window full blocks the scopes that refused it for
 // the Retry-After it is given. A request that arrives while a scope is
 // blocked is answered 429 with the time left, rounded up, without
-// extending the block; it is a violation unless it came within grace of
-// the 429 that set the block, that is before the client could have
-// received that answer and reacted (it was already in flight).
+// extending the block; it is a violation if it came more than tol after
+// the 429 that set the block left (ex's answer latency after it was
+// judged): requests until then were in flight.
 //
 // The clock is read with the locks held, so that each scope records its
 // requests in time order.
-func admit(clock func() time.Duration, grace time.Duration, fractional bool, a, b *limiter) verdict {
+func admit(clock func() time.Duration, ex *exchange, tol time.Duration, fractional bool, a, b *limiter) verdict {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if b != nil {
@@ -145,6 +145,7 @@ func admit(clock func() time.Duration, grace time.Duration, fractional bool, a, 
 		return v
 	}
 	v.retryAfter = roundRetryAfter(max(waitA, waitB), fractional)
+	grace := ex.graceAt(now, tol)
 	if waitB > 0 {
 		b.blockLocked(now, now+v.retryAfter, grace)
 		v.refusedBy = b
@@ -164,13 +165,14 @@ func (l *limiter) checkBlock(now time.Duration, v *verdict) {
 	if left := l.blockedUntil - now; left > v.early {
 		v.early, v.refusedBy = left, l
 	}
-	if now >= l.graceUntil {
+	if now > l.graceUntil {
 		v.violation = true
 	}
 }
 
 // blockLocked blocks the scope until until, unless it already is for
-// longer; requests before now+grace are not violations. Caller holds mu.
+// longer; requests until now+grace (the 429 left, plus the tolerance) are
+// not violations. Caller holds mu.
 func (l *limiter) blockLocked(now, until, grace time.Duration) {
 	if until > l.blockedUntil {
 		l.blockedUntil = until

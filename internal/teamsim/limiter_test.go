@@ -61,8 +61,8 @@ func TestAdmit(t *testing.T) {
 	t.Parallel()
 	tenant, conv := newLimiter(perSecond(2)), newLimiter(perSecond(1))
 
-	require.True(t, admit(at(0), 0, false, tenant, conv).ok)
-	v := admit(at(100*ms), 0, false, tenant, conv)
+	require.True(t, admit(at(0), nil, 0, false, tenant, conv).ok)
+	v := admit(at(100*ms), nil, 0, false, tenant, conv)
 	require.False(t, v.ok)
 	require.False(t, v.violation)
 	require.Equal(t, time.Second, v.retryAfter, "900 ms rounded up to whole seconds")
@@ -70,14 +70,14 @@ func TestAdmit(t *testing.T) {
 	require.Zero(t, tenant.blockedUntil, "the tenant did not refuse it")
 	require.Equal(t, 1100*ms, conv.blockedUntil)
 
-	v = admit(at(600*ms), 0, false, tenant, conv)
+	v = admit(at(600*ms), nil, 0, false, tenant, conv)
 	require.True(t, v.violation)
 	require.Equal(t, time.Second, v.retryAfter, "500 ms left, rounded up")
 	require.Equal(t, 1100*ms, conv.blockedUntil, "a violation does not extend the block")
 
-	require.True(t, admit(at(600*ms), 0, false, tenant, nil).ok, "the tenant alone has room")
-	require.True(t, admit(at(1100*ms), 0, false, tenant, conv).ok)
-	v = admit(at(1200*ms), 0, true, tenant, nil)
+	require.True(t, admit(at(600*ms), nil, 0, false, tenant, nil).ok, "the tenant alone has room")
+	require.True(t, admit(at(1100*ms), nil, 0, false, tenant, conv).ok)
+	v = admit(at(1200*ms), nil, 0, true, tenant, nil)
 	require.False(t, v.ok)
 	require.Equal(t, 400*ms, v.retryAfter, "fractional: the exact wait")
 	require.Equal(t, "0.4", retryAfterHeader(v.retryAfter))
@@ -85,24 +85,24 @@ func TestAdmit(t *testing.T) {
 	require.Equal(t, "1.25", retryAfterHeader(1250*ms))
 	require.Equal(t, ms, roundRetryAfter(10*time.Microsecond, true))
 
-	// Requests within the grace of the 429 that set the block were in
-	// flight: refused, but not violations.
+	// Requests until the 429 that set the block left (its answer takes
+	// 50 ms) were in flight: refused, but not violations.
 	l := newLimiter(perSecond(1))
-	require.True(t, admit(at(0), 50*ms, false, l, nil).ok)
-	v = admit(at(10*ms), 50*ms, false, l, nil)
+	require.True(t, admit(at(0), &exchange{answer: 50 * ms}, 0, false, l, nil).ok)
+	v = admit(at(10*ms), &exchange{answer: 50 * ms}, 0, false, l, nil)
 	require.False(t, v.ok)
 	require.False(t, v.violation)
-	v = admit(at(59*ms), 50*ms, false, l, nil)
+	v = admit(at(60*ms), &exchange{answer: 50 * ms}, 0, false, l, nil)
 	require.False(t, v.ok)
 	require.False(t, v.violation, "in flight")
-	v = admit(at(60*ms), 50*ms, false, l, nil)
+	v = admit(at(61*ms), &exchange{answer: 50 * ms}, 0, false, l, nil)
 	require.True(t, v.violation, "sent after the client could have known")
 	require.Equal(t, time.Second, v.retryAfter)
-	require.True(t, admit(at(1010*ms), 50*ms, false, l, nil).ok)
+	require.True(t, admit(at(1010*ms), &exchange{answer: 50 * ms}, 0, false, l, nil).ok)
 
 	unlimited := newLimiter(nil)
 	for i := 0; i < 1000; i++ {
-		require.True(t, admit(at(0), 0, false, unlimited, nil).ok)
+		require.True(t, admit(at(0), nil, 0, false, unlimited, nil).ok)
 	}
 	require.Empty(t, unlimited.ring)
 }

@@ -118,7 +118,7 @@ func BenchmarkAdmit(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		conv := newLimiter(conversationWindows)
 		for pb.Next() {
-			admit(clock, 0, false, tenant, conv)
+			admit(clock, nil, 0, false, tenant, conv)
 		}
 	})
 }

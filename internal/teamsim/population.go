@@ -112,7 +112,13 @@ type convRef struct {
 	installationID string
 	created        time.Time
 	lim            *limiter // per-conversation limits; nil when not enforced
+	// ready is when the chat exists, on the sim's clock: a Graph install
+	// makes it ChatReadyDelay later. Set before c is published.
+	ready time.Duration
 }
+
+// readyAt reports whether the chat exists at now.
+func (c *convRef) readyAt(now time.Duration) bool { return now >= c.ready }
 
 // userJSON holds JSON literals of the Graph user properties.
 type userJSON struct {
@@ -204,7 +210,7 @@ func (s *Sim) newTenant(id string) *tenantState {
 		t.byKey[u.u.ID] = u
 		t.byKey[strings.ToLower(u.u.UPN)] = u
 		if u.u.Installed {
-			s.installLocked(u)
+			s.installLocked(u, 0)
 		}
 	}
 	t.seedGroups(cfg, s.cfg.Seed)
@@ -244,8 +250,9 @@ func (u *userState) encode() {
 }
 
 // installLocked installs the app for u: a new installation with a new
-// conversation. The caller holds u.mu (or owns u exclusively).
-func (s *Sim) installLocked(u *userState) {
+// conversation, whose chat exists from ready on (the sim's clock). The
+// caller holds u.mu (or owns u exclusively).
+func (s *Sim) installLocked(u *userState, ready time.Duration) {
 	u.gen++
 	u.u.Installed = true
 	u.convCreated = false
@@ -266,6 +273,7 @@ func (s *Sim) installLocked(u *userState) {
 		chatID:         chat + "@unq.gbl.spaces",
 		installationID: base64.StdEncoding.EncodeToString([]byte(inst)),
 		created:        s.now(),
+		ready:          ready,
 	}
 	if s.cfg.ConversationLimits {
 		c.lim = newLimiter(conversationWindows)

@@ -2,7 +2,6 @@ package teamsim
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -34,23 +33,6 @@ func (s *Sim) reply(w http.ResponseWriter, r *http.Request, status int, contentT
 	w.WriteHeader(status)
 	if len(body) > 0 {
 		_, _ = w.Write(body)
-	}
-}
-
-// delay sleeps Latency plus jitter, or until the client goes away.
-func (s *Sim) delay(r *http.Request) {
-	d := time.Duration(s.latency.Load())
-	if s.cfg.LatencyJitter > 0 {
-		d += rand.N(s.cfg.LatencyJitter)
-	}
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-r.Context().Done():
 	}
 }
 

@@ -31,7 +31,9 @@ type Sim struct {
 
 	errorRate        atomic.Uint64 // float64 bits
 	preconditionRate atomic.Uint64 // float64 bits
+	gatewayDelivered atomic.Uint64 // float64 bits
 	latency          atomic.Int64  // time.Duration
+	jitter           atomic.Int64  // time.Duration
 	slowRate         atomic.Uint64 // float64 bits
 	slowLatency      atomic.Int64  // time.Duration
 
@@ -59,7 +61,9 @@ func New(cfg Config) (*Sim, error) {
 	s.activitySeq.Store(s.epoch.UnixMilli())
 	s.errorRate.Store(math.Float64bits(cfg.ErrorRate))
 	s.preconditionRate.Store(math.Float64bits(cfg.PreconditionRate))
+	s.gatewayDelivered.Store(math.Float64bits(cfg.GatewayDeliveredRate))
 	s.latency.Store(int64(cfg.Latency))
+	s.jitter.Store(int64(cfg.LatencyJitter))
 	s.slowRate.Store(math.Float64bits(cfg.SlowRate))
 	s.slowLatency.Store(int64(cfg.SlowLatency))
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
@@ -102,23 +106,6 @@ func b2i(b bool) int {
 	return 0
 }
 
-// inFlightGrace is how long after the answer that blocks a scope requests
-// are still taken to have been in flight rather than sent in defiance of
-// its Retry-After: the client's time to react. A client that ignores
-// Retry-After keeps sending for the whole block (1 s or more) and is still
-// caught in the rest of it. 500 ms: a 429 reaches the other processes
-// through Redis (the answer, the pause recorded, their next check), and on
-// a loaded machine (two cores, the race detector, every package at once)
-// senders that honour the pause were counted violations at 50 and at
-// 200 ms.
-const inFlightGrace = 500 * time.Millisecond
-
-// grace is how long after a block begins a request to the scope is not a
-// violation: the answer's latency plus inFlightGrace.
-func (s *Sim) grace() time.Duration {
-	return time.Duration(s.latency.Load()) + s.cfg.LatencyJitter + inFlightGrace
-}
-
 // clock is the time since the sim's epoch, the time base of the rate
 // limits and token expiry.
 func (s *Sim) clock() time.Duration { return s.now().Sub(s.epoch) }
@@ -133,7 +120,7 @@ func (s *Sim) setClock(now func() time.Time) {
 // /graph/v1.0, the Bot Connector under /connector/, the Bot Framework's
 // OpenID metadata and keys under /botframework/ and the control
 // endpoints under /_sim.
-func (s *Sim) Handler() http.Handler { return s.mux }
+func (s *Sim) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 func (s *Sim) routes() {
 	m := http.NewServeMux()
@@ -258,6 +245,10 @@ type Fault struct {
 	// RetryAfter is sent as Retry-After (whole seconds, rounded up) and
 	// blocks the tenant's Connector calls for as long.
 	RetryAfter time.Duration `json:"-"`
+	// Delivered, for a 502 or 504 on a send, answers it after the message
+	// was delivered (Ledger.DeliveredWithError); creates, updates and
+	// deletes get the error alone.
+	Delivered bool `json:"delivered"`
 }
 
 // Inject makes the next f.Times Connector sends, creates, updates and
@@ -336,6 +327,9 @@ func normalizeFault(f Fault) (Fault, error) {
 	if f.Times <= 0 {
 		f.Times = 1
 	}
+	if f.Delivered && !isGateway(f.Status) {
+		return f, fmt.Errorf("teamsim: a fault delivered before its answer must be a 502 or 504, not %d", f.Status)
+	}
 	return f, nil
 }
 
@@ -402,7 +396,7 @@ func (s *Sim) noteBase(r *http.Request) {
 }
 
 // SetFaults changes the random fault rates of Connector sends and the
-// latency of every Connector and Graph answer.
+// latency of every Connector and Graph answer (not its jitter: SetLatency).
 func (s *Sim) SetFaults(errorRate, preconditionRate float64, latency time.Duration) {
 	clamp := func(v float64) float64 {
 		if math.IsNaN(v) {
@@ -417,6 +411,22 @@ func (s *Sim) SetFaults(errorRate, preconditionRate float64, latency time.Durati
 	s.errorRate.Store(math.Float64bits(errorRate))
 	s.preconditionRate.Store(math.Float64bits(preconditionRate))
 	s.latency.Store(int64(max(latency, 0)))
+}
+
+// SetLatency changes the latency of every Connector and Graph answer:
+// latency plus a uniform [0, jitter).
+func (s *Sim) SetLatency(latency, jitter time.Duration) {
+	s.latency.Store(int64(max(latency, 0)))
+	s.jitter.Store(int64(max(jitter, 0)))
+}
+
+// SetGatewayDelivered changes the fraction of the random 502 and 504
+// answers given after the message was delivered (Config.GatewayDeliveredRate).
+func (s *Sim) SetGatewayDelivered(rate float64) {
+	if math.IsNaN(rate) {
+		rate = 0
+	}
+	s.gatewayDelivered.Store(math.Float64bits(min(max(rate, 0), 1)))
 }
 
 // SetSlow changes the fraction of Connector sends (and of the updates and
