@@ -36,6 +36,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 		return fmt.Errorf("API keys: %w", err)
 	}
 	handler := api.New(d, env.Queue, env.Store, api.Auth{Keys: keys, AuditMaxEntries: cfg.AuditMaxEntries}, env.Log.Named("api"))
+	handler.SetServiceHosts(cfg.Bot.ServiceHosts)
 	srv := api.NewHTTPServer(cfg.HTTPAddr, metrics.InstrumentHTTP(handler, handler.Route))
 	botSrv, err := botServer(cfg, env)
 	if err != nil {

@@ -14,6 +14,7 @@
 //	POST /v1/broadcasts/{id}/recall      delete the message for everyone who got it, stop the rest
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /v1/tenants/{tenant}/unreachable the users who blocked or uninstalled the bot (JSON or CSV)
+//	POST /v1/tenants/{tenant}/conversations/import  cache known conversations from a CSV (admin; conversations.go)
 //	GET  /v1/audit                       the audit log: every state-changing call, newest first (admin)
 //	GET  /healthz                        liveness (the only route without a key)
 //
@@ -40,6 +41,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
@@ -89,6 +91,8 @@ type Server struct {
 	// exportPageDone, if set (tests), is called after each page an
 	// export has written and flushed.
 	exportPageDone func(page int)
+	// hosts is the allow-list of an imported conversation's serviceUrl.
+	hosts botauth.ServiceHosts
 }
 
 // Auth is who may call the API, and the bound of its audit log.
@@ -108,7 +112,8 @@ func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
 	if a.Keys == nil || a.Keys.Len() == 0 {
 		panic("api: New without API keys")
 	}
-	s := &Server{creator: c, queue: q, store: st, log: log, keys: a.Keys, auditMax: int64(a.AuditMaxEntries)}
+	s := &Server{creator: c, queue: q, store: st, log: log, keys: a.Keys, auditMax: int64(a.AuditMaxEntries),
+		hosts: botauth.DefaultHosts()}
 	if s.auditMax <= 0 {
 		s.auditMax = DefaultAuditMaxEntries
 	}
@@ -127,6 +132,7 @@ func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/export", s.export)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}/unreachable", s.unreachable)
 	s.mux.HandleFunc("GET /v1/audit", s.auditList)
+	s.mux.HandleFunc("POST /v1/tenants/{tenant}/conversations/import", s.importConversations)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

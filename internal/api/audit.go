@@ -59,6 +59,13 @@ func noteBroadcast(r *http.Request, b *broadcast.Broadcast) {
 	}
 }
 
+// noteTenant tells the audit log the tenant a call acted on.
+func noteTenant(r *http.Request, tenant string) {
+	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok && n.tenantID == "" {
+		n.tenantID = tenant
+	}
+}
+
 // audit writes the entry of a state-changing call. The call has happened
 // whatever the log's fate: an entry that cannot be written is logged as
 // an error with everything it held, and the answer stands (failing the

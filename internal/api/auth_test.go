@@ -381,13 +381,22 @@ func TestOversizedBodiesAre413(t *testing.T) {
 		if method != http.MethodPost {
 			continue
 		}
-		path = strings.ReplaceAll(path, "{id}", bc.ID)
+		path = strings.NewReplacer("{id}", bc.ID, "{tenant}", b.e.Tenant).Replace(path)
 		limit := int64(api.MaxBodyBytes)
-		if pattern == "POST /v1/broadcasts" {
+		ct := "application/json"
+		big := ""
+		switch pattern {
+		case "POST /v1/broadcasts":
 			limit = api.MaxUploadBytes
+		case "POST /v1/tenants/{tenant}/conversations/import":
+			ct = "text/csv"
+			row := "x,a:1" + strings.Repeat("x", 1000) + ",y\n" // rows of 1 KB: the size bound comes first
+			big = "userId,conversationId,serviceUrl\n" + strings.Repeat(row, api.MaxImportBytes/len(row)+1)
 		}
-		big := `{"message":{"text":"` + strings.Repeat("x", int(limit)) + `"}}`
-		rec := b.call(t, b.admin, method, path, big)
+		if big == "" {
+			big = `{"message":{"text":"` + strings.Repeat("x", int(limit)) + `"}}`
+		}
+		rec := b.call(t, b.admin, method, path, big, "Content-Type", ct)
 		require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, "%s: %.200s", pattern, rec.Body.String())
 		require.Equal(t, "too_large", errorOf(t, rec).Error.Code)
 
@@ -395,7 +404,7 @@ func TestOversizedBodiesAre413(t *testing.T) {
 			// No Content-Length: the handler stops reading at the bound.
 			req := httptest.NewRequest(method, path, io.MultiReader(strings.NewReader(big)))
 			req.ContentLength = -1
-			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Content-Type", ct)
 			req.Header.Set("Authorization", "Bearer "+b.keys.token[b.admin])
 			rec := httptest.NewRecorder()
 			b.srv.ServeHTTP(rec, req)

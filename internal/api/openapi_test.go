@@ -91,6 +91,9 @@ func TestAnswersConformToOpenAPI(t *testing.T) {
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Idempotency-Key", "conformance-"+e.Tenant)
+			if strings.Contains(path, "/conversations/import") {
+				req.Header.Set("Content-Type", "text/csv")
+			}
 		}
 		route, params, err := router.FindRoute(req)
 		require.NoError(t, err, "%s %s is described", method, path)
@@ -150,6 +153,11 @@ func TestAnswersConformToOpenAPI(t *testing.T) {
 	call(http.MethodGet, "/v1/audit?limit=3", "", http.StatusOK)
 	call(http.MethodGet, "/v1/audit?broadcastId="+b.ID+"&actor=admin", "", http.StatusOK)
 	call(http.MethodGet, "/v1/audit?limit=0", "", http.StatusBadRequest)
+	imports := simpleCSV(e, e.Users())
+	call(http.MethodPost, importPath(e.Tenant, "dryRun=true"), imports, http.StatusOK)
+	call(http.MethodPost, importPath(e.Tenant, ""), imports, http.StatusOK)
+	call(http.MethodPost, importPath(e.Tenant, ""), imports+"bob,,\n", http.StatusUnprocessableEntity)
+	call(http.MethodPost, importPath(e.Tenant, ""), "bob\n", http.StatusBadRequest)
 	key = ""
 	call(http.MethodGet, "/healthz", "", http.StatusOK)
 	call(http.MethodGet, "/v1/broadcasts/"+b.ID, "", http.StatusUnauthorized)

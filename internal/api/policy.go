@@ -11,6 +11,7 @@ const (
 	ActionDraftPreview = "preview.draft"
 	ActionEdit         = "broadcast.edit"
 	ActionRecall       = "broadcast.recall"
+	ActionImport       = "conversations.import"
 )
 
 // rule is who may call a route, and what the audit log calls the call.
@@ -50,6 +51,8 @@ var policy = map[string]rule{
 	"POST /v1/broadcasts/{id}/edit":   {role: auth.Admin, action: ActionEdit},
 	"POST /v1/broadcasts/{id}/recall": {role: auth.Admin, action: ActionRecall},
 	"GET /v1/audit":                   {role: auth.Admin},
+
+	"POST /v1/tenants/{tenant}/conversations/import": {role: auth.Admin, action: ActionImport, maxBody: MaxImportBytes},
 }
 
 // Policy returns the least role each route needs (0 for a public route)

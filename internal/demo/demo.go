@@ -38,10 +38,10 @@ type Options struct {
 	RPS          int     // the simulator's Connector limit and the senders' rate (per tenant)
 	GraphRPS     int     // the simulator's Graph limit and the installers' rate
 	// Latency of the simulator's answers, plus a uniform [0, LatencyJitter)
-	// (as much as Latency when LatencyJitter is 0). Both 0: Teams'
-	// profile, teamsim.Config.Realistic (100 ms ±50%). Unless NoLatency,
-	// requests also see teamsim.DefaultNetworkJitter, and a fresh
-	// install's chat the realistic delay.
+	// (as much as Latency when LatencyJitter is 0), and
+	// teamsim.DefaultNetworkJitter. Both 0: Teams' profile,
+	// teamsim.Config.Realistic (100 ms ±50%, a fresh install's chat 2-4 s
+	// later).
 	Latency, LatencyJitter time.Duration
 	// NoLatency: answers at once, no network jitter, chats ready at once
 	// (the raw-pipeline benchmark's zero-latency variant).
@@ -382,8 +382,7 @@ func (o *Options) timing(c *teamsim.Config) {
 	case o.Latency == 0 && o.LatencyJitter == 0:
 		*c = c.Realistic()
 	default:
-		*c = c.Realistic()
-		c.Latency, c.LatencyJitter = o.Latency, o.LatencyJitter
+		c.Latency, c.LatencyJitter, c.NetworkJitter = o.Latency, o.LatencyJitter, teamsim.DefaultNetworkJitter
 		if c.LatencyJitter == 0 {
 			c.LatencyJitter = o.Latency
 		}

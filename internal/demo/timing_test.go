@@ -28,11 +28,11 @@ func TestTiming(t *testing.T) {
 		require.Equal(t, tc.latency, c.Latency, tc.name)
 		require.Equal(t, tc.jitter, c.LatencyJitter, tc.name)
 		require.Equal(t, tc.network, c.NetworkJitter, tc.name)
-		if tc.o.NoLatency {
-			require.Zero(t, c.ChatReadyDelay+c.ChatReadyJitter, tc.name)
-		} else {
+		if tc.o.Latency == 0 && !tc.o.NoLatency {
 			require.Equal(t, teamsim.DefaultChatReadyDelay, c.ChatReadyDelay, tc.name)
 			require.Equal(t, teamsim.DefaultChatReadyJitter, c.ChatReadyJitter, tc.name)
+		} else {
+			require.Zero(t, c.ChatReadyDelay+c.ChatReadyJitter, tc.name, "with the realistic profile only")
 		}
 	}
 }

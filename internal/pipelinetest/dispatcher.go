@@ -3,12 +3,14 @@ package pipelinetest
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 )
 
@@ -38,6 +40,7 @@ func (e *Env) StartDispatcher() {
 	keys, err := auth.NewKeys(e.adminKeys)
 	require.NoError(e.T, err)
 	e.Server = api.New(e.Dispatcher, e.Queue, e.Store, api.Auth{Keys: keys}, e.Log.Named("api"))
+	e.Server.SetServiceHosts(simHosts) // the simulator's Connector, and Microsoft's
 	e.API = AsKey(e.Server, e.AdminKey)
 	ctx, cancel := context.WithCancel(e.ctx)
 	r := &runningDispatcher{cancel: cancel, done: make(chan struct{})}
@@ -58,6 +61,15 @@ func (e *Env) StopDispatcher() {
 	<-e.disp.done
 	e.disp = nil
 }
+
+// simHosts allows the simulator (on loopback) and Microsoft's hosts.
+var simHosts = func() botauth.ServiceHosts {
+	h, err := botauth.ParseServiceHosts("127.0.0.1," + strings.Join(botauth.DefaultServiceHosts, ","))
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
 
 // AsKey returns h called with the API key token: requests without an
 // Authorization header get "Bearer <token>".
