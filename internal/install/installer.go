@@ -293,11 +293,20 @@ func (in *Installer) lookup(ctx context.Context, job broadcast.Job, g Graph) (st
 	var full *ratelimit.BacklogError
 	if in.cfg.Connector != nil {
 		conv, err := in.createConversation(ctx, job)
-		if !errors.As(err, &full) {
-			if teams.Classify(err) == teams.NotInstalled {
-				err = fmt.Errorf("%w: %w", errNotInstalled, err)
-			}
-			return conv, metrics.RouteConnector, err
+		switch {
+		case err == nil:
+			return conv, metrics.RouteConnector, nil
+		case errors.As(err, &full):
+		case teams.Classify(err) == teams.NotInstalled:
+			return "", "", fmt.Errorf("%w: %w", errNotInstalled, err)
+		case teams.Classify(err) == teams.Disabled, teams.Classify(err) == teams.Throttled, ctx.Err() != nil:
+			return "", "", err
+		default:
+			// The Connector is in trouble (a 5xx, a timeout): Graph may
+			// not be; its error, if it fails too, is the one kept.
+			in.log.Debug("create conversation failed, trying Graph", zap.String("broadcast_id", job.BroadcastID),
+				zap.String("user_id", job.UserID), zap.Error(err))
+			full = &ratelimit.BacklogError{}
 		}
 	}
 	if backlog := g.LookupBacklog(); full != nil && backlog > in.cfg.GraphBacklog {

@@ -17,7 +17,9 @@ const InstallMarkTTL = 10 * time.Minute
 
 // The mark belongs to one job (scope: its broadcast and round): an install
 // another broadcast made may have been undone since.
-func installMarkKey(tenant, user, scope string) string { return "inst:" + tenant + ":" + user + ":" + scope }
+func installMarkKey(tenant, user, scope string) string {
+	return "inst:" + tenant + ":" + user + ":" + scope
+}
 
 // MarkInstalled records that the job of scope installed the app for the
 // user at at, so that the job's next delivery, waiting for Teams to create
