@@ -30,7 +30,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Installer) error {
 	if err != nil {
 		return err
 	}
-	in := install.New(install.Config{TeamsAppID: cfg.TeamsAppID, Connector: connector, Gates: ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit"))),
+	in := install.New(install.Config{TeamsAppID: cfg.TeamsAppID, Connector: connector, Gates: ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit")), ratelimit.WithAhead(install.ConnectorAhead)),
 		ConversationWait: cfg.ConversationWait},
 		env.Store, env.Queue, func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, env.Log)
 	return env.Schedule(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: cfg.Concurrency, Grace: 20 * time.Second}, in.Handle)

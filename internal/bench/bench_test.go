@@ -29,7 +29,7 @@ func TestSelect(t *testing.T) {
 	require.Equal(t, []string{"B4"}, ids(got))
 	got, err = Select(all, "B1|B5")
 	require.NoError(t, err)
-	require.Equal(t, []string{"B1", "B1", "B1", "B5"}, ids(got))
+	require.Equal(t, []string{"B1", "B1", "B1", "B1", "B5"}, ids(got))
 	_, err = Select(all, "B")
 	require.ErrorContains(t, err, "matches no scenario", "an id matches whole, not by prefix")
 	_, err = Select(all, "(")
@@ -51,11 +51,17 @@ func TestReport(t *testing.T) {
 		return &broadcast.Broadcast{ID: "x", Status: broadcast.StatusCompleted, Counts: counts(n)}
 	}
 	scs := map[string]Scenario{}
+	var crash []Scenario
 	for _, sc := range Scenarios(false) {
-		if _, ok := scs[sc.ID]; !ok {
+		switch {
+		case sc.ID == "C1":
+			crash = append(crash, sc)
+		case sc.ID == "B1" && (sc.Options.RPS != 500 || sc.Options.Senders != 1):
+		case scs[sc.ID].ID == "":
 			scs[sc.ID] = sc
 		}
 	}
+	require.Len(t, crash, 2)
 	runs := []run{
 		{scs["B1"], &demo.Result{Broadcast: bc(1000), Elapsed: 2 * time.Second, SteadyRate: 490, KnownRate: 490, Senders: 1}},
 		{scs["B2"], &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, SteadyRate: 3000, Senders: 1,
@@ -66,6 +72,10 @@ func TestReport(t *testing.T) {
 			{Broadcast: bc(100), SteadyRate: 49}, {Broadcast: bc(100), SteadyRate: 45}, {Broadcast: bc(100), SteadyRate: 50}}}},
 		{scs["B5"], &demo.Result{Broadcast: bc(1000), Elapsed: time.Second, Senders: 1, Urgent: &demo.UrgentResult{Broadcast: bc(20), BigDone: 300, Elapsed: 1500 * time.Millisecond}}},
 		{scs["B6"], &demo.Result{Broadcast: bc(1000), Elapsed: time.Second, Senders: 1, Known: 700, KnownRate: 480, InstallsDone: 9 * time.Second}},
+		{scs["F1"], &demo.Result{Broadcast: bc(2000), Elapsed: 62 * time.Second, SteadyRate: 33, Senders: 1}},
+		{crash[0], &demo.Result{Broadcast: bc(3000), Elapsed: 61 * time.Second, SteadyRate: 49.5, Senders: 2}},
+		{crash[1], &demo.Result{Broadcast: bc(3000), Elapsed: 64500 * time.Millisecond, SteadyRate: 49.5, Senders: 2,
+			Killed: &demo.KillResult{Name: "sender", Done: 2700, At: 55 * time.Second}}},
 	}
 	var out bytes.Buffer
 	writeReport(&out, runs)
@@ -80,6 +90,10 @@ func TestReport(t *testing.T) {
 		"| 2 | 100 | 45.0/s | 90.0% |",
 		"300 of its 1000 recipients were done: it completed **1.5s**",
 		"goodput: **480/s**, B1's (1 sender, this run): 490/s: **98.0%**",
+		"| yes: 98.0%, 0.00% 429s, 0 violations |",
+		"| **no**: min 90.0% |",
+		"**1m2s, 32.3 messages/s**", "| yes: 32.3/s from create to completion |",
+		"the crash cost **+3.5 s** (goal <= 5 s)", "| yes: +3.5 s |",
 	} {
 		require.Contains(t, s, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/broadcast-dev/broadcast/internal/demo"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
 
 // run is a scenario and what it measured.
@@ -24,16 +25,21 @@ func writeReport(out io.Writer, runs []run) {
 		"Each run starts the real binaries as processes, an embedded NATS JetStream server (file storage), a redis-server and the simulator on this machine.\n"+
 		"Runs marked *warm* first send a broadcast that installs the app and fills the conversation cache, then measure a second broadcast to the same users.\n"+
 		"Steady rate is the delivery rate between 10%% and 90%% of the measured broadcast; 429s and violations are the simulator's ledger over the whole run.\n"+
-		"`bin/bench -run B4` reruns one scenario (a regular expression over B1…B6 and demo) and prints its report.\n\n",
+		"Every run but B2 is at Teams' latency (the simulator's realistic profile), with the services configured at the simulator's limits (`TENANT_RPS` = the limit, the default).\n"+
+		"`bin/bench -run B4` reruns one scenario (a regular expression over F1, F2, B1…B6, C1 and demo) and prints its report.\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runtime.Version())
-	fmt.Fprintln(out, "| scenario | recipients | limit (req/s) | senders | elapsed | steady rate | of the limit | 429s / requests | violations | duplicates | goal |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(out, "| scenario | recipients | limit (req/s) | senders | elapsed | steady rate | of the limit | 429s / requests | violations | duplicates | goal | met |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range runs {
-		fmt.Fprintln(out, row(r.sc, r.res))
+		fmt.Fprintln(out, row(r.sc, r.res, verdict(r, runs)))
 	}
 	fmt.Fprintln(out, "\n## Further figures (generated)")
 	for _, r := range runs {
 		switch o := r.sc.Options; {
+		case r.sc.ID == "F1" || r.sc.ID == "F2":
+			writeFirst(out, r)
+		case o.KillAt > 0:
+			writeCrash(out, r, crashBaseline(runs))
 		case o.Profile > 0:
 			writeCPU(out, r)
 		case o.EnqueueOnly:
@@ -48,12 +54,26 @@ func writeReport(out io.Writer, runs []run) {
 	}
 }
 
-func row(sc Scenario, r *demo.Result) string {
-	l := r.Ledger
-	var requests int64
-	for _, n := range l.Requests {
-		requests += n
+// verdict is the met column: the judged figure and yes or no; empty when
+// the scenario has no judge.
+func verdict(r run, runs []run) string {
+	judge := r.sc.Judge
+	if r.sc.Options.KillAt > 0 {
+		judge = crashJudge(crashBaseline(runs))
 	}
+	if judge == nil {
+		return ""
+	}
+	figure, ok := judge(r.sc, r.res)
+	if ok {
+		return "yes: " + figure
+	}
+	return "**no**: " + figure
+}
+
+func row(sc Scenario, r *demo.Result, met string) string {
+	l := r.Ledger
+	requests := requests(r)
 	o := sc.Options
 	limit, rate, share := "none", fmt.Sprintf("%.0f/s", r.SteadyRate), "–"
 	switch {
@@ -83,9 +103,9 @@ func row(sc Scenario, r *demo.Result) string {
 	if o.EnqueueOnly {
 		senders = 0
 	}
-	return fmt.Sprintf("| %s%s | %d | %s | %d | %s | %s | %s | %d / %d (%.2f%%) | %d | %d | %s |",
+	return fmt.Sprintf("| %s%s | %d | %s | %d | %s | %s | %s | %d / %d (%.2f%%) | %d | %d | %s | %s |",
 		name, status, r.Broadcast.Counts.Total, limit, senders, r.Elapsed.Round(100*time.Millisecond), rate, share,
-		l.Throttled, requests, 100*float64(l.Throttled)/float64(max(requests, 1)), l.RetryAfterViolations, l.Duplicates, sc.Goal)
+		l.Throttled, requests, 100*float64(l.Throttled)/float64(max(requests, 1)), l.RetryAfterViolations, l.Duplicates, sc.Goal, met)
 }
 
 // tenantShares is each tenant's steady rate as a percentage of its limit, sorted.
@@ -210,4 +230,56 @@ func writeGoodput(out io.Writer, r run, b1 *demo.Result) {
 	}
 	fmt.Fprintf(out, "- installs: %d apps installed (201s), Graph limited to %d/s; no recipient was installing any more %s after the create; the broadcast completed after %s\n",
 		res.Ledger.Installs, r.sc.Options.GraphRPS, res.InstallsDone.Round(100*time.Millisecond), res.Elapsed.Round(100*time.Millisecond))
+}
+
+// writeFirst writes how a first broadcast found its conversations.
+func writeFirst(out io.Writer, r run) {
+	res, o := r.res, r.sc.Options
+	l := res.Ledger
+	creates := l.Requests[teamsim.KindConnectorCreate]
+	chats := l.Requests[teamsim.KindGraphChat]
+	secs := max(res.Elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(out, "\n### %s: a first broadcast\n\n", r.sc.ID)
+	fmt.Fprintf(out, "%d recipients who all have the app and no cached conversation, Connector limited to %d/s and Graph's installedApps to %d/s by the simulator, the services configured at those limits. "+
+		"From the create to the completion: **%s, %.1f messages/s** (steady %.1f/s). Conversations: %d Connector creates and %d Graph chat lookups "+
+		"(%d installedApps GETs in all); the Connector carried %.1f requests/s (sends and creates), Graph %.1f GETs/s.\n",
+		res.Broadcast.Counts.Total, o.RPS, o.GraphRPS, res.Elapsed.Round(100*time.Millisecond), overall(res), res.SteadyRate,
+		creates, chats, l.Requests[teamsim.KindGraphInstalledGet]+chats,
+		float64(l.Deliveries+creates)/secs, float64(l.Requests[teamsim.KindGraphInstalledGet]+chats)/secs)
+}
+
+// crashBaseline is C1's run without a kill, when this report has it.
+func crashBaseline(runs []run) *demo.Result {
+	for _, r := range runs {
+		if r.sc.ID == "C1" && r.sc.Options.KillAt == 0 {
+			return r.res
+		}
+	}
+	return nil
+}
+
+func crashJudge(base *demo.Result) func(Scenario, *demo.Result) (string, bool) {
+	return func(_ Scenario, r *demo.Result) (string, bool) {
+		if base == nil {
+			return "no baseline in this report", false
+		}
+		added := r.Elapsed - base.Elapsed
+		return fmt.Sprintf("%+.1f s", added.Seconds()), added <= 5*time.Second
+	}
+}
+
+func writeCrash(out io.Writer, r run, base *demo.Result) {
+	res := r.res
+	fmt.Fprintf(out, "\n### %s: a sender killed mid-broadcast\n\n", r.sc.ID)
+	if res.Killed == nil {
+		fmt.Fprintln(out, "No sender was killed.")
+		return
+	}
+	fmt.Fprintf(out, "Two senders share the tenant's budget; the first is killed with SIGKILL when %d of %d recipients are done (%s after the create) and stays dead: "+
+		"the jobs in its hands come back to the other once their AckWait passes without a heartbeat. The broadcast completed after %s",
+		res.Killed.Done, res.Broadcast.Counts.Total, res.Killed.At.Round(100*time.Millisecond), res.Elapsed.Round(100*time.Millisecond))
+	if base != nil {
+		fmt.Fprintf(out, ", the same run without the kill after %s: the crash cost **%+.1f s** (goal <= 5 s)", base.Elapsed.Round(100*time.Millisecond), (res.Elapsed - base.Elapsed).Seconds())
+	}
+	fmt.Fprintf(out, ". Possible duplicates reported: %d; duplicates in the ledger: %d.\n", res.Broadcast.Counts.PossibleDuplicates, res.Ledger.Duplicates)
 }

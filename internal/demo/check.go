@@ -101,16 +101,26 @@ func check(r *Result, sim *teamsim.Sim, want map[UserKey]int) []string {
 	expectEq("blocked", c.Blocked, int64(e.Blocked))
 	expectEq("failed", c.Failed, 0)
 	expectEq("left pending", c.Pending+c.Installing+c.Sending, 0)
-	expectEq("ledger deliveries", l.Deliveries, owed)
+	// A sender killed between Teams' answer and the record may leave
+	// duplicates; the broadcast must report each (possibleDuplicates).
+	var allowed int64
+	if r.Killed != nil {
+		allowed = c.PossibleDuplicates
+	}
+	expectEq("ledger deliveries", l.Deliveries-l.Duplicates, owed)
 	expectEq("ledger users delivered", l.DeliveredUsers, int64(len(want)))
-	expectEq("ledger duplicates", l.Duplicates, 0)
+	if l.Duplicates > allowed {
+		p = append(p, fmt.Sprintf("ledger duplicates: %d, expected at most %d (reported as possible duplicates)", l.Duplicates, allowed))
+	}
 	expectEq("ledger Retry-After violations", l.RetryAfterViolations, 0)
 	tenants := make([]string, len(r.Tenants))
 	for i, t := range r.Tenants {
 		tenants[i] = t.Tenant
 	}
 	t := tally(sim, tenants, want)
-	expectEq("messages beyond those owed", t.Extra, 0)
+	if t.Extra > allowed {
+		p = append(p, fmt.Sprintf("messages beyond those owed: %d, expected at most %d", t.Extra, allowed))
+	}
 	for i, k := range t.Missing {
 		if i == 10 {
 			p = append(p, fmt.Sprintf("… %d users in all got fewer messages than owed", len(t.Missing)))

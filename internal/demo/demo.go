@@ -75,6 +75,10 @@ type Options struct {
 	// the (first) tenant once the measured broadcast is UrgentAt done (0..1).
 	Urgent   int
 	UrgentAt float64
+	// KillAt, when positive, kills the first sender with SIGKILL once the
+	// measured broadcast is that far done (0..1), and leaves it dead: its
+	// jobs in hand are taken over by the other senders (Senders >= 2).
+	KillAt float64
 
 	// For fault tests:
 	// Env is added to the services' environment (e.g. HTTP_TIMEOUT).
@@ -127,6 +131,8 @@ type Result struct {
 	InstallsDone time.Duration
 	// Urgent is the urgent notice's outcome (Options.Urgent).
 	Urgent *UrgentResult
+	// Killed is the sender killed in the middle (Options.KillAt).
+	Killed *KillResult
 	// EnqueueOnly runs measure only the expansion (Options.EnqueueOnly);
 	// DispatcherPeakRSS is then the dispatcher's VmHWM in bytes.
 	EnqueueOnly       bool

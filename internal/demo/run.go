@@ -112,6 +112,7 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 	uctx, stopUrgent := context.WithCancel(ctx)
 	defer stopUrgent()
 	urgent := r.startUrgent(uctx, ids[0])
+	killing := r.startKill(uctx, ids[0], start)
 	w, err := o.watch(ctx, r.api, ids, r.procs)
 	elapsed := time.Since(start)
 	cpuAfter, cpuErr := childrenCPU()
@@ -119,6 +120,7 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 		stopUrgent() // the notice cannot complete either
 	}
 	urgentRes, urgentErr := urgent.wait()
+	killed, killErr := killing.wait()
 	profErr := prof.wait()
 	if err != nil {
 		return nil, err
@@ -130,7 +132,7 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 	res := &Result{Broadcast: sum, Ledger: r.sim.Ledger(), Elapsed: elapsed, Tenant: r.tenants[0],
 		SteadyRate: steadyRate(w.sum, sum.Counts.Total), Broadcasts: n, Senders: o.Senders, Pace: o.Pace,
 		CPU: cpuSpent(cpuBefore, cpuAfter, r.procs.byPID()), Known: known, InstallsDone: installsDone(w.sum, start),
-		Urgent: urgentRes}
+		Urgent: urgentRes, Killed: killed}
 	if known > 0 {
 		res.KnownRate = rateBetween(w.sum, known/10, known*9/10, func(s sample) int64 { return s.sent })
 	}
@@ -144,6 +146,9 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 	res.Problems = check(res, r.sim, r.want)
 	if urgentErr != nil {
 		res.Problems = append(res.Problems, "urgent notice: "+urgentErr.Error())
+	}
+	if killErr != nil {
+		res.Problems = append(res.Problems, "kill: "+killErr.Error())
 	}
 	if profErr != nil {
 		res.Problems = append(res.Problems, "sender profile: "+profErr.Error())

@@ -1,26 +1,44 @@
 // Package install runs the installer workers: for a recipient without a
-// known conversation, install the app for the user through Microsoft Graph
-// (201 and 409 both mean it is installed), find the 1:1 chat with the bot,
-// cache it as the user's conversation and hand the job to the senders.
+// known conversation, find the user's 1:1 conversation with the bot
+// (installing the app first if the user does not have it), cache it and
+// hand the job to the senders.
 //
-// When a bot endpoint is deployed (Config.ConversationWait), Teams tells
-// it of each install and it caches the conversation: the installer takes
-// it from the cache and makes neither lookup.
+// A conversation is found by whichever of two routes has budget now:
 //
-// Finding the chat costs two Graph calls against the tenant's installedApps
-// GET budget (30/s), so Graph alone resolves about 15 users a second. When
-// that budget is saturated and a Connector is configured, the installer asks
-// the Bot Connector instead: create (or get) the user's conversation, one
-// request from the tenant's shared send budget. A user without the app
-// answers 403 ForbiddenOperationException and is installed through Graph
-// first. Both routes run side by side, so a tenant's first broadcast is not
-// held to Graph's pace.
+//   - the Connector's create conversation: one request from the tenant's
+//     shared Connector budget, the one the senders use. The installer books
+//     only the budget's spare room (a slot within ConnectorAhead), so sends
+//     go first and creates fill what they leave;
+//   - Graph: the installation, then its chat, two requests from the
+//     tenant's installedApps GET budget (a separate one, 30/s).
+//
+// The Connector is tried first (one request instead of two); a job that
+// finds no spare room there takes the Graph route while Graph's lookups are
+// queued for less than GraphBacklog; when both are full it goes back to the
+// stream for a moment. So both budgets stay full: on a first broadcast to
+// users who all have the app, every user costs one send plus one create or
+// two Graph lookups, and the tenant runs at (connector rate + Graph GET
+// rate / 2) / 2 users a second, about 32.5/s at 50/s and 30/s.
+//
+// A user without the app (the create answers 403, or Graph lists no
+// installation) is installed through Graph (POST installedApps). Teams then
+// creates the chat asynchronously: for a few seconds Graph answers 404 for
+// it and the Connector 403. The installer notes the install
+// (store.MarkInstalled) and puts the job back for ChatDelay with jitter; the
+// next delivery looks the conversation up (or takes it from the cache, where
+// a deployed bot endpoint puts it when Teams announces the install), and
+// keeps doing so with backoff for up to NotReadyFor before the install is
+// recorded failed. A Graph install answered 403 means the tenant's app
+// permission policy blocks the app for the user: recorded blocked
+// (bot_disabled), never retried.
 package install
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"sync"
 	"time"
 
@@ -54,6 +72,12 @@ var _ Connector = (*teams.Client)(nil)
 
 var _ Graph = (*graph.Client)(nil)
 
+// ConnectorAhead is how far ahead the installer books a slot of the
+// tenant's Connector budget: only its spare room. The senders book up to
+// ratelimit.DefaultAhead, so while they have messages to send they keep
+// the budget booked beyond this and the installer turns to Graph.
+const ConnectorAhead = 250 * time.Millisecond
+
 // Config tunes an Installer.
 type Config struct {
 	TeamsAppID string // the app's manifest id
@@ -61,20 +85,27 @@ type Config struct {
 	// failing for reasons that may pass.
 	MaxDeliveries int
 	RetryBase     time.Duration
-	// Connector and Gates, when set, open the Connector route for users
-	// whose chat Graph cannot look up soon enough; Gates must be the
-	// senders' shared tenant budgets.
+	// Connector and Gates, when set, open the Connector route. Gates must
+	// share the senders' tenant budgets (the same store) and be built with
+	// ratelimit.WithAhead(ConnectorAhead), so that creates take only the
+	// room the sends leave.
 	Connector Connector
 	Gates     *ratelimit.Tenants
-	// GraphBacklog is how long a Graph lookup may wait before the Connector
-	// route is taken instead. Default 500 ms.
+	// GraphBacklog is how long a job may wait for Graph's lookup budget in
+	// place; beyond it (and with no room on the Connector) the job goes
+	// back to the stream for a moment. Default 1 s.
 	GraphBacklog time.Duration
+	// ChatDelay is how long after installing the app the conversation is
+	// first looked for (Teams creates the chat asynchronously), with
+	// jitter; later tries back off from it. Default 2 s.
+	ChatDelay time.Duration
+	// NotReadyFor bounds how long after an install the user's chat may stay
+	// unknown before the install is recorded failed. Default 2 minutes.
+	NotReadyFor time.Duration
 	// ConversationWait, when positive, says a bot endpoint is deployed:
 	// Teams tells it of each install and it caches the user's
-	// conversation, so after an install the installer takes the cached
-	// conversation, waiting up to ConversationWait for a new install's,
-	// instead of looking it up (two Graph GETs, or a Connector create).
-	// Zero (the default): no bot endpoint, look it up at once.
+	// conversation, so after an install the installer waits up to
+	// ConversationWait for it before putting the job back.
 	ConversationWait time.Duration
 }
 
@@ -103,7 +134,13 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, graphFor func(tenant str
 		cfg.RetryBase = 2 * time.Second
 	}
 	if cfg.GraphBacklog <= 0 {
-		cfg.GraphBacklog = 500 * time.Millisecond
+		cfg.GraphBacklog = time.Second
+	}
+	if cfg.ChatDelay <= 0 {
+		cfg.ChatDelay = 2 * time.Second
+	}
+	if cfg.NotReadyFor <= 0 {
+		cfg.NotReadyFor = 2 * time.Minute
 	}
 	return &Installer{cfg: cfg, store: st, pub: pub, graphFor: graphFor, log: log, catalog: make(map[string]string)}
 }
@@ -134,13 +171,15 @@ func (in *Installer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return nil
 	}
 
-	conv, how, err := in.install(ctx, job)
+	conv, how, err := in.conversation(ctx, job)
 	if err != nil {
 		return in.settleFailure(ctx, msg, job, err, log)
 	}
 	metrics.Install(job.TenantID, how.outcome(), how.route, "")
-	if err := in.store.SetConversation(ctx, job.TenantID, job.UserID, conv); err != nil {
-		return err
+	if how.route != metrics.RouteCache {
+		if err := in.store.SetConversation(ctx, job.TenantID, job.UserID, conv); err != nil {
+			return err
+		}
 	}
 	job.ConversationID = conv
 	if err := in.pub.Publish(ctx, broadcast.StageSend, job); err != nil {
@@ -154,11 +193,11 @@ func (in *Installer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	return err
 }
 
-// installed is how an install went: whether the app was installed now, and
-// which route found the conversation.
+// installed is how an install went: whether the app was installed by this
+// installer, and which route found the conversation.
 type installed struct {
 	newly bool
-	route string // metrics.RouteGraph or metrics.RouteConnector
+	route string // metrics.RouteGraph, RouteConnector or RouteCache
 }
 
 func (i installed) outcome() string {
@@ -168,20 +207,50 @@ func (i installed) outcome() string {
 	return metrics.InstallAlreadyInstalled
 }
 
-// install makes sure the app is installed for the user and returns the
-// conversation id of their 1:1 chat with the bot.
-func (in *Installer) install(ctx context.Context, job broadcast.Job) (string, installed, error) {
+// errNotInstalled: the route found no installation of the app for the user.
+var errNotInstalled = errors.New("the app is not installed for the user")
+
+// notReadyError says the app was installed for the user at since and Teams
+// has not created the chat yet: the job comes back later.
+type notReadyError struct {
+	since time.Time
+	cause error
+}
+
+func (e *notReadyError) Error() string {
+	return fmt.Sprintf("chat not ready %s after the install: %v", time.Since(e.since).Round(time.Millisecond), e.cause)
+}
+
+func (e *notReadyError) Unwrap() error { return e.cause }
+
+// conversation returns the user's conversation with the bot, installing the
+// app first if needed.
+func (in *Installer) conversation(ctx context.Context, job broadcast.Job) (string, installed, error) {
+	// Cached since the job was queued: by the bot endpoint, an import, or
+	// another broadcast's installer.
+	if conv, ok, err := in.cached(ctx, job); err != nil || ok {
+		return conv, installed{route: metrics.RouteCache}, err
+	}
 	g, err := in.graphFor(job.TenantID)
 	if err != nil {
 		return "", installed{}, err
 	}
-	if in.viaConnector(g) {
-		conv, err := in.createConversation(ctx, job)
-		if err == nil || teams.Classify(err) != teams.NotInstalled {
-			return conv, installed{route: metrics.RouteConnector}, err
-		}
-		// No app yet: install it through Graph, then look again.
+	since, marked, err := in.store.InstalledAt(ctx, job.TenantID, job.UserID, markScope(job))
+	if err != nil {
+		return "", installed{}, err
 	}
+	marked = marked && time.Since(since) < in.cfg.NotReadyFor
+	conv, route, err := in.lookup(ctx, job, g)
+	switch {
+	case err == nil:
+		return conv, installed{newly: marked, route: route}, nil
+	case marked && (errors.Is(err, errNotInstalled) || errors.Is(err, graph.ErrNotFound)):
+		// Installed moments ago: Teams is still creating the chat.
+		return "", installed{}, &notReadyError{since: since, cause: err}
+	case !errors.Is(err, errNotInstalled):
+		return "", installed{}, err
+	}
+
 	appID, err := in.catalogID(ctx, job.TenantID, g)
 	if err != nil {
 		return "", installed{}, err
@@ -191,46 +260,97 @@ func (in *Installer) install(ctx context.Context, job broadcast.Job) (string, in
 		return "", installed{}, fmt.Errorf("install: %w", err)
 	}
 	in.log.Debug("app installed", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Bool("newly_installed", newly))
-	if conv, ok, err := in.announcedConversation(ctx, job, newly); err != nil || ok {
-		return conv, installed{newly: newly, route: metrics.RouteGraph}, err
+	now := time.Now()
+	if !newly {
+		// 409: installed after all (meanwhile, or listed late): its chat
+		// exists or is being created.
+		now = now.Add(-in.cfg.ChatDelay)
 	}
-	if in.viaConnector(g) {
+	if err := in.store.MarkInstalled(ctx, job.TenantID, job.UserID, markScope(job), now); err != nil {
+		return "", installed{}, err
+	}
+	if conv, ok, err := in.announcedConversation(ctx, job); err != nil || ok {
+		return conv, installed{newly: newly, route: metrics.RouteCache}, err
+	}
+	return "", installed{}, &notReadyError{since: now, cause: errNotInstalled}
+}
+
+// cached returns the user's conversation if it is cached.
+func (in *Installer) cached(ctx context.Context, job broadcast.Job) (string, bool, error) {
+	convs, err := in.store.Conversations(ctx, job.TenantID, []string{job.UserID})
+	if err != nil {
+		return "", false, err
+	}
+	conv, ok := convs[job.UserID]
+	return conv, ok, nil
+}
+
+// lookup finds the conversation of a user who may have the app: through
+// the Connector if its budget has room now, else through Graph if its
+// lookups are not queued beyond GraphBacklog, else it answers a
+// BacklogError. errNotInstalled: the user does not have the app.
+func (in *Installer) lookup(ctx context.Context, job broadcast.Job, g Graph) (string, string, error) {
+	var full *ratelimit.BacklogError
+	if in.cfg.Connector != nil {
 		conv, err := in.createConversation(ctx, job)
-		return conv, installed{newly: newly, route: metrics.RouteConnector}, err
+		switch {
+		case err == nil:
+			return conv, metrics.RouteConnector, nil
+		case errors.As(err, &full):
+		case teams.Classify(err) == teams.NotInstalled:
+			return "", "", fmt.Errorf("%w: %w", errNotInstalled, err)
+		case teams.Classify(err) == teams.Disabled, teams.Classify(err) == teams.Throttled, ctx.Err() != nil:
+			return "", "", err
+		default:
+			// The Connector is in trouble (a 5xx, a timeout): Graph may
+			// not be; its error, if it fails too, is the one kept.
+			in.log.Debug("create conversation failed, trying Graph", zap.String("broadcast_id", job.BroadcastID),
+				zap.String("user_id", job.UserID), zap.Error(err))
+			full = &ratelimit.BacklogError{}
+		}
+	}
+	if backlog := g.LookupBacklog(); full != nil && backlog > in.cfg.GraphBacklog {
+		// Both budgets are taken: come back when one has room.
+		return "", "", &ratelimit.BacklogError{Wait: min(full.Wait, backlog), Paused: full.Paused}
+	}
+	appID, err := in.catalogID(ctx, job.TenantID, g)
+	if err != nil {
+		return "", "", err
 	}
 	instID, err := g.InstallationID(ctx, job.UserID, appID)
+	if errors.Is(err, graph.ErrNotInstalled) {
+		return "", "", fmt.Errorf("%w: %w", errNotInstalled, err)
+	}
 	if err != nil {
-		return "", installed{}, fmt.Errorf("find installation: %w", err)
+		return "", "", fmt.Errorf("find installation: %w", err)
 	}
 	chat, err := g.ChatID(ctx, job.UserID, instID)
-	if err != nil {
-		return "", installed{}, fmt.Errorf("find chat: %w", err)
+	if errors.Is(err, graph.ErrNotFound) {
+		// The installation is there and its chat is not: Teams is
+		// creating it (the user exists: the installation was listed).
+		return "", "", &notReadyError{since: time.Now(), cause: err}
 	}
-	return chat, installed{newly: newly, route: metrics.RouteGraph}, nil
+	if err != nil {
+		return "", "", fmt.Errorf("find chat: %w", err)
+	}
+	return chat, metrics.RouteGraph, nil
 }
 
 // announcedConversation returns the conversation the bot endpoint cached
 // for the user when Teams told it of the install, if a bot endpoint is
-// deployed. It waits up to ConversationWait for a new install's (Teams
-// posts it within moments of the install); an install that was already
-// there is looked for once.
-func (in *Installer) announcedConversation(ctx context.Context, job broadcast.Job, newly bool) (string, bool, error) {
+// deployed, waiting up to ConversationWait for it.
+func (in *Installer) announcedConversation(ctx context.Context, job broadcast.Job) (string, bool, error) {
 	if in.cfg.ConversationWait <= 0 {
 		return "", false, nil
 	}
-	var wait time.Duration
-	if newly {
-		wait = in.cfg.ConversationWait
-	}
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(in.cfg.ConversationWait)
 	for {
-		convs, err := in.store.Conversations(ctx, job.TenantID, []string{job.UserID})
-		if err != nil {
-			return "", false, err
-		}
-		if conv, ok := convs[job.UserID]; ok {
-			in.log.Debug("conversation cached by the bot endpoint", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID))
-			return conv, true, nil
+		conv, ok, err := in.cached(ctx, job)
+		if err != nil || ok {
+			if ok {
+				in.log.Debug("conversation cached by the bot endpoint", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID))
+			}
+			return conv, ok, err
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -246,14 +366,9 @@ func (in *Installer) announcedConversation(ctx context.Context, job broadcast.Jo
 	}
 }
 
-// viaConnector reports whether the user's conversation should come from the
-// Connector: Graph's lookups are queued beyond GraphBacklog.
-func (in *Installer) viaConnector(g Graph) bool {
-	return in.cfg.Connector != nil && g.LookupBacklog() > in.cfg.GraphBacklog
-}
-
-// createConversation gets the user's conversation from the Connector, within
-// the tenant's shared budget.
+// createConversation gets the user's conversation from the Connector if
+// the tenant's budget has a slot within ConnectorAhead; otherwise it
+// answers the gate's *ratelimit.BacklogError.
 func (in *Installer) createConversation(ctx context.Context, job broadcast.Job) (string, error) {
 	gate := in.cfg.Gates.For(job.TenantID)
 	if err := gate.Wait(ctx); err != nil {
@@ -302,13 +417,30 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 	defer func() { metrics.Install(job.TenantID, counted, "", string(reason)) }()
 	var backlog *ratelimit.BacklogError
 	var terr *teams.Error
+	var notReady *notReadyError
+	var ge *graph.Error
 	switch {
 	case teams.Classify(cause) == teams.Disabled:
 		reason, to = broadcast.ReasonBotDisabled, broadcast.StateBlocked
+	case errors.As(cause, &ge) && ge.Status == http.StatusForbidden:
+		// Graph refuses the install: the tenant's app permission policy
+		// blocks the app for this user (or the app lacks its permission:
+		// the error, kept with the recipient, says which).
+		reason, to = broadcast.ReasonBotDisabled, broadcast.StateBlocked
 	case errors.As(cause, &backlog):
-		return queue.Retry(backlog.Wait, cause)
+		return queue.Retry(jittered(backlog.Wait), cause)
 	case teams.Classify(cause) == teams.Throttled && errors.As(cause, &terr):
 		return queue.Retry(max(terr.RetryAfter, time.Second), cause)
+	case errors.As(cause, &notReady) && time.Since(notReady.since) < in.cfg.NotReadyFor && deliveries(msg) < maxNotReadyDeliveries:
+		// Not a failure: Teams takes a few seconds to create the chat.
+		delay := in.cfg.ChatDelay
+		if age := time.Since(notReady.since); age > delay {
+			delay = min(age, 15*time.Second)
+		}
+		log.Debug("chat not ready yet, will look again", zap.Duration("delay", delay), zap.Error(cause))
+		return queue.Retry(jittered(delay), cause)
+	case notReady != nil:
+		reason = broadcast.ReasonInstallFailed
 	case errors.Is(cause, graph.ErrNotFound):
 		reason = broadcast.ReasonUserNotFound
 	case errors.Is(cause, graph.ErrAppNotInCatalog):
@@ -317,10 +449,7 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 		log.Error("the app is not in the tenant's catalog", zap.Error(cause))
 		return queue.Retry(time.Minute, cause)
 	default:
-		n := 1
-		if md, err := msg.Metadata(); err == nil {
-			n = int(md.NumDelivered)
-		}
+		n := deliveries(msg)
 		if n < in.cfg.MaxDeliveries {
 			delay := queue.Backoff(n, in.cfg.RetryBase, time.Minute)
 			log.Warn("install failed, will retry", zap.Int("delivery", n), zap.Duration("delay", delay), zap.Error(cause))
@@ -345,4 +474,26 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 		From: []broadcast.State{broadcast.StateInstalling}, To: to, Reason: reason, LastError: cause.Error(),
 	})
 	return err
+}
+
+// markScope is the job's own: an install made for another broadcast may
+// have been undone since.
+func markScope(job broadcast.Job) string { return fmt.Sprintf("%s:%d", job.BroadcastID, job.Round) }
+
+// maxNotReadyDeliveries bounds the deliveries of a job waiting for Teams
+// to create a chat, beside NotReadyFor (each 409 notes the install again).
+const maxNotReadyDeliveries = 40
+
+func deliveries(msg jetstream.Msg) int {
+	if md, err := msg.Metadata(); err == nil {
+		return int(md.NumDelivered)
+	}
+	return 1
+}
+
+// jittered spreads d over [d, 1.5d) so that jobs put back together do not
+// come back together.
+func jittered(d time.Duration) time.Duration {
+	d = max(d, 20*time.Millisecond)
+	return d + rand.N(d/2)
 }

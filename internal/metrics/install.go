@@ -11,10 +11,12 @@ const (
 	InstallBlocked          = "blocked"           // the bot is disabled in the tenant
 )
 
-// Routes of an install: Graph's lookups, or the Connector's conversation.
+// Routes of an install: Graph's lookups, the Connector's conversation, or
+// the cache (filled meanwhile by the bot endpoint or an import).
 const (
 	RouteGraph     = "graph"
 	RouteConnector = "connector"
+	RouteCache     = "cache"
 )
 
 var (

@@ -63,6 +63,9 @@ type Options struct {
 	// NoWorkers leaves the installer and sender workers stopped, for tests
 	// that drive the handlers themselves.
 	NoWorkers bool
+	// GraphOnly gives the installer no Connector route: conversations are
+	// found through Graph alone.
+	GraphOnly bool
 	// LogCore, if set, also receives everything logged (a zap observer, for
 	// tests that check what was reported).
 	LogCore zapcore.Core
@@ -178,9 +181,12 @@ func Start(t testing.TB, o Options) *Env {
 	gates := ratelimit.NewTenants(o.TenantRPS, st)
 	e.Sender = send.New(scfg, st, q, connector, gates, log.Named("sender"))
 	e.Changer = send.NewChanger(scfg, st, connector, gates, log.Named("sender"))
-	icfg := install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase, Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st)}
+	icfg := install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase, Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st, ratelimit.WithAhead(install.ConnectorAhead))}
 	if o.BotEndpoint {
 		icfg.ConversationWait = 2 * time.Second
+	}
+	if o.GraphOnly {
+		icfg.Connector, icfg.Gates = nil, nil
 	}
 	e.Installer = install.New(icfg, st, q,
 		func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, log.Named("installer"))

@@ -80,6 +80,11 @@ type Option func(*Tenants)
 // WithLogger logs each time a 429 lowers a tenant's rate.
 func WithLogger(log *zap.Logger) Option { return func(t *Tenants) { t.log = log } }
 
+// WithAhead bounds how far ahead a gate books a slot (DefaultAhead if not
+// given): a caller that has another route, or other work, asks only for
+// the tenant's spare room with a short horizon.
+func WithAhead(d time.Duration) Option { return func(t *Tenants) { t.ahead = d } }
+
 // NewTenants returns gates that allow at most rps requests per second per
 // tenant in all processes together, less while 429s say the tenant's real
 // limit is lower. A nil shared paces this process alone, at rps.

@@ -94,7 +94,7 @@ func (s *Sim) handleCreateConversation(w http.ResponseWriter, r *http.Request) {
 	}
 
 	u.mu.Lock()
-	if f, ok := u.takeFault(); ok {
+	if f, ok := u.takeCreateFault(); ok {
 		u.mu.Unlock()
 		s.answerFault(w, r, t, f, v.now)
 		return

@@ -14,7 +14,7 @@ import (
 //	GET  /_sim/users?tenant=                  (default: the first tenant)
 //	GET  /_sim/users/{tenant}/{user}/deliveries
 //	GET  /_sim/users/{tenant}/{user}/activities  (the messages as the chat holds them: content, updates, deleted)
-//	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs","delivered"} (no user: any user of the tenant)
+//	POST /_sim/inject     {"tenant","user","status","code","times","retryAfterMs","delivered","onCreate"} (no user: any user of the tenant)
 //	POST /_sim/uninstall  {"tenant","user"}     (posts installationUpdate remove to Config.BotEndpoint)
 //	POST /_sim/faults     {"errorRate","preconditionRate","gatewayDeliveredRate","latencyMs","jitterMs","slowRate","slowMs"}
 //	                      (an absent rate is 0; absent latencyMs or jitterMs leave the latency as it is)
@@ -65,12 +65,13 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 			Times        int    `json:"times"`
 			RetryAfterMs int64  `json:"retryAfterMs"`
 			Delivered    bool   `json:"delivered"`
+			OnCreate     bool   `json:"onCreate"`
 		}
 		if !readJSON(w, r, &in) {
 			return
 		}
 		f := Fault{Status: in.Status, Code: in.Code, Times: in.Times, RetryAfter: time.Duration(in.RetryAfterMs) * time.Millisecond,
-			Delivered: in.Delivered}
+			Delivered: in.Delivered, OnCreate: in.OnCreate}
 		inject := func() error { return s.inject(in.Tenant, in.User, f) }
 		if in.User == "" {
 			inject = func() error { return s.injectTenant(in.Tenant, f) }

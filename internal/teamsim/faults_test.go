@@ -58,14 +58,18 @@ func TestInjectedFaults(t *testing.T) {
 	}
 }
 
+// A user's faults queue; a create takes one only if it is meant for
+// creates, so a fault aimed at the message is not spent finding the
+// conversation.
 func TestInjectedFaultsApplyToCreatesAndQueue(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{UsersPerTenant: 2, InstalledFraction: 1})
 	conn := b.connectorToken(t)
 	user := b.sim.Users(b.tenant)[0]
-	b.sim.Inject(b.tenant, user.ID, Fault{Status: 503, Code: "ServiceUnavailable"})
+	b.sim.Inject(b.tenant, user.ID, Fault{Status: 503, Code: "ServiceUnavailable", OnCreate: true})
 	b.sim.Inject(b.tenant, user.ID, Fault{Status: 412, Code: "PreconditionFailed"})
 	require.Equal(t, http.StatusServiceUnavailable, b.createConversation(t, conn, user.ID).status)
+	require.Equal(t, http.StatusCreated, b.createConversation(t, conn, user.ID).status, "the 412 waits for a message call")
 	conv := b.sim.users(t, user.ID).conv.chatID
 	require.Equal(t, http.StatusPreconditionFailed, b.send(t, conn, conv, hello).status)
 	require.Equal(t, http.StatusCreated, b.send(t, conn, conv, hello).status)

@@ -249,10 +249,14 @@ type Fault struct {
 	// was delivered (Ledger.DeliveredWithError); creates, updates and
 	// deletes get the error alone.
 	Delivered bool `json:"delivered"`
+	// OnCreate lets the fault answer the user's create conversation too;
+	// without it a fault waits for the user's message calls (sends,
+	// updates, deletes), whichever route found the conversation.
+	OnCreate bool `json:"onCreate"`
 }
 
-// Inject makes the next f.Times Connector sends, creates, updates and
-// deletes for the user answer f. An unknown tenant or user is logged and ignored.
+// Inject makes the next f.Times Connector sends, updates and deletes (and
+// creates, with f.OnCreate) for the user answer f. An unknown tenant or user is logged and ignored.
 func (s *Sim) Inject(tenant, userID string, f Fault) {
 	if err := s.inject(tenant, userID, f); err != nil {
 		s.log.Warn("fault not injected", zap.Error(err))
@@ -335,6 +339,15 @@ func normalizeFault(f Fault) (Fault, error) {
 
 // takeFault consumes one injected fault of u. Caller holds u.mu.
 func (u *userState) takeFault() (Fault, bool) { return takeFirst(&u.faults) }
+
+// takeCreateFault is takeFault for a create conversation: only a fault
+// meant for creates answers it. Caller holds u.mu.
+func (u *userState) takeCreateFault() (Fault, bool) {
+	if len(u.faults) == 0 || !u.faults[0].OnCreate {
+		return Fault{}, false
+	}
+	return takeFirst(&u.faults)
+}
 
 // takeFirst consumes one use of the first fault of a queue.
 func takeFirst(faults *[]Fault) (Fault, bool) {
