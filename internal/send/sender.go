@@ -85,10 +85,14 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		}
 	}
 
+	// The claim's lease is one AckWait, renewed by the job's heartbeat:
+	// a redelivery finds it live while this worker lives, and run out
+	// once it died (its job comes back one AckWait after its last beat).
+	own := s.owner(msg)
 	claim, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 		From:  []broadcast.State{broadcast.StatePending, broadcast.StateInstalling, broadcast.StateSending},
 		To:    broadcast.StateSending,
-		Owner: s.owner(msg), Lease: queue.AckWait, CountAttempt: true,
+		Owner: own, Lease: queue.AckWait, CountAttempt: true,
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -96,7 +100,8 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	case err != nil:
 		return err
 	case claim.Busy:
-		return queue.Retry(queue.AckWait/2, errors.New("claimed by another sender"))
+		// Its sender is alive (or died less than a lease ago).
+		return queue.Retry(queue.AckWait/2+jitter(queue.AckWait/2), errors.New("claimed by another sender"))
 	case claim.Canceled:
 		log.Debug("broadcast canceled: not sending")
 		return nil
@@ -109,6 +114,9 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		// job, perhaps after Teams had accepted the message.
 		log.Warn("reclaiming a recipient whose earlier send did not finish", zap.Int("attempts", claim.Recipient.Attempts))
 	}
+	queue.OnHeartbeat(ctx, func(ctx context.Context) error {
+		return renewed(s.store.RenewClaim(ctx, job.BroadcastID, job.UserID, own, queue.AckWait))
+	})
 
 	conv := job.ConversationID
 	if conv == "" {
@@ -323,6 +331,14 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 // is another owner and cannot take over a live claim.
 func (s *Sender) owner(msg jetstream.Msg) string {
 	return owner(s.cfg.ProcessID, msg)
+}
+
+// renewed turns a renewal's answer into a heartbeat's.
+func renewed(held bool, err error) error {
+	if err == nil && !held {
+		return queue.ErrLost
+	}
+	return err
 }
 
 func jitter(d time.Duration) time.Duration {
