@@ -28,12 +28,13 @@ const (
 	DuplicateWindow = 2 * time.Minute
 	// AckWait is how long a consumer waits for an ack, or a heartbeat,
 	// before it redelivers a job: how long the jobs of a worker that died
-	// wait to be taken over. It is short because the Scheduler heartbeats
-	// every job in hand (HeartbeatInterval), so no legitimate work, however
-	// slow, outlives it; a claim in Redis has a lease of one AckWait,
-	// renewed by the same heartbeat, so a redelivery after a death finds it
-	// run out and takes it over at once.
-	AckWait = 5 * time.Second
+	// wait to be taken over (then up to a second for a scheduler to fetch
+	// them: a kill -9 costs at most about 5 s). It can be short because the
+	// Scheduler heartbeats every job in hand (HeartbeatInterval), so no
+	// legitimate work, however slow, outlives it; a claim in Redis has a
+	// lease of one AckWait, renewed by the same heartbeat, so a redelivery
+	// after a death finds it run out and takes it over at once.
+	AckWait = 4 * time.Second
 	// MaxPendingAcks bounds the asynchronous publishes awaiting their ack.
 	MaxPendingAcks = 4096
 )

@@ -85,7 +85,9 @@ func TestKilledSendersRecipientIsTakenOver(t *testing.T) {
 	require.Empty(t, e.Sim.UserDeliveries(e.Tenant, user))
 
 	victim.Kill()
+	killed := time.Now()
 	got := e.WaitCompleted(b.ID, takeoverDeadline)
+	t.Logf("the killed sender's recipient was sent %s after the kill", time.Since(killed).Round(100*time.Millisecond))
 	require.EqualValues(t, 10, got.Counts.Sent)
 	require.EqualValues(t, 1, got.Counts.PossibleDuplicates, "the takeover of a claim that may have been sent is counted")
 	rec, err := e.Store.Recipient(ctx, b.ID, user)
