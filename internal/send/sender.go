@@ -117,6 +117,7 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	queue.OnHeartbeat(ctx, func(ctx context.Context) error {
 		return renewed(s.store.RenewClaim(ctx, job.BroadcastID, job.UserID, own, queue.AckWait))
 	})
+	ctx = context.WithValue(ctx, claimKey{}, own)
 
 	conv := job.ConversationID
 	if conv == "" {
@@ -266,7 +267,11 @@ func (s *Sender) release(ctx context.Context, job broadcast.Job, cause error) er
 // 429, a send that may have been delivered).
 func (s *Sender) giveBack(ctx context.Context, job broadcast.Job, c store.Change, cause error) error {
 	c.From, c.To, c.LastError = []broadcast.State{broadcast.StateSending}, broadcast.StatePending, errString(cause)
-	_, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, c)
+	c.Owner = claimOf(ctx)
+	res, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, c)
+	if res.Lost {
+		s.log.Warn("claim taken over while this send stalled: not released", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID))
+	}
 	if err != nil {
 		// The claim's lease runs out by itself; the redelivery waits for it.
 		s.log.Warn("release recipient", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Error(err))
@@ -300,9 +305,13 @@ func (s *Sender) final(ctx context.Context, job broadcast.Job, to broadcast.Stat
 			return s.giveBack(ctx, job, store.Change{MaybeDelivered: maybe}, err)
 		}
 	}
-	_, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
+	res, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 		From: []broadcast.State{broadcast.StateSending}, To: to, Reason: reason, LastError: errString(cause), MaybeDelivered: maybe,
+		Owner: claimOf(ctx),
 	})
+	if err == nil && res.Lost {
+		return errClaimLost
+	}
 	return err
 }
 
@@ -318,14 +327,33 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 		return s.fail(ctx, job, broadcast.ReasonNotInstalled, cause, log)
 	}
 	log.Info("conversation gone: back to install", zap.Error(cause))
-	if _, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
+	res, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
 		From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateInstalling, CountReinstall: true, LastError: errString(cause),
-	}); err != nil {
+		Owner: claimOf(ctx),
+	})
+	if err != nil {
 		return err
+	}
+	if res.Lost {
+		return errClaimLost
 	}
 	next := broadcast.Job{BroadcastID: job.BroadcastID, TenantID: job.TenantID, UserID: job.UserID, Reinstall: job.Reinstall + 1, Round: job.Round}
 	return s.pub.Publish(context.WithoutCancel(ctx), broadcast.StageInstall, next)
 }
+
+// claimKey holds the owner of the job's claim in its handler's context:
+// every move out of the claim is that owner's (see store.Change.Owner).
+type claimKey struct{}
+
+func claimOf(ctx context.Context) string {
+	own, _ := ctx.Value(claimKey{}).(string)
+	return own
+}
+
+// errClaimLost ends a send whose claim was taken over while it stalled: the
+// new owner settles the recipient, and this delivery of the job is handed
+// back (not acked) in case that owner dies too.
+var errClaimLost = queue.Retry(queue.AckWait, errors.New("claim taken over by another delivery"))
 
 // owner names this delivery of the message: a redelivery, here or elsewhere,
 // is another owner and cannot take over a live claim.

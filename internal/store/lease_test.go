@@ -13,7 +13,7 @@ import (
 // A renewed claim outlives its first lease and refuses another owner; once
 // its owner stops renewing (it died), the lease runs out and another owner
 // takes it over, counted as a possible duplicate. The old owner's renewals
-// then fail.
+// and releases then fail.
 func TestRenewedClaimIsKeptAndAnUnrenewedOneTakenOver(t *testing.T) {
 	t.Parallel()
 	s, ctx := newStore(t), context.Background()
@@ -50,6 +50,13 @@ func TestRenewedClaimIsKeptAndAnUnrenewedOneTakenOver(t *testing.T) {
 	require.Equal(t, broadcast.StateSending, res.Prev)
 	require.False(t, renew("a"), "the dead owner's claim is gone")
 	require.True(t, renew("b"))
+	// An owner that was only stalled comes back: it cannot end the claim
+	// taken over (a release would let a third delivery send alongside b).
+	res, err = s.Transition(ctx, b.ID, userN(1), Change{From: []broadcast.State{broadcast.StateSending}, To: broadcast.StatePending, Owner: "a"})
+	require.NoError(t, err)
+	require.True(t, res.Lost)
+	require.False(t, res.Applied)
+	require.True(t, renew("b"), "still b's")
 	got, err := s.Broadcast(ctx, b.ID)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, got.Counts.PossibleDuplicates, "a takeover counts a possible duplicate")
