@@ -80,7 +80,8 @@ func (d *Dispatcher) stopCanceled(ctx context.Context, id string, log *zap.Logge
 
 // sweep runs step 2 and 3 of Cancel until the broadcast is canceled. A
 // recipient whose send is in flight is left to its sender; one whose sender
-// died is swept once its claim runs out (queue.AckWait).
+// died is swept once its claim runs out, one queue.AckWait after its
+// last heartbeat.
 func (d *Dispatcher) sweep(ctx context.Context, id string) error {
 	b, err := d.store.Broadcast(ctx, id)
 	if err != nil {

@@ -66,6 +66,9 @@ type Options struct {
 	// GraphOnly gives the installer no Connector route: conversations are
 	// found through Graph alone.
 	GraphOnly bool
+	// NoSenders runs the installer only: the test starts its senders
+	// (StartSender).
+	NoSenders bool
 	// LogCore, if set, also receives everything logged (a zap observer, for
 	// tests that check what was reported).
 	LogCore zapcore.Core
@@ -103,6 +106,8 @@ type Env struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	opts   Options
+	ns     string // the queue's namespace
 	wg     sync.WaitGroup
 	disp   *runningDispatcher
 	// adminKeys holds AdminKey's hash: a restarted dispatcher keeps it.
@@ -166,7 +171,8 @@ func Start(t testing.TB, o Options) *Env {
 
 	nc, js, err := queue.Connect(context.Background(), testenv.NATS(t), t.Name(), log)
 	require.NoError(t, err)
-	q := queue.New(js, "t"+strings.ReplaceAll(uuid.NewString()[:13], "-", ""))
+	ns := "t" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	q := queue.New(js, ns)
 	require.NoError(t, q.Setup(context.Background()))
 	t.Cleanup(func() { _ = q.Delete(context.Background()) })
 
@@ -176,7 +182,7 @@ func Start(t testing.TB, o Options) *Env {
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: srv.URL + "/login", GraphURL: srv.URL + "/graph/v1.0",
 		ClientID: BotAppID, ClientSecret: BotPassword, RPS: o.GraphRPS, HTTP: httpClient, Logger: log})
 
-	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, NATS: nc, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log, BotURL: botURL}
+	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, NATS: nc, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log, BotURL: botURL, opts: o, ns: ns}
 	scfg := send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase}
 	gates := ratelimit.NewTenants(o.TenantRPS, st)
 	e.Sender = send.New(scfg, st, q, connector, gates, log.Named("sender"))
@@ -197,6 +203,8 @@ func Start(t testing.TB, o Options) *Env {
 	e.StartDispatcher()
 	if !o.NoWorkers {
 		e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: o.InstallConcurrency}, e.Installer.Handle)
+	}
+	if !o.NoWorkers && !o.NoSenders {
 		e.runSender(ctx, e.Sender, e.Changer, o)
 		for i := 1; i < o.Senders; i++ {
 			scfg := send.Config{ProcessID: fmt.Sprintf("test-%d-%s", i, uuid.NewString()[:8]), MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase}

@@ -118,6 +118,56 @@ func (q *Queue) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig
 	return err
 }
 
+// upgradeConsumers brings the broadcasts' consumers that earlier versions
+// created to this version's AckWait (it was 60 s), or the jobs they hold
+// would still wait a minute after a crash. UpdateConsumer, not
+// CreateOrUpdate: a consumer deleted meanwhile (its broadcast finished)
+// stays deleted.
+func (q *Queue) upgradeConsumers(ctx context.Context) error {
+	s, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", q.stream, err)
+	}
+	var stale []jetstream.ConsumerConfig
+	l := s.ListConsumers(ctx)
+	for info := range l.Info() {
+		if isBroadcastConsumer(info.Name) && info.Config.AckWait != AckWait {
+			stale = append(stale, info.Config)
+		}
+	}
+	if err := l.Err(); err != nil {
+		return fmt.Errorf("list consumers of %s: %w", q.stream, err)
+	}
+	for _, cfg := range stale {
+		cfg.AckWait = AckWait
+		for attempt := 1; ; attempt++ {
+			_, err := q.js.UpdateConsumer(ctx, q.stream, cfg)
+			if err == nil || errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDoesNotExist) {
+				break
+			}
+			if attempt == 3 || ctx.Err() != nil {
+				return fmt.Errorf("set the AckWait of consumer %s to %s: %w", cfg.Durable, AckWait, err)
+			}
+			t := time.NewTimer(Backoff(attempt, 100*time.Millisecond, time.Second))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+		}
+	}
+	return nil
+}
+
+func isBroadcastConsumer(name string) bool {
+	for _, stage := range AllStages {
+		if strings.HasPrefix(name, ConsumerName(stage, "")) {
+			return true
+		}
+	}
+	return false
+}
+
 // Consumers lists the broadcasts' consumers at stage.
 func (q *Queue) Consumers(ctx context.Context, stage broadcast.Stage) ([]BroadcastConsumer, error) {
 	s, err := q.js.Stream(ctx, q.stream)

@@ -3,8 +3,9 @@
 // broadcast and stage, and the Scheduler that takes each tenant's jobs from
 // those consumers when the tenant can take them, shares them between the
 // tenant's broadcasts by priority, runs a handler per job with bounded
-// concurrency per tenant, and turns the handler's result into ack, delayed
-// redelivery or termination (Settle).
+// concurrency per tenant, heartbeats each job while its handler runs (so a
+// short AckWait redelivers only a dead worker's jobs), and turns the
+// handler's result into ack, delayed redelivery or termination (Settle).
 //
 // Stream JOBS (WorkQueue retention, file storage; JOBS_<ns> with subjects
 // under <ns>.bcast in a namespace):

@@ -54,6 +54,7 @@ type SchedulerConfig struct {
 
 // Scheduler takes the jobs of one stage from the broadcasts' consumers and
 // runs a handler on each; the handler's error is the job's fate (Settle).
+// While the handler runs, the job is heartbeaten (see HeartbeatInterval).
 //
 // Each tenant has a lane: it fetches a tenant's jobs only while fewer than
 // Concurrency of them are in hand and, with Budgets, while the tenant is not
@@ -105,12 +106,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	// cancels work in flight only after the grace period.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	// Heartbeats last until Run returns: a job still in hand then is left
+	// to its AckWait and its claim to its lease.
+	beatCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBeats()
 	var lanes, jobs sync.WaitGroup
 
 	t := time.NewTicker(s.cfg.Refresh)
 	defer t.Stop()
 	for ctx.Err() == nil {
-		s.refresh(ctx, workCtx, &lanes, &jobs)
+		s.refresh(ctx, workCtx, beatCtx, &lanes, &jobs)
 		select {
 		case <-ctx.Done():
 		case <-t.C:
@@ -130,8 +135,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-time.After(cancelWait):
 			// A handler stuck past its cancellation (say, recording a
 			// delivery while Redis is away) must not hold the process:
-			// its job is redelivered after AckWait, and its claim's lease
-			// runs out then too.
+			// its heartbeat stops when Run returns, so its job is
+			// redelivered one AckWait later, when its claim's lease runs
+			// out too.
 			s.log.Error("jobs still running after their cancellation: leaving them to their leases", zap.Duration("waited", cancelWait))
 		}
 	}
@@ -144,7 +150,7 @@ const cancelWait = 5 * time.Second
 
 // refresh brings the lanes up to date with the broadcasts that have a
 // consumer at the stage, and removes the consumers of finished broadcasts.
-func (s *Scheduler) refresh(ctx, workCtx context.Context, lanes, jobs *sync.WaitGroup) {
+func (s *Scheduler) refresh(ctx, workCtx, beatCtx context.Context, lanes, jobs *sync.WaitGroup) {
 	list, err := s.q.Consumers(ctx, s.cfg.Stage)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -172,7 +178,7 @@ func (s *Scheduler) refresh(ctx, workCtx context.Context, lanes, jobs *sync.Wait
 			lanes.Add(1)
 			go func() {
 				defer lanes.Done()
-				l.run(ctx, workCtx, jobs)
+				l.run(ctx, workCtx, beatCtx, jobs)
 			}()
 		}
 		l.update(cs)
@@ -288,8 +294,8 @@ func (l *lane) signal() {
 }
 
 // run fetches the tenant's jobs while the tenant can take them and runs
-// each in its own goroutine, owned by jobs.
-func (l *lane) run(ctx, workCtx context.Context, jobs *sync.WaitGroup) {
+// each in its own goroutine, owned by jobs, under a heartbeat.
+func (l *lane) run(ctx, workCtx, beatCtx context.Context, jobs *sync.WaitGroup) {
 	for ctx.Err() == nil {
 		if wait := l.readyIn(); wait > 0 {
 			l.sleep(ctx, wait)
@@ -321,7 +327,7 @@ func (l *lane) run(ctx, workCtx context.Context, jobs *sync.WaitGroup) {
 			jobs.Add(1)
 			go func() {
 				defer jobs.Done()
-				Settle(m, l.s.handle(workCtx, m), l.log)
+				Settle(m, work(workCtx, beatCtx, m, l.s.handle, l.log), l.log)
 				l.mu.Lock()
 				l.inFlight--
 				l.mu.Unlock()

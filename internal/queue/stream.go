@@ -26,9 +26,15 @@ var legacyConsumers = []string{"installer", "sender"}
 const (
 	// DuplicateWindow is how long the server remembers message ids.
 	DuplicateWindow = 2 * time.Minute
-	// AckWait is how long a consumer waits for an ack before redelivering. A
-	// sender's claim on a recipient lasts as long.
-	AckWait = 60 * time.Second
+	// AckWait is how long a consumer waits for an ack, or a heartbeat,
+	// before it redelivers a job: how long the jobs of a worker that died
+	// wait to be taken over (then up to a second for a scheduler to fetch
+	// them: a kill -9 costs at most about 5 s). It can be short because the
+	// Scheduler heartbeats every job in hand (HeartbeatInterval), so no
+	// legitimate work, however slow, outlives it; a claim in Redis has a
+	// lease of one AckWait, renewed by the same heartbeat, so a redelivery
+	// after a death finds it run out and takes it over at once.
+	AckWait = 4 * time.Second
 	// MaxPendingAcks bounds the asynchronous publishes awaiting their ack.
 	MaxPendingAcks = 4096
 )
@@ -88,7 +94,8 @@ func New(js jetstream.JetStream, ns string) *Queue {
 	return q
 }
 
-// Setup creates or updates the stream.
+// Setup creates or updates the streams, and brings the broadcasts'
+// consumers to this version's settings.
 func (q *Queue) Setup(ctx context.Context) error {
 	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        q.stream,
@@ -113,7 +120,7 @@ func (q *Queue) Setup(ctx context.Context) error {
 			return fmt.Errorf("remove the old %s consumer: %w", name, err)
 		}
 	}
-	return nil
+	return q.upgradeConsumers(ctx)
 }
 
 func (q *Queue) subjectsAll() []string {

@@ -92,6 +92,9 @@ func (c *Changer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	switch claim.Verdict {
 	case "ok":
+		queue.OnHeartbeat(ctx, func(ctx context.Context) error {
+			return renewed(c.store.RenewChangeClaim(ctx, job.BroadcastID, op, job.UserID, owner, queue.AckWait))
+		})
 	case "busy":
 		return queue.Retry(busyWait+jitter(busyWait), errors.New("another call of the recipient is in flight"))
 	case "missing":

@@ -85,10 +85,14 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		}
 	}
 
+	// The claim's lease is one AckWait, renewed by the job's heartbeat:
+	// a redelivery finds it live while this worker lives, and run out
+	// once it died (its job comes back one AckWait after its last beat).
+	own := s.owner(msg)
 	claim, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 		From:  []broadcast.State{broadcast.StatePending, broadcast.StateInstalling, broadcast.StateSending},
 		To:    broadcast.StateSending,
-		Owner: s.owner(msg), Lease: queue.AckWait, CountAttempt: true,
+		Owner: own, Lease: queue.AckWait, CountAttempt: true,
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -96,7 +100,8 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	case err != nil:
 		return err
 	case claim.Busy:
-		return queue.Retry(queue.AckWait/2, errors.New("claimed by another sender"))
+		// Its sender is alive (or died less than a lease ago).
+		return queue.Retry(queue.AckWait/2+jitter(queue.AckWait/2), errors.New("claimed by another sender"))
 	case claim.Canceled:
 		log.Debug("broadcast canceled: not sending")
 		return nil
@@ -109,6 +114,10 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		// job, perhaps after Teams had accepted the message.
 		log.Warn("reclaiming a recipient whose earlier send did not finish", zap.Int("attempts", claim.Recipient.Attempts))
 	}
+	queue.OnHeartbeat(ctx, func(ctx context.Context) error {
+		return renewed(s.store.RenewClaim(ctx, job.BroadcastID, job.UserID, own, queue.AckWait))
+	})
+	ctx = context.WithValue(ctx, claimKey{}, own)
 
 	conv := job.ConversationID
 	if conv == "" {
@@ -258,7 +267,11 @@ func (s *Sender) release(ctx context.Context, job broadcast.Job, cause error) er
 // 429, a send that may have been delivered).
 func (s *Sender) giveBack(ctx context.Context, job broadcast.Job, c store.Change, cause error) error {
 	c.From, c.To, c.LastError = []broadcast.State{broadcast.StateSending}, broadcast.StatePending, errString(cause)
-	_, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, c)
+	c.Owner = claimOf(ctx)
+	res, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, c)
+	if res.Lost {
+		s.log.Warn("claim taken over while this send stalled: not released", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID))
+	}
 	if err != nil {
 		// The claim's lease runs out by itself; the redelivery waits for it.
 		s.log.Warn("release recipient", zap.String("broadcast_id", job.BroadcastID), zap.String("user_id", job.UserID), zap.Error(err))
@@ -292,9 +305,13 @@ func (s *Sender) final(ctx context.Context, job broadcast.Job, to broadcast.Stat
 			return s.giveBack(ctx, job, store.Change{MaybeDelivered: maybe}, err)
 		}
 	}
-	_, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
+	res, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 		From: []broadcast.State{broadcast.StateSending}, To: to, Reason: reason, LastError: errString(cause), MaybeDelivered: maybe,
+		Owner: claimOf(ctx),
 	})
+	if err == nil && res.Lost {
+		return errClaimLost
+	}
 	return err
 }
 
@@ -310,19 +327,46 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 		return s.fail(ctx, job, broadcast.ReasonNotInstalled, cause, log)
 	}
 	log.Info("conversation gone: back to install", zap.Error(cause))
-	if _, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
+	res, err := s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
 		From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateInstalling, CountReinstall: true, LastError: errString(cause),
-	}); err != nil {
+		Owner: claimOf(ctx),
+	})
+	if err != nil {
 		return err
+	}
+	if res.Lost {
+		return errClaimLost
 	}
 	next := broadcast.Job{BroadcastID: job.BroadcastID, TenantID: job.TenantID, UserID: job.UserID, Reinstall: job.Reinstall + 1, Round: job.Round}
 	return s.pub.Publish(context.WithoutCancel(ctx), broadcast.StageInstall, next)
 }
 
+// claimKey holds the owner of the job's claim in its handler's context:
+// every move out of the claim is that owner's (see store.Change.Owner).
+type claimKey struct{}
+
+func claimOf(ctx context.Context) string {
+	own, _ := ctx.Value(claimKey{}).(string)
+	return own
+}
+
+// errClaimLost ends a send whose claim was taken over while it stalled: the
+// new owner settles the recipient, and this delivery of the job is handed
+// back (not acked) in case that owner dies too.
+var errClaimLost = queue.Retry(queue.AckWait, errors.New("claim taken over by another delivery"))
+
 // owner names this delivery of the message: a redelivery, here or elsewhere,
 // is another owner and cannot take over a live claim.
 func (s *Sender) owner(msg jetstream.Msg) string {
 	return owner(s.cfg.ProcessID, msg)
+}
+
+// renewed turns a renewal's answer into a heartbeat's.
+func renewed(held bool, err error) error {
+	if err == nil && !held {
+		return queue.ErrLost
+	}
+	return err
 }
 
 func jitter(d time.Duration) time.Duration {

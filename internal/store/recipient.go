@@ -58,7 +58,8 @@ type Change struct {
 	From []broadcast.State // allowed current states; empty means any non-final state
 	To   broadcast.State
 	// Owner and Lease claim the recipient (To == StateSending): another owner's
-	// claim is refused (Busy) until its lease has run out.
+	// claim is refused (Busy) until its lease has run out. With another To,
+	// Owner makes the move out of sending its claim's only (else Lost).
 	Owner string
 	Lease time.Duration
 
@@ -79,6 +80,7 @@ type Result struct {
 	Applied   bool            // the change was made
 	Canceled  bool            // not applied: the broadcast is being canceled, and the recipient is now canceled
 	Busy      bool            // another owner holds a live claim
+	Lost      bool            // not applied: the claim is another owner's now
 	Prev      broadcast.State // the state before (the current state when not applied)
 	Recipient broadcast.Recipient
 }
@@ -120,7 +122,7 @@ func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Resu
 	if res[0] == "missing" {
 		return Result{}, fmt.Errorf("recipient %s of %s: %w", user, id, ErrNotFound)
 	}
-	r := Result{Applied: res[0] == "ok", Busy: res[0] == "busy",
+	r := Result{Applied: res[0] == "ok", Busy: res[0] == "busy", Lost: res[0] == "lost",
 		Canceled: res[0] == "canceled", Prev: broadcast.State(res[1])}
 	r.Recipient, err = decodeRecord(user, []byte(res[2]))
 	if err == nil && len(res) > 3 && res[3] != "" && (r.Applied || r.Prev == c.To) {

@@ -125,7 +125,8 @@ return out
 // duplicate}.
 // Returns {verdict, previous state, record JSON, tenant}; verdict is ok, skip (the
 // current state is not allowed), busy (claimed by another owner whose lease
-// runs), canceled (the broadcast is being canceled: the recipient was moved
+// runs), lost (a move out of a claim by an owner whose claim it is no
+// longer), canceled (the broadcast is being canceled: the recipient was moved
 // to canceled instead of a state that would lead to a send), or missing.
 // The tenant is given when the recipient is sent, blocked or failed, for
 // the tenant's unreachable report (see Store.noteReach), else "".
@@ -151,6 +152,11 @@ end
 if not allowed then return {'skip', cur, raw, reach_tenant(cur)} end
 if to == 'sending' and cur == 'sending' and r.o and r.o ~= owner and (tonumber(r.l) or 0) > now then
   return {'busy', cur, raw}
+end
+if to ~= 'sending' and owner ~= '' and cur == 'sending' and r.o ~= owner then
+  -- A claim taken over (its lease ran out under a stalled owner) is the
+  -- new owner's to end.
+  return {'lost', cur, raw}
 end
 local verdict = 'ok'
 if not final[to] and redis.call('HGET', KEYS[3], 'status') == 'canceling' then

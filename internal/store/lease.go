@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+)
+
+// A claim (a recipient sending, an op record updating) carries its owner
+// and a lease. The owner's worker renews the lease while it works (the
+// queue's heartbeat), so the lease can be short: a claim outlives a dead
+// owner by at most one lease, and a live owner's is never taken over.
+
+// renewClaimScript extends the lease of a claim its owner still holds.
+// KEYS[1]: the records hash (recipients, or an op's records). ARGV: user,
+// the claimed state (sending, updating), owner, now (ms), lease (ms).
+// Returns 1 if renewed, 0 if the claim is not owner's any more (settled,
+// released, or taken over). A lease that ran out with nobody taking over
+// is renewed: the owner still holds the claim.
+var renewClaimScript = redis.NewScript(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local r = cjson.decode(raw)
+if r.s ~= ARGV[2] or r.o ~= ARGV[3] then return 0 end
+r.l = tonumber(ARGV[4]) + tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(r))
+return 1
+`)
+
+// RenewClaim extends owner's claim on a recipient (see Change.Owner) to
+// lease from now. False if owner holds it no more.
+func (s *Store) RenewClaim(ctx context.Context, id, user, owner string, lease time.Duration) (bool, error) {
+	n, err := renewClaimScript.Run(ctx, s.rdb, []string{keysOf(id).rec}, user, string(broadcast.StateSending), owner, s.nowMS(), lease.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("renew the claim on %s of %s: %w", user, id, err)
+	}
+	return n == 1, nil
+}
+
+// RenewChangeClaim extends owner's claim on a recipient's call of op (see
+// ClaimChange) to lease from now. False if owner holds it no more.
+func (s *Store) RenewChangeClaim(ctx context.Context, id string, op broadcast.Stage, user, owner string, lease time.Duration) (bool, error) {
+	n, err := renewClaimScript.Run(ctx, s.rdb, []string{changeKeys(id, op).op}, user, "updating", owner, s.nowMS(), lease.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("renew the %s claim on %s of %s: %w", op, user, id, err)
+	}
+	return n == 1, nil
+}
