@@ -157,7 +157,8 @@ if not final[to] and redis.call('HGET', KEYS[3], 'status') == 'canceling' then
   -- A canceled broadcast sends nothing more: a claim, a release or a
   -- hand-off ends the recipient canceled instead.
   to, verdict = 'canceled', 'canceled'
-  ch = {}
+  -- a release after a send that may have been delivered still counts
+  ch = {dup = ch.dup}
 elseif to == 'sending' and cur == 'sending' then
   -- Taking over a claim whose lease ran out: the earlier sender may have
   -- delivered before it died.
