@@ -24,10 +24,15 @@ type Broadcast struct {
 	SendAt     *time.Time `json:"sendAt,omitempty"`
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	CanceledAt *time.Time `json:"canceledAt,omitempty"`
-	// CompletedAt is when the broadcast ended: completed, or canceled with
-	// every recipient final.
+	// CompletedAt is when the broadcast ended: completed, canceled or
+	// failed, with every recipient final.
 	CompletedAt *time.Time `json:"completedAt,omitempty"`
-	Counts      Counts     `json:"counts"`
+	// Error is why a failed broadcast failed: what Graph answered, and
+	// what the dispatcher was doing, e.g. "Graph 403
+	// Authorization_RequestDenied: Insufficient privileges to complete the
+	// operation. (directory sync)".
+	Error  string `json:"error,omitempty"`
+	Counts Counts `json:"counts"`
 	// Replays is the number of replays started (the last replay's round).
 	Replays int `json:"replays,omitempty"`
 	// Edit and Recall are the progress of the last edit and of the recall
