@@ -34,7 +34,7 @@ const exportWriteWindow = time.Minute
 
 // ListStatuses are the statuses GET /v1/broadcasts filters on.
 var ListStatuses = []broadcast.Status{broadcast.StatusScheduled, broadcast.StatusExpanding, broadcast.StatusSending,
-	broadcast.StatusCompleted, broadcast.StatusCanceling, broadcast.StatusCanceled}
+	broadcast.StatusCompleted, broadcast.StatusCanceling, broadcast.StatusCanceled, broadcast.StatusFailed}
 
 // Kinds are the kinds of broadcast GET /v1/broadcasts filters on.
 var Kinds = []broadcast.Kind{broadcast.KindBroadcast, broadcast.KindPreview}

@@ -24,10 +24,15 @@ type Broadcast struct {
 	SendAt     *time.Time `json:"sendAt,omitempty"`
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	CanceledAt *time.Time `json:"canceledAt,omitempty"`
-	// CompletedAt is when the broadcast ended: completed, or canceled with
-	// every recipient final.
+	// CompletedAt is when the broadcast ended: completed, canceled or
+	// failed, with every recipient final.
 	CompletedAt *time.Time `json:"completedAt,omitempty"`
-	Counts      Counts     `json:"counts"`
+	// Error is why a failed broadcast failed: what Graph answered, and
+	// what the dispatcher was doing, e.g. "Graph 403
+	// Authorization_RequestDenied: Insufficient privileges to complete the
+	// operation. (directory sync)".
+	Error  string `json:"error,omitempty"`
+	Counts Counts `json:"counts"`
 	// Replays is the number of replays started (the last replay's round).
 	Replays int `json:"replays,omitempty"`
 	// Edit and Recall are the progress of the last edit and of the recall
@@ -109,10 +114,14 @@ type Counts struct {
 	Blocked    int64 `json:"blocked"`
 	Failed     int64 `json:"failed"`
 	Canceled   int64 `json:"canceled"`
-	// PossibleDuplicates counts sends taken over from a sender whose claim
-	// ran out (it died or lost Redis mid-send): each of those recipients may
-	// have got the message twice, if Teams had accepted the first send. It
-	// is not a state, and not part of Total.
+	// PossibleDuplicates counts the sends that may have reached the user
+	// without being recorded sent: one per send taken over from a sender
+	// whose claim ran out (it died or lost Redis mid-send), and one per
+	// send that got no answer (a timeout, a connection cut after the
+	// request left) or a gateway's 502 or 504, whether it was then retried
+	// or ended the recipient failed or canceled. The users who got the
+	// message twice are at most this many. It is not a state, and not part
+	// of Total.
 	PossibleDuplicates int64 `json:"possibleDuplicates"`
 	// Replayed counts the recipients reopened by replays (each replay of a
 	// recipient once), also not part of Total.

@@ -72,11 +72,18 @@ const (
 	// recipients not yet sent are being moved to canceled.
 	StatusCanceling Status = "canceling"
 	StatusCanceled  Status = "canceled" // canceled, and every recipient is in a final state
+	// StatusFailed: its audience could not be expanded (Graph refused, or
+	// kept failing): Broadcast.Error says why. Recipients recorded before
+	// were stopped as a cancel stops them (the broadcast is canceling, with
+	// its error, until they are final).
+	StatusFailed Status = "failed"
 )
 
 // Ended reports whether nothing more will be done for the broadcast (until a
 // replay of a completed one).
-func (s Status) Ended() bool { return s == StatusCompleted || s == StatusCanceled }
+func (s Status) Ended() bool {
+	return s == StatusCompleted || s == StatusCanceled || s == StatusFailed
+}
 
 // Replayable reports whether a recipient that ended with reason may get
 // the message on a replay: the cause may pass (Teams' errors, throttling,

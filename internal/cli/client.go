@@ -210,6 +210,7 @@ type Broadcast struct {
 	CreatedAt    time.Time        `json:"createdAt"`
 	SendAt       *time.Time       `json:"sendAt,omitempty"`
 	CompletedAt  *time.Time       `json:"completedAt,omitempty"`
+	Error        string           `json:"error,omitempty"`
 	AudienceSize *int64           `json:"audienceSize,omitempty"`
 	Counts       broadcast.Counts `json:"counts"`
 	Unresolved   *struct {

@@ -83,7 +83,7 @@ first, as a table or, with --json, as the API's JSON. --limit caps the rows
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&status, "status", "", "only this status: scheduled, expanding, sending, completed, canceling, canceled")
+	fs.StringVar(&status, "status", "", "only this status: scheduled, expanding, sending, completed, canceling, canceled, failed")
 	fs.StringVar(&kind, "kind", "", "only this kind: broadcast or preview")
 	fs.StringVar(&after, "created-after", "", "only those created after this RFC 3339 `TIME`")
 	fs.StringVar(&before, "created-before", "", "only those created before this RFC 3339 `TIME`")

@@ -28,6 +28,9 @@ const (
 	ExitUsage    = 2
 	ExitFailures = 3
 	ExitCanceled = 4
+	// ExitBroadcastFailed: the broadcast failed (its audience could not be
+	// expanded); its error says why.
+	ExitBroadcastFailed = 5
 	// ExitInterrupted: stopped by a signal (Ctrl-C), as a shell reports it.
 	ExitInterrupted = 130
 )

@@ -42,10 +42,11 @@ func (a *app) statusCmd() *cobra.Command {
 		Use:   "status ID",
 		Short: "Show a broadcast's status and counts, or follow it with --watch",
 		Long: `Show a broadcast: its status and one counter per recipient state. With
---watch, follow it until it is completed or canceled: a progress bar with the
-rate and the time left on a terminal, a line per change otherwise (a log, a
-pipe). A followed broadcast that ends with failed recipients exits 3 (unless
---allow-failures), a canceled one 4.`,
+--watch, follow it until it is completed, canceled or failed: a progress bar
+with the rate and the time left on a terminal, a line per change otherwise (a
+log, a pipe). A followed broadcast that ends with failed recipients exits 3
+(unless --allow-failures), a canceled one 4, a failed one (its audience could
+not be expanded: the error says why) 5.`,
 		Example: `  bcast status 6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d
   bcast status 6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d --watch
   bcast status 6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d --watch --allow-failures --interval 5s | tee progress.log`,
@@ -93,6 +94,9 @@ func (a *app) describe(b *Broadcast) {
 	}
 	if b.CompletedAt != nil {
 		a.printf("ended       %s\n", b.CompletedAt.Format(time.RFC3339))
+	}
+	if b.Error != "" {
+		a.printf("error       %s\n", b.Error)
 	}
 	a.printf("recipients  %s\n", countsLine(b))
 	if b.Unresolved != nil && b.Unresolved.Count > 0 {
@@ -253,6 +257,8 @@ func (a *app) outcome(b *Broadcast, w *watchFlags) error {
 	switch {
 	case b.Status == broadcast.StatusCanceled:
 		return &exitError{code: ExitCanceled, msg: "the broadcast was canceled"}
+	case b.Status == broadcast.StatusFailed:
+		return &exitError{code: ExitBroadcastFailed, msg: "the broadcast failed: " + b.Error}
 	case b.Counts.Failed > 0 && !w.allowFailures:
 		return &exitError{code: ExitFailures, msg: fmt.Sprintf("%d recipients failed: 'bcast export %s --state failed' lists them, 'bcast replay %s' retries them",
 			b.Counts.Failed, b.ID, b.ID)}

@@ -30,7 +30,7 @@ const sweepBatch = 1000
 // the broadcast and whether this call canceled it and its recipients are
 // being stopped (false: an earlier call canceled it, or it was scheduled
 // and this call canceled it at once, before its start: nothing of it was
-// recorded or queued). A broadcast that completed before gets a
+// recorded or queued). A broadcast that completed or failed before gets a
 // *broadcast.ConflictError.
 func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcast, bool, error) {
 	prev, err := d.store.Cancel(ctx, id)
@@ -44,6 +44,10 @@ func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcas
 	if prev == broadcast.StatusCompleted {
 		return b, false, &broadcast.ConflictError{Code: "already_completed",
 			Message: "the broadcast has already completed: every recipient is in a final state, there is nothing left to cancel"}
+	}
+	if prev == broadcast.StatusFailed {
+		return b, false, &broadcast.ConflictError{Code: "failed",
+			Message: "the broadcast has failed: its audience could not be expanded (see its error), there is nothing left to cancel"}
 	}
 	if prev == broadcast.StatusScheduled {
 		// Canceled at once: it had no recipient and nothing queued.

@@ -70,6 +70,13 @@ type Config struct {
 	// Directory tunes the sync of tenants' directories before an
 	// allUsers audience is resolved.
 	Directory directory.Config
+	// PermanentTries is how many times an expansion Graph refuses (a 403,
+	// say) is tried before its broadcast fails (default
+	// DefaultPermanentTries); ExpansionStall how long it may keep failing
+	// on Graph otherwise, without progress (default
+	// DefaultExpansionStall). See fail.go.
+	PermanentTries int
+	ExpansionStall time.Duration
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
@@ -113,10 +120,21 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PermanentTries <= 0 {
+		cfg.PermanentTries = DefaultPermanentTries
+	}
+	if cfg.ExpansionStall <= 0 {
+		cfg.ExpansionStall = DefaultExpansionStall
+	}
 	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
 	if usersFor != nil {
-		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) { return usersFor(tenant) },
-			log.Named("directory"))
+		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) {
+			u, err := usersFor(tenant)
+			if err != nil {
+				return nil, err
+			}
+			return graphSource{u}, nil
+		}, log.Named("directory"))
 	}
 	return d
 }
@@ -237,10 +255,7 @@ func (d *Dispatcher) Serves(tenant string) bool { return contains(d.cfg.Tenants,
 // dispatcher is not running (then Run's resume picks it up).
 func (d *Dispatcher) start(id string) {
 	d.spawn("expand:"+id, func(ctx context.Context) {
-		log := d.log.With(zap.String("broadcast_id", id))
-		if err := d.expand(ctx, id, log); err != nil && ctx.Err() == nil {
-			log.Error("expansion stopped; it resumes later", zap.Error(err))
-		}
+		d.runExpansion(ctx, id, d.log.With(zap.String("broadcast_id", id)))
 	})
 }
 

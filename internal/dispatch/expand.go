@@ -184,7 +184,7 @@ func (d *Dispatcher) pager(b *broadcast.Broadcast, resolved bool) func(ctx conte
 			}
 			page, next, err := dir.UsersPage(ctx, strings.TrimPrefix(cursor, "graph:"))
 			if err != nil {
-				return nil, "", err
+				return nil, "", inGraph("users listing", err)
 			}
 			ids := make([]string, 0, len(page))
 			for _, u := range page {

@@ -198,6 +198,7 @@ func (d *Dispatcher) eachGroupPage(ctx context.Context, b *broadcast.Broadcast, 
 	for ; i < len(groups); i, link = i+1, "" {
 		for {
 			users, next, err := dir.GroupMembersPage(ctx, groups[i], link)
+			err = inGraph("members of group "+groups[i], err)
 			if errors.Is(err, graph.ErrNotFound) {
 				if step == stepGroups {
 					if err := d.store.AddUnresolved(ctx, b.ID, store.UnresolvedGroup, []string{groups[i]}, []int64{int64(i)}); err != nil {
@@ -359,7 +360,7 @@ func (d *Dispatcher) lookUp(ctx context.Context, tenant string, keys []string) (
 	}
 	found, err := dir.UsersByKey(ctx, keys)
 	if err != nil {
-		return nil, err
+		return nil, inGraph("users by id or UPN", err)
 	}
 	out := make(map[string]broadcast.Profile, len(found))
 	profiles := make([]broadcast.Profile, 0, len(found))

@@ -54,6 +54,26 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
+// Permanent reports whether err is an answer of Graph that asking again
+// will not change: a 4xx other than 408 (timeout), 409 (conflict), 412,
+// 423 (locked), 424 (a failed dependency of a batch) and 429. The client
+// returns a 401 only after one retry with a new token, so a 401 here is
+// the app's credentials or consent. A 400 or 410 about a delta link Graph
+// no longer serves (ErrSyncReset) is not: a full sync starts instead. 5xx,
+// timeouts and broken connections may pass.
+func Permanent(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || errors.Is(e, ErrSyncReset) || e.Status < 400 || e.Status >= 500 {
+		return false
+	}
+	switch e.Status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusPreconditionFailed,
+		http.StatusLocked, http.StatusFailedDependency, http.StatusTooManyRequests:
+		return false
+	}
+	return true
+}
+
 const maxMessage = 300
 
 // parseError reads Graph's error body, {"error":{"code":"...","message":"..."}}.

@@ -39,3 +39,29 @@ func TestErrorIsNotFound(t *testing.T) {
 	require.NotErrorIs(t, &graph.Error{Status: 403}, graph.ErrNotFound)
 	require.Equal(t, "404 NotFound: gone", (&graph.Error{Status: 404, Code: "NotFound", Message: "gone"}).Error())
 }
+
+func TestPermanent(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{&graph.Error{Status: 403, Code: "Authorization_RequestDenied"}, true},
+		{&graph.Error{Status: 401, Code: "InvalidAuthenticationToken"}, true},
+		{&graph.Error{Status: 400, Code: "BadRequest"}, true},
+		{&graph.Error{Status: 404, Code: "Request_ResourceNotFound"}, true},
+		{fmt.Errorf("directory sync of t: %w", &graph.Error{Status: 403}), true},
+		{&graph.Error{Status: 400, Code: "syncStateNotFound"}, false},
+		{&graph.Error{Status: 410}, false},
+		{&graph.Error{Status: 408}, false},
+		{&graph.Error{Status: 409}, false},
+		{&graph.Error{Status: 429}, false},
+		{&graph.Error{Status: 500}, false},
+		{&graph.Error{Status: 503}, false},
+		{fmt.Errorf("%w (gave up after 6 attempts)", &graph.Error{Status: 504}), false},
+		{fmt.Errorf("dial: connection refused"), false},
+		{nil, false},
+	} {
+		require.Equal(t, tt.want, graph.Permanent(tt.err), "%v", tt.err)
+	}
+}

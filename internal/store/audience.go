@@ -117,10 +117,10 @@ func (s *Store) Exclude(ctx context.Context, id string, users []string) error {
 }
 
 // addAudienceScript adds the users not excluded to the audience, unless
-// the broadcast is being canceled (-1). KEYS: aud, excl, meta.
+// the broadcast is being canceled or failed (-1). KEYS: aud, excl, meta.
 var addAudienceScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[3], 'status')
-if st == 'canceling' or st == 'canceled' then return -1 end
+if st == 'canceling' or st == 'canceled' or st == 'failed' then return -1 end
 local n = 0
 for _, u in ipairs(ARGV) do
   if redis.call('SISMEMBER', KEYS[2], u) == 0 then n = n + redis.call('ZADD', KEYS[1], 0, u) end
@@ -129,7 +129,7 @@ return n`)
 
 // AddAudience adds users to the broadcast's resolved audience, leaving out
 // the excluded ones, and returns how many were new. ErrCanceled once the
-// broadcast is being canceled.
+// broadcast is being canceled or failed.
 func (s *Store) AddAudience(ctx context.Context, id string, users []string) (int, error) {
 	if len(users) == 0 {
 		return 0, nil

@@ -17,7 +17,7 @@ import (
 var startReplayScript = redis.NewScript(luaPrelude + `
 local st = redis.call('HGET', KEYS[3], 'status')
 if not st then return {0, ''} end
-if st == 'canceling' or st == 'canceled' or st == 'scheduled' then return {0, st} end
+if st == 'canceling' or st == 'canceled' or st == 'scheduled' or st == 'failed' then return {0, st} end
 if (tonumber(redis.call('HGET', KEYS[3], 'recall_round')) or 0) > 0 then return {0, 'recalled'} end
 if st == 'completed' then
   redis.call('HSET', KEYS[3], 'status', 'sending')
@@ -41,6 +41,8 @@ func (s *Store) StartReplay(ctx context.Context, id string) (int, error) {
 		return 0, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	case round == 0 && st == string(broadcast.StatusScheduled):
 		return 0, &broadcast.ConflictError{Code: "not_started", Message: "the broadcast is scheduled and has not started: there is nothing to replay yet"}
+	case round == 0 && st == string(broadcast.StatusFailed):
+		return 0, &broadcast.ConflictError{Code: "failed", Message: "the broadcast failed before its audience was expanded: see its error, and create it again"}
 	case round == 0 && st == "recalled":
 		return 0, &broadcast.ConflictError{Code: "recalled", Message: "the broadcast's message was recalled: it cannot be replayed"}
 	case round == 0:
@@ -62,7 +64,7 @@ local raw = redis.call('HGET', KEYS[1], user)
 if not raw then return {'missing', '', ''} end
 local r = cjson.decode(raw)
 local st = redis.call('HGET', KEYS[3], 'status')
-if (r.s ~= 'failed' and r.s ~= 'blocked') or (tonumber(r.rp) or 0) >= round or st == 'canceling' or st == 'canceled' then
+if (r.s ~= 'failed' and r.s ~= 'blocked') or (tonumber(r.rp) or 0) >= round or st == 'canceling' or st == 'canceled' or st == 'failed' then
   return {'skip', r.s, raw}
 end
 if allowed ~= '' and not string.find(',' .. allowed .. ',', ',' .. (r.r or '') .. ',', 1, true) then

@@ -23,11 +23,12 @@ var luaPrelude = func() string {
 		}
 	}
 	b.WriteString(`
--- complete_if_done ends the broadcast (completed, or canceled when it is
--- being canceled) once it is expanded and every recipient is final.
+-- complete_if_done ends the broadcast (completed; canceled when it is
+-- being canceled, failed when its expansion failed: see failScript) once
+-- it is expanded and every recipient is final.
 local function complete_if_done(now)
-  local m = redis.call('HMGET', KEYS[3], 'expanded', 'status')
-  if m[1] ~= '1' or m[2] == 'completed' or m[2] == 'canceled' then return 0 end
+  local m = redis.call('HMGET', KEYS[3], 'expanded', 'status', 'error')
+  if m[1] ~= '1' or m[2] == 'completed' or m[2] == 'canceled' or m[2] == 'failed' then return 0 end
   local c = redis.call('HMGET', KEYS[2], 'total', unpack(finals))
   local total = tonumber(c[1] or 0) or 0
   local done = 0
@@ -35,6 +36,7 @@ local function complete_if_done(now)
   if done >= total then
     local st = 'completed'
     if m[2] == 'canceling' then st = 'canceled' end
+    if m[2] == 'canceling' and m[3] then st = 'failed' end
     redis.call('HSET', KEYS[3], 'status', st, 'completed_at', now)
     return 1
   end
@@ -63,7 +65,7 @@ func itoa(i int) string {
 // addScript adds recipients that are not known yet. ARGV: now, then triples
 // (user, state, conversation). Returns, per user, "n<state>" when added or
 // "e<state>" with the state it already had; or only "c" when the broadcast
-// is canceled (nothing is added).
+// is canceled or failed (nothing is added).
 //
 // It runs once per page of about a thousand users, so it spends as few
 // calls per user as it can: one HSETNX both checks and writes the record
@@ -73,7 +75,7 @@ func itoa(i int) string {
 var addScript = redis.NewScript(luaPrelude + `
 local now = tonumber(ARGV[1])
 local status = redis.call('HGET', KEYS[3], 'status')
-if status == 'canceling' or status == 'canceled' then return {'c'} end
+if status == 'canceling' or status == 'canceled' or status == 'failed' then return {'c'} end
 local out = {}
 local plain = {}   -- state -> the record of a user without a conversation
 local added = {}   -- state -> {0, user, 0, user, ...}: ZADD's arguments
@@ -163,7 +165,8 @@ if not final[to] and redis.call('HGET', KEYS[3], 'status') == 'canceling' then
   -- A canceled broadcast sends nothing more: a claim, a release or a
   -- hand-off ends the recipient canceled instead.
   to, verdict = 'canceled', 'canceled'
-  ch = {}
+  -- a release after a send that may have been delivered still counts
+  ch = {dup = ch.dup}
 elseif to == 'sending' and cur == 'sending' then
   -- Taking over a claim whose lease ran out: the earlier sender may have
   -- delivered before it died.

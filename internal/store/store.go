@@ -157,7 +157,7 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 		return nil, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
 	b := &broadcast.Broadcast{ID: id, TenantID: m["tenant"], Status: broadcast.Status(m["status"]),
-		Priority: broadcast.Priority(m["priority"]).OrNormal()}
+		Priority: broadcast.Priority(m["priority"]).OrNormal(), Error: m["error"]}
 	if err := json.Unmarshal([]byte(m["message"]), &b.Message); err != nil {
 		return nil, fmt.Errorf("broadcast %s: decode message: %w", id, err)
 	}
@@ -284,7 +284,7 @@ func (s *Store) ForgetStale(ctx context.Context, id string, grace time.Duration)
 	return nil
 }
 
-// Finished reports whether a broadcast has ended (completed or canceled)
+// Finished reports whether a broadcast has ended (completed, canceled or failed)
 // with no edit or recall of it running, or has no record at all: nothing
 // more will be done for it.
 func (s *Store) Finished(ctx context.Context, id string) (bool, error) {

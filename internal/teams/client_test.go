@@ -394,7 +394,11 @@ func TestClassifyWrapped(t *testing.T) {
 	require.Equal(t, teams.Throttled, teams.Classify(err))
 	require.Equal(t, teams.OK, teams.Classify(nil))
 	require.Equal(t, teams.Failed, teams.Classify(errors.New("something else")))
-	require.False(t, teams.MaybeDelivered(fmt.Errorf("send: %w", &teams.Error{Status: 503})), "an answer is not a doubt")
+	// A gateway's 502 or 504 may hide a send that went through; the
+	// other answers say it was not carried out.
+	for status, maybe := range map[int]bool{502: true, 504: true, 503: false, 500: false, 408: false, 412: false, 429: false, 403: false} {
+		require.Equal(t, maybe, teams.MaybeDelivered(fmt.Errorf("send: %w", &teams.Error{Status: status})), "maybe delivered after %d", status)
+	}
 	require.False(t, teams.MaybeDelivered(nil))
 	require.Equal(t, "conversation_gone", teams.ConversationGone.String())
 	require.Equal(t, "throttled", teams.Throttled.String())

@@ -200,13 +200,25 @@ func Classify(err error) Outcome {
 }
 
 // MaybeDelivered reports whether a failed call may still have been carried
-// out by Teams: it got no answer (a timeout, a connection cut after the
-// request left) rather than an HTTP error or a refused connection. A retry
-// of such a send may deliver the message a second time.
+// out by Teams, so that a retry of it may deliver the message a second
+// time:
+//   - no answer: a timeout, a connection cut after the request left (a
+//     refused connection or a failed dial never sent it; no token, no call);
+//   - 502 Bad Gateway and 504 Gateway Timeout: a gateway in front of the
+//     Connector took the request and then lost or waited too long for the
+//     answer of what it passed it to, which may have posted the message.
+//
+// 503 Service Unavailable is not: the service refused to take the request
+// (TEAMS_PROTOCOL.md lists 502, 503 and 504 as "dependency trouble, retry";
+// only 503 says the request was not processed, RFC 9110 15.6.4). 408 and 412
+// are answers about a request not carried out; 429 was refused by the limit.
 func MaybeDelivered(err error) bool {
 	var e *Error
+	if errors.As(err, &e) {
+		return e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout
+	}
 	var te *tokenError
-	if err == nil || errors.As(err, &e) || errors.As(err, &te) || errors.Is(err, syscall.ECONNREFUSED) {
+	if err == nil || errors.As(err, &te) || errors.Is(err, syscall.ECONNREFUSED) {
 		return false
 	}
 	var oe *net.OpError

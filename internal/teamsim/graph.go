@@ -40,6 +40,9 @@ func (s *Sim) graphAuth(w http.ResponseWriter, r *http.Request) (*tenantState, b
 		s.graphUnauthorized(w, r, p)
 		return nil, false
 	}
+	if s.graphFault(w, r, g.tenant) {
+		return nil, false
+	}
 	return g.tenant, true
 }
 

@@ -27,7 +27,8 @@ type Sim struct {
 	tokens shardedMap[*grant]
 	issued atomic.Int64
 
-	led ledger
+	led         ledger
+	graphFaults graphFaults // InjectGraph
 
 	errorRate        atomic.Uint64 // float64 bits
 	preconditionRate atomic.Uint64 // float64 bits
