@@ -210,7 +210,7 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.http.Do(guard(ctx, req))
 	if err != nil {
 		return nil, err
 	}
