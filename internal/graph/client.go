@@ -3,12 +3,14 @@ package graph
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -228,12 +230,19 @@ func (c *Client) once(ctx context.Context, cl call) ([]byte, error) {
 		req.Header.Set(k, v)
 	}
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err := c.http.Do(c.guard(ctx, req, cl.kind))
 	if err != nil {
 		metrics.GraphCall(cl.kind.String(), 0, time.Since(start))
 		return nil, err
 	}
 	metrics.GraphCall(cl.kind.String(), resp.StatusCode, time.Since(start))
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// Paused before the body is closed: closing it hands the
+		// connection to a request waiting for one, which must see the pause.
+		if ra := parseRetryAfter(resp.Header.Get("Retry-After")); ra > 0 {
+			c.pause(ra)
+		}
+	}
 	data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	_, _ = io.CopyN(io.Discard, resp.Body, drainBody)
 	_ = resp.Body.Close()
@@ -264,6 +273,30 @@ func (c *Client) wait(ctx context.Context, k kind) error {
 			return nil
 		}
 	}
+}
+
+// guard holds the request back, once it has its connection and right
+// before net/http writes it (httptrace's GotConn runs on the caller's
+// goroutine), while the client is paused: a 429 that another goroutine
+// got while this request fetched its token or dialled. It then waits for
+// the kind's rate again, so that the requests held do not leave together.
+// If ctx ends first, an HTTP/1 connection is closed under the request so
+// that it is never written.
+func (c *Client) guard(ctx context.Context, req *http.Request, k kind) *http.Request {
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if c.pauseLeft() <= 0 {
+			return
+		}
+		if err := c.wait(ctx, k); err != nil && !multiplexed(info) {
+			_ = info.Conn.Close()
+		}
+	}}
+	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+}
+
+func multiplexed(info httptrace.GotConnInfo) bool {
+	tc, ok := info.Conn.(*tls.Conn)
+	return ok && tc.ConnectionState().NegotiatedProtocol == "h2"
 }
 
 func (c *Client) waitPause(ctx context.Context) error {

@@ -143,6 +143,7 @@ type Gate struct {
 	learned     atomic.Uint64 // float64 bits: the tenant's rate as last read from the store
 	fallbacks   atomic.Int64
 	missed      atomic.Int64
+	freshPause  atomic.Bool // a ticket's 429 began the pause Pause is about to share
 
 	sleep func(ctx context.Context, d time.Duration) error // the package's sleep; tests oversleep
 }
@@ -164,6 +165,14 @@ const (
 	MaxMargin = 30 * time.Millisecond
 	maxMissed = 2
 )
+
+// tolerance is how late a request may leave its slot: the part of the
+// margin that covers this process's own lateness. On a machine so loaded
+// that the quantile is above what the margin may cover, more slots are
+// let go rather than sent into a 429.
+func (g *Gate) tolerance() time.Duration {
+	return max(g.Margin()-g.minMargin, time.Millisecond)
+}
 
 // Margin is how much longer than 1 s this process makes n slots last.
 func (g *Gate) Margin() time.Duration {
@@ -320,6 +329,20 @@ func (t *Ticket) Wrote() {
 	t.once.Do(func() { t.g.late.add(time.Since(t.due)) })
 }
 
+// Throttled holds this process's requests to the tenant back at once, for
+// retryAfter (1 s, the Connector's least, when it gave none): the client
+// calls it before the 429's connection can carry another request. Pause,
+// which the caller still owes, shares the pause and learns from it.
+func (t *Ticket) Throttled(retryAfter time.Duration) {
+	if retryAfter <= 0 {
+		retryAfter = time.Second
+	}
+	if t.g.Remaining() <= 0 {
+		t.g.freshPause.Store(true) // for Pause to count
+	}
+	t.g.extend(time.Now().Add(retryAfter))
+}
+
 // slot waits for the tenant's next slot and returns when it was due and
 // whether it had to wait.
 func (g *Gate) slot(ctx context.Context) (time.Time, bool, error) {
@@ -343,7 +366,7 @@ func (g *Gate) slot(ctx context.Context) (time.Time, bool, error) {
 				return due, true, err
 			}
 			late := time.Since(due)
-			if late <= max(g.late.quantile(), time.Millisecond) || missed == maxMissed {
+			if late <= g.tolerance() || missed == maxMissed {
 				return due, true, nil
 			}
 			g.late.add(late) // its request will not tell
@@ -398,7 +421,8 @@ func (g *Gate) Remaining() time.Duration {
 // only ever extended. Through the store the 429 also lowers the tenant's
 // rate if it starts a new throttle episode.
 func (g *Gate) Pause(ctx context.Context, d time.Duration) error {
-	g.metrics.Throttled(g.Remaining() <= 0)
+	fresh := g.freshPause.Swap(false)
+	g.metrics.Throttled(g.Remaining() <= 0 || fresh)
 	g.extend(time.Now().Add(d))
 	if g.shared == nil {
 		return nil

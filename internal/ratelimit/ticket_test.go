@@ -62,6 +62,8 @@ func (g recordingGuard) Hold(ctx context.Context) error {
 
 func (g recordingGuard) Wrote() { g.t.Wrote() }
 
+func (g recordingGuard) Throttled(d time.Duration) { g.t.Throttled(d) }
+
 // Two processes send at a tenant's limit while Teams throttles it three
 // times, and some requests are slow to reach their connection after their
 // slot (a token refresh, a new connection; here all of them): no request is let through

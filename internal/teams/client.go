@@ -214,6 +214,9 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte)
 	if err != nil {
 		return nil, err
 	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		throttled(ctx, resp.Header) // before the connection can go to another request
+	}
 	// A read error is ignored: the status is the answer. A 2xx whose body
 	// broke off still happened (a message was sent), and must not be
 	// retried because of it; an error status is classified by itself.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptrace"
+	"time"
 )
 
 // Guard decides, as late as possible before a request is written, when it
@@ -17,6 +18,9 @@ type Guard interface {
 	Hold(ctx context.Context) error
 	// Wrote is called once the request is written.
 	Wrote()
+	// Throttled is called on a 429, before its connection is handed to
+	// another request, with its Retry-After (0 if none).
+	Throttled(retryAfter time.Duration)
 }
 
 type guardKey struct{}
@@ -53,6 +57,13 @@ func guard(ctx context.Context, req *http.Request) *http.Request {
 		},
 	}
 	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+}
+
+// throttled tells the context's guard of a 429.
+func throttled(ctx context.Context, h http.Header) {
+	if g, ok := ctx.Value(guardKey{}).(Guard); ok {
+		g.Throttled(ParseRetryAfter(h.Get("Retry-After")))
+	}
 }
 
 func multiplexed(info httptrace.GotConnInfo) bool {
