@@ -343,12 +343,18 @@ func (t *Ticket) Throttled(retryAfter time.Duration) {
 	t.g.extend(time.Now().Add(retryAfter))
 }
 
-// slot waits for the tenant's next slot and returns when it was due and
-// whether it had to wait.
+// slot waits for the tenant's next slot and returns the time lateness is
+// counted from, and whether it had to wait. Redis reads its clock for the
+// slot somewhere between the call and its answer, so the slot is due
+// between asked+wait and answered+wait: a request may leave up to the
+// call's round trip early or late relative to it. Lateness is counted
+// from asked+wait less the round trip, so that the margin covers that
+// uncertainty too.
 func (g *Gate) slot(ctx context.Context) (time.Time, bool, error) {
 	for missed := 0; g.shared != nil; missed++ {
 		asked := time.Now()
 		wait, cur, ok, err := g.shared.ReserveMargin(ctx, g.tenant, g.rps, g.ahead, g.Margin())
+		rtt := time.Since(asked)
 		if err == nil {
 			g.learn(cur)
 		}
@@ -356,18 +362,16 @@ func (g *Gate) slot(ctx context.Context) (time.Time, bool, error) {
 		case err == nil && !ok:
 			return time.Time{}, false, &BacklogError{Wait: wait}
 		case err == nil && wait <= 0:
-			return asked, false, nil
+			return asked.Add(-rtt), false, nil
 		case err == nil:
-			// The slot is wait after Redis read its clock, which was after
-			// asked: counting from asked makes the lateness include the
-			// trip to Redis, so the margin covers it too.
 			due := asked.Add(wait)
 			if err := g.sleep(ctx, time.Until(due)); err != nil {
 				return due, true, err
 			}
-			late := time.Since(due)
+			from := due.Add(-rtt)
+			late := time.Since(from)
 			if late <= g.tolerance() || missed == maxMissed {
-				return due, true, nil
+				return from, true, nil
 			}
 			g.late.add(late) // its request will not tell
 			g.missed.Add(1)
