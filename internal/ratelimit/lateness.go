@@ -9,9 +9,11 @@ import (
 
 // lateness keeps how late this process's recent requests left their slots
 // and a high quantile of it: the part of the margin between slots that
-// this process can observe. A quantile, not the maximum, so that one stall
-// of the machine does not slow the tenant for long; the slots later than
-// it are let go instead (Gate.slot).
+// this process can observe. Nearly the maximum: any request later than
+// the margin may cost a 429 and a whole second's pause, dearer than the
+// margin (at most 3%); but not the maximum, so that one stall of the
+// machine does not set it alone. Slots later than it are let go
+// (Gate.slot).
 type lateness struct {
 	mu   sync.Mutex
 	ring [lateWindow]time.Duration
@@ -20,10 +22,10 @@ type lateness struct {
 }
 
 const (
-	lateWindow   = 256 // samples: 5 s at 50/s
+	lateWindow   = 512 // samples: 10 s at 50/s
 	lateEvery    = 32  // recompute after this many samples
 	lateMin      = 64  // samples before the quantile is trusted
-	lateQuantile = 0.99
+	lateQuantile = 0.998 // the second latest of 512
 	// lateInitial stands for the quantile until enough samples came.
 	lateInitial = 5 * time.Millisecond
 )

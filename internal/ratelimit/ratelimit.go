@@ -122,7 +122,7 @@ func (t *Tenants) LogStats() {
 	for tenant, g := range t.gates {
 		t.log.Info("tenant gate", zap.String("tenant_id", tenant), zap.Int64("missed_slots", g.Missed()),
 			zap.Int64("fallback_slots", g.Fallbacks()), zap.Float64("rps", g.Rate()), zap.Duration("margin", g.Margin()),
-			zap.Duration("late_p99", g.late.quantile()))
+			zap.Duration("late_quantile", g.late.quantile()))
 	}
 }
 
@@ -199,7 +199,7 @@ func (e *BacklogError) Error() string {
 // Take does the same and lets the request check the pause again right
 // before it is written.
 func (g *Gate) Wait(ctx context.Context) error {
-	t, err := g.Take(ctx)
+	t, err := g.take(ctx, true)
 	if err == nil {
 		t.Wrote() // as far as this gate can tell
 	}
@@ -210,7 +210,7 @@ func (g *Gate) Wait(ctx context.Context) error {
 // in place; a longer backlog is answered with a BacklogError, as by Wait.
 // For callers that hold nothing another tenant needs while they wait.
 func (g *Gate) WaitWithin(ctx context.Context, hold time.Duration) error {
-	t, err := g.TakeWithin(ctx, hold)
+	t, err := g.takeWithin(ctx, hold, true)
 	if err == nil {
 		t.Wrote()
 	}
@@ -221,7 +221,11 @@ func (g *Gate) WaitWithin(ctx context.Context, hold time.Duration) error {
 // request (teams.WithGuard): its Hold checks the pause right before the
 // request is written, and its Wrote tells the gate how late the request
 // left, which sets the margin between slots.
-func (g *Gate) Take(ctx context.Context) (*Ticket, error) {
+func (g *Gate) Take(ctx context.Context) (*Ticket, error) { return g.take(ctx, false) }
+
+// take waits for a slot; shared says whether to look at the shared pause
+// after sleeping for it (a ticket's Hold does, closer to the write).
+func (g *Gate) take(ctx context.Context, shared bool) (*Ticket, error) {
 	for {
 		left := g.Remaining()
 		if left > MaxInlinePause {
@@ -237,7 +241,7 @@ func (g *Gate) Take(ctx context.Context) (*Ticket, error) {
 			return nil, err
 		}
 		checked := time.Time{}
-		if queued && g.shared != nil {
+		if shared && queued && g.shared != nil {
 			// Another process may have been throttled while we slept.
 			if left, err := g.shared.PauseLeft(ctx, g.tenant); err == nil {
 				checked = time.Now()
@@ -254,9 +258,13 @@ func (g *Gate) Take(ctx context.Context) (*Ticket, error) {
 
 // TakeWithin is Take that sits out a backlog of up to hold, as WaitWithin.
 func (g *Gate) TakeWithin(ctx context.Context, hold time.Duration) (*Ticket, error) {
+	return g.takeWithin(ctx, hold, false)
+}
+
+func (g *Gate) takeWithin(ctx context.Context, hold time.Duration, shared bool) (*Ticket, error) {
 	deadline := time.Now().Add(hold)
 	for {
-		t, err := g.Take(ctx)
+		t, err := g.take(ctx, shared)
 		var backlog *BacklogError
 		if !errors.As(err, &backlog) || time.Now().Add(backlog.Wait).After(deadline) {
 			return t, err
@@ -297,7 +305,7 @@ func (t *Ticket) Hold(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok {
 		hold = time.Until(d)
 	}
-	n, err := t.g.TakeWithin(ctx, hold)
+	n, err := t.g.takeWithin(ctx, hold, true)
 	if err != nil {
 		return err
 	}
