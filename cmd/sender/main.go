@@ -32,14 +32,16 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 		return err
 	}
 	gates := ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit")))
-	scfg := send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, MaxThrottles: cfg.MaxThrottles, CallTimeout: cfg.HTTPTimeout}
+	scfg := send.Config{ProcessID: processID(), MaxRetries: cfg.MaxRetries, MaxThrottles: cfg.MaxThrottles, CallTimeout: cfg.HTTPTimeout,
+		Concurrency: cfg.Concurrency}
 	s := send.New(scfg, env.Store, env.Queue, connector, gates, env.Log)
 	// Edits and recalls go through the same gates: the tenant's one budget.
 	ch := send.NewChanger(scfg, env.Store, connector, gates, env.Log)
 	// Jobs are fetched only when their tenant can take them: not paused,
-	// its shared budget not booked far ahead.
+	// its shared budget not booked far ahead; and only as many as its rate
+	// and the Connector's latency keep busy.
 	sched := func(stage broadcast.Stage) queue.SchedulerConfig {
-		return queue.SchedulerConfig{Stage: stage, Concurrency: cfg.Concurrency,
+		return queue.SchedulerConfig{Stage: stage, Concurrency: cfg.Concurrency, Limit: s.Limit,
 			Budgets: env.Store, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second}
 	}
 	var wg sync.WaitGroup

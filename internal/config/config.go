@@ -380,7 +380,7 @@ func LoadSender(getenv func(string) string) (Sender, error) {
 	r := &reader{getenv: getenv}
 	hosts := r.serviceHosts()
 	c := Sender{Common: r.common(DefaultSenderMetricsAddr), BotServiceURL: r.serviceURL(hosts), BotServiceHosts: hosts,
-		TenantRPS: r.float("TENANT_RPS", 50, 0.1), Concurrency: r.int("SEND_CONCURRENCY", 32, 1),
+		TenantRPS: r.float("TENANT_RPS", 50, 0.1), Concurrency: r.int("SEND_CONCURRENCY", 512, 1),
 		MaxRetries: r.int("SEND_MAX_RETRIES", 5, 0), MaxThrottles: r.int("SEND_MAX_THROTTLES", 20, 1),
 		HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
 	return c, r.err()

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,6 +122,7 @@ type options struct {
 	maxRetries int
 	rps        float64
 	timeout    time.Duration
+	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func setup(t *testing.T, handle func(n int, r *http.Request) answer, o options) *bundle {
@@ -136,7 +139,17 @@ func setup(t *testing.T, handle func(n int, r *http.Request) answer, o options) 
 	core, logs := observer.New(zapcore.DebugLevel)
 	tok := &tokens{}
 	base := srv.URL + "/v1.0"
-	c, err := graph.NewClient(graph.Config{BaseURL: base, Tokens: tok, HTTP: &http.Client{Timeout: o.timeout},
+	hc := &http.Client{Timeout: o.timeout}
+	if o.dial != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = o.dial
+		// A connection per request: one freed by a 429 without a body goes
+		// back to the pool before the client reads the answer, and a
+		// request taking it then was in flight with the 429.
+		tr.DisableKeepAlives = true
+		hc.Transport = tr
+	}
+	c, err := graph.NewClient(graph.Config{BaseURL: base, Tokens: tok, HTTP: hc,
 		RPS: o.rps, MaxRetries: o.maxRetries, Logger: zap.New(core)})
 	require.NoError(t, err)
 	return &bundle{client: c, graph: g, tokens: tok, base: base, logs: logs}
@@ -435,6 +448,49 @@ func TestRetryAfterPausesEveryCaller(t *testing.T) {
 
 	reqs := b.graph.Seen()
 	require.Len(t, reqs, 5)
+	for _, r := range reqs[1:] {
+		require.GreaterOrEqual(t, r.At.Sub(b.graph.AnsweredAt(1)), retryAfter, "%s %s", r.Method, r.URI)
+	}
+}
+
+// TestRequestSlowToItsConnectionWaitsForThePause: a request that passed
+// the client's pacing before another goroutine got a 429, and was still
+// dialling when the 429 came, is held back when it has its connection: it
+// reaches Graph only after Retry-After.
+func TestRequestSlowToItsConnectionWaitsForThePause(t *testing.T) {
+	t.Parallel()
+	const retryAfter = 500 * time.Millisecond
+	secondDial, releaseDial := make(chan struct{}), make(chan struct{})
+	var dials atomic.Int32
+	var d net.Dialer
+	b := setup(t, func(n int, r *http.Request) answer {
+		if n == 1 {
+			<-secondDial // the other request is on its way
+			return answer{status: 429, header: map[string]string{"Retry-After": "0.5"}}
+		}
+		return answer{status: 200, body: `{"id":"19:chat"}`}
+	}, options{maxRetries: 1, dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) == 2 {
+			close(secondDial)
+			<-releaseDial
+		}
+		return d.DialContext(ctx, network, addr)
+	}})
+	ctx := context.Background()
+
+	first := make(chan error, 1)
+	go func() { _, err := b.client.ChatID(ctx, "user-1", "inst"); first <- err }()
+	second := make(chan error, 1)
+	// The first request is at Graph: the second needs a connection of its own.
+	require.Eventually(t, func() bool { return len(b.graph.Seen()) == 1 }, 5*time.Second, time.Millisecond)
+	go func() { _, err := b.client.ChatID(ctx, "user-2", "inst"); second <- err }()
+	require.Eventually(t, func() bool { return time.Until(b.client.PausedUntil()) > 0 }, 5*time.Second, time.Millisecond)
+	close(releaseDial)
+	require.NoError(t, <-second)
+	require.NoError(t, <-first)
+
+	reqs := b.graph.Seen()
+	require.Len(t, reqs, 3)
 	for _, r := range reqs[1:] {
 		require.GreaterOrEqual(t, r.At.Sub(b.graph.AnsweredAt(1)), retryAfter, "%s %s", r.Method, r.URI)
 	}

@@ -31,6 +31,10 @@ type SchedulerConfig struct {
 	Stage broadcast.Stage
 	// Concurrency bounds the jobs of one tenant in this process's hands.
 	Concurrency int
+	// Limit, when set, is asked before each fetch how many of a tenant's
+	// jobs may be in hand now (at least 1, at most Concurrency, which is
+	// then a ceiling): an InFlight follows the tenant's rate and latency.
+	Limit func(tenant string) int
 	// Budgets, when set, holds back a tenant's jobs while it is paused or
 	// its budget is booked Horizon ahead (the senders'); RPS is the
 	// tenants' configured rate, which with Horizon bounds how many jobs are
@@ -57,7 +61,7 @@ type SchedulerConfig struct {
 // While the handler runs, the job is heartbeaten (see HeartbeatInterval).
 //
 // Each tenant has a lane: it fetches a tenant's jobs only while fewer than
-// Concurrency of them are in hand and, with Budgets, while the tenant is not
+// Concurrency (or Limit's answer) of them are in hand and, with Budgets, while the tenant is not
 // paused and its shared budget is booked less than Horizon ahead. So a slow
 // or throttled tenant holds back its own jobs (in the stream, not in a
 // worker) and never the other tenants', and nothing is fetched only to be
@@ -339,8 +343,12 @@ func (l *lane) run(ctx, workCtx, beatCtx context.Context, jobs *sync.WaitGroup) 
 
 // room returns how many jobs may be fetched now, or 0 and how long to wait.
 func (l *lane) room(ctx context.Context) (int, time.Duration) {
+	limit := l.s.cfg.Concurrency
+	if l.s.cfg.Limit != nil {
+		limit = min(limit, max(1, l.s.cfg.Limit(l.tenant)))
+	}
 	l.mu.Lock()
-	free := l.s.cfg.Concurrency - l.inFlight
+	free := limit - l.inFlight
 	l.mu.Unlock()
 	if free <= 0 {
 		return 0, time.Second // until a job finishes

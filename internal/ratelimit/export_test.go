@@ -10,3 +10,6 @@ func (g *Gate) SetSleep(f func(ctx context.Context, d time.Duration) error) { g.
 
 // Sleep is the package's sleep.
 var Sleep = sleep
+
+// RecheckAfter is how stale a ticket's look at the shared pause may be.
+const RecheckAfter = recheckAfter

@@ -48,7 +48,7 @@ import (
 // Rates are requests per second: rps is the configured rate, and the
 // answers carry the tenant's current (learned) rate.
 type Shared interface {
-	Reserve(ctx context.Context, tenant string, rps float64, ahead time.Duration) (wait time.Duration, rate float64, ok bool, err error)
+	ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (wait time.Duration, rate float64, ok bool, err error)
 	Throttle(ctx context.Context, tenant string, d time.Duration, rps float64) (left time.Duration, rate float64, lowered bool, err error)
 	PauseLeft(ctx context.Context, tenant string) (time.Duration, error)
 }
@@ -65,10 +65,11 @@ const (
 
 // Tenants hands out one Gate per tenant.
 type Tenants struct {
-	rps    float64
-	shared Shared
-	ahead  time.Duration
-	log    *zap.Logger
+	rps       float64
+	shared    Shared
+	ahead     time.Duration
+	minMargin time.Duration
+	log       *zap.Logger
 
 	mu    sync.Mutex
 	gates map[string]*Gate
@@ -85,11 +86,16 @@ func WithLogger(log *zap.Logger) Option { return func(t *Tenants) { t.log = log 
 // the tenant's spare room with a short horizon.
 func WithAhead(d time.Duration) Option { return func(t *Tenants) { t.ahead = d } }
 
+// WithMinMargin sets the part of the margin between slots that covers what
+// a process cannot observe, the network's jitter on the way to the
+// service (default DefaultMinMargin).
+func WithMinMargin(d time.Duration) Option { return func(t *Tenants) { t.minMargin = max(d, 0) } }
+
 // NewTenants returns gates that allow at most rps requests per second per
 // tenant in all processes together, less while 429s say the tenant's real
 // limit is lower. A nil shared paces this process alone, at rps.
 func NewTenants(rps float64, shared Shared, opts ...Option) *Tenants {
-	t := &Tenants{rps: rps, shared: shared, ahead: DefaultAhead, log: zap.NewNop(), gates: make(map[string]*Gate)}
+	t := &Tenants{rps: rps, shared: shared, ahead: DefaultAhead, minMargin: DefaultMinMargin, log: zap.NewNop(), gates: make(map[string]*Gate)}
 	for _, o := range opts {
 		o(t)
 	}
@@ -104,7 +110,7 @@ func (t *Tenants) For(tenant string) *Gate {
 	if !ok {
 		// Burst 1: requests leave evenly spaced, so no sliding one-second
 		// window on the server side sees more than rps of them.
-		g = &Gate{tenant: tenant, rps: t.rps, shared: t.shared, ahead: t.ahead, log: t.log,
+		g = &Gate{tenant: tenant, rps: t.rps, shared: t.shared, ahead: t.ahead, minMargin: t.minMargin, log: t.log, late: newLateness(),
 			local: rate.NewLimiter(rate.Limit(t.rps), 1), sleep: sleep, metrics: metrics.ForTenant(tenant)}
 		g.learned.Store(math.Float64bits(t.rps))
 		g.metrics.Rate(t.rps)
@@ -120,18 +126,21 @@ func (t *Tenants) LogStats() {
 	defer t.mu.Unlock()
 	for tenant, g := range t.gates {
 		t.log.Info("tenant gate", zap.String("tenant_id", tenant), zap.Int64("missed_slots", g.Missed()),
-			zap.Int64("fallback_slots", g.Fallbacks()), zap.Float64("rps", g.Rate()))
+			zap.Int64("fallback_slots", g.Fallbacks()), zap.Float64("rps", g.Rate()), zap.Duration("margin", g.Margin()),
+			zap.Duration("late_quantile", g.late.quantile()))
 	}
 }
 
 // Gate paces the requests to one tenant.
 type Gate struct {
-	tenant string
-	rps    float64 // configured
-	shared Shared
-	ahead  time.Duration
-	local  *rate.Limiter
-	log    *zap.Logger
+	tenant    string
+	rps       float64 // configured
+	shared    Shared
+	ahead     time.Duration
+	minMargin time.Duration
+	local     *rate.Limiter
+	log       *zap.Logger
+	late      *lateness
 	// metrics: the tenant's 429s, pauses and rate.
 	metrics *metrics.Tenant
 
@@ -139,20 +148,41 @@ type Gate struct {
 	learned     atomic.Uint64 // float64 bits: the tenant's rate as last read from the store
 	fallbacks   atomic.Int64
 	missed      atomic.Int64
+	freshPause  atomic.Bool // a ticket's 429 began the pause Pause is about to share
 
 	sleep func(ctx context.Context, d time.Duration) error // the package's sleep; tests oversleep
 }
 
 // A request that leaves later than its slot lands beside the requests of
 // the next slots, and a limit counted over a sliding second sees the
-// bunch: pacing at 99% of the limit leaves only 10 ms of such slack per
-// second. So a caller woken more than maxLate after its slot (a loaded
-// machine) lets the slot go and takes a new one, at most maxMissed times
-// in a row, rather than send into the bunch.
+// bunch: at exactly the limit, any request later than the one n slots
+// before it is refused. So n slots span 1 s plus a margin: the lateness
+// this process observes (a high quantile over its recent requests, see
+// lateness) plus minMargin for what it cannot observe, and a caller woken
+// later than the observed part lets its slot go and takes a new one, at
+// most maxMissed times in a row, rather than send into the bunch.
 const (
-	maxLate   = 5 * time.Millisecond
+	// DefaultMinMargin covers the network's jitter on the way to the
+	// service, which no client can measure.
+	DefaultMinMargin = 3 * time.Millisecond
+	// MaxMargin bounds the margin: the rate stays at least 97% of the
+	// limit however late this machine is.
+	MaxMargin = 30 * time.Millisecond
 	maxMissed = 2
 )
+
+// tolerance is how late a request may leave its slot: the part of the
+// margin that covers this process's own lateness. On a machine so loaded
+// that the quantile is above what the margin may cover, more slots are
+// let go rather than sent into a 429.
+func (g *Gate) tolerance() time.Duration {
+	return max(g.Margin()-g.minMargin, time.Millisecond)
+}
+
+// Margin is how much longer than 1 s this process makes n slots last.
+func (g *Gate) Margin() time.Duration {
+	return min(MaxMargin, g.minMargin+g.late.quantile())
+}
 
 // BacklogError says the tenant cannot take a request for Wait (it is paused,
 // or its budget is booked that far ahead): longer than a job should wait
@@ -170,75 +200,197 @@ func (e *BacklogError) Error() string {
 }
 
 // Wait blocks until a request to the tenant may leave: the tenant is not
-// paused and its next slot has come. Call it right before each request.
+// paused and its next slot has come. Call it right before each request;
+// Take does the same and lets the request check the pause again right
+// before it is written.
 func (g *Gate) Wait(ctx context.Context) error {
-	for {
-		left := g.Remaining()
-		if left > MaxInlinePause {
-			return &BacklogError{Wait: left, Paused: true}
-		}
-		if left > 0 {
-			if err := g.sleep(ctx, left); err != nil {
-				return err
-			}
-		}
-		queued, err := g.slot(ctx)
-		if err != nil {
-			return err
-		}
-		if queued && g.shared != nil {
-			// Another process may have been throttled while we slept.
-			if left, err := g.shared.PauseLeft(ctx, g.tenant); err == nil && left > 0 {
-				g.extend(time.Now().Add(left))
-			}
-		}
-		if g.Remaining() <= 0 {
-			return nil
-		}
+	t, err := g.take(ctx, true)
+	if err == nil {
+		t.Wrote() // as far as this gate can tell
 	}
+	return err
 }
 
 // WaitWithin is Wait that sits out a pause or a booked budget of up to hold
 // in place; a longer backlog is answered with a BacklogError, as by Wait.
 // For callers that hold nothing another tenant needs while they wait.
 func (g *Gate) WaitWithin(ctx context.Context, hold time.Duration) error {
-	deadline := time.Now().Add(hold)
+	t, err := g.takeWithin(ctx, hold, true)
+	if err == nil {
+		t.Wrote()
+	}
+	return err
+}
+
+// Take waits as Wait does and returns the slot taken. Hand it to the
+// request (teams.WithGuard): its Hold checks the pause right before the
+// request is written, and its Wrote tells the gate how late the request
+// left, which sets the margin between slots.
+func (g *Gate) Take(ctx context.Context) (*Ticket, error) { return g.take(ctx, false) }
+
+// take waits for a slot; shared says whether to look at the shared pause
+// after sleeping for it (a ticket's Hold does, closer to the write).
+func (g *Gate) take(ctx context.Context, shared bool) (*Ticket, error) {
 	for {
-		err := g.Wait(ctx)
-		var backlog *BacklogError
-		if !errors.As(err, &backlog) || time.Now().Add(backlog.Wait).After(deadline) {
-			return err
+		left := g.Remaining()
+		if left > MaxInlinePause {
+			return nil, &BacklogError{Wait: left, Paused: true}
 		}
-		if err := g.sleep(ctx, backlog.Wait); err != nil {
-			return err
+		if left > 0 {
+			if err := g.sleep(ctx, left); err != nil {
+				return nil, err
+			}
+		}
+		due, queued, err := g.slot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		checked := time.Time{}
+		if shared && queued && g.shared != nil {
+			// Another process may have been throttled while we slept.
+			if left, err := g.shared.PauseLeft(ctx, g.tenant); err == nil {
+				checked = time.Now()
+				if left > 0 {
+					g.extend(checked.Add(left))
+				}
+			}
+		}
+		if g.Remaining() <= 0 {
+			return &Ticket{g: g, due: due, checked: checked}, nil
 		}
 	}
 }
 
-// slot waits for the tenant's next slot and reports whether it had to wait.
-func (g *Gate) slot(ctx context.Context) (bool, error) {
+// TakeWithin is Take that sits out a backlog of up to hold, as WaitWithin.
+func (g *Gate) TakeWithin(ctx context.Context, hold time.Duration) (*Ticket, error) {
+	return g.takeWithin(ctx, hold, false)
+}
+
+func (g *Gate) takeWithin(ctx context.Context, hold time.Duration, shared bool) (*Ticket, error) {
+	deadline := time.Now().Add(hold)
+	for {
+		t, err := g.take(ctx, shared)
+		var backlog *BacklogError
+		if !errors.As(err, &backlog) || time.Now().Add(backlog.Wait).After(deadline) {
+			return t, err
+		}
+		if err := g.sleep(ctx, backlog.Wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Ticket is a slot taken for one request.
+type Ticket struct {
+	g       *Gate
+	due     time.Time
+	checked time.Time // when the shared pause was last read; zero: not since the slot
+	once    sync.Once
+}
+
+// recheckAfter: a request whose last look at the shared pause is older
+// than this when it is about to be written (a new connection, a slow
+// token) looks again. A 429 reaches the other processes through Redis
+// within about a millisecond, so this keeps them within a few of it.
+const recheckAfter = 2 * time.Millisecond
+
+// Hold returns once the request may be written: at once, unless the
+// tenant was paused after the slot was taken (by this process, or by
+// another one as the shared store tells); then it waits the pause out and
+// takes a new slot, so that the requests held back do not leave together
+// when it ends. It fails only when ctx ends first (or the tenant's backlog
+// outlasts ctx): the request must not be written then. Call it as late as
+// possible before the request is written (teams.WithGuard does, when the
+// request has its connection).
+func (t *Ticket) Hold(ctx context.Context) error {
+	if !t.paused(ctx) {
+		return nil
+	}
+	hold := time.Minute
+	if d, ok := ctx.Deadline(); ok {
+		hold = time.Until(d)
+	}
+	n, err := t.g.takeWithin(ctx, hold, true)
+	if err != nil {
+		return err
+	}
+	t.due, t.checked = n.due, n.checked
+	return nil
+}
+
+// paused reports whether the tenant is paused, looking at the shared pause
+// unless this ticket did a moment ago.
+func (t *Ticket) paused(ctx context.Context) bool {
+	g := t.g
+	if g.Remaining() > 0 {
+		return true
+	}
+	if g.shared == nil || time.Since(t.checked) <= recheckAfter {
+		return false
+	}
+	left, err := g.shared.PauseLeft(ctx, g.tenant)
+	if err != nil || left <= 0 {
+		return false // Redis away: the local pause is all there is
+	}
+	g.extend(time.Now().Add(left))
+	return true
+}
+
+// Wrote tells the gate the request was written now: how late it left is
+// what the margin between slots follows. Only the first call counts.
+func (t *Ticket) Wrote() {
+	t.once.Do(func() { t.g.late.add(time.Since(t.due)) })
+}
+
+// Throttled holds this process's requests to the tenant back at once, for
+// retryAfter (1 s, the Connector's least, when it gave none): the client
+// calls it before the 429's connection can carry another request. Pause,
+// which the caller still owes, shares the pause and learns from it.
+func (t *Ticket) Throttled(retryAfter time.Duration) {
+	if retryAfter <= 0 {
+		retryAfter = time.Second
+	}
+	if t.g.Remaining() <= 0 {
+		t.g.freshPause.Store(true) // for Pause to count
+	}
+	t.g.extend(time.Now().Add(retryAfter))
+}
+
+// slot waits for the tenant's next slot and returns the time lateness is
+// counted from, and whether it had to wait. Redis reads its clock for the
+// slot somewhere between the call and its answer, so the slot is due
+// between asked+wait and answered+wait: a request may leave up to the
+// call's round trip early or late relative to it. Lateness is counted
+// from asked+wait less the round trip, so that the margin covers that
+// uncertainty too.
+func (g *Gate) slot(ctx context.Context) (time.Time, bool, error) {
 	for missed := 0; g.shared != nil; missed++ {
-		wait, cur, ok, err := g.shared.Reserve(ctx, g.tenant, g.rps, g.ahead)
+		asked := time.Now()
+		wait, cur, ok, err := g.shared.ReserveMargin(ctx, g.tenant, g.rps, g.ahead, g.Margin())
+		rtt := time.Since(asked)
 		if err == nil {
 			g.learn(cur)
 		}
 		switch {
 		case err == nil && !ok:
-			return false, &BacklogError{Wait: wait}
+			return time.Time{}, false, &BacklogError{Wait: wait}
 		case err == nil && wait <= 0:
-			return false, nil
+			return asked.Add(-rtt), false, nil
 		case err == nil:
-			due := time.Now().Add(wait)
-			if err := g.sleep(ctx, wait); err != nil {
-				return true, err
+			due := asked.Add(wait)
+			if err := g.sleep(ctx, time.Until(due)); err != nil {
+				return due, true, err
 			}
-			if time.Since(due) <= maxLate || missed == maxMissed {
-				return true, nil
+			from := due.Add(-rtt)
+			late := time.Since(from)
+			if late <= g.tolerance() || missed == maxMissed {
+				return from, true, nil
 			}
+			g.late.add(late) // its request will not tell
 			g.missed.Add(1)
 			continue
 		case ctx.Err() != nil:
-			return false, ctx.Err()
+			return time.Time{}, false, ctx.Err()
 		}
 		g.fallbacks.Add(1)
 		break
@@ -247,9 +399,9 @@ func (g *Gate) slot(ctx context.Context) (bool, error) {
 	wait := r.Delay()
 	if err := sleep(ctx, wait); err != nil {
 		r.Cancel()
-		return false, err
+		return time.Time{}, false, err
 	}
-	return wait > 0, nil
+	return time.Now(), wait > 0, nil
 }
 
 // learn keeps the tenant's current rate for the fallback bucket, so that a
@@ -258,7 +410,8 @@ func (g *Gate) learn(rps float64) {
 	if rps <= 0 || math.Float64bits(rps) == g.learned.Swap(math.Float64bits(rps)) {
 		return
 	}
-	g.local.SetLimit(rate.Limit(rps))
+	// The fallback bucket keeps the margin as the shared slots do.
+	g.local.SetLimit(rate.Limit(rps / (1 + g.Margin().Seconds())))
 	g.metrics.Rate(rps)
 }
 
@@ -285,7 +438,8 @@ func (g *Gate) Remaining() time.Duration {
 // only ever extended. Through the store the 429 also lowers the tenant's
 // rate if it starts a new throttle episode.
 func (g *Gate) Pause(ctx context.Context, d time.Duration) error {
-	g.metrics.Throttled(g.Remaining() <= 0)
+	fresh := g.freshPause.Swap(false)
+	g.metrics.Throttled(g.Remaining() <= 0 || fresh)
 	g.extend(time.Now().Add(d))
 	if g.shared == nil {
 		return nil

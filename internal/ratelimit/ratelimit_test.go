@@ -176,11 +176,11 @@ type outage struct {
 	down atomic.Bool
 }
 
-func (o *outage) Reserve(ctx context.Context, tenant string, rps float64, ahead time.Duration) (time.Duration, float64, bool, error) {
+func (o *outage) ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (time.Duration, float64, bool, error) {
 	if o.down.Load() {
 		return 0, 0, false, errors.New("redis: connection refused")
 	}
-	return o.Shared.Reserve(ctx, tenant, rps, ahead)
+	return o.Shared.ReserveMargin(ctx, tenant, rps, ahead, margin)
 }
 
 // Without Redis a gate goes on at the rate it last learned, not at the
@@ -330,7 +330,7 @@ func TestWaitWithinSitsOutShortPauses(t *testing.T) {
 // reported too.
 func TestThrottlesAndPausesAreCountedPerTenant(t *testing.T) {
 	t.Parallel()
-	st := newStore(t)
+	st := newStore(t).WithAdaptive(steady) // every episode lowers the rate
 	tenant := testenv.FreeTenant(t)
 	g := ratelimit.NewTenants(100, st).For(tenant)
 	value := func(name string) float64 {

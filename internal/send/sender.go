@@ -43,6 +43,9 @@ type Config struct {
 	// MaxThrottles bounds the 429s of one recipient in one round: beyond
 	// it the recipient is failed (throttled), kept for a replay. Default 20.
 	MaxThrottles int
+	// Concurrency is the most jobs of one tenant Limit allows in hand
+	// (SEND_CONCURRENCY). Default 512.
+	Concurrency int
 }
 
 // Sender handles send jobs.
@@ -54,6 +57,7 @@ type Sender struct {
 	gates *ratelimit.Tenants
 	log   *zap.Logger
 	acts  *activities
+	busy  *queue.InFlight
 }
 
 // New returns a Sender.
@@ -67,8 +71,18 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, c Connector, gates *rate
 	if cfg.MaxThrottles <= 0 {
 		cfg.MaxThrottles = 20
 	}
-	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, acts: newActivities(st)}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 512
+	}
+	rate := func(tenant string) float64 { return gates.For(tenant).Rate() }
+	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, acts: newActivities(st),
+		busy: queue.NewInFlight(rate, cfg.Concurrency)}
 }
+
+// Limit is how many of the tenant's jobs this sender should have in hand:
+// its rate times how long a job is busy (claim, call, record), with
+// headroom (queue.InFlight); use it as the scheduler's Limit.
+func (s *Sender) Limit(tenant string) int { return s.busy.Limit(tenant) }
 
 // Handle processes one send job; it is a queue.Handler.
 func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
@@ -76,6 +90,8 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return queue.Terminate(err)
 	}
+	var waited time.Duration // for the tenant's slot: not busy
+	defer func(start time.Time) { s.busy.Observe(job.TenantID, time.Since(start)-waited) }(time.Now())
 	log := s.log.With(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
 	if job.Round > 0 {
 		// A replay's job reopens its recipient if the replay stopped
@@ -145,7 +161,10 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	var sendErr error
 	var activityID string
 	for try := 0; try < 2; try++ { // a 401 refreshes the token and tries once more
-		if err := gate.WaitWithin(ctx, maxHold); err != nil {
+		asked := time.Now()
+		ticket, err := gate.TakeWithin(ctx, maxHold)
+		waited += time.Since(asked)
+		if err != nil {
 			var backlog *ratelimit.BacklogError
 			if errors.As(err, &backlog) {
 				return s.release(ctx, job, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
@@ -153,6 +172,9 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 			return s.release(ctx, job, err)
 		}
 		callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+		// The ticket checks the tenant's pause again right before the
+		// request is written, and learns how late it left.
+		callCtx = teams.WithGuard(callCtx, ticket)
 		start := time.Now()
 		activityID, sendErr = s.teams.Send(callCtx, conv, activity)
 		metrics.ConnectorCall(metrics.OpSend, time.Since(start))

@@ -30,11 +30,27 @@ type Adaptive struct {
 	// Probe is the climb per second while probing, as a fraction of the
 	// configured rate; the rate never climbs above the configured one.
 	Probe float64
+	// Isolation: an episode that starts more than Isolation after the
+	// previous one started is isolated. One 429 is no proof of a lower
+	// limit (a request that left late, network jitter): an isolated
+	// episode leaves the rate alone and widens the margin between slots
+	// by Widen instead; only an episode that follows another within
+	// Isolation lowers the rate. 0: every episode lowers it.
+	Isolation time.Duration
+	// Widen is added to the tenant's margin by an isolated episode; the
+	// widening fades by WidenFade per second.
+	Widen, WidenFade time.Duration
+	// MaxMargin bounds the margin between slots: a process's own (from
+	// the lateness it observes) plus the widening.
+	MaxMargin time.Duration
 }
 
-// DefaultAdaptive: x0.9 per episode, floor 10% (at least 1/s), hold 1 s,
-// probe +2%/s after 3 s without a 429.
-var DefaultAdaptive = Adaptive{Decrease: 0.9, Floor: 0.1, MinRPS: 1, Hold: time.Second, Quiet: 3 * time.Second, Probe: 0.02}
+// DefaultAdaptive: x0.9 per repeated episode (within 30 s of the last),
+// floor 10% (at least 1/s), hold 1 s, probe +2%/s after 3 s without a 429;
+// an isolated episode widens the margin by 4 ms, fading by 1 ms every 10 s;
+// the margin is at most 30 ms (the rate at least 97% of the limit).
+var DefaultAdaptive = Adaptive{Decrease: 0.9, Floor: 0.1, MinRPS: 1, Hold: time.Second, Quiet: 3 * time.Second, Probe: 0.02,
+	Isolation: 30 * time.Second, Widen: 4 * time.Millisecond, WidenFade: 100 * time.Microsecond, MaxMargin: 30 * time.Millisecond}
 
 // WithAdaptive returns a Store on the same Redis whose tenant rates learn
 // with a instead of DefaultAdaptive. Every process of a tenant should use
@@ -45,17 +61,29 @@ func (s *Store) WithAdaptive(a Adaptive) *Store {
 	return &c
 }
 
+// fade is the widening's fade in µs per µs.
+func fade(a Adaptive) float64 { return float64(a.WidenFade) / float64(time.Second) }
+
 func (a Adaptive) floor(rps float64) float64 { return min(rps, max(a.MinRPS, a.Floor*rps)) }
 
-// Reserve takes the tenant's next request slot, shared by every process:
-// slots are spaced by the tenant's current rate (rps, the configured rate,
-// unless 429s taught a lower one) and never inside a pause. It returns how
-// long to wait for the slot and the current rate. When the next slot is
-// more than ahead away, nothing is reserved and ok is false: the caller
-// should put its work back for later.
+// Reserve is ReserveMargin without a margin of the caller's own.
 func (s *Store) Reserve(ctx context.Context, tenant string, rps float64, ahead time.Duration) (wait time.Duration, rate float64, ok bool, err error) {
+	return s.ReserveMargin(ctx, tenant, rps, ahead, 0)
+}
+
+// ReserveMargin takes the tenant's next request slot, shared by every
+// process: slots are spaced by the tenant's current rate (rps, the
+// configured rate, unless 429s taught a lower one) and never inside a
+// pause. n slots span 1 s plus a margin: the caller's (margin, from the
+// lateness it observes) plus the tenant's widening after isolated 429s,
+// at most Adaptive.MaxMargin. It returns how long to wait for the slot and
+// the current rate. When the next slot is more than ahead away, nothing is
+// reserved and ok is false: the caller should put its work back for later.
+func (s *Store) ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (wait time.Duration, rate float64, ok bool, err error) {
+	a := s.adapt
 	res, err := reserveScript.Run(ctx, s.rdb, []string{rateKey(tenant), pauseKey(tenant), aimdKey(tenant)},
-		luaFloat(rps), ahead.Microseconds(), luaFloat(s.adapt.Probe)).Slice()
+		luaFloat(rps), ahead.Microseconds(), luaFloat(a.Probe), max(margin, 0).Microseconds(), a.MaxMargin.Microseconds(),
+		luaFloat(fade(a))).Slice()
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("reserve a slot of %s: %w", tenant, err)
 	}
@@ -75,7 +103,8 @@ func (s *Store) Throttle(ctx context.Context, tenant string, d time.Duration, rp
 	a := s.adapt
 	res, err := throttleScript.Run(ctx, s.rdb, []string{pauseKey(tenant), aimdKey(tenant)},
 		d.Microseconds(), luaFloat(rps), luaFloat(a.Decrease), luaFloat(a.floor(rps)),
-		a.Hold.Microseconds(), a.Quiet.Microseconds(), luaFloat(a.Probe)).Slice()
+		a.Hold.Microseconds(), a.Quiet.Microseconds(), luaFloat(a.Probe),
+		a.Isolation.Microseconds(), a.Widen.Microseconds(), a.MaxMargin.Microseconds(), luaFloat(fade(a))).Slice()
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("throttle tenant %s: %w", tenant, err)
 	}
@@ -159,18 +188,26 @@ local function current(rate, climb, cfg, probe, now)
   if now > climb then rate = rate + (now - climb) / 1000000 * probe * cfg end
   return math.min(cfg, rate)
 end
+-- widening (µs) left of the last isolated episode's, fading by fade µs/µs
+local function widening(w, at, fade, now)
+  w, at = tonumber(w), tonumber(at)
+  if not w or not at then return 0 end
+  return math.max(0, w - (now - at) * fade)
+end
 `
 
 // reserveScript hands out the tenant's next request slot (GCRA): slots are
-// 1/rate apart, never before a pause ends, and at most ahead into the
-// future. KEYS: rate, pause, aimd. ARGV: configured rate (req/s), ahead
-// (µs), probe. Returns {wait µs, 1, rate} for a reserved slot, {wait µs, 0,
+// (1 s + margin)/rate apart, never before a pause ends, and at most ahead
+// into the future; the margin is the caller's plus the widening, at most
+// the max. KEYS: rate, pause, aimd. ARGV: configured rate (req/s), ahead
+// (µs), probe, margin (µs), max margin (µs), fade. Returns {wait µs, 1, rate} for a reserved slot, {wait µs, 0,
 // rate} when the next slot is further ahead than allowed (nothing reserved).
 // It writes the aimd hash only when it lacks this configured rate, so a
 // request costs one read of it.
 var reserveScript = redis.NewScript(luaNow + luaRate + `
 local cfg, ahead, probe = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local a = redis.call('HMGET', KEYS[3], 'rate', 'climb', 'cfg')
+local a = redis.call('HMGET', KEYS[3], 'rate', 'climb', 'cfg', 'widen', 'widenat')
+local margin = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) + widening(a[4], a[5], tonumber(ARGV[6]), now))
 if tonumber(a[3]) ~= cfg then
   redis.call('HSET', KEYS[3], 'cfg', ARGV[1])
   redis.call('PEXPIRE', KEYS[3], aimdTTL)
@@ -178,34 +215,44 @@ end
 local rate = current(a[1], a[2], cfg, probe, now)
 local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0) or 0, tonumber(redis.call('GET', KEYS[2]) or 0) or 0)
 if slot - now > ahead then return {slot - now, 0, fmtRate(rate)} end
-local nxt = slot + 1000000 / rate
+local nxt = slot + (1000000 + margin) / rate
 redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
 return {slot - now, 1, fmtRate(rate)}
 `)
 
-// throttleScript records a 429: it extends the pause (never shortens it) and,
-// on a new episode, multiplies the rate by decrease (not below floor, never
-// raising it). Every 429 restarts the quiet period: probing starts quiet
-// after the pause ends. KEYS: pause, aimd. ARGV: pause (µs), configured
-// rate, decrease, floor (req/s), hold (µs), quiet (µs), probe.
+// throttleScript records a 429: it extends the pause (never shortens it)
+// and, on a new episode, either widens the margin (an isolated episode,
+// more than isolation after the last one began) or multiplies the rate by
+// decrease (not below floor, never raising it). Every 429 restarts the
+// quiet period: probing starts quiet after the pause ends. KEYS: pause,
+// aimd. ARGV: pause (µs), configured rate, decrease, floor (req/s), hold
+// (µs), quiet (µs), probe, isolation (µs), widen (µs), max margin (µs),
+// fade.
 // Returns {pause left µs, 1 if this 429 lowered the rate else 0, rate}.
 var throttleScript = redis.NewScript(luaNow + luaRate + `
 local d, cfg, decrease, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local hold, quiet, probe = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local isolation, widen, maxMargin, fade = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local untilus = now + d
 local paused = tonumber(redis.call('GET', KEYS[1]) or 0) or 0
 if untilus > paused then
   redis.call('SET', KEYS[1], string.format('%.0f', untilus), 'PX', math.ceil((untilus - now) / 1000) + 1000)
   paused = untilus
 end
-local a = redis.call('HMGET', KEYS[2], 'rate', 'climb', 'hold')
+local a = redis.call('HMGET', KEYS[2], 'rate', 'climb', 'hold', 'episode', 'widen', 'widenat')
 local rate = current(a[1], a[2], cfg, probe, now)
 local lowered = 0
 if now >= (tonumber(a[3]) or 0) then
-  local before = rate
-  rate = math.max(math.min(rate, floor), rate * decrease)
-  if rate < before then lowered = 1 end
-  redis.call('HSET', KEYS[2], 'hold', string.format('%.0f', now + math.max(d, hold)))
+  local last = tonumber(a[4])
+  if isolation > 0 and (not last or now - last > isolation) then
+    local w = math.min(maxMargin, widening(a[5], a[6], fade, now) + widen)
+    redis.call('HSET', KEYS[2], 'widen', string.format('%.0f', w), 'widenat', string.format('%.0f', now))
+  else
+    local before = rate
+    rate = math.max(math.min(rate, floor), rate * decrease)
+    if rate < before then lowered = 1 end
+  end
+  redis.call('HSET', KEYS[2], 'hold', string.format('%.0f', now + math.max(d, hold)), 'episode', string.format('%.0f', now))
 end
 redis.call('HSET', KEYS[2], 'rate', fmtRate(rate), 'climb', string.format('%.0f', paused + quiet), 'cfg', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], aimdTTL)

@@ -152,3 +152,48 @@ func TestRateProbesBackUp(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 40.0, rate)
 }
+
+// An isolated 429 pauses and widens the margin between slots but leaves
+// the rate alone; a second episode soon after it is a lower limit and
+// lowers the rate.
+func TestIsolatedThrottleWidensRepeatedLowers(t *testing.T) {
+	t.Parallel()
+	a := steady
+	a.Hold = time.Millisecond // the second 429 below is another episode
+	a.Isolation, a.Widen, a.MaxMargin = time.Hour, 4*time.Millisecond, 30*time.Millisecond
+	s, ctx := newStore(t).WithAdaptive(a), context.Background()
+	tenant := testenv.FreeTenant(t)
+
+	left, rate, lowered, err := s.Throttle(ctx, tenant, time.Millisecond, 100)
+	require.NoError(t, err)
+	require.False(t, lowered, "an isolated 429 does not lower the rate")
+	require.Equal(t, 100.0, rate)
+	require.Greater(t, left, time.Duration(0), "it pauses")
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		left, err := s.PauseLeft(ctx, tenant)
+		require.NoError(t, err)
+		return left <= 0
+	}, "the pause ends")
+
+	// Slots are spaced by (1 s + own margin 2 ms + widening 4 ms) / 100.
+	_, _, _, err = s.ReserveMargin(ctx, tenant, 100, time.Minute, 2*time.Millisecond)
+	require.NoError(t, err)
+	first := nextSlot(t, s, tenant)
+	_, _, _, err = s.ReserveMargin(ctx, tenant, 100, time.Minute, 2*time.Millisecond)
+	require.NoError(t, err)
+	require.InDelta(t, 1.006e6/100, nextSlot(t, s, tenant)-first, 1, "µs between slots")
+	// The margin never exceeds the bound.
+	_, _, _, err = s.ReserveMargin(ctx, tenant, 100, time.Minute, time.Second)
+	require.NoError(t, err)
+	third := nextSlot(t, s, tenant)
+	_, _, _, err = s.ReserveMargin(ctx, tenant, 100, time.Minute, time.Second)
+	require.NoError(t, err)
+	require.InDelta(t, 1.03e6/100, nextSlot(t, s, tenant)-third, 1, "µs between slots")
+
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		_, rate, lowered, err = s.Throttle(ctx, tenant, time.Millisecond, 100)
+		require.NoError(t, err)
+		return lowered
+	}, "a second episode within the isolation lowers the rate")
+	require.InDelta(t, 90, rate, 1e-9)
+}

@@ -210,9 +210,12 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, body []byte)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.http.Do(guard(ctx, req))
 	if err != nil {
 		return nil, err
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		throttled(ctx, resp.Header) // before the connection can go to another request
 	}
 	// A read error is ignored: the status is the answer. A 2xx whose body
 	// broke off still happened (a message was sent), and must not be
