@@ -37,6 +37,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -132,6 +133,7 @@ type Installer struct {
 
 	mu      sync.Mutex
 	catalog map[string]string // tenant -> catalog app id
+	onGraph map[string]int    // tenant -> jobs on the Graph route
 }
 
 // New returns an Installer; graphFor returns the Graph client of a tenant.
@@ -157,7 +159,8 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, graphFor func(tenant str
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 512
 	}
-	in := &Installer{cfg: cfg, store: st, pub: pub, graphFor: graphFor, log: log, catalog: make(map[string]string)}
+	in := &Installer{cfg: cfg, store: st, pub: pub, graphFor: graphFor, log: log,
+		catalog: make(map[string]string), onGraph: make(map[string]int)}
 	in.busy = queue.NewInFlight(in.rate, cfg.Concurrency)
 	return in
 }
@@ -342,9 +345,16 @@ func (in *Installer) lookup(ctx context.Context, job broadcast.Job, g Graph) (st
 			full = &ratelimit.BacklogError{}
 		}
 	}
-	if backlog := g.LookupBacklog(); full != nil && backlog > in.cfg.GraphBacklog {
-		// Both budgets are taken: come back when one has room.
-		return "", "", &ratelimit.BacklogError{Wait: min(full.Wait, backlog), Paused: full.Paused}
+	if full != nil {
+		// The Connector has no room: Graph, if its lookups are not queued
+		// too long already. Both budgets taken: come back when one has room.
+		if backlog := g.LookupBacklog(); backlog > in.cfg.GraphBacklog {
+			return "", "", &ratelimit.BacklogError{Wait: min(full.Wait, backlog), Paused: full.Paused}
+		}
+		if !in.enterGraph(job.TenantID) {
+			return "", "", &ratelimit.BacklogError{Wait: max(full.Wait, 50*time.Millisecond), Paused: full.Paused}
+		}
+		defer in.leaveGraph(job.TenantID)
 	}
 	appID, err := in.catalogID(ctx, job.TenantID, g)
 	if err != nil {
@@ -367,6 +377,30 @@ func (in *Installer) lookup(ctx context.Context, job broadcast.Job, g Graph) (st
 		return "", "", fmt.Errorf("find chat: %w", err)
 	}
 	return chat, metrics.RouteGraph, nil
+}
+
+// enterGraph admits a job to the tenant's Graph route while fewer than
+// GraphRPS/2 x (GraphBacklog + 300 ms) jobs are on it: as many as keep
+// Graph's lookups (two a user) queued for about GraphBacklog. Counting
+// jobs, not Graph's queue, keeps many jobs that look at once from all
+// taking the route before any of them has queued a request.
+func (in *Installer) enterGraph(tenant string) bool {
+	limit := int(math.Ceil(in.cfg.GraphRPS / 2 * (in.cfg.GraphBacklog + 300*time.Millisecond).Seconds()))
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.onGraph[tenant] >= max(limit, 1) {
+		return false
+	}
+	in.onGraph[tenant]++
+	return true
+}
+
+func (in *Installer) leaveGraph(tenant string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.onGraph[tenant]--; in.onGraph[tenant] <= 0 {
+		delete(in.onGraph, tenant)
+	}
 }
 
 // announcedConversation returns the conversation the bot endpoint cached
