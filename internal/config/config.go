@@ -367,7 +367,7 @@ func LoadInstaller(getenv func(string) string) (Installer, error) {
 	hosts := r.serviceHosts()
 	c := Installer{Common: r.common(DefaultInstallerMetricsAddr), GraphURL: r.url("GRAPH_URL", DefaultGraphURL),
 		TeamsAppID: r.required("TEAMS_APP_ID"), GraphRPS: r.float("GRAPH_RPS", 30, 0.1),
-		Concurrency: r.int("INSTALL_CONCURRENCY", 16, 1), BotServiceURL: r.serviceURL(hosts), BotServiceHosts: hosts,
+		Concurrency: r.int("INSTALL_CONCURRENCY", 512, 1), BotServiceURL: r.serviceURL(hosts), BotServiceHosts: hosts,
 		TenantRPS: r.float("TENANT_RPS", 50, 0.1), HTTPTimeout: r.duration("HTTP_TIMEOUT", 15*time.Second)}
 	if v := r.str("INSTALL_CONVERSATION_WAIT", ""); v != "0" && v != "0s" {
 		c.ConversationWait = r.duration("INSTALL_CONVERSATION_WAIT", 0)

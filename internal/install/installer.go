@@ -37,6 +37,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -102,6 +103,13 @@ type Config struct {
 	// NotReadyFor bounds how long after an install the user's chat may stay
 	// unknown before the install is recorded failed. Default 2 minutes.
 	NotReadyFor time.Duration
+	// GraphRPS is the tenants' Graph installedApps rate (GRAPH_RPS), which
+	// with the Connector's sizes how many jobs a tenant keeps in hand.
+	// Default 30.
+	GraphRPS float64
+	// Concurrency is the most jobs of one tenant Limit allows in hand
+	// (INSTALL_CONCURRENCY). Default 512.
+	Concurrency int
 	// ConversationWait, when positive, says a bot endpoint is deployed:
 	// Teams tells it of each install and it caches the user's
 	// conversation, so after an install the installer waits up to
@@ -121,8 +129,11 @@ type Installer struct {
 	graphFor func(tenant string) (Graph, error)
 	log      *zap.Logger
 
+	busy *queue.InFlight
+
 	mu      sync.Mutex
 	catalog map[string]string // tenant -> catalog app id
+	onGraph map[string]int    // tenant -> jobs on the Graph route
 }
 
 // New returns an Installer; graphFor returns the Graph client of a tenant.
@@ -142,8 +153,32 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, graphFor func(tenant str
 	if cfg.NotReadyFor <= 0 {
 		cfg.NotReadyFor = 2 * time.Minute
 	}
-	return &Installer{cfg: cfg, store: st, pub: pub, graphFor: graphFor, log: log, catalog: make(map[string]string)}
+	if cfg.GraphRPS <= 0 {
+		cfg.GraphRPS = 30
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 512
+	}
+	in := &Installer{cfg: cfg, store: st, pub: pub, graphFor: graphFor, log: log,
+		catalog: make(map[string]string), onGraph: make(map[string]int)}
+	in.busy = queue.NewInFlight(in.rate, cfg.Concurrency)
+	return in
 }
+
+// rate is how many requests a second the tenant's conversations can be
+// looked up with: the Connector's rate and Graph's.
+func (in *Installer) rate(tenant string) float64 {
+	r := in.cfg.GraphRPS
+	if in.cfg.Gates != nil {
+		r += in.cfg.Gates.For(tenant).Rate()
+	}
+	return r
+}
+
+// Limit is how many of the tenant's install jobs this installer should have
+// in hand: its lookup rate times how long a job is busy, with headroom
+// (queue.InFlight); use it as the scheduler's Limit.
+func (in *Installer) Limit(tenant string) int { return in.busy.Limit(tenant) }
 
 // Handle processes one install job; it is a queue.Handler.
 func (in *Installer) Handle(ctx context.Context, msg jetstream.Msg) error {
@@ -151,6 +186,7 @@ func (in *Installer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return queue.Terminate(err)
 	}
+	defer func(start time.Time) { in.busy.Observe(job.TenantID, time.Since(start)) }(time.Now())
 	log := in.log.With(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
 	if job.Round > 0 {
 		// A replay's job reopens its recipient if the replay stopped
@@ -309,9 +345,16 @@ func (in *Installer) lookup(ctx context.Context, job broadcast.Job, g Graph) (st
 			full = &ratelimit.BacklogError{}
 		}
 	}
-	if backlog := g.LookupBacklog(); full != nil && backlog > in.cfg.GraphBacklog {
-		// Both budgets are taken: come back when one has room.
-		return "", "", &ratelimit.BacklogError{Wait: min(full.Wait, backlog), Paused: full.Paused}
+	if full != nil {
+		// The Connector has no room: Graph, if its lookups are not queued
+		// too long already. Both budgets taken: come back when one has room.
+		if backlog := g.LookupBacklog(); backlog > in.cfg.GraphBacklog {
+			return "", "", &ratelimit.BacklogError{Wait: min(full.Wait, backlog), Paused: full.Paused}
+		}
+		if !in.enterGraph(job.TenantID) {
+			return "", "", &ratelimit.BacklogError{Wait: max(full.Wait, 50*time.Millisecond), Paused: full.Paused}
+		}
+		defer in.leaveGraph(job.TenantID)
 	}
 	appID, err := in.catalogID(ctx, job.TenantID, g)
 	if err != nil {
@@ -334,6 +377,30 @@ func (in *Installer) lookup(ctx context.Context, job broadcast.Job, g Graph) (st
 		return "", "", fmt.Errorf("find chat: %w", err)
 	}
 	return chat, metrics.RouteGraph, nil
+}
+
+// enterGraph admits a job to the tenant's Graph route while fewer than
+// GraphRPS/2 x (GraphBacklog + 300 ms) jobs are on it: as many as keep
+// Graph's lookups (two a user) queued for about GraphBacklog. Counting
+// jobs, not Graph's queue, keeps many jobs that look at once from all
+// taking the route before any of them has queued a request.
+func (in *Installer) enterGraph(tenant string) bool {
+	limit := int(math.Ceil(in.cfg.GraphRPS / 2 * (in.cfg.GraphBacklog + 300*time.Millisecond).Seconds()))
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.onGraph[tenant] >= max(limit, 1) {
+		return false
+	}
+	in.onGraph[tenant]++
+	return true
+}
+
+func (in *Installer) leaveGraph(tenant string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.onGraph[tenant]--; in.onGraph[tenant] <= 0 {
+		delete(in.onGraph, tenant)
+	}
 }
 
 // announcedConversation returns the conversation the bot endpoint cached
@@ -371,11 +438,14 @@ func (in *Installer) announcedConversation(ctx context.Context, job broadcast.Jo
 // answers the gate's *ratelimit.BacklogError.
 func (in *Installer) createConversation(ctx context.Context, job broadcast.Job) (string, error) {
 	gate := in.cfg.Gates.For(job.TenantID)
-	if err := gate.Wait(ctx); err != nil {
+	ticket, err := gate.Take(ctx)
+	if err != nil {
 		return "", err
 	}
 	start := time.Now()
-	conv, err := in.cfg.Connector.CreateConversation(ctx, job.TenantID, job.UserID)
+	// The ticket checks the tenant's pause again right before the request
+	// is written (a sender's 429 meanwhile), as the senders' do.
+	conv, err := in.cfg.Connector.CreateConversation(teams.WithGuard(ctx, ticket), job.TenantID, job.UserID)
 	metrics.ConnectorCall(metrics.OpCreateConversation, time.Since(start))
 	var terr *teams.Error
 	if teams.Classify(err) == teams.Throttled && errors.As(err, &terr) && terr.RetryAfter > 0 {

@@ -187,7 +187,8 @@ func Start(t testing.TB, o Options) *Env {
 	gates := ratelimit.NewTenants(o.TenantRPS, st)
 	e.Sender = send.New(scfg, st, q, connector, gates, log.Named("sender"))
 	e.Changer = send.NewChanger(scfg, st, connector, gates, log.Named("sender"))
-	icfg := install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase, Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st, ratelimit.WithAhead(install.ConnectorAhead))}
+	icfg := install.Config{TeamsAppID: TeamsAppID, RetryBase: o.RetryBase, Connector: connector, Gates: ratelimit.NewTenants(o.TenantRPS, st, ratelimit.WithAhead(install.ConnectorAhead)),
+		GraphRPS: o.GraphRPS, Concurrency: o.InstallConcurrency}
 	if o.BotEndpoint {
 		icfg.ConversationWait = 2 * time.Second
 	}
@@ -202,7 +203,7 @@ func Start(t testing.TB, o Options) *Env {
 	t.Cleanup(e.Stop)
 	e.StartDispatcher()
 	if !o.NoWorkers {
-		e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: o.InstallConcurrency}, e.Installer.Handle)
+		e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: o.InstallConcurrency, Limit: e.Installer.Limit}, e.Installer.Handle)
 	}
 	if !o.NoWorkers && !o.NoSenders {
 		e.runSender(ctx, e.Sender, e.Changer, o)
