@@ -56,7 +56,7 @@ type Options struct {
 
 	// For benchmarks:
 	Senders   int     // sender processes (default 1)
-	Pace      float64 // share of the simulator's limits the services pace at (default 0.95)
+	Pace      float64 // share of the simulator's limits the services are configured at (default 1: TENANT_RPS = the limit)
 	Unlimited bool    // the simulator enforces no limit; the services pace at 1,000,000/s
 	// Warm sends a first broadcast to fill the conversation cache, then
 	// measures a second. With NotInstalled, the first goes only to the users
@@ -332,10 +332,9 @@ func (o *Options) startServices(procs *processes) (pprofAddr string, err error) 
 	return pprofAddr, nil
 }
 
-// pace is the rate the services are given for a simulator limit: a share of
-// it, because at exactly the limit latency jitter now and then puts one
-// request too many into a one-second window, and each 429 costs a whole
-// second's pause.
+// pace is the rate the services are given for a simulator limit: by
+// default the limit itself, as a deployment configures the documented one;
+// the services keep the margin that jitter needs (internal/ratelimit).
 func (o *Options) pace(limit int) float64 {
 	if o.Unlimited {
 		return 1_000_000
@@ -357,7 +356,7 @@ func (o *Options) defaults() {
 		o.Senders = 1
 	}
 	if o.Pace == 0 {
-		o.Pace = 0.95
+		o.Pace = 1
 	}
 	if o.Tenants == 0 {
 		o.Tenants = 1

@@ -162,9 +162,11 @@ type Gate struct {
 // later than the observed part lets its slot go and takes a new one, at
 // most maxMissed times in a row, rather than send into the bunch.
 const (
-	// DefaultMinMargin covers the network's jitter on the way to the
-	// service, which no client can measure.
-	DefaultMinMargin = 3 * time.Millisecond
+	// DefaultMinMargin covers what no client can measure: the network's
+	// jitter on the way to the service and the service's own queueing
+	// before it counts the request (a few ms on a loaded host). 99% of
+	// the limit; a 429 widens the margin further (store.Adaptive).
+	DefaultMinMargin = 10 * time.Millisecond
 	// MaxMargin bounds the margin: the rate stays at least 97% of the
 	// limit however late this machine is.
 	MaxMargin = 30 * time.Millisecond

@@ -129,7 +129,8 @@ func (c *Changer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	gate := c.gates.For(job.TenantID)
 	var callErr error
 	for try := 0; try < 2; try++ { // a 401 refreshes the token and tries once more
-		if err := gate.WaitWithin(ctx, maxHold); err != nil {
+		ticket, err := gate.TakeWithin(ctx, maxHold)
+		if err != nil {
 			var backlog *ratelimit.BacklogError
 			if errors.As(err, &backlog) {
 				return c.release(ctx, op, job, owner, store.ChangeOutcome{}, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
@@ -137,6 +138,8 @@ func (c *Changer) Handle(ctx context.Context, msg jetstream.Msg) error {
 			return c.release(ctx, op, job, owner, store.ChangeOutcome{}, err)
 		}
 		callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		// As a send's: the pause is checked again right before the write.
+		callCtx = teams.WithGuard(callCtx, ticket)
 		start := time.Now()
 		if op == broadcast.StageEdit {
 			callErr = c.teams.Update(callCtx, claim.ConversationID, claim.ActivityID, activity)

@@ -34,8 +34,9 @@ type Adaptive struct {
 	// previous one started is isolated. One 429 is no proof of a lower
 	// limit (a request that left late, network jitter): an isolated
 	// episode leaves the rate alone and widens the margin between slots
-	// by Widen instead; only an episode that follows another within
-	// Isolation lowers the rate. 0: every episode lowers it.
+	// by Widen instead. A rate above the real limit trips it again within
+	// a second or two of each pause: only an episode that follows another
+	// within Isolation lowers the rate. 0: every episode lowers it.
 	Isolation time.Duration
 	// Widen is added to the tenant's margin by an isolated episode; the
 	// widening fades by WidenFade per second.
@@ -45,12 +46,12 @@ type Adaptive struct {
 	MaxMargin time.Duration
 }
 
-// DefaultAdaptive: x0.9 per repeated episode (within 30 s of the last),
-// floor 10% (at least 1/s), hold 1 s, probe +2%/s after 3 s without a 429;
-// an isolated episode widens the margin by 4 ms, fading by 1 ms every 10 s;
-// the margin is at most 30 ms (the rate at least 97% of the limit).
+// DefaultAdaptive: an isolated episode (more than 5 s after the last)
+// widens the margin by 5 ms, fading by 1 ms every 10 s, up to 30 ms (the
+// rate at least 97% of the limit); x0.9 per repeated episode, floor 10%
+// (at least 1/s), hold 1 s, probe +2%/s after 3 s without a 429.
 var DefaultAdaptive = Adaptive{Decrease: 0.9, Floor: 0.1, MinRPS: 1, Hold: time.Second, Quiet: 3 * time.Second, Probe: 0.02,
-	Isolation: 30 * time.Second, Widen: 4 * time.Millisecond, WidenFade: 100 * time.Microsecond, MaxMargin: 30 * time.Millisecond}
+	Isolation: 5 * time.Second, Widen: 5 * time.Millisecond, WidenFade: 100 * time.Microsecond, MaxMargin: 30 * time.Millisecond}
 
 // WithAdaptive returns a Store on the same Redis whose tenant rates learn
 // with a instead of DefaultAdaptive. Every process of a tenant should use
