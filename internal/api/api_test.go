@@ -13,6 +13,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
+	"github.com/broadcast-dev/broadcast/internal/store"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
@@ -158,8 +159,11 @@ func TestCreateGetAndList(t *testing.T) {
 func TestTenantStatus(t *testing.T) {
 	t.Parallel()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 7, InstalledFraction: 1}, NoWorkers: true})
-	// A 429 at a configured 50/s pauses the tenant and lowers its rate.
-	_, _, lowered, err := e.Store.Throttle(t.Context(), e.Tenant, 30*time.Second, 50)
+	// A 429 at a configured 50/s pauses the tenant and lowers its rate
+	// (every episode does with Isolation 0; by default only a repeated one).
+	everyEpisode := store.DefaultAdaptive
+	everyEpisode.Isolation = 0
+	_, _, lowered, err := e.Store.WithAdaptive(everyEpisode).Throttle(t.Context(), e.Tenant, 30*time.Second, 50)
 	require.NoError(t, err)
 	require.True(t, lowered)
 	e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "queued"}, Audience: broadcast.Audience{AllUsers: true}})

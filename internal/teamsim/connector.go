@@ -321,7 +321,8 @@ func isGateway(status int) bool {
 func (s *Sim) answerFault(w http.ResponseWriter, r *http.Request, t *tenantState, f Fault, now time.Duration) {
 	if f.Status == http.StatusTooManyRequests && f.RetryAfter > 0 {
 		ra := roundRetryAfter(f.RetryAfter, false)
-		t.connector.block(now, now+ra, exchangeOf(r).graceAt(now, s.cfg.RetryAfterTolerance))
+		ex := exchangeOf(r)
+		t.connector.block(now, now+ra, ex.graceAt(now, s.cfg.RetryAfterTolerance), ex)
 		w.Header()["Retry-After"] = []string{retryAfterHeader(ra)}
 	}
 	s.connectorFail(w, r, f.Status, f.Code, "")

@@ -62,6 +62,30 @@ type exchange struct {
 	judged  bool          // leaveAt and leave are set
 	leaveAt time.Duration // when the answer leaves, on the sim's clock
 	leave   time.Time     // the same on the wall clock, for the wait
+	// blocked are the scopes this exchange's 429 blocked: no request to
+	// them is a violation until the answer has left (departed).
+	blocked []*limiter
+}
+
+// hold notes that this exchange's answer blocked l. Caller holds l.mu.
+func (ex *exchange) hold(l *limiter) {
+	if ex == nil {
+		return
+	}
+	ex.blocked = append(ex.blocked, l)
+	l.leaving++
+}
+
+// departed says the answer has left (the handler returned): requests to
+// the scopes it blocked are violations from tol after now.
+func (ex *exchange) departed(now, tol time.Duration) {
+	for _, l := range ex.blocked {
+		l.mu.Lock()
+		l.leaving--
+		l.graceUntil = max(l.graceUntil, now+tol)
+		l.mu.Unlock()
+	}
+	ex.blocked = nil
 }
 
 // serve applies the network delay to a request for Graph or the Connector
@@ -77,6 +101,9 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request) {
 			ex.answer += rand.N(j)
 		}
 		r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+		// The answer leaves when the handler returns (net/http flushes it
+		// then), however late this loaded process is in writing it.
+		defer func() { ex.departed(s.clock(), s.cfg.RetryAfterTolerance) }()
 	}
 	s.mux.ServeHTTP(w, r)
 }

@@ -38,6 +38,7 @@ type limiter struct {
 	head         int             // where the next time goes
 	blockedUntil time.Duration   // a Retry-After given has not passed before this
 	graceUntil   time.Duration   // requests before this were in flight when the block began
+	leaving      int             // 429s that set the block and have not left yet
 }
 
 func newLimiter(ws []window) *limiter {
@@ -147,11 +148,11 @@ func admit(clock func() time.Duration, ex *exchange, tol time.Duration, fraction
 	v.retryAfter = roundRetryAfter(max(waitA, waitB), fractional)
 	grace := ex.graceAt(now, tol)
 	if waitB > 0 {
-		b.blockLocked(now, now+v.retryAfter, grace)
+		b.blockLocked(now, now+v.retryAfter, grace, ex)
 		v.refusedBy = b
 	}
 	if waitA > 0 {
-		a.blockLocked(now, now+v.retryAfter, grace)
+		a.blockLocked(now, now+v.retryAfter, grace, ex)
 		v.refusedBy = a
 	}
 	return v
@@ -165,25 +166,28 @@ func (l *limiter) checkBlock(now time.Duration, v *verdict) {
 	if left := l.blockedUntil - now; left > v.early {
 		v.early, v.refusedBy = left, l
 	}
-	if now > l.graceUntil {
+	if now > l.graceUntil && l.leaving == 0 {
 		v.violation = true
 	}
 }
 
 // blockLocked blocks the scope until until, unless it already is for
-// longer; requests until now+grace (the 429 left, plus the tolerance) are
-// not violations. Caller holds mu.
-func (l *limiter) blockLocked(now, until, grace time.Duration) {
+// longer; requests until now+grace (the 429 is due to leave, plus the
+// tolerance) are not violations, nor any request before the 429 of ex has
+// actually left (ex.departed), however late the simulator writes it.
+// Caller holds mu.
+func (l *limiter) blockLocked(now, until, grace time.Duration, ex *exchange) {
 	if until > l.blockedUntil {
 		l.blockedUntil = until
 		l.graceUntil = max(l.graceUntil, now+grace)
+		ex.hold(l)
 	}
 }
 
 // block is blockLocked for callers that do not hold mu.
-func (l *limiter) block(now, until, grace time.Duration) {
+func (l *limiter) block(now, until, grace time.Duration, ex *exchange) {
 	l.mu.Lock()
-	l.blockLocked(now, until, grace)
+	l.blockLocked(now, until, grace, ex)
 	l.mu.Unlock()
 }
 
