@@ -39,7 +39,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
 	done
 
-## bench: the benchmark scenarios; writes docs/BENCHMARKS.md (about 25 minutes).
+## bench: the benchmark scenarios; writes docs/BENCHMARKS.md (about 40 minutes).
 bench: build
 	$(BIN)/bench -out docs/BENCHMARKS.md
 
