@@ -22,9 +22,9 @@ type lateness struct {
 }
 
 const (
-	lateWindow   = 512 // samples: 10 s at 50/s
-	lateEvery    = 32  // recompute after this many samples
-	lateMin      = 64  // samples before the quantile is trusted
+	lateWindow   = 512   // samples: 10 s at 50/s
+	lateEvery    = 32    // recompute after this many samples
+	lateMin      = 64    // samples before the quantile is trusted
 	lateQuantile = 0.998 // the second latest of 512
 	// lateInitial stands for the quantile until enough samples came.
 	lateInitial = 5 * time.Millisecond
