@@ -47,7 +47,7 @@ const (
 
 // TestRetryAfterTolerance is the simulator's RetryAfterTolerance in the
 // pipeline tests unless Options.Sim sets one.
-const TestRetryAfterTolerance = 100 * time.Millisecond
+const TestRetryAfterTolerance = 500 * time.Millisecond
 
 // Options tune an Env. Zero values take test-friendly defaults.
 type Options struct {
@@ -151,9 +151,10 @@ func Start(t testing.TB, o Options) *Env {
 	simCfg := o.Sim
 	if simCfg.RetryAfterTolerance == 0 {
 		// The tests run under -race beside other packages on a small
-		// machine: a request 100 ms after a 429 left is still one that
-		// ignored it, while a few ms are the scheduler's. The strict rule
-		// (5 ms) is measured by the benchmarks, on a machine at rest.
+		// machine, where a few ms (and under a full suite, at times more
+		// than 100 ms) are the scheduler's: the tests count a request
+		// half a second after a 429 left, the simulator's earlier rule.
+		// The strict rule (5 ms) is measured by the benchmarks.
 		simCfg.RetryAfterTolerance = TestRetryAfterTolerance
 	}
 	simCfg.Tenants = tenants
