@@ -35,15 +35,21 @@ func (s *Store) MarkInstalled(ctx context.Context, tenant, user, scope string, a
 // in scope, if within InstallMarkTTL.
 func (s *Store) InstalledAt(ctx context.Context, tenant, user, scope string) (time.Time, bool, error) {
 	v, err := s.rdb.Get(ctx, installMarkKey(tenant, user, scope)).Result()
+	return unixMillis(v, err, "install of "+user)
+}
+
+// unixMillis reads a time stored as Unix milliseconds (a GET or HGET's
+// answer): false when the key or field is missing.
+func unixMillis(v string, err error, what string) (time.Time, bool, error) {
 	if errors.Is(err, redis.Nil) {
 		return time.Time{}, false, nil
 	}
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("read install of %s: %w", user, err)
+		return time.Time{}, false, fmt.Errorf("read %s: %w", what, err)
 	}
 	ms, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("read install of %s: %q is not a time", user, v)
+		return time.Time{}, false, fmt.Errorf("read %s: %q is not a time", what, v)
 	}
-	return time.UnixMilli(ms), true, nil
+	return time.UnixMilli(ms).UTC(), true, nil
 }

@@ -2,12 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // The users who uninstalled the app, as the bot endpoint heard it
@@ -47,15 +43,5 @@ func (s *Store) NoteUninstalled(ctx context.Context, tenant, user string, at tim
 // install).
 func (s *Store) Uninstalled(ctx context.Context, tenant, user string) (time.Time, bool, error) {
 	v, err := s.rdb.HGet(ctx, uninstalledKey(tenant), user).Result()
-	if errors.Is(err, redis.Nil) {
-		return time.Time{}, false, nil
-	}
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("read uninstall of %s: %w", user, err)
-	}
-	ms, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("read uninstall of %s: %q is not a time", user, v)
-	}
-	return time.UnixMilli(ms).UTC(), true, nil
+	return unixMillis(v, err, "uninstall of "+user)
 }
