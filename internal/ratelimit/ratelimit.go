@@ -48,9 +48,22 @@ import (
 // Rates are requests per second: rps is the configured rate, and the
 // answers carry the tenant's current (learned) rate.
 type Shared interface {
-	ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (wait time.Duration, rate float64, ok bool, err error)
+	ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (Slot, error)
 	Throttle(ctx context.Context, tenant string, d time.Duration, rps float64) (left time.Duration, rate float64, lowered bool, err error)
 	PauseLeft(ctx context.Context, tenant string) (time.Duration, error)
+}
+
+// Slot is the shared budget's answer to a reservation.
+type Slot struct {
+	// Wait is how long after Clock the slot is due.
+	Wait time.Duration
+	// Clock is the shared store's clock when it handed the slot out.
+	Clock time.Time
+	// Rate is the tenant's current rate (requests/s).
+	Rate float64
+	// OK is false when the next slot was further ahead than allowed:
+	// nothing was reserved.
+	OK bool
 }
 
 // A job waiting for a tenant holds one of its worker's slots, which another
@@ -141,6 +154,7 @@ type Gate struct {
 	local     *rate.Limiter
 	log       *zap.Logger
 	late      *lateness
+	clock     storeClock
 	// metrics: the tenant's 429s, pauses and rate.
 	metrics *metrics.Tenant
 
@@ -359,31 +373,30 @@ func (t *Ticket) Throttled(retryAfter time.Duration) {
 }
 
 // slot waits for the tenant's next slot and returns the time lateness is
-// counted from, and whether it had to wait. Redis reads its clock for the
-// slot somewhere between the call and its answer, so the slot is due
-// between asked+wait and answered+wait: a request may leave up to the
-// call's round trip early or late relative to it. Lateness is counted
-// from asked+wait less the round trip, so that the margin covers that
+// counted from, and whether it had to wait. The slot is due at a time of
+// the store's clock, which this gate's clock maps to its own (see
+// storeClock) within a small uncertainty; lateness is counted from the
+// earliest the slot may be due, so that the margin covers that
 // uncertainty too.
 func (g *Gate) slot(ctx context.Context) (time.Time, bool, error) {
 	for missed := 0; g.shared != nil; missed++ {
 		asked := time.Now()
-		wait, cur, ok, err := g.shared.ReserveMargin(ctx, g.tenant, g.rps, g.ahead, g.Margin())
-		rtt := time.Since(asked)
+		s, err := g.shared.ReserveMargin(ctx, g.tenant, g.rps, g.ahead, g.Margin())
 		if err == nil {
-			g.learn(cur)
+			g.learn(s.Rate)
 		}
 		switch {
-		case err == nil && !ok:
-			return time.Time{}, false, &BacklogError{Wait: wait}
-		case err == nil && wait <= 0:
-			return asked.Add(-rtt), false, nil
+		case err == nil && !s.OK:
+			return time.Time{}, false, &BacklogError{Wait: s.Wait}
 		case err == nil:
-			due := asked.Add(wait)
+			due, unsure := g.clock.local(asked, time.Now(), s.Clock, s.Clock.Add(s.Wait))
+			from := due.Add(-unsure)
+			if time.Until(due) <= 0 {
+				return from, false, nil
+			}
 			if err := g.sleep(ctx, time.Until(due)); err != nil {
 				return due, true, err
 			}
-			from := due.Add(-rtt)
 			late := time.Since(from)
 			if late <= g.tolerance() || missed == maxMissed {
 				return from, true, nil

@@ -176,9 +176,9 @@ type outage struct {
 	down atomic.Bool
 }
 
-func (o *outage) ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (time.Duration, float64, bool, error) {
+func (o *outage) ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (ratelimit.Slot, error) {
 	if o.down.Load() {
-		return 0, 0, false, errors.New("redis: connection refused")
+		return ratelimit.Slot{}, errors.New("redis: connection refused")
 	}
 	return o.Shared.ReserveMargin(ctx, tenant, rps, ahead, margin)
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 )
 
 // Adaptive is how a tenant's shared rate learns a real limit lower than the
@@ -69,7 +71,8 @@ func (a Adaptive) floor(rps float64) float64 { return min(rps, max(a.MinRPS, a.F
 
 // Reserve is ReserveMargin without a margin of the caller's own.
 func (s *Store) Reserve(ctx context.Context, tenant string, rps float64, ahead time.Duration) (wait time.Duration, rate float64, ok bool, err error) {
-	return s.ReserveMargin(ctx, tenant, rps, ahead, 0)
+	slot, err := s.ReserveMargin(ctx, tenant, rps, ahead, 0)
+	return slot.Wait, slot.Rate, slot.OK, err
 }
 
 // ReserveMargin takes the tenant's next request slot, shared by every
@@ -77,22 +80,27 @@ func (s *Store) Reserve(ctx context.Context, tenant string, rps float64, ahead t
 // configured rate, unless 429s taught a lower one) and never inside a
 // pause. n slots span 1 s plus a margin: the caller's (margin, from the
 // lateness it observes) plus the tenant's widening after isolated 429s,
-// at most Adaptive.MaxMargin. It returns how long to wait for the slot and
-// the current rate. When the next slot is more than ahead away, nothing is
-// reserved and ok is false: the caller should put its work back for later.
-func (s *Store) ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (wait time.Duration, rate float64, ok bool, err error) {
+// at most Adaptive.MaxMargin. The answer says how long after Redis's clock
+// read the slot is due, and the current rate. When the next slot is more
+// than ahead away, nothing is reserved and OK is false: the caller should
+// put its work back for later.
+func (s *Store) ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (ratelimit.Slot, error) {
 	a := s.adapt
 	res, err := reserveScript.Run(ctx, s.rdb, []string{rateKey(tenant), pauseKey(tenant), aimdKey(tenant)},
 		luaFloat(rps), ahead.Microseconds(), luaFloat(a.Probe), max(margin, 0).Microseconds(), a.MaxMargin.Microseconds(),
 		luaFloat(fade(a))).Slice()
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("reserve a slot of %s: %w", tenant, err)
+		return ratelimit.Slot{}, fmt.Errorf("reserve a slot of %s: %w", tenant, err)
 	}
-	wait, rate, err = waitAndRate(res)
+	if len(res) != 4 {
+		return ratelimit.Slot{}, fmt.Errorf("reserve a slot of %s: unexpected answer %v", tenant, res)
+	}
+	wait, rate, err := waitAndRate(res[:3])
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("reserve a slot of %s: %w", tenant, err)
+		return ratelimit.Slot{}, fmt.Errorf("reserve a slot of %s: %w", tenant, err)
 	}
-	return wait, rate, res[1] == int64(1), nil
+	clock, _ := res[3].(int64)
+	return ratelimit.Slot{Wait: wait, Rate: rate, OK: res[1] == int64(1), Clock: time.UnixMicro(clock)}, nil
 }
 
 // Throttle records a 429 from the tenant: it stops every request to the
@@ -201,8 +209,10 @@ end
 // (1 s + margin)/rate apart, never before a pause ends, and at most ahead
 // into the future; the margin is the caller's plus the widening, at most
 // the max. KEYS: rate, pause, aimd. ARGV: configured rate (req/s), ahead
-// (µs), probe, margin (µs), max margin (µs), fade. Returns {wait µs, 1, rate} for a reserved slot, {wait µs, 0,
-// rate} when the next slot is further ahead than allowed (nothing reserved).
+// (µs), probe, margin (µs), max margin (µs), fade. Returns {wait µs, 1,
+// rate, now µs} for a reserved slot, {wait µs, 0, rate, now µs} when the
+// next slot is further ahead than allowed (nothing reserved); now is
+// Redis's clock, from which the caller's clock learns its offset.
 // It writes the aimd hash only when it lacks this configured rate, so a
 // request costs one read of it.
 var reserveScript = redis.NewScript(luaNow + luaRate + `
@@ -215,10 +225,10 @@ if tonumber(a[3]) ~= cfg then
 end
 local rate = current(a[1], a[2], cfg, probe, now)
 local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0) or 0, tonumber(redis.call('GET', KEYS[2]) or 0) or 0)
-if slot - now > ahead then return {slot - now, 0, fmtRate(rate)} end
+if slot - now > ahead then return {slot - now, 0, fmtRate(rate), now} end
 local nxt = slot + (1000000 + margin) / rate
 redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1000)
-return {slot - now, 1, fmtRate(rate)}
+return {slot - now, 1, fmtRate(rate), now}
 `)
 
 // throttleScript records a 429: it extends the pause (never shortens it)
