@@ -9,6 +9,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/demo"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
 
 func TestSelect(t *testing.T) {
@@ -90,11 +91,34 @@ func TestReport(t *testing.T) {
 		"| 2 | 100 | 45.0/s | 90.0% |",
 		"300 of its 1000 recipients were done: it completed **1.5s**",
 		"goodput: **480/s**, B1's (1 sender, this run): 490/s: **98.0%**",
-		"| yes: 98.0%, 0.00% 429s, 0 violations |",
+		"| yes: 98.0%, 0.00% 429s in the measured broadcast, 0 violations |",
 		"| **no**: min 90.0% |",
 		"**1m2s, 32.3 messages/s**", "| yes: 32.3/s from create to completion |",
 		"the crash cost **+3.5 s** (goal <= 5 s)", "| yes: +3.5 s |",
 	} {
 		require.Contains(t, s, want)
 	}
+}
+
+// The steady-state goal counts the measured broadcast's 429s, not the
+// warm-up's (a first broadcast, with installs), and every violation.
+func TestAtTheLimitCountsTheMeasuredBroadcast(t *testing.T) {
+	t.Parallel()
+	sc := Scenario{Options: demo.Options{RPS: 500}}
+	r := &demo.Result{SteadyRate: 490,
+		LedgerBefore: teamsim.Ledger{Throttled: 70, Requests: map[string]int64{"send": 20_000, "create": 20_000}},
+		Ledger:       teamsim.Ledger{Throttled: 100, Requests: map[string]int64{"send": 60_000, "create": 20_000}},
+	}
+	got, ok := atTheLimit(sc, r)
+	require.Equal(t, "98.0%, 0.07% 429s in the measured broadcast, 0 violations", got)
+	require.True(t, ok)
+
+	r.Ledger.Throttled = 120
+	got, ok = atTheLimit(sc, r)
+	require.Equal(t, "98.0%, 0.12% 429s in the measured broadcast, 0 violations", got)
+	require.False(t, ok)
+
+	r.Ledger.Throttled, r.Ledger.RetryAfterViolations = 100, 1
+	_, ok = atTheLimit(sc, r)
+	require.False(t, ok, "a violation of the warm-up counts")
 }

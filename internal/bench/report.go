@@ -24,7 +24,7 @@ func writeReport(out io.Writer, runs []run) {
 	fmt.Fprintf(out, "# Benchmarks\n\nWritten by `make bench` (`bin/bench`) on %s: %s, %d CPUs, %s, %s.\n"+
 		"Each run starts the real binaries as processes, an embedded NATS JetStream server (file storage), a redis-server and the simulator on this machine.\n"+
 		"Runs marked *warm* first send a broadcast that installs the app and fills the conversation cache, then measure a second broadcast to the same users.\n"+
-		"Steady rate is the delivery rate between 10%% and 90%% of the measured broadcast; 429s and violations are the simulator's ledger over the whole run.\n"+
+		"Steady rate is the delivery rate between 10%% and 90%% of the measured broadcast; 429s and violations are the simulator's ledger over the whole run (warm-up included); the steady-state goal counts the measured broadcast's 429s.\n"+
 		"Every run but B2 is at Teams' latency (the simulator's realistic profile), with the services configured at the simulator's limits (`TENANT_RPS` = the limit, the default).\n"+
 		"`bin/bench -run B4` reruns one scenario (a regular expression over F1, F2, B1…B6, C1 and demo) and prints its report.\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runtime.Version())
@@ -73,7 +73,7 @@ func verdict(r run, runs []run) string {
 
 func row(sc Scenario, r *demo.Result, met string) string {
 	l := r.Ledger
-	requests := requests(r)
+	requests := requests(r.Ledger)
 	o := sc.Options
 	limit, rate, share := "none", fmt.Sprintf("%.0f/s", r.SteadyRate), "–"
 	switch {

@@ -101,6 +101,9 @@ type Result struct {
 	// theirs (see Tenants).
 	Broadcast *broadcast.Broadcast
 	Ledger    teamsim.Ledger
+	// LedgerBefore is the simulator's ledger when the measured broadcast
+	// was created: Ledger less it is the measured broadcast's alone.
+	LedgerBefore teamsim.Ledger
 	Expected  Expected
 	Problems  []string // empty when everything matched
 	Elapsed   time.Duration

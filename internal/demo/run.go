@@ -97,6 +97,7 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	before := r.sim.Ledger()
 	start := time.Now()
 	prof := r.startProfile(ctx)
 	ids := make([]string, len(r.tenants))
@@ -129,7 +130,7 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 		return nil, cpuErr
 	}
 	sum := total(w.broadcasts)
-	res := &Result{Broadcast: sum, Ledger: r.sim.Ledger(), Elapsed: elapsed, Tenant: r.tenants[0],
+	res := &Result{Broadcast: sum, Ledger: r.sim.Ledger(), LedgerBefore: before, Elapsed: elapsed, Tenant: r.tenants[0],
 		SteadyRate: steadyRate(w.sum, sum.Counts.Total), Broadcasts: n, Senders: o.Senders, Pace: o.Pace,
 		CPU: cpuSpent(cpuBefore, cpuAfter, r.procs.byPID()), Known: known, InstallsDone: installsDone(w.sum, start),
 		Urgent: urgentRes, Killed: killed}
