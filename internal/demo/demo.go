@@ -104,10 +104,10 @@ type Result struct {
 	// LedgerBefore is the simulator's ledger when the measured broadcast
 	// was created: Ledger less it is the measured broadcast's alone.
 	LedgerBefore teamsim.Ledger
-	Expected  Expected
-	Problems  []string // empty when everything matched
-	Elapsed   time.Duration
-	Tenant    string // the (first) tenant
+	Expected     Expected
+	Problems     []string // empty when everything matched
+	Elapsed      time.Duration
+	Tenant       string // the (first) tenant
 	// SteadyRate is the delivery rate between 10% and 90% of the measured
 	// broadcast, without its start and its tail (messages/s); with several
 	// tenants, of all of them together.
