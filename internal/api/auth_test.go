@@ -420,6 +420,45 @@ func TestOversizedBodiesAre413(t *testing.T) {
 	require.True(t, found)
 }
 
+// A request no route serves needs a key like any other (401 before 404 or
+// 405, so that routes cannot be probed without one), and then answers the
+// API's JSON error: 404 for an unknown path, 405 with Allow for a method
+// the path does not take.
+func TestUnroutedRequestsAnswerJSONAfterTheKey(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t)
+	id := "0190c6d2-0000-7000-8000-000000000000"
+	cases := []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{http.MethodGet, "/v2/broadcasts", http.StatusNotFound, "not_found", ""},
+		{http.MethodGet, "/", http.StatusNotFound, "not_found", ""},
+		{http.MethodDelete, "/v1/broadcasts/" + id, http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD"},
+		{http.MethodPut, "/v1/broadcasts", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, POST"},
+		{http.MethodGet, "/v1/broadcasts/" + id + "/cancel", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
+		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD"},
+	}
+	for _, c := range cases {
+		rec := b.call(t, "", c.method, c.path, "")
+		require.Equal(t, http.StatusUnauthorized, rec.Code, "%s %s without a key: %s", c.method, c.path, rec.Body.String())
+		require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+		require.Equal(t, "unauthorized", errorOf(t, rec).Error.Code)
+		require.Empty(t, rec.Header().Get("Allow"), "nothing about the route before the key")
+
+		rec = b.call(t, b.view, c.method, c.path, "")
+		require.Equal(t, c.status, rec.Code, "%s %s: %s", c.method, c.path, rec.Body.String())
+		require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+		eb := errorOf(t, rec)
+		require.Equal(t, c.code, eb.Error.Code)
+		require.Contains(t, eb.Error.Message, c.method+" "+c.path)
+		require.Equal(t, c.allow, rec.Header().Get("Allow"))
+	}
+	rec := b.call(t, "", http.MethodGet, "/healthz", "")
+	require.Equal(t, http.StatusOK, rec.Code, "liveness needs no key")
+}
+
 // A route the policy table does not list cannot be registered.
 func TestRouteWithoutPolicyPanics(t *testing.T) {
 	t.Parallel()

@@ -28,19 +28,8 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 		maxBody = MaxBodyBytes
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, err := auth.BearerToken(r.Header.Values("Authorization"))
-		var p auth.Principal
-		if err == nil {
-			var ok bool
-			if p, ok = s.keys.Authenticate(token); !ok {
-				err = auth.ErrKeyNotValid
-			}
-		}
-		if err != nil {
-			s.log.Info("request refused: no valid API key", zap.String("route", pattern),
-				zap.String("remote_addr", r.RemoteAddr), zap.String("reason", refusal(err)))
-			w.Header().Set("WWW-Authenticate", `Bearer realm="broadcast"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error(), nil)
+		p, ok := s.authenticate(w, r, pattern)
+		if !ok {
 			return
 		}
 		ctx := auth.WithPrincipal(r.Context(), p)
@@ -75,6 +64,27 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// authenticate returns the key the request carries, or answers 401. route
+// names the request's route in the log.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, route string) (auth.Principal, bool) {
+	token, err := auth.BearerToken(r.Header.Values("Authorization"))
+	var p auth.Principal
+	if err == nil {
+		var ok bool
+		if p, ok = s.keys.Authenticate(token); !ok {
+			err = auth.ErrKeyNotValid
+		}
+	}
+	if err != nil {
+		s.log.Info("request refused: no valid API key", zap.String("route", route),
+			zap.String("remote_addr", r.RemoteAddr), zap.String("reason", refusal(err)))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="broadcast"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", err.Error(), nil)
+		return p, false
+	}
+	return p, true
 }
 
 // owns notes the tenant of the broadcast {id} for the audit log and, when
