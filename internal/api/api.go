@@ -169,7 +169,7 @@ func (s *Server) decoded(w http.ResponseWriter, err error) bool {
 	var verr *broadcast.ValidationError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body is over "+strconv.FormatInt(tooBig.Limit, 10)+" bytes", nil)
+		tooLarge(w, tooBig.Limit, "")
 	case errors.As(err, &verr):
 		s.fail(w, err)
 	default:

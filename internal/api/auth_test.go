@@ -386,8 +386,6 @@ func TestOversizedBodiesAre413(t *testing.T) {
 		ct := "application/json"
 		big := ""
 		switch pattern {
-		case "POST /v1/broadcasts":
-			limit = api.MaxUploadBytes
 		case "POST /v1/tenants/{tenant}/conversations/import":
 			ct = "text/csv"
 			row := "x,a:1" + strings.Repeat("x", 1000) + ",y\n" // rows of 1 KB: the size bound comes first
@@ -418,6 +416,34 @@ func TestOversizedBodiesAre413(t *testing.T) {
 		found = found || (e.Action == api.ActionEdit && e.Status == http.StatusRequestEntityTooLarge)
 	}
 	require.True(t, found)
+}
+
+// A body over its bound is refused naming the bound of its own type: a
+// JSON create's 4 MiB, not the 16 MiB of a multipart upload.
+func TestOversizedBodiesNameTheirBound(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t)
+	for _, c := range []struct{ path, contentType, want string }{
+		{"/v1/broadcasts", "application/json", "over 4 MiB (4194304 bytes), the bound of a JSON body"},
+		{"/v1/broadcasts", "", "over 4 MiB (4194304 bytes), the bound of a JSON body"},
+		{"/v1/broadcasts", "multipart/form-data; boundary=x", "over 16 MiB (16777216 bytes), the bound of a multipart/form-data body"},
+		{"/v1/previews", "application/json", "over 4 MiB (4194304 bytes), the bound of a JSON body"},
+		{"/v1/tenants/" + b.e.Tenant + "/conversations/import", "text/csv", "over 32 MiB (33554432 bytes), the bound of a CSV import"},
+	} {
+		// Refused on its Content-Length: a 40 MB body is never read.
+		req := httptest.NewRequest(http.MethodPost, c.path, strings.NewReader("{}"))
+		req.ContentLength = 40_000_000
+		if c.contentType != "" {
+			req.Header.Set("Content-Type", c.contentType)
+		}
+		req.Header.Set("Authorization", "Bearer "+b.keys.token[b.admin])
+		rec := httptest.NewRecorder()
+		b.srv.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, "%s %s: %s", c.path, c.contentType, rec.Body.String())
+		eb := errorOf(t, rec)
+		require.Equal(t, "too_large", eb.Error.Code)
+		require.Contains(t, eb.Error.Message, c.want, "%s %s", c.path, c.contentType)
+	}
 }
 
 // A request no route serves needs a key like any other (401 before 404 or
