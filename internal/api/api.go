@@ -21,7 +21,8 @@
 // Every /v1 route needs a bearer API key (internal/auth) whose role the
 // policy table (policy.go) allows; guard.go answers 401 and 403, bounds
 // request bodies (413) and writes each state-changing call to the audit
-// log (audit.go).
+// log (audit.go). A request no route serves needs a valid key too, then
+// gets 404, or 405 for a path that takes other methods (routes.go).
 //
 // Errors are JSON: {"error":{"code":"...","message":"...","fields":[{"field","problem"}]}}.
 package api
@@ -140,6 +141,10 @@ func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -164,7 +169,7 @@ func (s *Server) decoded(w http.ResponseWriter, err error) bool {
 	var verr *broadcast.ValidationError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body is over "+strconv.FormatInt(tooBig.Limit, 10)+" bytes", nil)
+		tooLarge(w, tooBig.Limit, "")
 	case errors.As(err, &verr):
 		s.fail(w, err)
 	default:

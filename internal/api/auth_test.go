@@ -211,13 +211,6 @@ func TestAuthorsActOnTheirOwnBroadcasts(t *testing.T) {
 	theirs := b.create(t, b.other)
 	rec = b.call(t, b.admin, http.MethodPost, "/v1/broadcasts/"+theirs.ID+"/cancel", "")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-
-	// The same Idempotency-Key and body from another key is not a retry.
-	body := `{"message":{"text":"once"},"audience":{"allUsers":true},"sendAt":"` + later() + `"}`
-	rec = b.call(t, b.author, http.MethodPost, "/v1/broadcasts", body, "Idempotency-Key", "k-"+mine.ID)
-	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
-	rec = b.call(t, b.other, http.MethodPost, "/v1/broadcasts", body, "Idempotency-Key", "k-"+mine.ID)
-	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
 }
 
 // listAudit reads the audit entries of the filter q as the admin, limit a
@@ -386,8 +379,6 @@ func TestOversizedBodiesAre413(t *testing.T) {
 		ct := "application/json"
 		big := ""
 		switch pattern {
-		case "POST /v1/broadcasts":
-			limit = api.MaxUploadBytes
 		case "POST /v1/tenants/{tenant}/conversations/import":
 			ct = "text/csv"
 			row := "x,a:1" + strings.Repeat("x", 1000) + ",y\n" // rows of 1 KB: the size bound comes first
@@ -418,6 +409,73 @@ func TestOversizedBodiesAre413(t *testing.T) {
 		found = found || (e.Action == api.ActionEdit && e.Status == http.StatusRequestEntityTooLarge)
 	}
 	require.True(t, found)
+}
+
+// A body over its bound is refused naming the bound of its own type: a
+// JSON create's 4 MiB, not the 16 MiB of a multipart upload.
+func TestOversizedBodiesNameTheirBound(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t)
+	for _, c := range []struct{ path, contentType, want string }{
+		{"/v1/broadcasts", "application/json", "over 4 MiB (4194304 bytes), the bound of a JSON body"},
+		{"/v1/broadcasts", "", "over 4 MiB (4194304 bytes), the bound of a JSON body"},
+		{"/v1/broadcasts", "multipart/form-data; boundary=x", "over 16 MiB (16777216 bytes), the bound of a multipart/form-data body"},
+		{"/v1/previews", "application/json", "over 4 MiB (4194304 bytes), the bound of a JSON body"},
+		{"/v1/tenants/" + b.e.Tenant + "/conversations/import", "text/csv", "over 32 MiB (33554432 bytes), the bound of a CSV import"},
+	} {
+		// Refused on its Content-Length: a 40 MB body is never read.
+		req := httptest.NewRequest(http.MethodPost, c.path, strings.NewReader("{}"))
+		req.ContentLength = 40_000_000
+		if c.contentType != "" {
+			req.Header.Set("Content-Type", c.contentType)
+		}
+		req.Header.Set("Authorization", "Bearer "+b.keys.token[b.admin])
+		rec := httptest.NewRecorder()
+		b.srv.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, "%s %s: %s", c.path, c.contentType, rec.Body.String())
+		eb := errorOf(t, rec)
+		require.Equal(t, "too_large", eb.Error.Code)
+		require.Contains(t, eb.Error.Message, c.want, "%s %s", c.path, c.contentType)
+	}
+}
+
+// A request no route serves needs a key like any other (401 before 404 or
+// 405, so that routes cannot be probed without one), and then answers the
+// API's JSON error: 404 for an unknown path, 405 with Allow for a method
+// the path does not take.
+func TestUnroutedRequestsAnswerJSONAfterTheKey(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t)
+	id := "0190c6d2-0000-7000-8000-000000000000"
+	cases := []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{http.MethodGet, "/v2/broadcasts", http.StatusNotFound, "not_found", ""},
+		{http.MethodGet, "/", http.StatusNotFound, "not_found", ""},
+		{http.MethodDelete, "/v1/broadcasts/" + id, http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD"},
+		{http.MethodPut, "/v1/broadcasts", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, POST"},
+		{http.MethodGet, "/v1/broadcasts/" + id + "/cancel", http.StatusMethodNotAllowed, "method_not_allowed", "POST"},
+		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD"},
+	}
+	for _, c := range cases {
+		rec := b.call(t, "", c.method, c.path, "")
+		require.Equal(t, http.StatusUnauthorized, rec.Code, "%s %s without a key: %s", c.method, c.path, rec.Body.String())
+		require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+		require.Equal(t, "unauthorized", errorOf(t, rec).Error.Code)
+		require.Empty(t, rec.Header().Get("Allow"), "nothing about the route before the key")
+
+		rec = b.call(t, b.view, c.method, c.path, "")
+		require.Equal(t, c.status, rec.Code, "%s %s: %s", c.method, c.path, rec.Body.String())
+		require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+		eb := errorOf(t, rec)
+		require.Equal(t, c.code, eb.Error.Code)
+		require.Contains(t, eb.Error.Message, c.method+" "+c.path)
+		require.Equal(t, c.allow, rec.Header().Get("Allow"))
+	}
+	rec := b.call(t, "", http.MethodGet, "/healthz", "")
+	require.Equal(t, http.StatusOK, rec.Code, "liveness needs no key")
 }
 
 // A route the policy table does not list cannot be registered.

@@ -97,7 +97,7 @@ func forget(t *testing.T, st *store.Store, tenant, id, key string, withKey bool)
 	rdb := st.Client()
 	keys := []string{"{b:" + id + "}:meta", "{b:" + id + "}:counts", "{b:" + id + "}:users"}
 	if withKey {
-		keys = append(keys, "idem:"+tenant+":"+key)
+		keys = append(keys, "idem:"+tenant+":admin:"+key) // newAdminAPI's key is "admin"
 	}
 	if err := rdb.Del(ctx, keys...).Err(); err != nil {
 		t.Fatal(err)

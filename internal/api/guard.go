@@ -23,24 +23,9 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 	if ru.public {
 		return h
 	}
-	maxBody := ru.maxBody
-	if maxBody == 0 {
-		maxBody = MaxBodyBytes
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, err := auth.BearerToken(r.Header.Values("Authorization"))
-		var p auth.Principal
-		if err == nil {
-			var ok bool
-			if p, ok = s.keys.Authenticate(token); !ok {
-				err = auth.ErrKeyNotValid
-			}
-		}
-		if err != nil {
-			s.log.Info("request refused: no valid API key", zap.String("route", pattern),
-				zap.String("remote_addr", r.RemoteAddr), zap.String("reason", refusal(err)))
-			w.Header().Set("WWW-Authenticate", `Bearer realm="broadcast"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error(), nil)
+		p, ok := s.authenticate(w, r, pattern)
+		if !ok {
 			return
 		}
 		ctx := auth.WithPrincipal(r.Context(), p)
@@ -62,9 +47,10 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 				return
 			}
 		}
+		maxBody, body := ru.bodyLimit(r)
 		if r.ContentLength > maxBody {
 			note.setStatus(http.StatusRequestEntityTooLarge)
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body is over "+strconv.FormatInt(maxBody, 10)+" bytes", nil)
+			tooLarge(w, maxBody, body)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -75,6 +61,53 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// authenticate returns the key the request carries, or answers 401. route
+// names the request's route in the log.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, route string) (auth.Principal, bool) {
+	token, err := auth.BearerToken(r.Header.Values("Authorization"))
+	var p auth.Principal
+	if err == nil {
+		var ok bool
+		if p, ok = s.keys.Authenticate(token); !ok {
+			err = auth.ErrKeyNotValid
+		}
+	}
+	if err != nil {
+		s.log.Info("request refused: no valid API key", zap.String("route", route),
+			zap.String("remote_addr", r.RemoteAddr), zap.String("reason", refusal(err)))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="broadcast"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized", err.Error(), nil)
+		return p, false
+	}
+	return p, true
+}
+
+// bodyLimit is the bound of r's body under ru, and what the bound is of,
+// for a 413.
+func (ru rule) bodyLimit(r *http.Request) (int64, string) {
+	switch {
+	case ru.maxUpload > 0 && isMultipart(r):
+		return ru.maxUpload, "a multipart/form-data body"
+	case ru.maxBody > 0:
+		return ru.maxBody, ru.body
+	}
+	return MaxBodyBytes, "a JSON body"
+}
+
+// tooLarge answers 413 for a body over limit; body names what the limit
+// is of ("" when unknown).
+func tooLarge(w http.ResponseWriter, limit int64, body string) {
+	size := strconv.FormatInt(limit, 10) + " bytes"
+	if limit%(1<<20) == 0 {
+		size = strconv.FormatInt(limit>>20, 10) + " MiB (" + size + ")"
+	}
+	msg := "the request body is over " + size
+	if body != "" {
+		msg += ", the bound of " + body
+	}
+	writeError(w, http.StatusRequestEntityTooLarge, "too_large", msg, nil)
 }
 
 // owns notes the tenant of the broadcast {id} for the audit log and, when

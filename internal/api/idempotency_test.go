@@ -266,3 +266,36 @@ func TestIdempotencyKeyInProgress(t *testing.T) {
 	require.Contains(t, eb.Error.Message, id)
 	require.Equal(t, "5", rec.Header().Get("Retry-After"), "at most 5 s, though the grace is an hour")
 }
+
+// Idempotency-Keys are per API key: another author's request with the same
+// key is its own create, never a replay or a 422 that names the first
+// author's broadcast; each author's retry gets its own broadcast back.
+func TestIdempotencyKeysArePerAPIKey(t *testing.T) {
+	t.Parallel()
+	b := setupAuth(t)
+	const key = "hr-2026-12-01-benefits"
+	body := `{"message":{"text":"once"},"audience":{"allUsers":true},"sendAt":"` + later() + `"}`
+	create := func(name, body string, want int) *httptest.ResponseRecorder {
+		t.Helper()
+		rec := b.call(t, name, http.MethodPost, "/v1/broadcasts", body, broadcast.IdempotencyHeader, key)
+		require.Equal(t, want, rec.Code, "%s: %s", name, rec.Body.String())
+		return rec
+	}
+	mine := decode(t, create(b.author, body, http.StatusAccepted))
+	theirs := decode(t, create(b.other, body, http.StatusAccepted))
+	require.NotEqual(t, mine.ID, theirs.ID, "another key's create is another broadcast")
+	require.Equal(t, b.other, theirs.CreatedBy)
+
+	for name, id := range map[string]string{b.author: mine.ID, b.other: theirs.ID} {
+		got := decode(t, create(name, body, http.StatusOK))
+		require.Equal(t, id, got.ID, "%s's retry gets its own broadcast", name)
+	}
+	// An admin's key is no wider: its key of that name is its own too.
+	admins := decode(t, create(b.admin, body, http.StatusAccepted))
+	require.NotContains(t, []string{mine.ID, theirs.ID}, admins.ID)
+
+	rec := create(b.other, `{"message":{"text":"twice"},"audience":{"allUsers":true},"sendAt":"`+later()+`"}`, http.StatusUnprocessableEntity)
+	msg := errorOf(t, rec).Error.Message
+	require.Contains(t, msg, theirs.ID, "a reuse names the key's own broadcast")
+	require.NotContains(t, msg, mine.ID, "never another author's")
+}

@@ -24,8 +24,11 @@ type rule struct {
 	own bool
 	// action names a state-changing call in the audit log; reads have none.
 	action string
-	// maxBody bounds the request body (MaxBodyBytes when 0).
-	maxBody int64
+	// maxBody bounds the request body and body names it in a 413 (when 0:
+	// MaxBodyBytes, a JSON body); maxUpload, when set, bounds a
+	// multipart/form-data body instead.
+	maxBody, maxUpload int64
+	body               string
 }
 
 // policy is the one table of who may call what: every route the server
@@ -42,7 +45,7 @@ var policy = map[string]rule{
 	"GET /v1/tenants/{tenant}":             {role: auth.Viewer},
 	"GET /v1/tenants/{tenant}/unreachable": {role: auth.Viewer},
 
-	"POST /v1/broadcasts":              {role: auth.Author, action: ActionCreate, maxBody: MaxUploadBytes},
+	"POST /v1/broadcasts":              {role: auth.Author, action: ActionCreate, maxUpload: MaxUploadBytes},
 	"POST /v1/previews":                {role: auth.Author, action: ActionDraftPreview},
 	"POST /v1/broadcasts/{id}/preview": {role: auth.Author, own: true, action: ActionPreview},
 	"POST /v1/broadcasts/{id}/cancel":  {role: auth.Author, own: true, action: ActionCancel},
@@ -52,7 +55,7 @@ var policy = map[string]rule{
 	"POST /v1/broadcasts/{id}/recall": {role: auth.Admin, action: ActionRecall},
 	"GET /v1/audit":                   {role: auth.Admin},
 
-	"POST /v1/tenants/{tenant}/conversations/import": {role: auth.Admin, action: ActionImport, maxBody: MaxImportBytes},
+	"POST /v1/tenants/{tenant}/conversations/import": {role: auth.Admin, action: ActionImport, maxBody: MaxImportBytes, body: "a CSV import"},
 }
 
 // Policy returns the least role each route needs (0 for a public route)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/csvsafe"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -283,9 +283,11 @@ func (s *Server) unreachable(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// csvStream writes a CSV answer as it goes (RFC 4180, CRLF line ends).
+// csvStream writes a CSV answer as it goes (RFC 4180, CRLF line ends),
+// each cell neutralised for spreadsheets (csvsafe): display names are
+// anyone's to choose.
 type csvStream struct {
-	w  *csv.Writer
+	w  *csvsafe.Writer
 	rc *http.ResponseController
 }
 
@@ -294,8 +296,7 @@ func newCSVStream(w http.ResponseWriter, filename string, header []string) *csvS
 	w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	st := &csvStream{w: csv.NewWriter(w), rc: http.NewResponseController(w)}
-	st.w.UseCRLF = true
+	st := &csvStream{w: csvsafe.NewWriter(w), rc: http.NewResponseController(w)}
 	_ = st.w.Write(header)
 	return st
 }

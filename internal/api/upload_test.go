@@ -73,6 +73,7 @@ func TestCreateUploadRejects(t *testing.T) {
 	}{
 		{"bad row", [][2]string{msg, {"recipients", "id\n" + id + "\nbob\n"}}, "recipients", `line 3: "bob" is neither`},
 		{"bad quoting", [][2]string{msg, {"recipients", id + "\n\"x\n"}}, "recipients", "line 2: not valid CSV"},
+		{"first row not a header", [][2]string{msg, {"recipients", "jdoe\n" + id + "\n"}}, "recipients", `line 1: "jdoe" is neither`},
 		{"bad exclusion", [][2]string{msg, {"recipients", id + "\n"}, {"exclude", "\n,\n"}}, "exclude", "line 2: the first column is empty"},
 		{"no broadcast part", [][2]string{{"recipients", id + "\n"}}, "broadcast", "required"},
 		{"no recipients", [][2]string{msg}, "audience", "required"},

@@ -209,6 +209,8 @@ func (a *app) importProblems(name string, sum *convimport.Summary) error {
 // the request is told in the file's lines.
 func (a *app) sendImport(ctx context.Context, tenant string, rows []convimport.Row, dry bool) (*importResult, error) {
 	var buf bytes.Buffer
+	// Plain CSV, not csvsafe's: a request body the API parses, never a
+	// spreadsheet, whose checked ids and URLs must arrive as they are.
 	w := csv.NewWriter(&buf)
 	_ = w.Write(convimport.SimpleHeader)
 	for _, r := range rows {

@@ -110,7 +110,7 @@ func (f *audienceFlags) add(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.groups, "group", nil, "the members of an Entra group `ID` (repeat)")
 	fs.StringArrayVar(&f.users, "user", nil, "an Entra user object `ID` (repeat)")
 	fs.StringArrayVar(&f.upns, "upn", nil, "a user principal name (`UPN`) such as ada@contoso.com (repeat)")
-	fs.StringVar(&f.csv, "csv", "", "a CSV `FILE` of recipients: a user id or UPN in the first column, header optional")
+	fs.StringVar(&f.csv, "csv", "", "a CSV `FILE` of recipients: a user id or UPN in the first column, under an optional header (userId, userPrincipalName, upn, email, ...)")
 	fs.StringArrayVar(&f.excludeUsers, "exclude-user", nil, "leave this user `ID` out (repeat)")
 	fs.StringArrayVar(&f.excludeGroups, "exclude-group", nil, "leave the members of this group `ID` out (repeat)")
 	fs.StringArrayVar(&f.excludeUPNs, "exclude-upn", nil, "leave this `UPN` out (repeat)")

@@ -15,7 +15,7 @@ func (d *Dispatcher) ClaimOnly(ctx context.Context, req *broadcast.CreateRequest
 	if err != nil {
 		return "", err
 	}
-	_, fresh, err := d.store.ClaimIdempotencyKey(ctx, b.TenantID, key, b.ID, requestHash(b, activity), d.cfg.IdempotencyTTL)
+	_, fresh, err := d.store.ClaimIdempotencyKey(ctx, idemKey(b, key), b.ID, requestHash(b, activity), d.cfg.IdempotencyTTL)
 	if err != nil {
 		return "", err
 	}

@@ -27,11 +27,11 @@ const DefaultIdempotencyGrace = 30 * time.Second
 const releaseTimeout = 3 * time.Second
 
 // CreateOnce is Create for a request carrying an Idempotency-Key (scoped
-// to the broadcast's tenant): the first request with the key creates the
-// broadcast; a retry with the same request gets that broadcast back,
-// replayed = true. It answers *broadcast.KeyReusedError for the key with a
-// different request and *broadcast.KeyInProgressError while the broadcast
-// the key names is still being written.
+// to the broadcast's tenant and author: idemKey): the first request with
+// the key creates the broadcast; a retry with the same request gets that
+// broadcast back, replayed = true. It answers *broadcast.KeyReusedError
+// for the key with a different request and *broadcast.KeyInProgressError
+// while the broadcast the key names is still being written.
 //
 // The key is claimed before the broadcast is written, so that of two
 // concurrent retries only one writes. A write that fails releases the key;
@@ -47,7 +47,7 @@ func (d *Dispatcher) CreateOnce(ctx context.Context, req *broadcast.CreateReques
 		return nil, false, err
 	}
 	hash := requestHash(b, activity)
-	claim, fresh, err := d.store.ClaimIdempotencyKey(ctx, b.TenantID, key, b.ID, hash, d.cfg.IdempotencyTTL)
+	claim, fresh, err := d.store.ClaimIdempotencyKey(ctx, idemKey(b, key), b.ID, hash, d.cfg.IdempotencyTTL)
 	if err != nil {
 		return nil, false, err
 	}
@@ -71,7 +71,7 @@ func (d *Dispatcher) CreateOnce(ctx context.Context, req *broadcast.CreateReques
 	if claim.Age < grace {
 		return nil, false, &broadcast.KeyInProgressError{BroadcastID: claim.BroadcastID, RetryAfter: retryAfter(grace - claim.Age)}
 	}
-	took, err := d.store.TakeOverIdempotencyKey(ctx, b.TenantID, key, claim.BroadcastID, grace)
+	took, err := d.store.TakeOverIdempotencyKey(ctx, idemKey(b, key), claim.BroadcastID, grace)
 	if err != nil {
 		return nil, false, err
 	}
@@ -113,10 +113,17 @@ func (d *Dispatcher) recordClaimed(ctx context.Context, b *broadcast.Broadcast, 
 func (d *Dispatcher) release(ctx context.Context, b *broadcast.Broadcast, key string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	if err := d.store.ReleaseIdempotencyKey(rctx, b.TenantID, key, b.ID); err != nil {
+	if err := d.store.ReleaseIdempotencyKey(rctx, idemKey(b, key), b.ID); err != nil {
 		d.log.Warn("create failed; its idempotency key is kept until the grace period ends",
 			zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID), zap.Error(err))
 	}
+}
+
+// idemKey is where b's Idempotency-Key is kept: per tenant and per API
+// key, so that another author's key of the same name is another key, and a
+// reuse never answers with another author's broadcast.
+func idemKey(b *broadcast.Broadcast, key string) store.IdempotencyKey {
+	return store.IdempotencyKey{Tenant: b.TenantID, Actor: b.CreatedBy, Key: key}
 }
 
 // requestHash identifies a request as the broadcast it would create: the
@@ -146,9 +153,6 @@ func requestHash(b *broadcast.Broadcast, activity []byte) string {
 	}
 	if b.SendAt != nil { // absent before schedules: older keys' hashes hold
 		h.Write([]byte("\x00sendAt\x00" + strconv.FormatInt(b.SendAt.UnixMilli(), 10)))
-	}
-	if b.CreatedBy != "" { // another key's retry with the same key is not this request
-		h.Write([]byte("\x00createdBy\x00" + b.CreatedBy))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

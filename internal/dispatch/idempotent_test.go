@@ -114,7 +114,7 @@ func TestCreateThatDiedIsRedoneAfterTheGrace(t *testing.T) {
 	require.ErrorAs(t, err, &reused, "a different request is refused even while the key is in progress")
 
 	testenv.Eventually(t, 30*time.Second, func() bool {
-		c, fresh, err := b.st.ClaimIdempotencyKey(ctx, b.tenant, "ben-1", "probe", "probe", time.Hour)
+		c, fresh, err := b.st.ClaimIdempotencyKey(ctx, store.IdempotencyKey{Tenant: b.tenant, Key: "ben-1"}, "probe", "probe", time.Hour)
 		require.NoError(t, err)
 		require.False(t, fresh)
 		return c.Age > grace

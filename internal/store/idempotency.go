@@ -25,8 +25,18 @@ type IdempotencyClaim struct {
 	Age time.Duration
 }
 
-// idemKey scopes a key to its tenant: two tenants may use the same key.
-func idemKey(tenant, key string) string { return "idem:" + tenant + ":" + key }
+// IdempotencyKey is a create's Idempotency-Key with its scope: the tenant
+// and, within it, the actor (the API key's name, the broadcast's
+// createdBy) that sent it. Two tenants, or two API keys of one tenant, may
+// use the same key without sharing it: a key never names another author's
+// broadcast.
+type IdempotencyKey struct {
+	Tenant, Actor, Key string
+}
+
+// redisKey is idem:<tenant>:<actor>:<key>: a tenant id and an actor name
+// (auth.Key) have no ':', so no two scopes make one string.
+func (k IdempotencyKey) redisKey() string { return "idem:" + k.Tenant + ":" + k.Actor + ":" + k.Key }
 
 // redisNowMS is Redis's clock in ms, so that dispatchers on hosts whose
 // clocks differ agree on a claim's age.
@@ -62,17 +72,17 @@ if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then return redis.call('DEL', KE
 return 0
 `)
 
-// ClaimIdempotencyKey claims a tenant's key for broadcast id and the
-// request's hash, atomically: of several creates with one key, exactly one
-// gets fresh = true and writes the broadcast; the others get the claim that
-// won. The key expires ttl after the first claim.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, tenant, key, id, hash string, ttl time.Duration) (c IdempotencyClaim, fresh bool, err error) {
-	res, err := claimIdemScript.Run(ctx, s.rdb, []string{idemKey(tenant, key)}, id, hash, ttl.Milliseconds()).Slice()
+// ClaimIdempotencyKey claims k for broadcast id and the request's hash,
+// atomically: of several creates with one key, exactly one gets fresh =
+// true and writes the broadcast; the others get the claim that won. The
+// key expires ttl after the first claim.
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, k IdempotencyKey, id, hash string, ttl time.Duration) (c IdempotencyClaim, fresh bool, err error) {
+	res, err := claimIdemScript.Run(ctx, s.rdb, []string{k.redisKey()}, id, hash, ttl.Milliseconds()).Slice()
 	if err != nil {
-		return c, false, fmt.Errorf("claim idempotency key of tenant %s: %w", tenant, err)
+		return c, false, fmt.Errorf("claim idempotency key of tenant %s: %w", k.Tenant, err)
 	}
 	if len(res) != 6 {
-		return c, false, fmt.Errorf("claim idempotency key of tenant %s: unexpected answer %v", tenant, res)
+		return c, false, fmt.Errorf("claim idempotency key of tenant %s: unexpected answer %v", k.Tenant, res)
 	}
 	c.BroadcastID, _ = res[1].(string)
 	c.RequestHash, _ = res[2].(string)
@@ -82,22 +92,22 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, tenant, key, id, hash s
 	return c, asInt(res[0]) == 1, nil
 }
 
-// TakeOverIdempotencyKey claims a key again for the broadcast it names, if
+// TakeOverIdempotencyKey claims k again for the broadcast it names, if
 // its last claim is older than grace: the create that claimed it stopped
 // before writing the broadcast. Of several callers at most one gets true.
-func (s *Store) TakeOverIdempotencyKey(ctx context.Context, tenant, key, id string, grace time.Duration) (bool, error) {
-	n, err := takeOverIdemScript.Run(ctx, s.rdb, []string{idemKey(tenant, key)}, id, grace.Milliseconds()).Int()
+func (s *Store) TakeOverIdempotencyKey(ctx context.Context, k IdempotencyKey, id string, grace time.Duration) (bool, error) {
+	n, err := takeOverIdemScript.Run(ctx, s.rdb, []string{k.redisKey()}, id, grace.Milliseconds()).Int()
 	if err != nil {
-		return false, fmt.Errorf("take over idempotency key of tenant %s: %w", tenant, err)
+		return false, fmt.Errorf("take over idempotency key of tenant %s: %w", k.Tenant, err)
 	}
 	return n == 1, nil
 }
 
-// ReleaseIdempotencyKey forgets a tenant's key if it still names broadcast
-// id: the create that claimed it failed, and a retry may create afresh.
-func (s *Store) ReleaseIdempotencyKey(ctx context.Context, tenant, key, id string) error {
-	if err := releaseIdemScript.Run(ctx, s.rdb, []string{idemKey(tenant, key)}, id).Err(); err != nil {
-		return fmt.Errorf("release idempotency key of tenant %s: %w", tenant, err)
+// ReleaseIdempotencyKey forgets k if it still names broadcast id: the
+// create that claimed it failed, and a retry may create afresh.
+func (s *Store) ReleaseIdempotencyKey(ctx context.Context, k IdempotencyKey, id string) error {
+	if err := releaseIdemScript.Run(ctx, s.rdb, []string{k.redisKey()}, id).Err(); err != nil {
+		return fmt.Errorf("release idempotency key of tenant %s: %w", k.Tenant, err)
 	}
 	return nil
 }
