@@ -64,7 +64,7 @@ func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 var FailurePolicy = retry.Policy{Base: time.Second, Max: time.Minute}
 
 // DefaultMaxFailures is how many failed attempts a job has before it is
-// dead-lettered. FailurePolicy spaces them over about fifteen minutes. An
+// dead-lettered. FailurePolicy spaces them over 7 to 14 minutes. An
 // outage of Redis or NATS does not use them up: the failures are counted
 // in Redis, and nothing is delivered while NATS is away.
 const DefaultMaxFailures = 20

@@ -287,7 +287,7 @@ func (c *Changer) release(ctx context.Context, op broadcast.Stage, job broadcast
 	return cause
 }
 
-// followPolicy retries following a send: about 2 s in all.
+// followPolicy retries following a send: 1 to 1.5 s in all.
 var followPolicy = retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 5}
 
 // follow queues the edit or the recall for a recipient just recorded

@@ -258,7 +258,7 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 	}
 }
 
-// recordPolicy retries the record of a delivery: about 12 s in all.
+// recordPolicy retries the record of a delivery: 6 to 11 s in all.
 var recordPolicy = retry.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second, Attempts: 8}
 
 // recordSent records a delivery. Teams has the message now, so the record
