@@ -33,5 +33,6 @@ func run(ctx context.Context, env *service.Env, cfg config.Installer) error {
 	in := install.New(install.Config{TeamsAppID: cfg.TeamsAppID, Connector: connector, Gates: ratelimit.NewTenants(cfg.TenantRPS, env.Store, ratelimit.WithLogger(env.Log.Named("ratelimit")), ratelimit.WithAhead(install.ConnectorAhead)),
 		ConversationWait: cfg.ConversationWait, GraphRPS: cfg.GraphRPS, Concurrency: cfg.Concurrency},
 		env.Store, env.Queue, func(tenant string) (install.Graph, error) { return graphs.For(tenant) }, env.Log)
-	return env.Schedule(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: cfg.Concurrency, Limit: in.Limit, Grace: 20 * time.Second}, in.Handle)
+	return env.Schedule(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: cfg.Concurrency, Limit: in.Limit,
+		Grace: 20 * time.Second, DeadLetter: in.DeadLetter}, in.Handle)
 }

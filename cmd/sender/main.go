@@ -40,21 +40,21 @@ func run(ctx context.Context, env *service.Env, cfg config.Sender) error {
 	// Jobs are fetched only when their tenant can take them: not paused,
 	// its shared budget not booked far ahead; and only as many as its rate
 	// and the Connector's latency keep busy.
-	sched := func(stage broadcast.Stage) queue.SchedulerConfig {
+	sched := func(stage broadcast.Stage, dl queue.DeadLetter) queue.SchedulerConfig {
 		return queue.SchedulerConfig{Stage: stage, Concurrency: cfg.Concurrency, Limit: s.Limit,
-			Budgets: env.Store, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second}
+			Budgets: env.Store, RPS: cfg.TenantRPS, Grace: cfg.HTTPTimeout + 5*time.Second, DeadLetter: dl}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	for i, stage := range []broadcast.Stage{broadcast.StageSend, broadcast.StageEdit, broadcast.StageRecall} {
-		h := s.Handle
+		h, dl := s.Handle, s.DeadLetter
 		if stage != broadcast.StageSend {
-			h = ch.Handle
+			h, dl = ch.Handle, ch.DeadLetter
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = env.Schedule(ctx, sched(stage), h)
+			errs[i] = env.Schedule(ctx, sched(stage, dl), h)
 		}()
 	}
 	wg.Wait()

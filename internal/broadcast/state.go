@@ -56,6 +56,10 @@ const (
 	ReasonRetriesExhausted Reason = "retries_exhausted" // 412/5xx/timeouts beyond the retry budget
 	ReasonThrottled        Reason = "throttled"         // 429s beyond the throttle budget
 	ReasonBroadcastMissing Reason = "broadcast_missing" // the broadcast's record is gone
+	// ReasonInternalError: a fault of ours, not Teams' nor the user's: the
+	// job panicked, or kept failing (queue.DefaultMaxFailures). The error
+	// says which; the stack is in the worker's log.
+	ReasonInternalError Reason = "internal_error"
 )
 
 // Status is the lifecycle of a whole broadcast.
@@ -108,4 +112,4 @@ func (r Reason) ReplayedByDefault() bool {
 // Reasons lists every reason.
 var Reasons = []Reason{ReasonBlockedByUser, ReasonBotDisabled, ReasonUserNotFound, ReasonInstallFailed,
 	ReasonNotInstalled, ReasonBadMessage, ReasonMessageTooBig, ReasonUnauthorized, ReasonServiceError,
-	ReasonRetriesExhausted, ReasonThrottled, ReasonBroadcastMissing}
+	ReasonRetriesExhausted, ReasonThrottled, ReasonBroadcastMissing, ReasonInternalError}

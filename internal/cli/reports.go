@@ -202,7 +202,8 @@ failed installs), as a numbered round; never twice to one recipient in a
 round. --reason and --user narrow it; --include-blocked also tries the users
 who blocked the bot or whose admin disabled it.
 Reasons: retries_exhausted, service_error, throttled, install_failed,
-not_installed, user_not_found, unauthorized, blocked_by_user, bot_disabled.`,
+not_installed, user_not_found, unauthorized, internal_error, blocked_by_user,
+bot_disabled.`,
 		Example: `  bcast replay 6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d
   bcast replay 6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d --reason retries_exhausted --reason throttled --watch
   bcast replay 6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d --user 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 --include-blocked`,

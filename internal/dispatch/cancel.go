@@ -7,7 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
-	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/retry"
 )
 
 // sweepBatch is how many recipients one sweep script moves to canceled.
@@ -116,7 +116,7 @@ func (d *Dispatcher) sweep(ctx context.Context, id string) error {
 				return err
 			}
 			log.Warn("cancel sweep", zap.Error(err))
-			if !sleep(ctx, queue.Backoff(failures, 500*time.Millisecond, 10*time.Second)) {
+			if !sleep(ctx, retry.Policy{Base: 500 * time.Millisecond, Max: 10 * time.Second}.Delay(failures)) {
 				return ctx.Err()
 			}
 			continue

@@ -165,7 +165,11 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, res
 func (d *Dispatcher) pager(b *broadcast.Broadcast, resolved bool) func(ctx context.Context, cursor string) ([]string, string, error) {
 	if resolved {
 		return func(ctx context.Context, cursor string) ([]string, string, error) {
-			ids, err := d.store.AudienceMembers(ctx, b.ID, strings.TrimPrefix(cursor, "aud:"), int64(d.cfg.PageSize))
+			after, err := expansionAfter(cursor, "aud")
+			if err != nil {
+				return nil, "", err
+			}
+			ids, err := d.store.AudienceMembers(ctx, b.ID, after, int64(d.cfg.PageSize))
 			if err != nil {
 				return nil, "", err
 			}
@@ -182,7 +186,11 @@ func (d *Dispatcher) pager(b *broadcast.Broadcast, resolved bool) func(ctx conte
 			if err != nil {
 				return nil, "", err
 			}
-			page, next, err := dir.UsersPage(ctx, strings.TrimPrefix(cursor, "graph:"))
+			link, err := expansionAfter(cursor, "graph")
+			if err != nil {
+				return nil, "", err
+			}
+			page, next, err := dir.UsersPage(ctx, link)
 			if err != nil {
 				return nil, "", inGraph("users listing", err)
 			}
@@ -202,7 +210,14 @@ func (d *Dispatcher) pager(b *broadcast.Broadcast, resolved bool) func(ctx conte
 		}
 	}
 	return func(ctx context.Context, cursor string) ([]string, string, error) {
-		offset, _ := strconv.ParseInt(strings.TrimPrefix(cursor, "list:"), 10, 64)
+		at, err := expansionAfter(cursor, "list")
+		if err != nil {
+			return nil, "", err
+		}
+		offset, err := listOffset(at)
+		if err != nil {
+			return nil, "", corruptCursor("expansion cursor", cursor)
+		}
 		ids, err := d.store.AudiencePage(ctx, b.ID, offset, int64(d.cfg.PageSize))
 		if err != nil {
 			return nil, "", err

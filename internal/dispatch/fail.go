@@ -10,7 +10,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/graph"
-	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/retry"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -94,7 +94,7 @@ func (d *Dispatcher) runExpansion(ctx context.Context, id string, log *zap.Logge
 			d.fail(ctx, id, gc.summary(), log)
 			return
 		}
-		delay := queue.Backoff(try, time.Second, 10*time.Second)
+		delay := retry.Policy{Base: time.Second, Max: 10 * time.Second}.Delay(try)
 		log.Warn("Graph refused the expansion; trying again", zap.Int("try", try), zap.Duration("delay", delay), zap.Error(err))
 		if !sleep(ctx, delay) {
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,10 +55,9 @@ var resolveSteps = []string{stepExcludeIDs, stepExcludeUPNs, stepExcludeGroups, 
 func (d *Dispatcher) resolve(ctx context.Context, b *broadcast.Broadcast, at store.Resolution, log *zap.Logger) error {
 	start := 0
 	if at.Step != "" {
-		for i, s := range resolveSteps {
-			if s == at.Step {
-				start = i
-			}
+		start = slices.Index(resolveSteps, at.Step)
+		if start < 0 {
+			return corruptCursor("resolution step", at.Step)
 		}
 		log.Info("resuming audience resolution", zap.String("step", at.Step))
 	}
@@ -156,7 +156,10 @@ func (d *Dispatcher) resolveStep(ctx context.Context, b *broadcast.Broadcast, st
 // eachListPage calls f with each page of one of the request's lists from
 // the offset in cursor, saving the offset past each page.
 func (d *Dispatcher) eachListPage(ctx context.Context, b *broadcast.Broadcast, step, list, cursor string, f func(offset int64, page []string) error) error {
-	offset, _ := strconv.ParseInt(cursor, 10, 64)
+	offset, err := listOffset(cursor)
+	if err != nil {
+		return err
+	}
 	for {
 		page, err := d.store.AudienceInput(ctx, b.ID, list, offset, int64(d.cfg.PageSize))
 		if err != nil {
@@ -189,11 +192,9 @@ func (d *Dispatcher) eachGroupPage(ctx context.Context, b *broadcast.Broadcast, 
 	if err != nil {
 		return err
 	}
-	i, link := 0, ""
-	if cursor != "" {
-		n, rest, _ := strings.Cut(cursor, "|")
-		i, _ = strconv.Atoi(n)
-		link = rest
+	i, link, err := groupPosition(cursor, len(groups))
+	if err != nil {
+		return err
 	}
 	for ; i < len(groups); i, link = i+1, "" {
 		for {
@@ -242,9 +243,9 @@ func (d *Dispatcher) resolveAllUsers(ctx context.Context, b *broadcast.Broadcast
 			return err
 		}
 	}
-	set, after, _ := strings.Cut(cursor, "|")
-	if set == "" {
-		set = "m"
+	set, after, err := directoryPosition(cursor)
+	if err != nil {
+		return err
 	}
 	for _, s := range []string{"m", "g"} {
 		if s == "g" && !b.Audience.IncludeGuests {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/broadcast-dev/broadcast/internal/metrics"
+	"github.com/broadcast-dev/broadcast/internal/retry"
 )
 
 const (
@@ -346,13 +346,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// backoff is exponential with full jitter: uniform in [0, min(cap, base*2^attempt)].
+// backoff is the delay after a failed attempt (attempt 0 the first): the
+// services' one policy, 200 ms doubling to 10 s, with jitter.
 func backoff(attempt int) time.Duration {
-	d := backoffCap
-	if attempt < 16 {
-		d = min(backoffCap, backoffBase<<attempt)
-	}
-	return rand.N(d + 1)
+	return retry.Policy{Base: backoffBase, Max: backoffCap}.Delay(attempt + 1)
 }
 
 func retryableStatus(status int) bool {

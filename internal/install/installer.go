@@ -38,7 +38,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -51,6 +50,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
+	"github.com/broadcast-dev/broadcast/internal/retry"
 	"github.com/broadcast-dev/broadcast/internal/store"
 	"github.com/broadcast-dev/broadcast/internal/teams"
 )
@@ -498,7 +498,7 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 		// the error, kept with the recipient, says which).
 		reason, to = broadcast.ReasonBotDisabled, broadcast.StateBlocked
 	case errors.As(cause, &backlog):
-		return queue.Retry(jittered(backlog.Wait), cause)
+		return queue.Retry(max(backlog.Wait, minWait), cause)
 	case teams.Classify(cause) == teams.Throttled && errors.As(cause, &terr):
 		return queue.Retry(max(terr.RetryAfter, time.Second), cause)
 	case errors.As(cause, &notReady) && time.Since(notReady.since) < in.cfg.NotReadyFor && deliveries(msg) < maxNotReadyDeliveries:
@@ -508,7 +508,7 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 			delay = min(age, 15*time.Second)
 		}
 		log.Debug("chat not ready yet, will look again", zap.Duration("delay", delay), zap.Error(cause))
-		return queue.Retry(jittered(delay), cause)
+		return queue.Retry(delay, cause)
 	case notReady != nil:
 		reason = broadcast.ReasonInstallFailed
 	case errors.Is(cause, graph.ErrNotFound):
@@ -521,7 +521,7 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 	default:
 		n := deliveries(msg)
 		if n < in.cfg.MaxDeliveries {
-			delay := queue.Backoff(n, in.cfg.RetryBase, time.Minute)
+			delay := retry.Policy{Base: in.cfg.RetryBase, Max: time.Minute}.Delay(n)
 			log.Warn("install failed, will retry", zap.Int("delivery", n), zap.Duration("delay", delay), zap.Error(cause))
 			return queue.Retry(delay, cause)
 		}
@@ -532,9 +532,15 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 		counted = metrics.InstallBlocked
 	}
 	log.Warn("install failed for good", zap.String("reason", string(reason)), zap.Error(cause))
+	return in.final(ctx, job, to, reason, cause, log)
+}
+
+// final records an install that ended (failed or blocked). A failure that
+// may pass is kept for a replay before it is recorded, so that every
+// failure recorded can be replayed; if it cannot be kept, the job is
+// redelivered.
+func (in *Installer) final(ctx context.Context, job broadcast.Job, to broadcast.State, reason broadcast.Reason, cause error, log *zap.Logger) error {
 	if reason.Replayable() {
-		// Kept for a replay before it is recorded: every failure recorded
-		// can be replayed. If it cannot be kept, the job is redelivered.
 		f := broadcast.Failure{Job: job, Stage: broadcast.StageInstall, State: to, Reason: reason, LastError: cause.Error(), At: time.Now().UTC()}
 		if err := in.pub.PublishFailure(ctx, f); err != nil {
 			return err
@@ -543,7 +549,34 @@ func (in *Installer) settleFailure(ctx context.Context, msg jetstream.Msg, job b
 	_, err := in.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 		From: []broadcast.State{broadcast.StateInstalling}, To: to, Reason: reason, LastError: cause.Error(),
 	})
+	if errors.Is(err, store.ErrReportBehind) {
+		log.Warn("recorded; the unreachable report is behind", zap.Error(err))
+		return nil
+	}
 	return err
+}
+
+// DeadLetter ends the recipient of an install job that will not be
+// delivered again (it panicked, or failed queue.DefaultMaxFailures times):
+// failed, internal_error, kept in the FAILED stream for a replay. A
+// recipient no longer installing was moved on by the job: nothing is
+// recorded. It is the install stage's queue.DeadLetter.
+func (in *Installer) DeadLetter(ctx context.Context, msg jetstream.Msg, cause error) error {
+	job, err := broadcast.DecodeJob(msg.Data())
+	if err != nil {
+		return nil // nothing to record: terminated
+	}
+	rec, err := in.store.Recipient(ctx, job.BroadcastID, job.UserID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case rec.State != broadcast.StateInstalling:
+		return nil
+	}
+	log := in.log.With(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
+	return in.final(ctx, job, broadcast.StateFailed, broadcast.ReasonInternalError, cause, log)
 }
 
 // markScope is the job's own: an install made for another broadcast may
@@ -561,9 +594,5 @@ func deliveries(msg jetstream.Msg) int {
 	return 1
 }
 
-// jittered spreads d over [d, 1.5d) so that jobs put back together do not
-// come back together.
-func jittered(d time.Duration) time.Duration {
-	d = max(d, 20*time.Millisecond)
-	return d + rand.N(d/2)
-}
+// minWait is the shortest wait of a job put back for a budget's backlog.
+const minWait = 20 * time.Millisecond

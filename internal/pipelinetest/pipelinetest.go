@@ -215,7 +215,8 @@ func Start(t testing.TB, o Options) *Env {
 	t.Cleanup(e.Stop)
 	e.StartDispatcher()
 	if !o.NoWorkers {
-		e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: o.InstallConcurrency, Limit: e.Installer.Limit}, e.Installer.Handle)
+		e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: o.InstallConcurrency, Limit: e.Installer.Limit,
+			DeadLetter: e.Installer.DeadLetter}, e.Installer.Handle)
 	}
 	if !o.NoWorkers && !o.NoSenders {
 		e.runSender(ctx, e.Sender, e.Changer, o)
@@ -250,9 +251,11 @@ func (e *Env) run(f func()) {
 // runSender runs a sender "process": its schedulers over the broadcasts'
 // send, edit and recall consumers.
 func (e *Env) runSender(ctx context.Context, s *send.Sender, c *send.Changer, o Options) {
-	e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageSend, Concurrency: o.SendConcurrency, Budgets: e.Store, RPS: o.TenantRPS}, s.Handle)
+	e.runScheduler(ctx, queue.SchedulerConfig{Stage: broadcast.StageSend, Concurrency: o.SendConcurrency, Budgets: e.Store, RPS: o.TenantRPS,
+		DeadLetter: s.DeadLetter}, s.Handle)
 	for _, stage := range queue.ChangeStages {
-		e.runScheduler(ctx, queue.SchedulerConfig{Stage: stage, Concurrency: o.SendConcurrency, Budgets: e.Store, RPS: o.TenantRPS}, c.Handle)
+		e.runScheduler(ctx, queue.SchedulerConfig{Stage: stage, Concurrency: o.SendConcurrency, Budgets: e.Store, RPS: o.TenantRPS,
+			DeadLetter: c.DeadLetter}, c.Handle)
 	}
 }
 

@@ -65,7 +65,7 @@ func (e *Env) StartSender(name string, c send.Connector, concurrency int) *Sende
 		return s.Handle(ctx, m)
 	}
 	sched := queue.NewScheduler(queue.SchedulerConfig{Stage: broadcast.StageSend, Concurrency: concurrency, Budgets: st, RPS: e.opts.TenantRPS,
-		Refresh: 100 * time.Millisecond, Grace: 5 * time.Second}, q, st, h, log.Named("scheduler"))
+		Refresh: 100 * time.Millisecond, Grace: 5 * time.Second, DeadLetter: s.DeadLetter}, q, st, h, log.Named("scheduler"))
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	go func() { defer close(p.done); _ = sched.Run(ctx) }()

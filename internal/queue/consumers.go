@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/retry"
 )
 
 // Every broadcast has one durable consumer per stage, named
@@ -74,7 +75,11 @@ func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string,
 			FilterSubject: q.subject(stage, tenant, broadcastID),
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       AckWait,
-			MaxDeliver:    -1, // the handlers bound retries themselves, per cause
+			// Unlimited: a work-queue job past the server's bound would stay
+			// in the stream undelivered, its recipient never final. The
+			// Scheduler bounds failed attempts and dead-letters instead
+			// (MaxFailures), and the handlers bound their waits per cause.
+			MaxDeliver:    -1,
 			MaxAckPending: 10_000,
 			Metadata:      map[string]string{metaTenant: tenant, metaPriority: string(prio.OrNormal())},
 		})
@@ -86,19 +91,19 @@ func (q *Queue) EnsureConsumers(ctx context.Context, tenant, broadcastID string,
 }
 
 // ensureConsumer creates or updates a consumer, trying up to six times
-// (waiting 3 s at most in all): a create racing a scheduler's delete or re-create of
-// the same consumer (a replay or an edit reopening a broadcast just
-// finished) can fail in the server ("o.dat.tmp" or "meta.inf.tmp: no such
-// file"), and it went on failing for over a second in CI: from the second
-// failure on, the consumer is deleted before the next try.
+// (ensurePolicy: about 3 s at most in all): a create racing a scheduler's
+// delete or re-create of the same consumer (a replay or an edit reopening
+// a broadcast just finished) can fail in the server ("o.dat.tmp" or
+// "meta.inf.tmp: no such file"), and it went on failing for over a second
+// in CI: from the second failure on, the consumer is deleted before the
+// next try.
 func (q *Queue) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) error {
-	var err error
-	for attempt := 1; attempt <= 6; attempt++ {
-		if _, err = q.js.CreateOrUpdateConsumer(ctx, q.stream, cfg); err == nil || ctx.Err() != nil || attempt == 6 {
-			return err
-		}
+	attempt := 0
+	return ensurePolicy.Do(ctx, func(ctx context.Context) error {
+		attempt++
+		_, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, cfg)
 		var apiErr *jetstream.APIError
-		if attempt >= 2 && errors.As(err, &apiErr) && apiErr.Code >= 500 {
+		if err != nil && attempt >= 2 && errors.As(err, &apiErr) && apiErr.Code >= 500 {
 			// The race can leave the server holding a consumer whose
 			// directory is gone, which every update fails to write: start
 			// it again. Its unacked jobs stay in the stream and are
@@ -107,16 +112,14 @@ func (q *Queue) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig
 				err = errors.Join(err, derr)
 			}
 		}
-		t := time.NewTimer(Backoff(attempt, 100*time.Millisecond, 2*time.Second))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return err
+		return err
+	})
 }
+
+var (
+	ensurePolicy  = retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 6}
+	upgradePolicy = retry.Policy{Base: 100 * time.Millisecond, Max: time.Second, Attempts: 3}
+)
 
 // upgradeConsumers brings the broadcasts' consumers that earlier versions
 // created to this version's AckWait (it was 60 s), or the jobs they hold
@@ -140,20 +143,15 @@ func (q *Queue) upgradeConsumers(ctx context.Context) error {
 	}
 	for _, cfg := range stale {
 		cfg.AckWait = AckWait
-		for attempt := 1; ; attempt++ {
+		err := upgradePolicy.Do(ctx, func(ctx context.Context) error {
 			_, err := q.js.UpdateConsumer(ctx, q.stream, cfg)
-			if err == nil || errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDoesNotExist) {
-				break
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDoesNotExist) {
+				return nil
 			}
-			if attempt == 3 || ctx.Err() != nil {
-				return fmt.Errorf("set the AckWait of consumer %s to %s: %w", cfg.Durable, AckWait, err)
-			}
-			t := time.NewTimer(Backoff(attempt, 100*time.Millisecond, time.Second))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-			case <-t.C:
-			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("set the AckWait of consumer %s to %s: %w", cfg.Durable, AckWait, err)
 		}
 	}
 	return nil

@@ -5,7 +5,10 @@
 // tenant's broadcasts by priority, runs a handler per job with bounded
 // concurrency per tenant, heartbeats each job while its handler runs (so a
 // short AckWait redelivers only a dead worker's jobs), and turns the
-// handler's result into ack, delayed redelivery or termination (Settle).
+// handler's result into ack, delayed redelivery, termination or a dead
+// letter (settle.go): a job that panicked, or failed MaxFailures times, is
+// recorded through the stage's DeadLetter and terminated, never redelivered
+// for ever.
 //
 // Stream JOBS (WorkQueue retention, file storage; JOBS_<ns> with subjects
 // under <ns>.bcast in a namespace):

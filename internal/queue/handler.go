@@ -2,19 +2,26 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/retry"
 )
 
 // Handler processes one message. Its error decides the message's fate:
-// nil acks it, Retry redelivers it after a delay, Terminate drops it for
-// good, and any other error redelivers it with backoff.
+// nil acks it, Retry redelivers it after a delay (a wait, not a failure),
+// Terminate drops it for good, and any other error is a failed attempt,
+// redelivered with backoff until the job has failed MaxFailures times;
+// then, as at once after a panic, the job is dead-lettered (DeadLetter).
 type Handler func(ctx context.Context, msg jetstream.Msg) error
+
+// DeadLetter records a job that will not be delivered again: it panicked,
+// or failed MaxFailures times. It ends the job's recipient with the cause
+// (failed, kept in the FAILED stream for a replay); the job is then
+// terminated. An error redelivers the job, to be dead-lettered again.
+type DeadLetter func(ctx context.Context, msg jetstream.Msg, cause error) error
 
 // RetryError asks for redelivery after Delay.
 type RetryError struct {
@@ -25,8 +32,14 @@ type RetryError struct {
 func (e *RetryError) Error() string { return fmt.Sprintf("retry in %s: %v", e.Delay, e.Err) }
 func (e *RetryError) Unwrap() error { return e.Err }
 
-// Retry returns an error that redelivers the message after delay.
-func Retry(delay time.Duration, err error) error { return &RetryError{Delay: delay, Err: err} }
+// Retry returns an error that redelivers the message after delay, stretched
+// by up to a quarter (retry.Jitter): a tenant's jobs told to wait the same
+// Retry-After or backlog come back spread out, never earlier than asked.
+// A Retry is a wait, not a failed attempt: it does not count towards
+// MaxFailures.
+func Retry(delay time.Duration, err error) error {
+	return &RetryError{Delay: retry.Jitter(delay), Err: err}
+}
 
 // TerminateError marks a message that can never be processed.
 type TerminateError struct{ Err error }
@@ -37,29 +50,24 @@ func (e *TerminateError) Unwrap() error { return e.Err }
 // Terminate returns an error that drops the message without redelivery.
 func Terminate(err error) error { return &TerminateError{Err: err} }
 
-// Settle acks, redelivers or terminates m as its handler's error says (see
-// Handler).
-func Settle(m jetstream.Msg, err error, log *zap.Logger) {
-	var retry *RetryError
-	var term *TerminateError
-	switch {
-	case err == nil:
-		err = m.Ack()
-	case errors.As(err, &term):
-		log.Error("job terminated", zap.String("subject", m.Subject()), zap.Error(term.Err))
-		err = m.TermWithReason(clip(term.Err.Error()))
-	case errors.As(err, &retry):
-		err = m.NakWithDelay(retry.Delay)
-	default:
-		delay := Backoff(deliveries(m), time.Second, time.Minute)
-		log.Warn("job failed, will retry", zap.String("subject", m.Subject()), zap.Duration("delay", delay), zap.Error(err))
-		err = m.NakWithDelay(delay)
-	}
-	if err != nil {
-		// The server redelivers after AckWait; nothing is lost.
-		log.Warn("ack", zap.String("subject", m.Subject()), zap.Error(err))
-	}
+// PanicError is a handler's panic, recovered: the value and the stack of
+// the goroutine that panicked.
+type PanicError struct {
+	Value any
+	Stack []byte
 }
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// FailurePolicy spaces the redeliveries of a job whose handler failed:
+// 1 s doubling to a minute, with jitter.
+var FailurePolicy = retry.Policy{Base: time.Second, Max: time.Minute}
+
+// DefaultMaxFailures is how many failed attempts a job has before it is
+// dead-lettered. FailurePolicy spaces them over 7 to 14 minutes. An
+// outage of Redis or NATS does not use them up: the failures are counted
+// in Redis, and nothing is delivered while NATS is away.
+const DefaultMaxFailures = 20
 
 func deliveries(m jetstream.Msg) int {
 	md, err := m.Metadata()
@@ -69,15 +77,15 @@ func deliveries(m jetstream.Msg) int {
 	return int(md.NumDelivered)
 }
 
-// Backoff returns an exponential delay with full jitter for the nth attempt
-// (n >= 1): uniformly random in [base*2^(n-1)/2, base*2^(n-1)], capped at max.
-func Backoff(n int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
+// jobKey names a job among its broadcast's for counting its failures: its
+// stream and sequence in it, which every redelivery keeps (a job published
+// again is another job).
+func jobKey(m jetstream.Msg) string {
+	md, err := m.Metadata()
+	if err != nil {
+		return m.Subject()
 	}
-	d = min(d, max)
-	return d/2 + rand.N(d/2+1)
+	return fmt.Sprintf("%s:%d", md.Stream, md.Sequence.Stream)
 }
 
 func clip(s string) string {

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -113,9 +114,10 @@ func (hb *heartbeat) renew(ctx context.Context, m jetstream.Msg, log *zap.Logger
 }
 
 // work runs handle on m under a heartbeat that stops when it returns, before
-// the job is settled. beatCtx ends when the Scheduler stops: a handler left
-// running then is no longer kept.
-func work(workCtx, beatCtx context.Context, m jetstream.Msg, handle Handler, log *zap.Logger) error {
+// the job is settled, and turns a panic of it into a *PanicError. beatCtx
+// ends when the Scheduler stops: a handler left running then is no longer
+// kept.
+func work(workCtx, beatCtx context.Context, m jetstream.Msg, handle Handler, log *zap.Logger) (err error) {
 	ctx, cancelJob := context.WithCancelCause(workCtx)
 	defer cancelJob(nil)
 	hb := &heartbeat{}
@@ -127,5 +129,10 @@ func work(workCtx, beatCtx context.Context, m jetstream.Msg, handle Handler, log
 		hb.beat(bctx, m, cancelJob, log)
 	}()
 	defer func() { stop(); <-done }()
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
 	return handle(ctx, m)
 }

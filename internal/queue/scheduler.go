@@ -20,9 +20,13 @@ type Budgets interface {
 }
 
 // Broadcasts tells whether a broadcast is finished (completed, or gone), so
-// that its consumers can go.
+// that its consumers can go, and counts the failed attempts of its jobs
+// across processes.
 type Broadcasts interface {
 	Finished(ctx context.Context, id string) (bool, error)
+	// JobFailed counts one more failed attempt of the broadcast's job
+	// named job and returns how many it has had.
+	JobFailed(ctx context.Context, id, job string) (int, error)
 }
 
 // SchedulerConfig tunes a Scheduler.
@@ -54,11 +58,19 @@ type SchedulerConfig struct {
 	// Grace is how long jobs in flight may take to finish after Run's
 	// context is done; then their contexts are cancelled.
 	Grace time.Duration
+	// DeadLetter records the jobs that will not be delivered again (see
+	// Handler). Without it such a job is only terminated and logged.
+	DeadLetter DeadLetter
+	// MaxFailures is how many failed attempts (not Retry's waits) a job
+	// has before it is dead-lettered. Default DefaultMaxFailures.
+	MaxFailures int
 }
 
 // Scheduler takes the jobs of one stage from the broadcasts' consumers and
-// runs a handler on each; the handler's error is the job's fate (Settle).
-// While the handler runs, the job is heartbeaten (see HeartbeatInterval).
+// runs a handler on each; the handler's error is the job's fate (see
+// Handler). While the handler runs, the job is heartbeaten (see
+// HeartbeatInterval); a panic of the handler is recovered and dead-letters
+// the job, and the process carries on.
 //
 // Each tenant has a lane: it fetches a tenant's jobs only while fewer than
 // Concurrency (or Limit's answer) of them are in hand and, with Budgets, while the tenant is not
@@ -98,6 +110,9 @@ func NewScheduler(cfg SchedulerConfig, q *Queue, broadcasts Broadcasts, handle H
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 20 * time.Second
+	}
+	if cfg.MaxFailures <= 0 {
+		cfg.MaxFailures = DefaultMaxFailures
 	}
 	return &Scheduler{cfg: cfg, q: q, broadcasts: broadcasts, handle: handle, log: log, lanes: make(map[string]*lane)}
 }
@@ -331,7 +346,7 @@ func (l *lane) run(ctx, workCtx, beatCtx context.Context, jobs *sync.WaitGroup) 
 			jobs.Add(1)
 			go func() {
 				defer jobs.Done()
-				Settle(m, work(workCtx, beatCtx, m, l.s.handle, l.log), l.log)
+				l.s.settle(workCtx, f.id, m, work(workCtx, beatCtx, m, l.s.handle, l.log), l.log)
 				l.mu.Lock()
 				l.inFlight--
 				l.mu.Unlock()

@@ -55,9 +55,11 @@ func TestPublishDeduplicates(t *testing.T) {
 }
 
 // running is no broadcast finished: the scheduler keeps every consumer.
+// It counts no failures (every failed job is at its first).
 type running struct{}
 
-func (running) Finished(context.Context, string) (bool, error) { return false, nil }
+func (running) Finished(context.Context, string) (bool, error)         { return false, nil }
+func (running) JobFailed(context.Context, string, string) (int, error) { return 1, nil }
 
 func schedule(t *testing.T, q *queue.Queue, h queue.Handler, grace time.Duration) (stop func()) {
 	t.Helper()
@@ -175,20 +177,6 @@ func TestSchedulerRemovesFinishedBroadcasts(t *testing.T) {
 	}, "both consumers of the finished broadcast are gone")
 }
 
-type finishedAll struct{}
+type finishedAll struct{ running }
 
 func (finishedAll) Finished(context.Context, string) (bool, error) { return true, nil }
-
-func TestBackoffIsBoundedWithJitter(t *testing.T) {
-	t.Parallel()
-	for n := 1; n < 20; n++ {
-		d := queue.Backoff(n, time.Second, time.Minute)
-		require.GreaterOrEqual(t, d, time.Second/2)
-		require.LessOrEqual(t, d, time.Minute)
-	}
-	seen := map[time.Duration]bool{}
-	for range 20 {
-		seen[queue.Backoff(3, time.Second, time.Minute)] = true
-	}
-	require.Greater(t, len(seen), 1, "jittered")
-}

@@ -17,6 +17,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
+	"github.com/broadcast-dev/broadcast/internal/retry"
 	"github.com/broadcast-dev/broadcast/internal/store"
 	"github.com/broadcast-dev/broadcast/internal/teams"
 )
@@ -49,6 +50,7 @@ type Changer struct {
 	gates *ratelimit.Tenants
 	log   *zap.Logger
 	acts  *activities
+	retry retry.Policy
 }
 
 // NewChanger returns a Changer; cfg is the Sender's.
@@ -62,7 +64,7 @@ func NewChanger(cfg Config, st *store.Store, c ChangeConnector, gates *ratelimit
 	if cfg.MaxThrottles <= 0 {
 		cfg.MaxThrottles = 20
 	}
-	return &Changer{cfg: cfg, store: st, teams: c, gates: gates, log: log.Named("change"), acts: newActivities(st)}
+	return &Changer{cfg: cfg, store: st, teams: c, gates: gates, log: log.Named("change"), acts: newActivities(st), retry: retryPolicy(cfg)}
 }
 
 // busyWait is how long a job waits for another call of its recipient in
@@ -96,7 +98,7 @@ func (c *Changer) Handle(ctx context.Context, msg jetstream.Msg) error {
 			return renewed(c.store.RenewChangeClaim(ctx, job.BroadcastID, op, job.UserID, owner, queue.AckWait))
 		})
 	case "busy":
-		return queue.Retry(busyWait+jitter(busyWait), errors.New("another call of the recipient is in flight"))
+		return queue.Retry(busyWait, errors.New("another call of the recipient is in flight"))
 	case "missing":
 		return queue.Terminate(fmt.Errorf("the %s round %d of broadcast %s has no record", op, job.Round, job.BroadcastID))
 	default: // superseded, settled, recalled, gone: nothing to call
@@ -133,7 +135,7 @@ func (c *Changer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		if err != nil {
 			var backlog *ratelimit.BacklogError
 			if errors.As(err, &backlog) {
-				return c.release(ctx, op, job, owner, store.ChangeOutcome{}, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
+				return c.release(ctx, op, job, owner, store.ChangeOutcome{}, queue.Retry(backlog.Wait, err))
 			}
 			return c.release(ctx, op, job, owner, store.ChangeOutcome{}, err)
 		}
@@ -205,7 +207,7 @@ func (c *Changer) settle(ctx context.Context, gate *ratelimit.Gate, op broadcast
 		}
 		counted = metrics.OutcomeThrottled
 		log.Info("throttled: tenant paused", zap.Duration("retry_after", wait))
-		return c.release(ctx, op, job, owner, store.ChangeOutcome{CountThrottle: true}, queue.Retry(wait+jitter(wait), callErr))
+		return c.release(ctx, op, job, owner, store.ChangeOutcome{CountThrottle: true}, queue.Retry(wait, callErr))
 	case teams.Retry, teams.Unauthorized:
 		maybe := teams.MaybeDelivered(callErr)
 		if ctx.Err() != nil { // shutting down: the call was cut, not refused
@@ -216,7 +218,7 @@ func (c *Changer) settle(ctx context.Context, gate *ratelimit.Gate, op broadcast
 			return final(store.ChangeFailed, broadcast.ReasonRetriesExhausted)
 		}
 		counted = metrics.OutcomeRetried
-		delay := queue.Backoff(claim.Retries+1, c.cfg.RetryBase, time.Minute)
+		delay := c.retry.Delay(claim.Retries + 1)
 		log.Info(string(op)+" failed, will retry", zap.Int("retries", claim.Retries+1), zap.Duration("delay", delay), zap.Error(callErr))
 		return c.release(ctx, op, job, owner, store.ChangeOutcome{CountRetry: true, MaybeDelivered: maybe}, queue.Retry(delay, callErr))
 	case teams.ConversationGone, teams.NotInstalled:
@@ -245,6 +247,35 @@ func (c *Changer) settle(ctx context.Context, gate *ratelimit.Gate, op broadcast
 	}
 }
 
+// DeadLetter ends the recipient's call of an edit or recall job that will
+// not be delivered again (it panicked, or failed queue.DefaultMaxFailures
+// times): failed, internal_error, so that the round completes. It claims
+// the call first if the job had not. It is the edit and recall stages'
+// queue.DeadLetter.
+func (c *Changer) DeadLetter(ctx context.Context, msg jetstream.Msg, cause error) error {
+	op := stageOf(msg.Subject())
+	job, err := broadcast.DecodeJob(msg.Data())
+	if err != nil || !store.IsChangeStage(op) {
+		return nil // nothing to record: terminated
+	}
+	owner := owner(c.cfg.ProcessID, msg)
+	claim, err := c.store.ClaimChange(ctx, job.BroadcastID, op, job.UserID, job.Round, owner, queue.AckWait)
+	switch {
+	case err != nil:
+		return err
+	case claim.Verdict == "busy":
+		return errors.New("another call of the recipient is in flight")
+	case claim.Verdict != "ok":
+		return nil // nothing left to do for it
+	}
+	v, err := c.store.SettleChange(ctx, job.BroadcastID, op, job.UserID, job.Round, owner,
+		store.ChangeOutcome{To: store.ChangeFailed, Reason: string(broadcast.ReasonInternalError), LastError: errString(cause)})
+	if err == nil && v == "lost" {
+		return errors.New("the call was taken over")
+	}
+	return err
+}
+
 // release gives the claim back (pending again) with the counts o asks
 // for, and returns cause as the job's result.
 func (c *Changer) release(ctx context.Context, op broadcast.Stage, job broadcast.Job, owner string, o store.ChangeOutcome, cause error) error {
@@ -256,21 +287,21 @@ func (c *Changer) release(ctx context.Context, op broadcast.Stage, job broadcast
 	return cause
 }
 
+// followPolicy retries following a send: 1 to 1.5 s in all.
+var followPolicy = retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 5}
+
 // follow queues the edit or the recall for a recipient just recorded
 // sent, when one started while the send was on its way (or the activity
 // posted was older than the edit): the edit's or recall's own queueing may
 // have passed the recipient before it was sent. It is retried for a while
 // and then logged: the send's job is done either way.
 func (s *Sender) follow(ctx context.Context, job broadcast.Job, version int, log *zap.Logger) {
-	ctx = context.WithoutCancel(ctx)
-	var err error
-	for attempt := 1; attempt <= 5; attempt++ {
-		if err = s.followOnce(ctx, job, version, log); err == nil {
-			return
-		}
-		time.Sleep(queue.Backoff(attempt, 100*time.Millisecond, 2*time.Second))
+	err := followPolicy.Do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		return s.followOnce(ctx, job, version, log)
+	})
+	if err != nil {
+		log.Error("sent while an edit or a recall started, and could not queue it for the recipient", zap.Error(err))
 	}
-	log.Error("sent while an edit or a recall started, and could not queue it for the recipient", zap.Error(err))
 }
 
 func (s *Sender) followOnce(ctx context.Context, job broadcast.Job, version int, log *zap.Logger) error {

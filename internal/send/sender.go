@@ -18,6 +18,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
+	"github.com/broadcast-dev/broadcast/internal/retry"
 	"github.com/broadcast-dev/broadcast/internal/store"
 	"github.com/broadcast-dev/broadcast/internal/teams"
 )
@@ -58,6 +59,7 @@ type Sender struct {
 	log   *zap.Logger
 	acts  *activities
 	busy  *queue.InFlight
+	retry retry.Policy // of answers that may pass
 }
 
 // New returns a Sender.
@@ -76,7 +78,7 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, c Connector, gates *rate
 	}
 	rate := func(tenant string) float64 { return gates.For(tenant).Rate() }
 	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, acts: newActivities(st),
-		busy: queue.NewInFlight(rate, cfg.Concurrency)}
+		busy: queue.NewInFlight(rate, cfg.Concurrency), retry: retryPolicy(cfg)}
 }
 
 // Limit is how many of the tenant's jobs this sender should have in hand:
@@ -117,7 +119,7 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	case claim.Busy:
 		// Its sender is alive (or died less than a lease ago).
-		return queue.Retry(queue.AckWait/2+jitter(queue.AckWait/2), errors.New("claimed by another sender"))
+		return queue.Retry(queue.AckWait/2, errors.New("claimed by another sender"))
 	case claim.Canceled:
 		log.Debug("broadcast canceled: not sending")
 		return nil
@@ -167,7 +169,7 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 		if err != nil {
 			var backlog *ratelimit.BacklogError
 			if errors.As(err, &backlog) {
-				return s.release(ctx, job, queue.Retry(backlog.Wait+jitter(backlog.Wait), err))
+				return s.release(ctx, job, queue.Retry(backlog.Wait, err))
 			}
 			return s.release(ctx, job, err)
 		}
@@ -217,7 +219,7 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 		}
 		counted = metrics.OutcomeThrottled
 		log.Info("throttled: tenant paused", zap.Duration("retry_after", wait))
-		return s.giveBack(ctx, job, store.Change{CountThrottle: true}, queue.Retry(wait+jitter(wait), sendErr))
+		return s.giveBack(ctx, job, store.Change{CountThrottle: true}, queue.Retry(wait, sendErr))
 	case teams.Retry, teams.Unauthorized:
 		maybe := teams.MaybeDelivered(sendErr)
 		if ctx.Err() != nil { // shutting down: the call was cut, not refused
@@ -228,7 +230,7 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 			return s.fail(ctx, job, broadcast.ReasonRetriesExhausted, sendErr, log)
 		}
 		counted = metrics.OutcomeRetried
-		delay := queue.Backoff(rec.Retries+1, s.cfg.RetryBase, time.Minute)
+		delay := s.retry.Delay(rec.Retries + 1)
 		log.Info("send failed, will retry", zap.Int("retries", rec.Retries+1), zap.Duration("delay", delay),
 			zap.Bool("maybe_delivered", maybe), zap.Error(sendErr))
 		return s.giveBack(ctx, job, store.Change{CountRetry: true, MaybeDelivered: maybe}, queue.Retry(delay, sendErr))
@@ -256,27 +258,34 @@ func (s *Sender) settle(ctx context.Context, gate *ratelimit.Gate, job broadcast
 	}
 }
 
+// recordPolicy retries the record of a delivery: 6 to 11 s in all.
+var recordPolicy = retry.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second, Attempts: 8}
+
 // recordSent records a delivery. Teams has the message now, so the record
 // is retried for a while rather than letting the job be redelivered: a
 // redelivery would send the message a second time.
 func (s *Sender) recordSent(ctx context.Context, job broadcast.Job, conv, activityID string, log *zap.Logger) error {
-	var err error
-	for attempt := 1; attempt <= 8; attempt++ {
-		var res store.Result
-		res, err = s.store.Transition(context.WithoutCancel(ctx), job.BroadcastID, job.UserID, store.Change{
+	var res store.Result
+	err := recordPolicy.Do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		var err error
+		res, err = s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
 			// The conversation with the activity id: what an edit or a recall needs.
 			From: []broadcast.State{broadcast.StateSending}, To: broadcast.StateSent, ActivityID: activityID, ConversationID: conv,
 		})
-		if err == nil {
-			if !res.Applied {
-				log.Warn("delivered, but the recipient was already settled: a duplicate", zap.String("state", string(res.Prev)))
-			}
-			return nil
-		}
-		time.Sleep(queue.Backoff(attempt, 100*time.Millisecond, 5*time.Second))
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrReportBehind):
+		log.Warn("delivered and recorded; the unreachable report is behind", zap.Error(err))
+	case err != nil:
+		log.Error("delivered but could not record it", zap.String("activity_id", activityID), zap.Error(err))
+		return err
+	case !res.Applied && res.Recipient.ActivityID != activityID:
+		// Not this delivery's own record (an earlier try whose answer
+		// was lost): another delivery settled the recipient.
+		log.Warn("delivered, but the recipient was already settled: a duplicate", zap.String("state", string(res.Prev)))
 	}
-	log.Error("delivered but could not record it", zap.String("activity_id", activityID), zap.Error(err))
-	return err
+	return nil
 }
 
 // release gives the recipient back (sending -> pending) so that the job's
@@ -303,18 +312,38 @@ func (s *Sender) giveBack(ctx context.Context, job broadcast.Job, c store.Change
 
 func (s *Sender) fail(ctx context.Context, job broadcast.Job, reason broadcast.Reason, cause error, log *zap.Logger) error {
 	log.Warn("send failed for good", zap.String("reason", string(reason)), zap.Error(cause))
-	return s.final(ctx, job, broadcast.StateFailed, reason, cause)
+	return s.final(ctx, job, claimed, broadcast.StateFailed, reason, cause, log)
 }
 
 func (s *Sender) block(ctx context.Context, job broadcast.Job, reason broadcast.Reason, cause error, log *zap.Logger) error {
 	log.Info("recipient cannot receive bot messages", zap.String("reason", string(reason)))
-	return s.final(ctx, job, broadcast.StateBlocked, reason, cause)
+	return s.final(ctx, job, claimed, broadcast.StateBlocked, reason, cause, log)
 }
 
-// final records a final state. A failure that may pass is kept in the
+// claimed is the state a send's outcome is recorded from.
+var claimed = []broadcast.State{broadcast.StateSending}
+
+// DeadLetter ends the recipient of a send job that will not be delivered
+// again (it panicked, or failed queue.DefaultMaxFailures times): failed,
+// internal_error, kept in the FAILED stream for a replay. It is the send
+// stage's queue.DeadLetter.
+func (s *Sender) DeadLetter(ctx context.Context, msg jetstream.Msg, cause error) error {
+	job, err := broadcast.DecodeJob(msg.Data())
+	if err != nil {
+		return nil // nothing to record: terminated
+	}
+	log := s.log.With(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
+	// Whatever state it was left in but a final one; a claim only by this
+	// delivery.
+	ctx = context.WithValue(ctx, claimKey{}, s.owner(msg))
+	return s.final(ctx, job, nil, broadcast.StateFailed, broadcast.ReasonInternalError, cause, log)
+}
+
+// final records a final state, moving the recipient from one of from (nil:
+// any state but a final one). A failure that may pass is kept in the
 // failed-sends stream first, so that every one recorded can be replayed; if
 // it cannot be kept, the recipient is released and the job redelivered.
-func (s *Sender) final(ctx context.Context, job broadcast.Job, to broadcast.State, reason broadcast.Reason, cause error) error {
+func (s *Sender) final(ctx context.Context, job broadcast.Job, from []broadcast.State, to broadcast.State, reason broadcast.Reason, cause error, log *zap.Logger) error {
 	// Teams has answered: record it even when shutdown cancels ctx, rather
 	// than leave the claim to its lease.
 	ctx = context.WithoutCancel(ctx)
@@ -328,11 +357,15 @@ func (s *Sender) final(ctx context.Context, job broadcast.Job, to broadcast.Stat
 		}
 	}
 	res, err := s.store.Transition(ctx, job.BroadcastID, job.UserID, store.Change{
-		From: []broadcast.State{broadcast.StateSending}, To: to, Reason: reason, LastError: errString(cause), MaybeDelivered: maybe,
+		From: from, To: to, Reason: reason, LastError: errString(cause), MaybeDelivered: maybe,
 		Owner: claimOf(ctx),
 	})
-	if err == nil && res.Lost {
-		return errClaimLost
+	switch {
+	case errors.Is(err, store.ErrReportBehind):
+		log.Warn("recorded; the unreachable report is behind", zap.Error(err))
+		return nil
+	case err == nil && res.Lost:
+		return claimLost()
 	}
 	return err
 }
@@ -357,7 +390,7 @@ func (s *Sender) reinstall(ctx context.Context, job broadcast.Job, conv string, 
 		return err
 	}
 	if res.Lost {
-		return errClaimLost
+		return claimLost()
 	}
 	next := broadcast.Job{BroadcastID: job.BroadcastID, TenantID: job.TenantID, UserID: job.UserID, Reinstall: job.Reinstall + 1, Round: job.Round}
 	return s.pub.Publish(context.WithoutCancel(ctx), broadcast.StageInstall, next)
@@ -372,10 +405,12 @@ func claimOf(ctx context.Context) string {
 	return own
 }
 
-// errClaimLost ends a send whose claim was taken over while it stalled: the
+// claimLost ends a send whose claim was taken over while it stalled: the
 // new owner settles the recipient, and this delivery of the job is handed
 // back (not acked) in case that owner dies too.
-var errClaimLost = queue.Retry(queue.AckWait, errors.New("claim taken over by another delivery"))
+func claimLost() error {
+	return queue.Retry(queue.AckWait, errors.New("claim taken over by another delivery"))
+}
 
 // owner names this delivery of the message: a redelivery, here or elsewhere,
 // is another owner and cannot take over a live claim.
@@ -391,9 +426,15 @@ func renewed(held bool, err error) error {
 	return err
 }
 
-func jitter(d time.Duration) time.Duration {
-	return queue.Backoff(1, d/5+time.Millisecond, time.Hour) // up to a fifth more
+// retryPolicy spaces the retries of answers that may pass: RetryBase
+// doubling to a minute, with jitter; MaxRetries bounds them, counted in the
+// recipient's record.
+func retryPolicy(cfg Config) retry.Policy {
+	return retry.Policy{Base: cfg.RetryBase, Max: time.Minute}
 }
+
+// pausePolicy is the pause after a 429 that gave no Retry-After.
+var pausePolicy = retry.Policy{Base: time.Second, Max: 30 * time.Second}
 
 // statusOf is the HTTP status of a Connector answer, 0 when there was none.
 func statusOf(terr *teams.Error) int {
@@ -419,7 +460,7 @@ func pauseTenant(ctx context.Context, gate *ratelimit.Gate, terr *teams.Error, a
 		wait = terr.RetryAfter
 	}
 	if wait <= 0 {
-		wait = queue.Backoff(attempts, time.Second, 30*time.Second)
+		wait = pausePolicy.Delay(attempts)
 	}
 	if err := gate.Pause(ctx, wait); err != nil {
 		log.Warn("share tenant pause", zap.Error(err))

@@ -36,8 +36,12 @@ func (k bkeys) script() []string {
 
 func (k bkeys) all() []string {
 	a := audienceKeysOf(k.id)
-	return append(k.script(), k.users, a.aud, a.excl, a.upns, a.xids, a.xupns, a.unresUPNs, a.unresIDs, a.unresGroups)
+	return append(k.script(), k.users, jobFailuresKey(k.id), a.aud, a.excl, a.upns, a.xids, a.xupns, a.unresUPNs, a.unresIDs, a.unresGroups)
 }
+
+// jobFailuresKey is the hash of a broadcast's jobs that failed: job name
+// (queue's: stream and sequence) -> failed attempts.
+func jobFailuresKey(id string) string { return "{b:" + id + "}:jobfail" }
 
 func convKey(tenant, user string) string { return "conv:" + tenant + ":" + user }
 

@@ -94,7 +94,15 @@ type changeArgs struct {
 	Dup    bool     `json:"dup,omitempty"`
 }
 
+// ErrReportBehind is what Transition returns when the change was recorded
+// (Result says how) and only the tenant's unreachable report, written by
+// a second call, could not be brought up to date. Repeating the same
+// change writes the report again.
+var ErrReportBehind = errors.New("recorded, but the unreachable report is behind")
+
 // Transition applies c to one recipient if its current state allows it.
+// Any other error means the change was not recorded, or that the
+// recipient's record is corrupt.
 func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Result, error) {
 	from := make([]string, len(c.From))
 	for i, f := range c.From {
@@ -125,12 +133,17 @@ func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Resu
 	r := Result{Applied: res[0] == "ok", Busy: res[0] == "busy", Lost: res[0] == "lost",
 		Canceled: res[0] == "canceled", Prev: broadcast.State(res[1])}
 	r.Recipient, err = decodeRecord(user, []byte(res[2]))
-	if err == nil && len(res) > 3 && res[3] != "" && (r.Applied || r.Prev == c.To) {
+	if err != nil {
+		return r, err
+	}
+	if len(res) > 3 && res[3] != "" && (r.Applied || r.Prev == c.To) {
 		// Applied now, or by an earlier call whose report write failed
 		// (the caller retries the same change): noteReach is idempotent.
-		err = s.noteReach(ctx, res[3], id, r.Recipient)
+		if err := s.noteReach(ctx, res[3], id, r.Recipient); err != nil {
+			return r, fmt.Errorf("move %s of %s to %s: %w: %w", user, id, c.To, ErrReportBehind, err)
+		}
 	}
-	return r, err
+	return r, nil
 }
 
 func clipErr(s string) string {
