@@ -67,7 +67,7 @@ func TestMessageRejects(t *testing.T) {
 		{"button url too long", tmpl(`"buttons":[{"title":"x","url":"https://contoso.example/` + strings.Repeat("p", MaxURLChars) + `"}]`), "message.template.buttons[0].url", "too long"},
 		{"image over http", tmpl(`"imageUrl":"http://contoso.example/a.png"`), "message.template.imageUrl", "https"},
 		{"image data URI", tmpl(`"imageUrl":"data:image/png;base64,iVBORw0KGgo="`), "message.template.imageUrl", "https"},
-		{"template unknown field", `{"template":{"title":"Hi","subtitle":"x"}}`, "subtitle", "unknown field"},
+		{"template unknown field", `{"template":{"title":"Hi","subtitle":"x"}}`, "message.template.subtitle", "unknown field"},
 		{"template not an object", `{"template":"Hi"}`, "message.template", "object"},
 
 		// Cards: structure, types Teams renders, versions, URLs.
