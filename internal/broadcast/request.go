@@ -28,9 +28,10 @@ type CreateRequest struct {
 	// Priority is normal unless set: urgent broadcasts take most of their
 	// tenant's send budget while they last.
 	Priority Priority `json:"priority,omitempty"`
-	// SendAt schedules the broadcast (RFC 3339); empty sends it now.
-	// Normalize leaves it in UTC, to the millisecond (see SendTime).
-	SendAt string `json:"sendAt,omitempty"`
+	// SendAt schedules the broadcast (RFC 3339); absent (or null) sends
+	// it now, empty is refused. Normalize leaves it in UTC, to the
+	// millisecond (see SendTime).
+	SendAt *string `json:"sendAt,omitempty"`
 	// CreatedBy is the name of the API key creating it: set by the API,
 	// never read from the body.
 	CreatedBy string `json:"-"`
