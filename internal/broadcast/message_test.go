@@ -93,6 +93,29 @@ func TestMessageRejects(t *testing.T) {
 		{"background image data", `{"card":{"type":"AdaptiveCard","version":"1.5","body":[],"backgroundImage":"data:image/png;base64,AAAA"}}`, "message.card.backgroundImage", "https"},
 		{"table cell element", cardWithBody(`{"type":"Table","rows":[{"type":"TableRow","cells":[{"type":"TableCell","items":[{"type":"Chart"}]}]}]}`), "message.card.body[0].rows[0].cells[0].items[0].type", "Chart"},
 		{"rich text inline", cardWithBody(`{"type":"RichTextBlock","inlines":[{"type":"TextBlock","text":"x"}]}`), "message.card.body[0].inlines[0].type", "TextRun"},
+
+		// Markdown links, and a mailto: with one plain address.
+		{"markdown link in text", `{"text":"Read [this](javascript:alert(1))"}`, "message.text", "a markdown link's target: must be an https://"},
+		{"markdown link hidden by an entity", `{"text":"[x](javascript&#58;alert(1))"}`, "message.text", "markdown link"},
+		{"markdown link in angle brackets", `{"text":"[x]( <javascript:alert(1)> )"}`, "message.text", "markdown link"},
+		{"markdown autolink", `{"text":"see <javascript:alert(1)>"}`, "message.text", "markdown link"},
+		{"markdown link in a summary", tmpl(`"summary":"[x](data:text/html,hi)"`), "message.template.summary", "markdown link"},
+		{"markdown link in a title", `{"template":{"title":"[Hi](javascript:x)"}}`, "message.template.title", "markdown link"},
+		{"markdown link in the author line", tmpl(`"author":"[HR](vbscript:x)"`), "message.template.author", "markdown link"},
+		{"markdown link with a placeholder", `{"text":"[me](https://contoso.example/{{mail}})"}`, "message.text", "placeholders are not allowed in URLs"},
+		{"mailto with two addresses", tmpl(`"buttons":[{"title":"x","url":"mailto:hr@contoso.example,ceo@contoso.example"}]`), "message.template.buttons[0].url", "one plain address"},
+		{"mailto with a display name", cardWithActions(`{"type":"Action.OpenUrl","url":"mailto:HR<hr@contoso.example>"}`), "message.card.actions[0].url", "one plain address"},
+		{"mailto hiding a script", cardWithActions(`{"type":"Action.OpenUrl","url":"mailto:javascript:alert(1)//@contoso.example"}`), "message.card.actions[0].url", "one plain address"},
+		{"mailto percent-encoded", `{"text":"[x](mailto:%68r@contoso.example)"}`, "message.text", "one plain address"},
+
+		// Control characters: a line has none, text keeps tabs and line breaks.
+		{"NUL in text", `{"text":"hi\u0000there"}`, "message.text", "control character U+0000 at character 3"},
+		{"escape in text", `{"text":"\u001b[31mred"}`, "message.text", "U+001B"},
+		{"C1 in text", `{"text":"a\u0085b"}`, "message.text", "U+0085"},
+		{"NUL in a title", `{"template":{"title":"Hi\u0000"}}`, "message.template.title", "control character"},
+		{"line break in a title", `{"template":{"title":"Hi\nthere"}}`, "message.template.title", "a one-line field allows none"},
+		{"DEL in a button title", tmpl(`"buttons":[{"title":"Go\u007f","url":"https://contoso.example"}]`), "message.template.buttons[0].title", "U+007F"},
+
 		{"too deep", cardWithBody(strings.Repeat(`{"type":"Container","items":[`, 40) + strings.Repeat(`]}`, 40)), "message.card.body[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items", "nested more than 32"},
 	}
 	for _, c := range cases {
@@ -120,6 +143,7 @@ func TestMessageAccepts(t *testing.T) {
 	for _, m := range []string{
 		`{"text":"Hi {{displayName}}, {{ givenName }} {{surname}} <{{mail}}> {{userPrincipalName}} {{jobTitle}} {{department}}"}`,
 		`{"text":"literal {{ not a placeholder }} and {single}"}`,
+		`{"text":"Read [the policy](https://contoso.example/policy) or [write](mailto:hr@contoso.example).\n\n\tThanks <{{mail}}>"}`,
 		`{"text":"summary {{givenName}}","card":{"type":"AdaptiveCard","version":"1.0","body":[{"type":"TextBlock","text":"Hi {{displayName}}"}]}}`,
 		`{"template":{"title":"Hi {{givenName}}"}}`,
 		tmpl(`"summary":"**Read** <this>","imageUrl":"https://contoso.example/i.png","author":"HR","buttons":[` +
@@ -134,7 +158,8 @@ func TestMessageAccepts(t *testing.T) {
 			{"type":"RichTextBlock","inlines":["plain",{"type":"TextRun","text":"run","selectAction":{"type":"Action.Submit"}}]},
 			{"type":"ActionSet","actions":[{"type":"Action.ToggleVisibility","targetElements":["x"]},{"type":"Action.Execute","verb":"ack"}]},
 			{"type":"Input.Text","id":"c"}],
-		 "actions":[{"type":"Action.ShowCard","title":"More","card":{"type":"AdaptiveCard","body":[{"type":"TextBlock","text":"more"}]}}],
+		 "actions":[{"type":"Action.ShowCard","title":"More","card":{"type":"AdaptiveCard","body":[{"type":"TextBlock","text":"more"}]}},
+			{"type":"Action.OpenUrl","url":"mailto:first.last+news@mail.contoso.example"}],
 		 "msteams":{"width":"Full"}}}`,
 	} {
 		req, err := DecodeCreateRequest(strings.NewReader(withMessage(m)))
