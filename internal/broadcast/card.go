@@ -2,11 +2,13 @@ package broadcast
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
 )
 
 // The Adaptive Card versions accepted: Teams renders up to 1.5 in bot
@@ -29,15 +31,9 @@ const (
 	maxCardProblems = 20
 )
 
-func validateCard(raw json.RawMessage, v *ValidationError) {
+func validateCard(raw []byte, v *ValidationError) {
 	if len(raw) > MaxCardBytes {
 		v.add("message.card", "too large: %d bytes, the whole message must stay under 80 KB", len(raw))
-		return
-	}
-	if !utf8.Valid(raw) {
-		// JSON decoding keeps a raw card's bytes as they came; Teams would
-		// refuse the activity for every recipient.
-		v.add("message.card", "not valid UTF-8")
 		return
 	}
 	trimmed := bytes.TrimSpace(raw)
@@ -45,22 +41,37 @@ func validateCard(raw json.RawMessage, v *ValidationError) {
 		v.add("message.card", "must be an Adaptive Card object, not null")
 		return
 	}
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		v.add("message.card", "must be a JSON object (an Adaptive Card)")
+		return
+	}
+	// A card decoded with its request passed this scan already; one built
+	// in Go did not. It bounds the walks below to MaxJSONDepth.
+	if err := checkJSON(trimmed, "message.card"); err != nil {
+		var verr *ValidationError
+		if errors.As(err, &verr) {
+			v.Problems = append(v.Problems, verr.Problems...)
+		} else {
+			v.add("message.card", "must be a JSON object (an Adaptive Card)")
+		}
+		return
+	}
 	var card map[string]any
-	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &card) != nil {
+	if err := json.Unmarshal(trimmed, &card); err != nil {
 		v.add("message.card", "must be a JSON object (an Adaptive Card)")
 		return
 	}
 	w := &cardWalker{v: v, start: len(v.Problems)}
 	w.card("message.card", card, 0, true)
-	if !w.full() {
-		w.placeholders("message.card", card)
-	}
+	w.at = append(w.at, "message.card"...)
+	w.texts(card)
 }
 
 // cardWalker checks a decoded card, naming each problem by its JSON path.
 type cardWalker struct {
 	v     *ValidationError
-	start int // problems before the card's
+	start int    // problems before the card's
+	at    []byte // the path of the value texts is at
 }
 
 func (w *cardWalker) full() bool { return len(w.v.Problems)-w.start >= maxCardProblems }
@@ -355,17 +366,24 @@ func (w *cardWalker) imageURL(field, s string) {
 	}
 }
 
-// placeholders checks the placeholders of every string of the card, keys
-// included (the URLs' were refused on their own).
-func (w *cardWalker) placeholders(path string, x any) {
+// texts checks every string of the card, keys included (Personalize would
+// fill a key too): its placeholders and control characters; the URLs'
+// placeholders were refused on their own. The path of the value is kept
+// in w.at and made a string only for a problem, so that the walk costs
+// time and memory linear in the card's size; checkJSON bounded its depth.
+func (w *cardWalker) texts(x any) {
 	switch t := x.(type) {
 	case string:
-		if !w.full() {
-			checkPlaceholders(w.v, path, t)
-		}
+		w.text(t)
 	case []any:
 		for i, e := range t {
-			w.placeholders(fmt.Sprintf("%s[%d]", path, i), e)
+			if w.full() {
+				return
+			}
+			n := len(w.at)
+			w.at = append(strconv.AppendInt(append(w.at, '['), int64(i), 10), ']')
+			w.texts(e)
+			w.at = w.at[:n]
 		}
 	case map[string]any:
 		keys := make([]string, 0, len(t))
@@ -374,12 +392,26 @@ func (w *cardWalker) placeholders(path string, x any) {
 		}
 		sort.Strings(keys) // problems in a stable order
 		for _, k := range keys {
-			if !w.full() {
-				checkPlaceholders(w.v, path, k) // Personalize would fill a key too
+			if w.full() {
+				return
 			}
-			w.placeholders(path+"."+clip(k), t[k])
+			w.text(k)
+			n := len(w.at)
+			w.at = append(append(w.at, '.'), clip(k)...)
+			w.texts(t[k])
+			w.at = w.at[:n]
 		}
 	}
+}
+
+// text checks one string of the card at w.at.
+func (w *cardWalker) text(s string) {
+	if w.full() || !strings.Contains(s, "{{") && !hasControl(s, true) {
+		return
+	}
+	field := string(w.at)
+	checkControl(w.v, field, s, true)
+	checkPlaceholders(w.v, field, s)
 }
 
 func setOf(names ...string) map[string]bool {

@@ -115,6 +115,8 @@ func TestMessageRejects(t *testing.T) {
 		{"NUL in a title", `{"template":{"title":"Hi\u0000"}}`, "message.template.title", "control character"},
 		{"line break in a title", `{"template":{"title":"Hi\nthere"}}`, "message.template.title", "a one-line field allows none"},
 		{"DEL in a button title", tmpl(`"buttons":[{"title":"Go\u007f","url":"https://contoso.example"}]`), "message.template.buttons[0].title", "U+007F"},
+		{"NUL in a card", cardWithBody(`{"type":"TextBlock","text":"hi\u0000"}`), "message.card.body[0].text", "U+0000"},
+		{"NUL in a card's key", cardWithBody(`{"type":"TextBlock","text":"hi","x\u0000":1}`), "message.card.body[0]", "U+0000"},
 
 		{"too deep", cardWithBody(strings.Repeat(`{"type":"Container","items":[`, 40) + strings.Repeat(`]}`, 40)), "message.card.body[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items", "nested more than 32"},
 	}
