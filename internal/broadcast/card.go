@@ -2,11 +2,13 @@ package broadcast
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
 )
 
 // The Adaptive Card versions accepted: Teams renders up to 1.5 in bot
@@ -29,15 +31,9 @@ const (
 	maxCardProblems = 20
 )
 
-func validateCard(raw json.RawMessage, v *ValidationError) {
+func validateCard(raw []byte, v *ValidationError) {
 	if len(raw) > MaxCardBytes {
 		v.add("message.card", "too large: %d bytes, the whole message must stay under 80 KB", len(raw))
-		return
-	}
-	if !utf8.Valid(raw) {
-		// JSON decoding keeps a raw card's bytes as they came; Teams would
-		// refuse the activity for every recipient.
-		v.add("message.card", "not valid UTF-8")
 		return
 	}
 	trimmed := bytes.TrimSpace(raw)
@@ -45,22 +41,37 @@ func validateCard(raw json.RawMessage, v *ValidationError) {
 		v.add("message.card", "must be an Adaptive Card object, not null")
 		return
 	}
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		v.add("message.card", "must be a JSON object (an Adaptive Card)")
+		return
+	}
+	// A card decoded with its request passed this scan already; one built
+	// in Go did not. It bounds the walks below to MaxJSONDepth.
+	if err := checkJSON(trimmed, "message.card"); err != nil {
+		var verr *ValidationError
+		if errors.As(err, &verr) {
+			v.Problems = append(v.Problems, verr.Problems...)
+		} else {
+			v.add("message.card", "must be a JSON object (an Adaptive Card)")
+		}
+		return
+	}
 	var card map[string]any
-	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &card) != nil {
+	if err := json.Unmarshal(trimmed, &card); err != nil {
 		v.add("message.card", "must be a JSON object (an Adaptive Card)")
 		return
 	}
 	w := &cardWalker{v: v, start: len(v.Problems)}
 	w.card("message.card", card, 0, true)
-	if !w.full() {
-		w.placeholders("message.card", card)
-	}
+	w.at = append(w.at, "message.card"...)
+	w.texts(card)
 }
 
 // cardWalker checks a decoded card, naming each problem by its JSON path.
 type cardWalker struct {
 	v     *ValidationError
-	start int // problems before the card's
+	start int    // problems before the card's
+	at    []byte // the path of the value texts is at
 }
 
 func (w *cardWalker) full() bool { return len(w.v.Problems)-w.start >= maxCardProblems }
@@ -106,7 +117,7 @@ func (w *cardWalker) card(path string, c map[string]any, depth int, top bool) {
 // common checks what cards, containers and columns share.
 func (w *cardWalker) common(path string, o map[string]any, depth int) {
 	if sa, ok := o["selectAction"]; ok {
-		w.selectAction(path+".selectAction", sa, depth+1)
+		w.action(path+".selectAction", sa, depth+1, "a selectAction")
 	}
 	if bg, ok := o["backgroundImage"]; ok {
 		switch b := bg.(type) {
@@ -155,9 +166,19 @@ func (w *cardWalker) element(path string, raw any, depth int) {
 		return
 	}
 	switch typ {
+	case "TextBlock":
+		w.markdown(path, ".text", el["text"])
+	case "FactSet":
+		w.facts(path+".facts", el["facts"])
 	case "Image":
 		url, _ := el["url"].(string)
 		w.imageURL(path+".url", url)
+	case "Media":
+		w.media(path, el)
+	case "Input.Text":
+		if ia, ok := el["inlineAction"]; ok {
+			w.action(path+".inlineAction", ia, depth+1, "an inlineAction")
+		}
 	case "Container":
 		if items, ok := el["items"]; ok {
 			w.elements(path+".items", items, depth+1)
@@ -176,6 +197,62 @@ func (w *cardWalker) element(path string, raw any, depth int) {
 		w.inlines(path+".inlines", el["inlines"], depth+1)
 	}
 	w.common(path, el, depth)
+	if fb, ok := el["fallback"]; ok {
+		w.fallback(path+".fallback", fb, depth+1, "an element", w.element)
+	}
+}
+
+// fallback checks what an element, a column or an action falls back to
+// where Teams does not render it: "drop", or another one, checked as
+// this one is (what the user sees is the fallback).
+func (w *cardWalker) fallback(path string, raw any, depth int, what string, check func(string, any, int)) {
+	if s, ok := raw.(string); ok {
+		if s != "drop" {
+			w.add(path, `must be "drop" or %s, got %q`, what, clip(s))
+		}
+		return
+	}
+	if !w.deep(path, depth) {
+		check(path, raw, depth)
+	}
+}
+
+// media checks a Media element's poster and sources: Teams loads both
+// over https only.
+func (w *cardWalker) media(path string, el map[string]any) {
+	if p, ok := el["poster"]; ok {
+		url, _ := p.(string)
+		w.imageURL(path+".poster", url)
+	}
+	sources, ok := el["sources"].([]any)
+	if !ok || len(sources) == 0 {
+		w.add(path+".sources", "required: an array of media sources, each with a url")
+		return
+	}
+	for i, src := range sources {
+		p := fmt.Sprintf("%s.sources[%d]", path, i)
+		o, ok := src.(map[string]any)
+		if !ok {
+			w.add(p, "must be an object with a url (a MediaSource)")
+			continue
+		}
+		url, _ := o["url"].(string)
+		if !w.full() {
+			validateHTTPSURL(w.v, p+".url", url, "media")
+		}
+	}
+}
+
+// facts checks the markdown of a FactSet's titles and values.
+func (w *cardWalker) facts(path string, raw any) {
+	list, _ := raw.([]any)
+	for i, f := range list {
+		if o, ok := f.(map[string]any); ok {
+			at := "[" + strconv.Itoa(i) + "]"
+			w.markdown(path, at+".title", o["title"])
+			w.markdown(path, at+".value", o["value"])
+		}
+	}
 }
 
 func (w *cardWalker) columns(path string, raw any, depth int) {
@@ -188,20 +265,26 @@ func (w *cardWalker) columns(path string, raw any, depth int) {
 		return
 	}
 	for i, c := range list {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		col, ok := c.(map[string]any)
-		if !ok {
-			w.add(p, "must be an object (a Column)")
-			continue
-		}
-		if t, ok := col["type"]; ok && t != "Column" {
-			w.add(p+".type", `must be "Column"`)
-			continue
-		}
-		if items, ok := col["items"]; ok {
-			w.elements(p+".items", items, depth+1)
-		}
-		w.common(p, col, depth)
+		w.column(fmt.Sprintf("%s[%d]", path, i), c, depth)
+	}
+}
+
+func (w *cardWalker) column(path string, raw any, depth int) {
+	col, ok := raw.(map[string]any)
+	if !ok {
+		w.add(path, "must be an object (a Column)")
+		return
+	}
+	if t, ok := col["type"]; ok && t != "Column" {
+		w.add(path+".type", `must be "Column"`)
+		return
+	}
+	if items, ok := col["items"]; ok {
+		w.elements(path+".items", items, depth+1)
+	}
+	w.common(path, col, depth)
+	if fb, ok := col["fallback"]; ok {
+		w.fallback(path+".fallback", fb, depth+1, "a Column", w.column)
 	}
 }
 
@@ -278,7 +361,7 @@ func (w *cardWalker) inlines(path string, raw any, depth int) {
 				continue
 			}
 			if sa, ok := o["selectAction"]; ok {
-				w.selectAction(p+".selectAction", sa, depth+1)
+				w.action(p+".selectAction", sa, depth+1, "a selectAction")
 			}
 		default:
 			w.add(p, "must be a string or a TextRun object")
@@ -296,19 +379,14 @@ func (w *cardWalker) actions(path string, raw any, depth int) {
 		return
 	}
 	for i, a := range list {
-		w.action(fmt.Sprintf("%s[%d]", path, i), a, depth)
+		w.action(fmt.Sprintf("%s[%d]", path, i), a, depth, "")
 	}
 }
 
-func (w *cardWalker) selectAction(path string, raw any, depth int) {
-	if a, ok := raw.(map[string]any); ok && a["type"] == "Action.ShowCard" {
-		w.add(path+".type", "Action.ShowCard cannot be a selectAction")
-		return
-	}
-	w.action(path, raw, depth)
-}
-
-func (w *cardWalker) action(path string, raw any, depth int) {
+// action checks an action of a list (role empty), or one that stands for
+// an element's tap (role "a selectAction", "an inlineAction"), which
+// cannot show a card.
+func (w *cardWalker) action(path string, raw any, depth int, role string) {
 	a, ok := raw.(map[string]any)
 	if !ok {
 		w.add(path, "must be an object (an action)")
@@ -324,14 +402,25 @@ func (w *cardWalker) action(path string, raw any, depth int) {
 		url, _ := a["url"].(string)
 		w.link(path+".url", url)
 	case "Action.ShowCard":
+		if role != "" {
+			w.add(path+".type", "Action.ShowCard cannot be %s", role)
+			return
+		}
 		c, ok := a["card"].(map[string]any)
 		if !ok {
 			w.add(path+".card", "required: the Adaptive Card to show")
-			return
+			break
 		}
 		if !w.deep(path+".card", depth+1) {
 			w.card(path+".card", c, depth+1, false)
 		}
+	}
+	if icon, ok := a["iconUrl"]; ok {
+		url, _ := icon.(string)
+		w.imageURL(path+".iconUrl", url)
+	}
+	if fb, ok := a["fallback"]; ok {
+		w.fallback(path+".fallback", fb, depth+1, "an action", func(p string, fb any, d int) { w.action(p, fb, d, role) })
 	}
 }
 
@@ -355,17 +444,32 @@ func (w *cardWalker) imageURL(field, s string) {
 	}
 }
 
-// placeholders checks the placeholders of every string of the card, keys
-// included (the URLs' were refused on their own).
-func (w *cardWalker) placeholders(path string, x any) {
+// markdown checks the links of a property Teams renders as markdown, at
+// path+key (joined only when it may have one).
+func (w *cardWalker) markdown(path, key string, raw any) {
+	if s, ok := raw.(string); ok && mayLink(s) && !w.full() {
+		checkMarkdownLinks(w.v, path+key, s)
+	}
+}
+
+// texts checks every string of the card, keys included (Personalize would
+// fill a key too): its placeholders and control characters; the URLs'
+// placeholders were refused on their own. The path of the value is kept
+// in w.at and made a string only for a problem, so that the walk costs
+// time and memory linear in the card's size; checkJSON bounded its depth.
+func (w *cardWalker) texts(x any) {
 	switch t := x.(type) {
 	case string:
-		if !w.full() {
-			checkPlaceholders(w.v, path, t)
-		}
+		w.text(t)
 	case []any:
 		for i, e := range t {
-			w.placeholders(fmt.Sprintf("%s[%d]", path, i), e)
+			if w.full() {
+				return
+			}
+			n := len(w.at)
+			w.at = append(strconv.AppendInt(append(w.at, '['), int64(i), 10), ']')
+			w.texts(e)
+			w.at = w.at[:n]
 		}
 	case map[string]any:
 		keys := make([]string, 0, len(t))
@@ -374,12 +478,26 @@ func (w *cardWalker) placeholders(path string, x any) {
 		}
 		sort.Strings(keys) // problems in a stable order
 		for _, k := range keys {
-			if !w.full() {
-				checkPlaceholders(w.v, path, k) // Personalize would fill a key too
+			if w.full() {
+				return
 			}
-			w.placeholders(path+"."+clip(k), t[k])
+			w.text(k)
+			n := len(w.at)
+			w.at = append(append(w.at, '.'), clip(k)...)
+			w.texts(t[k])
+			w.at = w.at[:n]
 		}
 	}
+}
+
+// text checks one string of the card at w.at.
+func (w *cardWalker) text(s string) {
+	if w.full() || !strings.Contains(s, "{{") && !hasControl(s, true) {
+		return
+	}
+	field := string(w.at)
+	checkControl(w.v, field, s, true)
+	checkPlaceholders(w.v, field, s)
 }
 
 func setOf(names ...string) map[string]bool {

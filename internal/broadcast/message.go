@@ -2,6 +2,7 @@ package broadcast
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -40,7 +41,7 @@ func (m *Message) validate(v *ValidationError) {
 }
 
 // validateText checks one markdown string: its size, encoding, that it says
-// something, and its placeholders.
+// something, its characters, links and placeholders.
 func validateText(v *ValidationError, field, s string, maxBytes int) {
 	switch {
 	case len(s) > maxBytes:
@@ -49,14 +50,16 @@ func validateText(v *ValidationError, field, s string, maxBytes int) {
 		v.add(field, "not valid UTF-8")
 	case strings.TrimSpace(s) == "":
 		v.add(field, "is only white space")
-	default:
+	case checkControl(v, field, s, true):
+		checkMarkdownLinks(v, field, s)
 		checkPlaceholders(v, field, s)
 	}
 }
 
 // validateLine checks a one-line string of at most maxChars characters
-// (title, author, button): required or not.
-func validateLine(v *ValidationError, field, s string, maxChars int, required bool) {
+// (title, author, button): required or not. It reports whether s passed.
+func validateLine(v *ValidationError, field, s string, maxChars int, required bool) bool {
+	n := len(v.Problems)
 	switch {
 	case s == "" && !required:
 	case strings.TrimSpace(s) == "":
@@ -65,7 +68,35 @@ func validateLine(v *ValidationError, field, s string, maxChars int, required bo
 		v.add(field, "not valid UTF-8")
 	case utf8.RuneCountInString(s) > maxChars:
 		v.add(field, "too long: %d characters, at most %d", utf8.RuneCountInString(s), maxChars)
-	default:
+	case checkControl(v, field, s, false):
 		checkPlaceholders(v, field, s)
 	}
+	return len(v.Problems) == n
+}
+
+// checkControl refuses a control character in s (NUL, ESC, DEL, C1):
+// Teams shows them as boxes, or refuses the activity. Text keeps its tabs
+// and line breaks; a one-line field has none. It reports whether s passed.
+func checkControl(v *ValidationError, field, s string, text bool) bool {
+	i := strings.IndexFunc(s, func(r rune) bool { return badControl(r, text) })
+	if i < 0 {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	at := utf8.RuneCountInString(s[:i]) + 1
+	if text {
+		v.add(field, "holds the control character %U at character %d: only tabs and line breaks are allowed", r, at)
+	} else {
+		v.add(field, "holds the control character %U at character %d: a one-line field allows none", r, at)
+	}
+	return false
+}
+
+// hasControl reports whether checkControl would refuse s.
+func hasControl(s string, text bool) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return badControl(r, text) }) >= 0
+}
+
+func badControl(r rune, text bool) bool {
+	return unicode.IsControl(r) && !(text && (r == '\t' || r == '\n' || r == '\r'))
 }

@@ -67,7 +67,7 @@ func TestMessageRejects(t *testing.T) {
 		{"button url too long", tmpl(`"buttons":[{"title":"x","url":"https://contoso.example/` + strings.Repeat("p", MaxURLChars) + `"}]`), "message.template.buttons[0].url", "too long"},
 		{"image over http", tmpl(`"imageUrl":"http://contoso.example/a.png"`), "message.template.imageUrl", "https"},
 		{"image data URI", tmpl(`"imageUrl":"data:image/png;base64,iVBORw0KGgo="`), "message.template.imageUrl", "https"},
-		{"template unknown field", `{"template":{"title":"Hi","subtitle":"x"}}`, "subtitle", "unknown field"},
+		{"template unknown field", `{"template":{"title":"Hi","subtitle":"x"}}`, "message.template.subtitle", "unknown field"},
 		{"template not an object", `{"template":"Hi"}`, "message.template", "object"},
 
 		// Cards: structure, types Teams renders, versions, URLs.
@@ -93,6 +93,53 @@ func TestMessageRejects(t *testing.T) {
 		{"background image data", `{"card":{"type":"AdaptiveCard","version":"1.5","body":[],"backgroundImage":"data:image/png;base64,AAAA"}}`, "message.card.backgroundImage", "https"},
 		{"table cell element", cardWithBody(`{"type":"Table","rows":[{"type":"TableRow","cells":[{"type":"TableCell","items":[{"type":"Chart"}]}]}]}`), "message.card.body[0].rows[0].cells[0].items[0].type", "Chart"},
 		{"rich text inline", cardWithBody(`{"type":"RichTextBlock","inlines":[{"type":"TextBlock","text":"x"}]}`), "message.card.body[0].inlines[0].type", "TextRun"},
+		// Fallbacks: what Teams shows in place of an element or an action is
+		// checked as it is.
+		{"fallback link", cardWithBody(`{"type":"ActionSet","actions":[],"fallback":{"type":"ActionSet","actions":[{"type":"Action.OpenUrl","url":"javascript:alert(1)"}]}}`), "message.card.body[0].fallback.actions[0].url", "https://"},
+		{"fallback unknown element", cardWithBody(`{"type":"TextBlock","text":"a","fallback":{"type":"Carousel"}}`), "message.card.body[0].fallback.type", `"Carousel" is not an element type`},
+		{"fallback http image", cardWithBody(`{"type":"Container","items":[{"type":"TextBlock","text":"a","fallback":{"type":"Image","url":"http://contoso.example/a.png"}}]}`), "message.card.body[0].items[0].fallback.url", "https"},
+		{"fallback of a fallback", cardWithBody(`{"type":"TextBlock","text":"a","fallback":{"type":"TextBlock","text":"b","fallback":{"type":"Image","url":"data:x"}}}`), "message.card.body[0].fallback.fallback.url", "https"},
+		{"submit falls back to javascript", cardWithActions(`{"type":"Action.Submit","title":"Go","fallback":{"type":"Action.OpenUrl","title":"Go","url":"javascript:alert(1)"}}`), "message.card.actions[0].fallback.url", "https://"},
+		{"select action falls back to a card", cardWithBody(`{"type":"Container","items":[],"selectAction":{"type":"Action.Submit","fallback":{"type":"Action.ShowCard","card":{"type":"AdaptiveCard","body":[]}}}}`), "message.card.body[0].selectAction.fallback.type", "cannot be a selectAction"},
+		{"fallback neither drop nor object", cardWithBody(`{"type":"TextBlock","text":"a","fallback":"hide"}`), "message.card.body[0].fallback", `must be "drop" or an element`},
+		{"column fallback", cardWithBody(`{"type":"ColumnSet","columns":[{"type":"Column","items":[],"fallback":{"type":"Column","items":[{"type":"Video"}]}}]}`), "message.card.body[0].columns[0].fallback.items[0].type", "Video"},
+		{"fallbacks nested too deep", cardWithBody(strings.Repeat(`{"type":"TextBlock","text":"a","fallback":`, 40) + `"drop"` + strings.Repeat(`}`, 40)), "message.card.body[0]" + strings.Repeat(".fallback", 32), "nested more than 32"},
+
+		// URLs that were checked late or never.
+		{"media source javascript", cardWithBody(`{"type":"Media","sources":[{"mimeType":"video/mp4","url":"javascript:alert(1)"}]}`), "message.card.body[0].sources[0].url", "https"},
+		{"media source http", cardWithBody(`{"type":"Media","sources":[{"mimeType":"video/mp4","url":"http://contoso.example/v.mp4"}]}`), "message.card.body[0].sources[0].url", "Teams loads media over https only"},
+		{"media without sources", cardWithBody(`{"type":"Media","poster":"https://contoso.example/p.png"}`), "message.card.body[0].sources", "required"},
+		{"media poster javascript", cardWithBody(`{"type":"Media","poster":"javascript:alert(1)","sources":[{"url":"https://contoso.example/v.mp4"}]}`), "message.card.body[0].poster", "https"},
+		{"action icon javascript", cardWithActions(`{"type":"Action.Submit","title":"Go","iconUrl":"javascript:alert(1)"}`), "message.card.actions[0].iconUrl", "https"},
+		{"inline action javascript", cardWithBody(`{"type":"Input.Text","id":"q","inlineAction":{"type":"Action.OpenUrl","url":"javascript:alert(1)"}}`), "message.card.body[0].inlineAction.url", "https://"},
+		{"inline action shows a card", cardWithBody(`{"type":"Input.Text","id":"q","inlineAction":{"type":"Action.ShowCard","card":{"type":"AdaptiveCard","body":[]}}}`), "message.card.body[0].inlineAction.type", "cannot be an inlineAction"},
+
+		// Markdown links, and a mailto: with one plain address.
+		{"markdown link in text", `{"text":"Read [this](javascript:alert(1))"}`, "message.text", "a markdown link's target: must be an https://"},
+		{"markdown link hidden by an entity", `{"text":"[x](javascript&#58;alert(1))"}`, "message.text", "markdown link"},
+		{"markdown link in angle brackets", `{"text":"[x]( <javascript:alert(1)> )"}`, "message.text", "markdown link"},
+		{"markdown autolink", `{"text":"see <javascript:alert(1)>"}`, "message.text", "markdown link"},
+		{"markdown link in a summary", tmpl(`"summary":"[x](data:text/html,hi)"`), "message.template.summary", "markdown link"},
+		{"markdown link in a title", `{"template":{"title":"[Hi](javascript:x)"}}`, "message.template.title", "markdown link"},
+		{"markdown link in the author line", tmpl(`"author":"[HR](vbscript:x)"`), "message.template.author", "markdown link"},
+		{"markdown link in a card", cardWithBody(`{"type":"TextBlock","text":"[x](javascript:alert(1))"}`), "message.card.body[0].text", "markdown link"},
+		{"markdown link in a fact", cardWithBody(`{"type":"FactSet","facts":[{"title":"a","value":"[x](file:///c:/x)"}]}`), "message.card.body[0].facts[0].value", "markdown link"},
+		{"markdown link with a placeholder", `{"text":"[me](https://contoso.example/{{mail}})"}`, "message.text", "placeholders are not allowed in URLs"},
+		{"mailto with two addresses", tmpl(`"buttons":[{"title":"x","url":"mailto:hr@contoso.example,ceo@contoso.example"}]`), "message.template.buttons[0].url", "one plain address"},
+		{"mailto with a display name", cardWithActions(`{"type":"Action.OpenUrl","url":"mailto:HR<hr@contoso.example>"}`), "message.card.actions[0].url", "one plain address"},
+		{"mailto hiding a script", cardWithActions(`{"type":"Action.OpenUrl","url":"mailto:javascript:alert(1)//@contoso.example"}`), "message.card.actions[0].url", "one plain address"},
+		{"mailto percent-encoded", `{"text":"[x](mailto:%68r@contoso.example)"}`, "message.text", "one plain address"},
+
+		// Control characters: a line has none, text keeps tabs and line breaks.
+		{"NUL in text", `{"text":"hi\u0000there"}`, "message.text", "control character U+0000 at character 3"},
+		{"escape in text", `{"text":"\u001b[31mred"}`, "message.text", "U+001B"},
+		{"C1 in text", `{"text":"a\u0085b"}`, "message.text", "U+0085"},
+		{"NUL in a title", `{"template":{"title":"Hi\u0000"}}`, "message.template.title", "control character"},
+		{"line break in a title", `{"template":{"title":"Hi\nthere"}}`, "message.template.title", "a one-line field allows none"},
+		{"DEL in a button title", tmpl(`"buttons":[{"title":"Go\u007f","url":"https://contoso.example"}]`), "message.template.buttons[0].title", "U+007F"},
+		{"NUL in a card", cardWithBody(`{"type":"TextBlock","text":"hi\u0000"}`), "message.card.body[0].text", "U+0000"},
+		{"NUL in a card's key", cardWithBody(`{"type":"TextBlock","text":"hi","x\u0000":1}`), "message.card.body[0]", "U+0000"},
+
 		{"too deep", cardWithBody(strings.Repeat(`{"type":"Container","items":[`, 40) + strings.Repeat(`]}`, 40)), "message.card.body[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items[0].items", "nested more than 32"},
 	}
 	for _, c := range cases {
@@ -120,6 +167,7 @@ func TestMessageAccepts(t *testing.T) {
 	for _, m := range []string{
 		`{"text":"Hi {{displayName}}, {{ givenName }} {{surname}} <{{mail}}> {{userPrincipalName}} {{jobTitle}} {{department}}"}`,
 		`{"text":"literal {{ not a placeholder }} and {single}"}`,
+		`{"text":"Read [the policy](https://contoso.example/policy) or [write](mailto:hr@contoso.example).\n\n\tThanks <{{mail}}>"}`,
 		`{"text":"summary {{givenName}}","card":{"type":"AdaptiveCard","version":"1.0","body":[{"type":"TextBlock","text":"Hi {{displayName}}"}]}}`,
 		`{"template":{"title":"Hi {{givenName}}"}}`,
 		tmpl(`"summary":"**Read** <this>","imageUrl":"https://contoso.example/i.png","author":"HR","buttons":[` +
@@ -133,8 +181,14 @@ func TestMessageAccepts(t *testing.T) {
 			{"type":"Table","columns":[{"width":1}],"rows":[{"type":"TableRow","cells":[{"type":"TableCell","items":[{"type":"TextBlock","text":"c"}]}]}]},
 			{"type":"RichTextBlock","inlines":["plain",{"type":"TextRun","text":"run","selectAction":{"type":"Action.Submit"}}]},
 			{"type":"ActionSet","actions":[{"type":"Action.ToggleVisibility","targetElements":["x"]},{"type":"Action.Execute","verb":"ack"}]},
-			{"type":"Input.Text","id":"c"}],
-		 "actions":[{"type":"Action.ShowCard","title":"More","card":{"type":"AdaptiveCard","body":[{"type":"TextBlock","text":"more"}]}}],
+			{"type":"Input.Text","id":"c","inlineAction":{"type":"Action.Submit","iconUrl":"https://contoso.example/send.png"}},
+			{"type":"Media","poster":"https://contoso.example/p.png","sources":[{"mimeType":"video/mp4","url":"https://contoso.example/v.mp4"}]},
+			{"type":"TextBlock","text":"[site](https://contoso.example/a_(b)) [mail](<mailto:hr@contoso.example?subject=Hi%20there>) <https://contoso.example>\n\tok","fallback":"drop"},
+			{"type":"FactSet","facts":[{"title":"**Where**","value":"[map](https://contoso.example/map \"Map\")"}]},
+			{"type":"Container","items":[],"fallback":{"type":"TextBlock","text":"older clients"}}],
+		 "actions":[{"type":"Action.ShowCard","title":"More","card":{"type":"AdaptiveCard","body":[{"type":"TextBlock","text":"more"}]}},
+			{"type":"Action.Execute","verb":"ack","fallback":{"type":"Action.Submit","fallback":"drop"}},
+			{"type":"Action.OpenUrl","url":"mailto:first.last+news@mail.contoso.example"}],
 		 "msteams":{"width":"Full"}}}`,
 	} {
 		req, err := DecodeCreateRequest(strings.NewReader(withMessage(m)))

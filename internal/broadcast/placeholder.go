@@ -2,6 +2,7 @@ package broadcast
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -41,20 +42,59 @@ var knownPlaceholders = func() string {
 
 // checkPlaceholders refuses the unknown placeholders of s, naming each.
 func checkPlaceholders(v *ValidationError, field, s string) {
-	if !strings.Contains(s, "{{") {
-		return
-	}
-	seen := map[string]bool{}
-	for _, m := range PlaceholderPattern.FindAllStringSubmatch(s, -1) {
-		name := m[1]
-		if _, ok := ProfileFields[name]; ok || seen[name] {
-			continue
+	var seen [6]string
+	n := 0
+	placeholderNames(s, func(name string) bool {
+		if _, ok := ProfileFields[name]; ok || slices.Contains(seen[:n], name) {
+			return true
 		}
-		seen[name] = true
-		if len(seen) > 5 {
+		seen[n] = name
+		n++
+		if n == len(seen) {
 			v.add(field, "more unknown placeholders")
-			return
+			return false
 		}
 		v.add(field, "unknown placeholder {{%s}}: the known ones are %s", clip(name), knownPlaceholders)
+		return true
+	})
+}
+
+// placeholderNames calls f with the name of each placeholder of s, in
+// order, as PlaceholderPattern finds them (TestPlaceholderNamesAsThePattern),
+// until f returns false. It allocates nothing: the card walk runs it on
+// every string, where the regexp allocated per call.
+func placeholderNames(s string, f func(name string) bool) {
+	for i := 0; ; {
+		j := strings.Index(s[i:], "{{")
+		if j < 0 {
+			return
+		}
+		start := i + j
+		k := skipSpace(s, start+2)
+		nameAt := k
+		if k < len(s) && isLetter(s[k]) {
+			for k++; k < len(s) && (isLetter(s[k]) || '0' <= s[k] && s[k] <= '9'); k++ {
+			}
+		}
+		name := s[nameAt:k]
+		k = skipSpace(s, k)
+		if name == "" || !strings.HasPrefix(s[k:], "}}") {
+			i = start + 1
+			continue
+		}
+		if !f(name) {
+			return
+		}
+		i = k + 2
 	}
 }
+
+// skipSpace skips what \s matches in the pattern: RE2's [\t\n\f\r ].
+func skipSpace(s string, i int) int {
+	for i < len(s) && strings.IndexByte("\t\n\f\r ", s[i]) >= 0 {
+		i++
+	}
+	return i
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

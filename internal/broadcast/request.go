@@ -1,12 +1,9 @@
 package broadcast
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -31,9 +28,10 @@ type CreateRequest struct {
 	// Priority is normal unless set: urgent broadcasts take most of their
 	// tenant's send budget while they last.
 	Priority Priority `json:"priority,omitempty"`
-	// SendAt schedules the broadcast (RFC 3339); empty sends it now.
-	// Normalize leaves it in UTC, to the millisecond (see SendTime).
-	SendAt string `json:"sendAt,omitempty"`
+	// SendAt schedules the broadcast (RFC 3339); absent (or null) sends
+	// it now, empty is refused. Normalize leaves it in UTC, to the
+	// millisecond (see SendTime).
+	SendAt *string `json:"sendAt,omitempty"`
 	// CreatedBy is the name of the API key creating it: set by the API,
 	// never read from the body.
 	CreatedBy string `json:"-"`
@@ -85,8 +83,8 @@ var (
 // IsGUID reports whether s is an Entra object id (a GUID).
 func IsGUID(s string) bool { return guidRE.MatchString(s) }
 
-// DecodeCreateRequest reads a create request strictly: unknown fields,
-// trailing data and malformed JSON are errors that say where the problem is.
+// DecodeCreateRequest reads a create request strictly (decodeStrict):
+// every problem of the JSON is an error naming the field.
 // The request is validated and normalised (user ids deduplicated, lowercased).
 func DecodeCreateRequest(r io.Reader) (*CreateRequest, error) {
 	var req CreateRequest
@@ -108,70 +106,6 @@ func ReadCreateRequest(r io.Reader) (*CreateRequest, error) {
 		return nil, err
 	}
 	return &req, nil
-}
-
-// decodeStrict decodes one JSON object into v: unknown fields, trailing
-// data and malformed JSON are errors that say where the problem is.
-func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
-	}
-	if dec.More() {
-		return Invalid("body", "unexpected data after the JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Invalid("body", "unexpected data after the JSON object")
-	}
-	return nil
-}
-
-func decodeError(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, io.EOF):
-		return Invalid("body", "empty: a JSON object with message and audience is required")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return Invalid("body", "malformed JSON: unexpected end of input")
-	case errors.As(err, &syn):
-		return Invalid("body", "malformed JSON at byte %d: %s", syn.Offset, syn.Error())
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "body"
-		}
-		return Invalid(field, "must be %s, not JSON %s", jsonKind(typ.Type.Kind().String()), typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		if unq, uerr := strconv.Unquote(name); uerr == nil {
-			name = unq
-		}
-		if name == "" || len(name) > 64 {
-			// A field name cannot name itself: the problem is the body's.
-			return Invalid("body", "unknown field %q", clip(name))
-		}
-		return Invalid(name, "unknown field")
-	}
-	// Not the JSON's fault: the body could not be read (too large, cut off).
-	return fmt.Errorf("read body: %w", err)
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "bool":
-		return "true or false"
-	case "slice":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	case "ptr":
-		return "true or false"
-	}
-	return "a " + goKind
 }
 
 // Normalize validates the request and puts it in canonical form: user ids

@@ -21,12 +21,16 @@ const sendAtExample = "2026-12-02T09:00:00Z"
 // an Idempotency-Key compares them). Whether it lies in the accepted
 // window depends on the clock: CheckSendAt.
 func (r *CreateRequest) normalizeSendAt(v *ValidationError) {
-	if r.SendAt == "" {
+	if r.SendAt == nil {
 		return
 	}
-	t, err := time.Parse(time.RFC3339, r.SendAt)
+	if *r.SendAt == "" {
+		v.add("sendAt", "empty: give an RFC 3339 time such as %q, or leave sendAt out to send now", sendAtExample)
+		return
+	}
+	t, err := time.Parse(time.RFC3339, *r.SendAt)
 	if err != nil {
-		v.add("sendAt", "must be an RFC 3339 time with a zone, such as %q, got %q", sendAtExample, clip(r.SendAt))
+		v.add("sendAt", "must be an RFC 3339 time with a zone, such as %q, got %q", sendAtExample, clip(*r.SendAt))
 		return
 	}
 	if y := t.UTC().Year(); y < 1 || y > 9999 {
@@ -34,16 +38,17 @@ func (r *CreateRequest) normalizeSendAt(v *ValidationError) {
 		v.add("sendAt", "year %d in UTC: out of range", y)
 		return
 	}
-	r.SendAt = t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
+	at := t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
+	r.SendAt = &at
 }
 
 // SendTime returns the request's sendAt, and false when it has none (or
 // one Normalize refused).
 func (r *CreateRequest) SendTime() (time.Time, bool) {
-	if r.SendAt == "" {
+	if r.SendAt == nil {
 		return time.Time{}, false
 	}
-	t, err := time.Parse(time.RFC3339, r.SendAt)
+	t, err := time.Parse(time.RFC3339, *r.SendAt)
 	if err != nil {
 		return time.Time{}, false
 	}

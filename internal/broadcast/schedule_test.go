@@ -15,21 +15,23 @@ func TestSendAt(t *testing.T) {
 	}
 	req, err := decode(`"2026-12-02T10:00:00.1234567+01:00"`)
 	require.NoError(t, err)
-	require.Equal(t, "2026-12-02T09:00:00.123Z", req.SendAt, "UTC, to the millisecond")
+	require.Equal(t, "2026-12-02T09:00:00.123Z", *req.SendAt, "UTC, to the millisecond")
 	at, ok := req.SendTime()
 	require.True(t, ok)
 	require.True(t, at.Equal(time.Date(2026, 12, 2, 9, 0, 0, 123e6, time.UTC)))
 
-	for _, bad := range []string{`"tomorrow"`, `"2026-12-02 09:00"`, `"2026-12-02T09:00:00"`, `"0000-01-01T00:00:00+23:59"`, `3`, `true`} {
+	for _, bad := range []string{`""`, `"tomorrow"`, `"2026-12-02 09:00"`, `"2026-12-02T09:00:00"`, `"0000-01-01T00:00:00+23:59"`, `3`, `true`} {
 		_, err := decode(bad)
 		var verr *ValidationError
 		require.ErrorAs(t, err, &verr, bad)
 		require.Equal(t, "sendAt", verr.Problems[0].Field, bad)
 	}
-	req, err = decode(`""`)
+	_, err = decode(`""`)
+	require.ErrorContains(t, err, "sendAt: empty: give an RFC 3339 time", "empty is not absent")
+	req, err = decode(`null`)
 	require.NoError(t, err)
 	_, ok = req.SendTime()
-	require.False(t, ok, "empty: send now")
+	require.False(t, ok, "null, as absent: send now")
 
 	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 	require.NoError(t, CheckSendAt(now.Add(-ScheduleSkew), now), "within the skew")

@@ -34,11 +34,16 @@ func (t *Template) validate(v *ValidationError, field string) {
 	if len(t.Buttons) == 0 {
 		t.Buttons = nil
 	}
-	validateLine(v, field+".title", t.Title, MaxTitleChars, true)
+	// The title and the author line are TextBlocks too: markdown.
+	if validateLine(v, field+".title", t.Title, MaxTitleChars, true) {
+		checkMarkdownLinks(v, field+".title", t.Title)
+	}
 	if t.Summary != "" {
 		validateText(v, field+".summary", t.Summary, MaxTemplateTextBytes)
 	}
-	validateLine(v, field+".author", t.Author, MaxAuthorChars, false)
+	if validateLine(v, field+".author", t.Author, MaxAuthorChars, false) {
+		checkMarkdownLinks(v, field+".author", t.Author)
+	}
 	if t.ImageURL != "" {
 		validateImageURL(v, field+".imageUrl", t.ImageURL)
 	}
