@@ -79,12 +79,19 @@ func runScheduler(t *testing.T, q *queue.Queue, h queue.Handler, dl queue.DeadLe
 	t.Cleanup(func() { _ = rdb.Close() })
 	require.NoError(t, q.EnsureConsumers(context.Background(), tenant, "b1", broadcast.PriorityNormal))
 	s := queue.NewScheduler(queue.SchedulerConfig{Stage: broadcast.StageInstall, Concurrency: 2, Refresh: 50 * time.Millisecond,
-		Grace: time.Second, DeadLetter: dl, MaxFailures: maxFailures}, q, store.New(rdb), h, testenv.Logger(t))
+		Grace: time.Second, DeadLetter: dl, MaxFailures: maxFailures}, q, unfinished{store.New(rdb)}, h, testenv.Logger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
+
+// unfinished counts failures in Redis, and its broadcast b1 never
+// finishes: it has no record, which would tell the scheduler it finished
+// and have it delete b1's consumers under the test.
+type unfinished struct{ *store.Store }
+
+func (unfinished) Finished(context.Context, string) (bool, error) { return false, nil }
 
 // settled waits until the broadcast's install consumer holds no job.
 func settled(t *testing.T, q *queue.Queue) {
