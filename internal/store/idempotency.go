@@ -36,7 +36,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 // claimIdemScript claims KEYS[1] for broadcast ARGV[1] with request hash
 // ARGV[2] and TTL ARGV[3] ms, unless it is claimed already. Returns {1 if
-// claimed now, id, hash, created, claimed, now}.
+// claimed by this request, id, hash, created, claimed, now}: a claim
+// naming ARGV[1] is this request's own, run again by a client retry after
+// its answer was lost.
 var claimIdemScript = redis.NewScript(redisNowMS + `
 if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'hash', ARGV[2], 'created', now, 'claimed', now)
@@ -44,7 +46,9 @@ if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 1 then
   return {1, ARGV[1], ARGV[2], now, now, now}
 end
 local v = redis.call('HMGET', KEYS[1], 'id', 'hash', 'created', 'claimed')
-return {0, v[1], v[2], tonumber(v[3]) or 0, tonumber(v[4]) or 0, now}
+local own = 0
+if v[1] == ARGV[1] then own = 1 end
+return {own, v[1], v[2], tonumber(v[3]) or 0, tonumber(v[4]) or 0, now}
 `)
 
 // takeOverIdemScript claims KEYS[1] again for its broadcast ARGV[1] if its

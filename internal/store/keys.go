@@ -12,11 +12,13 @@ type bkeys struct {
 	id                       string
 	meta, counts, rec, users string
 	idx                      map[broadcast.State]string
+	// ops records the answers of fenced calls (fence.go).
+	ops string
 }
 
 func keysOf(id string) bkeys {
 	p := "{b:" + id + "}:"
-	k := bkeys{id: id, meta: p + "meta", counts: p + "counts", rec: p + "rec", users: p + "users",
+	k := bkeys{id: id, meta: p + "meta", counts: p + "counts", rec: p + "rec", users: p + "users", ops: p + "ops",
 		idx: make(map[broadcast.State]string, len(broadcast.States))}
 	for _, s := range broadcast.States {
 		k.idx[s] = p + "idx:" + string(s)
@@ -32,11 +34,6 @@ func (k bkeys) script() []string {
 		out = append(out, k.idx[s])
 	}
 	return out
-}
-
-func (k bkeys) all() []string {
-	a := audienceKeysOf(k.id)
-	return append(k.script(), k.users, a.aud, a.excl, a.upns, a.xids, a.xupns, a.unresUPNs, a.unresIDs, a.unresGroups)
 }
 
 func convKey(tenant, user string) string { return "conv:" + tenant + ":" + user }
