@@ -14,8 +14,9 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
-// A call of the API that changes a broadcast (create, cancel, replay,
-// edit, recall) must never answer an error and take effect later: a
+// A call of the API that changes a broadcast (create and its claim of an
+// Idempotency-Key, cancel, replay, edit, recall) must never answer an
+// error and take effect later: a
 // client retrying the error would do it twice. A write whose answer is
 // lost (Redis stalled, the connection cut) may still be in a socket and
 // run when Redis comes back, so each such write is a fenced script:
@@ -24,8 +25,9 @@ import (
 //     that time plus Fence.Window, with a token of its own; the script
 //     compares the deadline with Redis's clock and does nothing after it
 //     (FENCED), so a write stuck in a socket cannot land later;
-//   - a script that ran records its answer under the token (the
-//     broadcast's {b:<id>}:ops hash, for ten minutes), so a second run of
+//   - a script that ran records its answer under the token (in the
+//     broadcast's {b:<id>}:ops hash, or the Idempotency-Key's own hash,
+//     for at least ten minutes), so a second run of
 //     the same call (go-redis sends a timed-out command again) answers what
 //     the first run did instead of running twice;
 //   - when the answer is lost, the call asks Redis for the token's record
@@ -63,7 +65,8 @@ func (s *Store) WithFence(f Fence) *Store {
 // record of it once its deadline had passed.
 var ErrNotApplied = errors.New("not applied: the store did not take the write in time")
 
-// fenceRecordTTL keeps a call's recorded answer beyond any search for it.
+// fenceRecordTTL keeps a call's recorded answer beyond any search for it:
+// a record hash's TTL is raised to it (an Idempotency-Key's day stays).
 const fenceRecordTTL = 10 * time.Minute
 
 // fenceLua ends every fenced script. The script's body defines
