@@ -38,13 +38,11 @@ const longFreeze = 14 * time.Second
 var stallFence = store.Fence{Window: 2 * time.Second, Budget: 30 * time.Second}
 
 // frozenRedis is a redis-server of the test's own with a client hook that
-// freezes it (SIGSTOP) right before a write of a broadcast's record is
-// sent: a script or transaction naming a {b:<id>}:meta key and one of
-// marks (the create's and the cancel's other keys; reads name neither).
+// freezes it (SIGSTOP) right before the first command (or pipeline) that
+// matches, once armed.
 type frozenRedis struct {
 	srv   *devenv.RedisServer
-	marks []string
-	armed atomic.Bool
+	match atomic.Pointer[func(args []any) bool]
 	// frozen is closed when the write froze Redis, thawed when it runs again.
 	frozen, thawed chan struct{}
 	thawAfter      time.Duration
@@ -55,24 +53,37 @@ func newFrozenRedis(t *testing.T) *frozenRedis {
 	srv, err := devenv.NewRedisServer(context.Background(), t.TempDir(), false)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
-	return &frozenRedis{srv: srv, marks: []string{"broadcasts", "broadcasts:canceling"}}
+	return &frozenRedis{srv: srv}
 }
 
-// freezeNextWrite arms the hook: the next write of a record freezes
+// freezeNext arms the hook: the next command that match accepts freezes
 // Redis, for d.
-func (f *frozenRedis) freezeNextWrite(d time.Duration) {
+func (f *frozenRedis) freezeNext(d time.Duration, match func(args []any) bool) {
 	f.frozen, f.thawed, f.thawAfter = make(chan struct{}), make(chan struct{}), d
-	f.armed.Store(true)
+	f.match.Store(&match)
 }
 
-func (f *frozenRedis) check(args []any) {
+// writesRecord matches a write of a broadcast's record: a script or
+// transaction naming a {b:<id>}:meta key and the create's or the cancel's
+// global set (reads name neither).
+func writesRecord(args []any) bool {
 	meta, mark := false, false
 	for _, a := range args {
 		s, _ := a.(string)
 		meta = meta || strings.HasSuffix(s, "}:meta")
-		mark = mark || slices.Contains(f.marks, s)
+		mark = mark || s == "broadcasts" || s == "broadcasts:canceling"
 	}
-	if !meta || !mark || !f.armed.CompareAndSwap(true, false) {
+	return meta && mark
+}
+
+// claimsKey matches the claim of an Idempotency-Key.
+func claimsKey(args []any) bool {
+	return len(args) > 3 && (args[0] == "evalsha" || args[0] == "eval") && strings.HasPrefix(fmt.Sprint(args[3]), "idem:")
+}
+
+func (f *frozenRedis) check(args []any) {
+	m := f.match.Load()
+	if m == nil || !(*m)(args) || !f.match.CompareAndSwap(m, nil) {
 		return
 	}
 	if err := f.srv.Freeze(); err != nil {
@@ -179,7 +190,7 @@ func TestCreateAnsweredThroughARedisFreezeAgreesWithTheLedger(t *testing.T) {
 	users := members(e)
 	before := []string{settled(t, e, users[0].ID)} // the scripts are loaded
 
-	fr.freezeNextWrite(longFreeze)
+	fr.freezeNext(longFreeze, writesRecord)
 	code, body := createTo(t, e, users[1].ID, "Frozen", "Idempotency-Key", "frozen-1")
 	<-fr.thawed
 	require.Equal(t, http.StatusServiceUnavailable, code, string(body))
@@ -201,6 +212,31 @@ func TestCreateAnsweredThroughARedisFreezeAgreesWithTheLedger(t *testing.T) {
 	require.Len(t, e.Sim.UserDeliveries(e.Tenant, users[1].ID), 1)
 }
 
+// A create whose Idempotency-Key's claim was sent as Redis froze, for
+// longer than every try of the client: answered 503, the key is not
+// claimed when Redis comes back, and the client's retry creates the
+// broadcast at once (not 409 in progress for the grace period).
+func TestKeyClaimAnsweredThroughARedisFreezeIsNotMade(t *testing.T) {
+	t.Parallel()
+	fr := newFrozenRedis(t)
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 10, InstalledFraction: 1, Seed: 25},
+		RedisURL: fr.srv.URL(), RedisHook: fr, Fence: stallFence})
+	users := members(e)
+	code, body := createTo(t, e, users[0].ID, "Warm-up", "Idempotency-Key", "warm-up") // the scripts are loaded
+	require.Equal(t, http.StatusAccepted, code, string(body))
+
+	fr.freezeNext(longFreeze, claimsKey)
+	code, body = createTo(t, e, users[1].ID, "Claimed", "Idempotency-Key", "claimed-1")
+	<-fr.thawed
+	require.Equal(t, http.StatusServiceUnavailable, code, string(body))
+	require.Equal(t, "unavailable", decodeError(t, body).Error.Code)
+
+	code, body = createTo(t, e, users[1].ID, "Claimed", "Idempotency-Key", "claimed-1")
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	e.WaitCompleted(decodeBroadcast(t, body).ID, time.Minute)
+	require.Len(t, e.Sim.UserDeliveries(e.Tenant, users[1].ID), 1)
+}
+
 // A create whose write was sent as Redis froze, for longer than the API
 // looks for its outcome: 503 outcome_unknown, naming the broadcast. It
 // cannot be written after its fence, so it is not; a retry with the same
@@ -214,7 +250,7 @@ func TestCreateWithItsOutcomeUnknownIsSentOnceOnARetry(t *testing.T) {
 	users := members(e)
 	settled(t, e, users[0].ID)
 
-	fr.freezeNextWrite(10 * time.Second)
+	fr.freezeNext(10*time.Second, writesRecord)
 	code, body := createTo(t, e, users[1].ID, "Unknown", "Idempotency-Key", "unknown-1")
 	require.Equal(t, http.StatusServiceUnavailable, code, string(body))
 	undecided := decodeError(t, body)
@@ -265,7 +301,7 @@ func TestCancelAnsweredThroughARedisFreezeAgreesWithTheLedger(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, string(body))
 
 	id := scheduleTo(users[1].ID, time.Now().Add(longFreeze+5*time.Second))
-	fr.freezeNextWrite(longFreeze)
+	fr.freezeNext(longFreeze, writesRecord)
 	code, body = post(t, e.API, "/v1/broadcasts/"+id+"/cancel")
 	<-fr.thawed
 	require.Equal(t, http.StatusServiceUnavailable, code, string(body))
