@@ -1,7 +1,8 @@
 // Command chaos runs the crash-and-fault suite (internal/chaos): each
 // scenario sends a broadcast to every simulated user while it kills
-// services, stops NATS or Redis, or storms faults, then checks the outcome
-// against the simulator's ledger. It prints a summary per scenario (and
+// services, stops NATS or Redis, storms faults, or freezes NATS and Redis
+// while API calls arrive, then checks the outcome against the simulator's
+// ledger. It prints a summary per scenario (and
 // writes it as Markdown with -md) and exits 1 when a check failed.
 package main
 
@@ -30,8 +31,8 @@ func run() int {
 	flag.IntVar(&o.Users, "users", 20000, "simulated users: the broadcast's audience")
 	flag.IntVar(&o.Senders, "senders", 3, "sender processes")
 	flag.IntVar(&o.RPS, "rps", 300, "the tenant's Connector limit (requests/s); the senders pace at 95% of it")
-	flag.IntVar(&o.Disruptions, "disruptions", 0, "kills, outages or 429 bursts per scenario (0: each scenario's default: 12 kills, 2 outages, 10 bursts)")
-	flag.StringVar(&names, "scenarios", "kill,nats-restart,redis-restart,storm", "scenarios to run, in order")
+	flag.IntVar(&o.Disruptions, "disruptions", 0, "kills, outages, 429 bursts or stalls per scenario (0: each scenario's default: 12 kills, 2 outages, 10 bursts, 3 stalls)")
+	flag.StringVar(&names, "scenarios", "kill,nats-restart,redis-restart,storm,stall", "scenarios to run, in order")
 	flag.StringVar(&o.BinDir, "bin", filepath.Dir(exe), "directory of the dispatcher, installer and sender binaries")
 	flag.StringVar(&work, "work", "", "directory for each scenario's logs and stores (default: new temporary ones)")
 	flag.DurationVar(&o.Timeout, "timeout", 20*time.Minute, "per scenario: give up when the broadcast has not completed by then")

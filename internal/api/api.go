@@ -415,7 +415,12 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	var verr *broadcast.ValidationError
 	var conflict *broadcast.ConflictError
 	var unknown *broadcast.UnknownUserError
+	var undecided *broadcast.OutcomeUnknownError
 	switch {
+	case errors.As(err, &undecided):
+		s.log.Warn("answered with the outcome unknown", zap.String("op", undecided.Op),
+			zap.String("broadcast_id", undecided.BroadcastID), zap.Time("not_after", undecided.NotAfter))
+		writeUndecided(w, undecided)
 	case errors.As(err, &verr):
 		writeError(w, http.StatusBadRequest, "invalid_request", verr.Error(), verr.Problems)
 	case errors.As(err, &unknown):
@@ -438,16 +443,45 @@ type errorBody struct {
 		Code    string                 `json:"code"`
 		Message string                 `json:"message"`
 		Fields  []broadcast.FieldError `json:"fields,omitempty"`
+		// BroadcastID names the broadcast an outcome_unknown is about.
+		BroadcastID string `json:"broadcastId,omitempty"`
 	} `json:"error"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string, fields []broadcast.FieldError) {
 	var b errorBody
 	b.Error.Code, b.Error.Message, b.Error.Fields = code, msg, fields
+	writeErrorBody(w, status, b)
+}
+
+func writeErrorBody(w http.ResponseWriter, status int, b errorBody) {
+	noteError(w, b.Error.Code, b.Error.BroadcastID)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, b)
+}
+
+// writeUndecided answers a state-changing call whose outcome is unknown:
+// 503 outcome_unknown, with the broadcast and what the client may do.
+// Every other error a state-changing call answers means that it did not
+// take effect and will not (see store.Fence).
+func writeUndecided(w http.ResponseWriter, e *broadcast.OutcomeUnknownError) {
+	var b errorBody
+	b.Error.Code, b.Error.BroadcastID = "outcome_unknown", e.BroadcastID
+	b.Error.Message = e.Error() + "; GET /v1/broadcasts/" + e.BroadcastID + " tells once the service answers again. " + retryAdvice[e.Op]
+	writeErrorBody(w, http.StatusServiceUnavailable, b)
+}
+
+// retryAdvice says, per call, whether retrying an outcome_unknown is safe.
+var retryAdvice = map[string]string{
+	"create": "A retry with the same Idempotency-Key is safe: it answers this broadcast if it was created, or creates it once; " +
+		"without a key, look the broadcast up before creating it again",
+	"preview": "A retry may send the preview twice: look the preview up first",
+	"cancel":  "A retry is safe: a broadcast is canceled once",
+	"replay":  "A retry is safe: a replay never queues a recipient twice",
+	"edit":    "A retry is safe: it starts another edit round to the same message",
+	"recall":  "A retry is safe: a message is recalled once",
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -32,11 +33,33 @@ type AuditPage struct {
 }
 
 // auditNote is what a state-changing call learns for its audit entry: the
-// broadcast (a create's only once it is made) and its tenant, and the
-// status answered.
+// broadcast (a create's only once it is made, or when its outcome is
+// unknown) and its tenant, and the status and error code answered.
 type auditNote struct {
 	broadcastID, tenantID string
 	status                int
+	code                  string
+}
+
+// auditWriter is the writer a state-changing call answers through: it
+// remembers the status (metrics.StatusWriter) and tells the call's audit
+// note the error code answered, if any (noteError).
+type auditWriter struct {
+	*metrics.StatusWriter
+	note *auditNote
+}
+
+// noteError tells the audit note of w, if it has one, the error code
+// answered and the broadcast it names.
+func noteError(w http.ResponseWriter, code, broadcastID string) {
+	a, ok := w.(auditWriter)
+	if !ok || a.note == nil {
+		return
+	}
+	a.note.code = code
+	if a.note.broadcastID == "" {
+		a.note.broadcastID = broadcastID
+	}
 }
 
 type auditNoteKey struct{}
@@ -72,13 +95,13 @@ func noteTenant(r *http.Request, tenant string) {
 // request would make the client retry an action already done).
 func (s *Server) audit(r *http.Request, p auth.Principal, action string, n *auditNote) {
 	e := broadcast.AuditEntry{Time: time.Now().UTC(), Actor: p.Name, Role: p.Role.String(), Action: action,
-		BroadcastID: n.broadcastID, TenantID: n.tenantID, Status: n.status, RequestID: requestID(r)}
+		BroadcastID: n.broadcastID, TenantID: n.tenantID, Status: n.status, Code: n.code, RequestID: requestID(r)}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditWriteTimeout)
 	defer cancel()
 	if err := s.store.AppendAudit(ctx, e, s.auditMax); err != nil {
 		s.log.Error("audit entry not written", zap.String("actor", e.Actor), zap.String("role", e.Role),
 			zap.String("action", e.Action), zap.String("broadcast_id", e.BroadcastID), zap.String("tenant_id", e.TenantID),
-			zap.Int("status", e.Status), zap.String("request_id", e.RequestID), zap.Error(err))
+			zap.Int("status", e.Status), zap.String("code", e.Code), zap.String("request_id", e.RequestID), zap.Error(err))
 	}
 }
 

@@ -56,7 +56,7 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if note != nil {
 			rec := metrics.NewStatusWriter(w)
-			w = rec
+			w = auditWriter{rec, note}
 			defer func() { note.setStatus(rec.Status()) }()
 		}
 		h.ServeHTTP(w, r.WithContext(ctx))

@@ -16,6 +16,10 @@ type AuditEntry struct {
 	BroadcastID string    `json:"broadcastId,omitempty"`
 	TenantID    string    `json:"tenantId,omitempty"`
 	// Status is the HTTP status the call was answered (403: refused).
-	Status    int    `json:"status"`
+	Status int `json:"status"`
+	// Code is the error code answered, if an error: outcome_unknown says
+	// the call may or may not have taken effect (BroadcastID names the
+	// broadcast); every other error, that it did not.
+	Code      string `json:"code,omitempty"`
 	RequestID string `json:"requestId,omitempty"`
 }

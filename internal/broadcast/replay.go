@@ -91,6 +91,11 @@ type ReplayResult struct {
 	// Skipped failures did not match the request, or their recipient is no
 	// longer failed (sent by an earlier replay, or queued already).
 	Skipped int `json:"skipped"`
+	// Incomplete says the replay stopped before it had gone through every
+	// failure kept (the store or the queue stopped answering): what it
+	// queued stays queued, and a replay again queues the rest, never a
+	// recipient twice.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 func (r Reason) known() bool {

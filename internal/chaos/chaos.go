@@ -2,11 +2,12 @@
 // (dispatcher, installer, three senders) through internal/demo against a
 // NATS and a Redis of its own and the Teams/Graph simulator, disturbs a
 // broadcast to every user while it runs (kill -9 of services, NATS or
-// Redis stopped and started again, storms of faults from the simulator),
-// and checks afterwards, recipient by recipient, against the simulator's
-// ledger: every recipient final, every deliverable user delivered, no
-// duplicate beyond those a death or a timeout explains, counters equal to
-// the ledger, no Retry-After violation.
+// Redis stopped and started again, storms of faults from the simulator,
+// NATS and Redis frozen while API calls arrive: stall.go), and checks
+// afterwards, recipient by recipient, against the simulator's ledger:
+// every recipient final, every deliverable user delivered, no duplicate
+// beyond those a death or a timeout explains, counters equal to the
+// ledger, no Retry-After violation, and every API call's answer true.
 //
 // `make chaos` runs the long variants (cmd/chaos); the short ones run in
 // `make test` (chaos_test.go).
@@ -87,7 +88,7 @@ type Result struct {
 	Recipients int64 // the broadcast's total
 	Members    int   // the audience (members of the tenant)
 	// Kills by service kind (dispatcher, installer, sender); Restarts of
-	// NATS or Redis; Bursts of injected throttling.
+	// NATS or Redis (stalls: freezes); Bursts of injected throttling.
 	Kills    map[string]int
 	Restarts int
 	Bursts   int
@@ -135,6 +136,12 @@ type Scenario struct {
 	// timeout, so a retried send may reach a user who already had the
 	// message, and no sender can know (see Result.Unanswered).
 	timeouts bool
+	// stall: the services reach NATS through a devenv.FreezeProxy (the
+	// embedded server cannot be stopped with SIGSTOP), the disruption
+	// runs its whole plan even past the broadcast's end, and verify
+	// checks what it did before the ledger is checked.
+	stall  bool
+	verify func(r *runner, ctx context.Context) []string
 }
 
 // Scenarios are the suite's scenarios, in order.
@@ -143,6 +150,7 @@ var Scenarios = []Scenario{
 	{Name: "nats-restart", disrupt: (*runner).natsOutages},
 	{Name: "redis-restart", disrupt: (*runner).redisOutages},
 	{Name: "storm", setup: stormSetup, disrupt: (*runner).throttleBursts, failuresExplained: true, timeouts: true},
+	{Name: "stall", disrupt: (*runner).stalls, stall: true, verify: (*runner).verifyCalls},
 }
 
 // Lookup finds a scenario by name.
@@ -193,7 +201,9 @@ type runner struct {
 	env   *demo.Env
 	nats  *devenv.NATSServer
 	redis *devenv.RedisServer
-	id    string // the broadcast
+	proxy *devenv.FreezeProxy // between the services and NATS (stall)
+	id    string              // the broadcast
+	calls []*call             // the API calls made during stalls (stall.go)
 
 	share atomic.Uint64 // float64 bits: the share of the audience final, as the watcher last saw it
 
@@ -227,9 +237,17 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 	}
 	defer func() { _ = r.redis.Close() }()
 
+	natsURL := r.nats.URL()
+	if s.stall {
+		if r.proxy, err = devenv.NewFreezeProxy(strings.TrimPrefix(natsURL, "nats://")); err != nil {
+			return nil, err
+		}
+		defer func() { _ = r.proxy.Close() }()
+		natsURL = "nats://" + r.proxy.Addr()
+	}
 	do := demo.Options{
 		Users: o.Users, NotInstalled: 0.1, Blocked: 0.02, RPS: o.RPS, GraphRPS: 500, Latency: 20 * time.Millisecond,
-		BinDir: o.BinDir, WorkDir: work, NATSURL: r.nats.URL(), RedisURL: r.redis.URL(), Senders: o.Senders,
+		BinDir: o.BinDir, WorkDir: work, NATSURL: natsURL, RedisURL: r.redis.URL(), Senders: o.Senders,
 		Out: o.Out, Log: o.Log, Env: []string{fmt.Sprintf("SEND_CONCURRENCY=%d", SendConcurrency)},
 	}
 	if s.setup != nil {
@@ -259,6 +277,9 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 	r.id = b.ID
 
 	dctx, stopDisrupt := context.WithCancel(ctx)
+	if s.stall {
+		dctx = ctx // its calls are the test: they all run
+	}
 	disrupted := make(chan error, 1)
 	go func() { disrupted <- s.disrupt(r, dctx) }()
 	watchErr := r.watch(ctx)
@@ -277,8 +298,11 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 		res.Problems = append(res.Problems, watchErr.Error())
 	}
 	// Check even a run that did not complete: what is lost says why.
-	cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+	cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer ccancel()
+	if s.verify != nil {
+		res.Problems = append(res.Problems, s.verify(r, cctx)...)
+	}
 	if err := r.check(cctx, res); err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ func TestShortScenarios(t *testing.T) {
 		{"nats-restart", 1},
 		{"redis-restart", 1},
 		{"storm", 3},
+		{"stall", 3},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			t.Parallel()
@@ -52,7 +53,7 @@ func TestShortScenarios(t *testing.T) {
 			switch tc.scenario {
 			case "kill":
 				require.Positive(t, res.TotalKills())
-			case "nats-restart", "redis-restart":
+			case "nats-restart", "redis-restart", "stall":
 				require.Equal(t, tc.disruptions, res.Restarts)
 			case "storm":
 				require.Positive(t, res.Bursts)

@@ -220,14 +220,18 @@ bot_disabled.`,
 				body["includeBlocked"] = true
 			}
 			var res struct {
-				Round   int   `json:"round"`
-				Queued  int64 `json:"queued"`
-				Skipped int64 `json:"skipped"`
+				Round      int   `json:"round"`
+				Queued     int64 `json:"queued"`
+				Skipped    int64 `json:"skipped"`
+				Incomplete bool  `json:"incomplete"`
 			}
 			if _, err := a.client.do(cmd.Context(), request{method: http.MethodPost, path: "/v1/broadcasts/" + url.PathEscape(args[0]) + "/replay", json: body}, &res); err != nil {
 				return err
 			}
 			a.printf("replay round %d: %d queued, %d skipped\n", res.Round, res.Queued, res.Skipped)
+			if res.Incomplete {
+				a.printf("the replay stopped before the end (the service lost Redis or NATS): run it again to queue the rest\n")
+			}
 			if w.watch {
 				return a.watch(cmd.Context(), args[0], &w)
 			}

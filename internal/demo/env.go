@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -120,3 +121,36 @@ func Deliverable(u teamsim.User) bool { return deliverable(u) }
 
 // Expect is what a population's outcome must be.
 func Expect(users []teamsim.User) Expected { return expect(users) }
+
+// Call makes an API call with the demo's admin key and returns the
+// status and the body. It waits as long as ctx allows: an answer of the
+// API may take its whole outcome budget (store.Fence) when Redis stalls.
+func (e *Env) Call(ctx context.Context, method, path string, body []byte, header http.Header) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, e.api.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if len(body) > 0 && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+e.api.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, data, err
+}
+
+// Owe notes that n more messages are owed to a user of tenant, by
+// broadcasts created through Call, for Tally. Call it from one goroutine,
+// not while Tally runs.
+func (e *Env) Owe(tenant, user string, n int) {
+	if n != 0 {
+		e.want[UserKey{tenant, user}] += n
+	}
+}

@@ -215,6 +215,19 @@ func (p *redisProc) kill() {
 	<-p.done
 }
 
+// signal sends sig to the child's process group, unless it has exited.
+func (p *redisProc) signal(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil {
+		return fmt.Errorf("redis-server on %s: %s: %w", p.addr, sig, err)
+	}
+	return nil
+}
+
 // readFrom returns what the file at path holds from offset on.
 func readFrom(path string, offset int64) string {
 	f, err := os.Open(path)

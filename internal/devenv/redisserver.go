@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // redisPortTries is how many free ports a new redis-server tries before it
@@ -104,11 +105,30 @@ func (r *RedisServer) Stop() error {
 	return nil
 }
 
+// Freeze stops the server with SIGSTOP, as a stalled host would: its
+// clients' connections stay open, what they send waits in the kernel, and
+// nothing is answered or run until Thaw (SIGCONT). A stopped server
+// ignores both.
+func (r *RedisServer) Freeze() error { return r.signal(syscall.SIGSTOP) }
+
+// Thaw lets a frozen server run again.
+func (r *RedisServer) Thaw() error { return r.signal(syscall.SIGCONT) }
+
+func (r *RedisServer) signal(sig syscall.Signal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return nil
+	}
+	return r.proc.signal(sig)
+}
+
 // Close shuts the server down in order (SHUTDOWN NOSAVE, then SIGKILL if it
 // hangs) and removes the data directory if NewRedisServer created it.
 func (r *RedisServer) Close() error {
 	r.mu.Lock()
 	if r.proc != nil {
+		_ = r.proc.signal(syscall.SIGCONT) // a frozen server cannot shut down
 		r.proc.shutdown()
 		r.proc = nil
 	}

@@ -37,10 +37,9 @@ func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcas
 	if err != nil {
 		return nil, false, err
 	}
-	b, err := d.store.Broadcast(ctx, id)
-	if err != nil {
-		return nil, false, err
-	}
+	// From here the cancel has happened (or was refused): the answer says
+	// so, whether or not the broadcast can be read for it.
+	b := d.afterCancel(ctx, id, prev)
 	if prev == broadcast.StatusCompleted {
 		return b, false, &broadcast.ConflictError{Code: "already_completed",
 			Message: "the broadcast has already completed: every recipient is in a final state, there is nothing left to cancel"}
@@ -61,6 +60,32 @@ func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcas
 	}
 	d.startSweep(id)
 	return b, changed, nil
+}
+
+// answerReadTimeout bounds the read of a broadcast for the answer to a
+// call that has changed it: one try, a stalled store does not hold the
+// answer up for its retries.
+const answerReadTimeout = 2 * time.Second
+
+// afterCancel reads the broadcast for a cancel's answer; if the store
+// cannot tell, the answer is the broadcast as the cancel left it, by the
+// status it had (prev), without its counters.
+func (d *Dispatcher) afterCancel(ctx context.Context, id string, prev broadcast.Status) *broadcast.Broadcast {
+	rctx, cancel := context.WithTimeout(ctx, answerReadTimeout)
+	defer cancel()
+	b, err := d.store.Broadcast(rctx, id)
+	if err == nil {
+		return b
+	}
+	d.log.Warn("cancel done; the broadcast could not be read for the answer", zap.String("broadcast_id", id), zap.Error(err))
+	st := prev
+	switch prev {
+	case broadcast.StatusScheduled:
+		st = broadcast.StatusCanceled
+	case broadcast.StatusExpanding, broadcast.StatusSending:
+		st = broadcast.StatusCanceling
+	}
+	return &broadcast.Broadcast{ID: id, Status: st}
 }
 
 func (d *Dispatcher) startSweep(id string) {

@@ -57,8 +57,8 @@ func (d *Dispatcher) Edit(ctx context.Context, id string, req *broadcast.EditReq
 
 // Recall deletes a broadcast's message for every recipient who got it,
 // and stops what is not sent yet: the store starts the recall (once: a
-// second call returns started false), the broadcast is canceled as
-// Cancel does (a completed one stays completed), and the recipients sent
+// second call returns started false) and cancels the broadcast in the
+// same step (a completed one stays completed), and the recipients sent
 // are queued for a delete as an edit's are for an update. From then on an
 // edit is refused, and an edit's jobs not yet done are skipped.
 func (d *Dispatcher) Recall(ctx context.Context, id string) (*broadcast.ChangeResult, bool, error) {
@@ -66,17 +66,17 @@ func (d *Dispatcher) Recall(ctx context.Context, id string) (*broadcast.ChangeRe
 	if err != nil {
 		return nil, false, err
 	}
-	started, queued, err := d.store.StartRecall(ctx, id)
+	started, queued, was, err := d.store.StartRecall(ctx, id)
 	if err != nil {
 		return nil, false, err
 	}
-	var conflict *broadcast.ConflictError
-	if _, _, err := d.Cancel(ctx, id); err != nil && !errors.As(err, &conflict) {
-		// The recall is started: a retry cancels again.
-		return nil, false, err
-	}
 	if started {
-		d.log.Info("recall started", zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID), zap.Int64("sent", queued))
+		d.log.Info("recall started", zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID),
+			zap.Int64("sent", queued), zap.String("was", string(was)))
+	}
+	switch was {
+	case broadcast.StatusExpanding, broadcast.StatusSending, broadcast.StatusCanceling:
+		d.startSweep(id)
 	}
 	d.startChange(id, broadcast.StageRecall, 1)
 	return &broadcast.ChangeResult{BroadcastID: id, Round: 1, Queued: queued}, started, nil

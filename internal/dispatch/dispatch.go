@@ -59,8 +59,8 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// IdempotencyGrace is how long a claimed key whose broadcast is not
 	// written yet is left to the create that claimed it before a retry
-	// takes it over (default DefaultIdempotencyGrace). A create gives up
-	// writing after a third of it, so a take-over never races a live one.
+	// takes it over (default DefaultIdempotencyGrace). A create's write
+	// cannot land later than store.Fence.Window after it began, far less.
 	IdempotencyGrace time.Duration
 	// ScheduleEvery is how often the scheduled broadcasts that are due are
 	// looked for and started (default DefaultScheduleEvery, 1 s).
@@ -77,6 +77,10 @@ type Config struct {
 	// DefaultExpansionStall). See fail.go.
 	PermanentTries int
 	ExpansionStall time.Duration
+	// PublishBudget is how long a replay's publish whose ack was lost is
+	// published again before its outcome is unknown (default
+	// store.DefaultFence.Budget).
+	PublishBudget time.Duration
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
@@ -125,6 +129,9 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	}
 	if cfg.ExpansionStall <= 0 {
 		cfg.ExpansionStall = DefaultExpansionStall
+	}
+	if cfg.PublishBudget <= 0 {
+		cfg.PublishBudget = store.DefaultFence.Budget
 	}
 	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
 	if usersFor != nil {

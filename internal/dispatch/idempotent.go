@@ -84,27 +84,18 @@ func (d *Dispatcher) CreateOnce(ctx context.Context, req *broadcast.CreateReques
 	return b, false, d.recordClaimed(ctx, b, activity, key)
 }
 
-// recordClaimed writes a broadcast whose key is claimed, within a third of
-// the grace period, and releases the key if the write failed.
+// recordClaimed writes a broadcast whose key is claimed, and releases the
+// key if the broadcast is certainly not written. When its outcome is
+// unknown the key stays: a retry finds the broadcast, or, after the grace
+// period, takes the key over and writes it under the same id; the write
+// it lost cannot land after its fence (store.Fence.Window, far shorter
+// than the grace), and the create script leaves a written broadcast as it
+// is, so the two can never make two broadcasts.
 func (d *Dispatcher) recordClaimed(ctx context.Context, b *broadcast.Broadcast, activity []byte, key string) error {
-	wctx, cancel := context.WithTimeout(ctx, d.cfg.IdempotencyGrace/3)
-	defer cancel()
-	err := d.record(wctx, b, activity)
-	if err == nil {
-		return nil
-	}
-	// A write that timed out may still have been applied: release the key
-	// only if the record is certainly not there. Else the key stays, and a
-	// retry finds the broadcast, or takes the key over after the grace.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-	defer cancel()
-	exists, xerr := d.store.BroadcastExists(rctx, b.ID)
-	switch {
-	case xerr != nil:
-		d.log.Warn("create failed; its idempotency key is kept until the grace period ends",
-			zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID), zap.Error(xerr))
-	case !exists:
-		d.release(rctx, b, key)
+	err := d.record(ctx, b, activity)
+	var unknown *broadcast.OutcomeUnknownError
+	if err != nil && !errors.As(err, &unknown) {
+		d.release(ctx, b, key)
 	}
 	return err
 }

@@ -19,22 +19,29 @@ import (
 
 var errInjected = errors.New("injected: Redis refused the broadcast's record")
 
-// failRecordWrites makes every pipeline that writes a broadcast's meta
-// hash fail, before it reaches Redis: the create's write fails after its
-// key was claimed.
+// failRecordWrites makes every script that writes a broadcast's record
+// (it names a {b:<id>}:meta key and broadcasts) fail before it reaches
+// Redis: the create's write fails after its key was claimed.
 type failRecordWrites struct{}
 
-func (failRecordWrites) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (failRecordWrites) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (failRecordWrites) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, c := range cmds {
-			if args := c.Args(); len(args) > 1 && c.Name() == "hset" && strings.HasSuffix(args[1].(string), "}:meta") {
+func (failRecordWrites) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (failRecordWrites) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			meta, all := false, false
+			for _, a := range cmd.Args() {
+				s, _ := a.(string)
+				meta, all = meta || strings.HasSuffix(s, "}:meta"), all || s == "broadcasts"
+			}
+			if meta && all {
 				return errInjected
 			}
 		}
-		return next(ctx, cmds)
+		return next(ctx, cmd)
 	}
+}
+func (failRecordWrites) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 func allUsers(text string) *broadcast.CreateRequest {
@@ -72,8 +79,9 @@ func TestFailedCreateReleasesItsKey(t *testing.T) {
 	rdb.AddHook(failRecordWrites{})
 	broken := dispatch.New(dispatch.Config{Tenants: []string{b.tenant}}, store.New(rdb), b.q, nil, b.log)
 
+	// The write's answer is lost: the store finds out it did not land.
 	_, _, err = broken.CreateOnce(ctx, allUsers("payroll"), "pay-1")
-	require.ErrorIs(t, err, errInjected)
+	require.ErrorIs(t, err, store.ErrNotApplied)
 	require.Empty(t, b.broadcastsOf())
 
 	d := b.dispatcher(nil)

@@ -18,8 +18,9 @@ import (
 // publishes the next stage's job before it acks its own), so a broadcast
 // seen that way on two passes in a row, with the same number waiting, has
 // lost them. The rebuilt jobs are harmless if it had not: a job whose
-// recipient is claimed or final is a no-op. Run calls it every
-// ResumeEvery; it looks at the broadcasts that have consumers.
+// recipient is claimed or final is a no-op. A sending broadcast whose
+// recipients are all final is completed. Run calls it every ResumeEvery;
+// it looks at the broadcasts that have consumers.
 func (d *Dispatcher) Reconcile(ctx context.Context) {
 	list, err := d.pub.Consumers(ctx, broadcast.StageSend)
 	if err != nil {
@@ -37,6 +38,13 @@ func (d *Dispatcher) Reconcile(ctx context.Context) {
 		}
 		waiting := b.Counts.Pending + b.Counts.Installing
 		if waiting == 0 {
+			if b.Counts.Sending == 0 {
+				// Every recipient final and still sending: a replay that
+				// queued nobody could not complete it again.
+				if err := d.store.CompleteIfDone(ctx, b.ID); err != nil {
+					d.log.Warn("reconcile: complete", zap.String("broadcast_id", b.ID), zap.Error(err))
+				}
+			}
 			continue
 		}
 		if n, err := d.pub.Jobs(ctx, b.TenantID, b.ID); err != nil || n > 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -80,6 +81,16 @@ type Options struct {
 	// the simulator's keys), points the simulator at it, and lets the
 	// installer take the conversations it caches (waiting up to 2 s).
 	BotEndpoint bool
+	// RedisURL and NATSURL name servers of the test's own, which it may
+	// stop or freeze; default testenv's shared ones. RedisHook, if set,
+	// sees every command of the pipeline's Redis client.
+	RedisURL, NATSURL string
+	RedisHook         redis.Hook
+	// Fence is the store's (default store.DefaultFence); IdempotencyGrace
+	// and PublishBudget the dispatcher's (default its own).
+	Fence            store.Fence
+	IdempotencyGrace time.Duration
+	PublishBudget    time.Duration
 }
 
 // Env is a running pipeline.
@@ -112,8 +123,10 @@ type Env struct {
 	cancel context.CancelFunc
 	opts   Options
 	ns     string // the queue's namespace
-	wg     sync.WaitGroup
-	disp   *runningDispatcher
+	// redisURL and natsURL are the servers the pipeline uses.
+	redisURL, natsURL string
+	wg                sync.WaitGroup
+	disp              *runningDispatcher
 	// adminKeys holds AdminKey's hash: a restarted dispatcher keeps it.
 	adminKeys []auth.Key
 }
@@ -161,10 +174,23 @@ func Start(t testing.TB, o Options) *Env {
 	simCfg.BotAppID, simCfg.BotAppPassword, simCfg.TeamsAppID = BotAppID, BotPassword, TeamsAppID
 	simCfg.Logger = log.Named("teamsim")
 
-	rdb, err := store.Connect(context.Background(), testenv.Redis(t))
+	redisURL, natsURL := o.RedisURL, o.NATSURL
+	if redisURL == "" {
+		redisURL = testenv.Redis(t)
+	}
+	if natsURL == "" {
+		natsURL = testenv.NATS(t)
+	}
+	rdb, err := store.Connect(context.Background(), redisURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
+	if o.RedisHook != nil {
+		rdb.AddHook(o.RedisHook)
+	}
 	st := store.New(rdb)
+	if o.Fence != (store.Fence{}) {
+		st = st.WithFence(o.Fence)
+	}
 
 	// The simulator's URL is known before it starts: the bot endpoint
 	// fetches its keys there, and it posts to the bot endpoint.
@@ -181,7 +207,7 @@ func Start(t testing.TB, o Options) *Env {
 	t.Cleanup(srv.Close)
 	t.Cleanup(sim.Close)
 
-	nc, js, err := queue.Connect(context.Background(), testenv.NATS(t), t.Name(), log)
+	nc, js, err := queue.Connect(context.Background(), natsURL, t.Name(), log)
 	require.NoError(t, err)
 	ns := "t" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
 	q := queue.New(js, ns)
@@ -194,7 +220,8 @@ func Start(t testing.TB, o Options) *Env {
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: srv.URL + "/login", GraphURL: srv.URL + "/graph/v1.0",
 		ClientID: BotAppID, ClientSecret: BotPassword, RPS: o.GraphRPS, HTTP: httpClient, Logger: log})
 
-	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, NATS: nc, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log, BotURL: botURL, opts: o, ns: ns}
+	e := &Env{T: t, Tenant: tenant, Tenants: tenants, Store: st, Queue: q, JS: js, NATS: nc, Sim: sim, SimURL: srv.URL, Connector: connector, Graphs: graphs, Log: log, BotURL: botURL, opts: o, ns: ns,
+		redisURL: redisURL, natsURL: natsURL}
 	scfg := send.Config{ProcessID: "test-" + uuid.NewString()[:8], MaxRetries: o.MaxRetries, MaxThrottles: o.MaxThrottles, CallTimeout: 5 * time.Second, RetryBase: o.RetryBase}
 	gates := ratelimit.NewTenants(o.TenantRPS, st)
 	e.Sender = send.New(scfg, st, q, connector, gates, log.Named("sender"))

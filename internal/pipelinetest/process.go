@@ -16,7 +16,6 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
 	"github.com/broadcast-dev/broadcast/internal/send"
 	"github.com/broadcast-dev/broadcast/internal/store"
-	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
 // SenderProcess is a sender "process" with NATS and Redis connections of
@@ -47,9 +46,9 @@ func (e *Env) StartSender(name string, c send.Connector, concurrency int) *Sende
 		concurrency = e.opts.SendConcurrency
 	}
 	log := e.Log.Named(name)
-	nc, js, err := queue.Connect(context.Background(), testenv.NATS(e.T), name, log)
+	nc, js, err := queue.Connect(context.Background(), e.natsURL, name, log)
 	require.NoError(e.T, err)
-	rdb, err := store.Connect(context.Background(), testenv.Redis(e.T))
+	rdb, err := store.Connect(context.Background(), e.redisURL)
 	if err != nil {
 		nc.Close()
 		require.NoError(e.T, err)

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/retry"
 )
 
 // StreamJobs is the name of the stream. Its consumers are per broadcast
@@ -157,6 +158,46 @@ func (q *Queue) Consumer(ctx context.Context, name string) (jetstream.Consumer, 
 // republish of the same job within DuplicateWindow is stored once.
 func (q *Queue) Publish(ctx context.Context, stage broadcast.Stage, j broadcast.Job) error {
 	return q.publish(ctx, Item{Stage: stage, Job: j})
+}
+
+// ErrPublishUnknown says that a publish got no answer within its budget:
+// the job may be in the stream (NATS took it and the ack was lost, or
+// takes it when it comes back) or not.
+var ErrPublishUnknown = errors.New("NATS did not confirm the publish in time: the job may or may not be queued")
+
+// publishPolicy spaces PublishConfirmed's tries; its budget bounds them.
+var publishPolicy = retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second}
+
+// publishTry bounds one try of PublishConfirmed.
+const publishTry = 2 * time.Second
+
+// PublishConfirmed publishes one job and finds out whether it is stored:
+// a try that gets no ack (NATS stalled, the connection cut) is published
+// again with the same message id, with jittered backoff, until the stream
+// acks it, as stored or as a duplicate of the try that reached it first
+// (within DuplicateWindow the stream holds the job once). After budget
+// it returns ErrPublishUnknown (wrapped).
+func (q *Queue) PublishConfirmed(ctx context.Context, stage broadcast.Stage, j broadcast.Job, budget time.Duration) error {
+	until := time.Now().Add(budget)
+	for try := 1; ; try++ {
+		tctx, cancel := context.WithTimeout(ctx, min(publishTry, max(time.Until(until), time.Millisecond)))
+		err := q.publish(tctx, Item{Stage: stage, Job: j})
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		wait := publishPolicy.Delay(try)
+		if time.Now().Add(wait).After(until) {
+			return fmt.Errorf("%w (%v)", ErrPublishUnknown, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 func (q *Queue) publish(ctx context.Context, it Item) error {

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -21,12 +24,13 @@ import (
 //	GET /metrics  Prometheus's text format: internal/metrics, the Go
 //	              runtime, the process, and the queue's depth read on scrape
 //	GET /healthz  200 while the process runs (liveness)
-//	GET /readyz   200 when NATS is connected and Redis answers a PING within
-//	              readyTimeout, else 503 naming what is down (readiness)
+//	GET /readyz   200 when JetStream answers an account info request and
+//	              Redis a PING, each within readyTimeout, else 503 naming
+//	              what is down (readiness)
 //
 // Nothing on it is secret: no URL, no configuration, no error text.
 
-// readyTimeout bounds the PING of a readiness check.
+// readyTimeout bounds each request of a readiness check.
 const readyTimeout = time.Second
 
 // opsShutdown bounds the ops listener's shutdown.
@@ -40,6 +44,10 @@ type Pinger interface {
 // OpsHandler serves /metrics, /healthz and /readyz for a process connected
 // to nc and rdb; q, if not nil, adds the queue's depth to the metrics.
 func OpsHandler(nc *nats.Conn, rdb Pinger, q *metrics.QueueCollector) http.Handler {
+	var js jetstream.JetStream
+	if nc != nil {
+		js, _ = jetstream.New(nc) // fails only without a connection
+	}
 	var extra []prometheus.Gatherer
 	if q != nil {
 		reg := prometheus.NewRegistry()
@@ -52,7 +60,7 @@ func OpsHandler(nc *nats.Conn, rdb Pinger, q *metrics.QueueCollector) http.Handl
 		writeStatus(w, http.StatusOK, readiness{Status: "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		rd := ready(r.Context(), nc, rdb)
+		rd := ready(r.Context(), nc, js, rdb)
 		code := http.StatusOK
 		if len(rd.Down) > 0 {
 			code = http.StatusServiceUnavailable
@@ -69,20 +77,33 @@ type readiness struct {
 	Down   []string          `json:"down,omitempty"`   // the dependencies down
 }
 
-func ready(ctx context.Context, nc *nats.Conn, rdb Pinger) readiness {
-	rd := readiness{Status: "ok", Checks: map[string]string{"nats": "ok", "redis": "ok"}}
-	down := func(name string) {
-		rd.Status, rd.Checks[name] = "unavailable", "down"
-		rd.Down = append(rd.Down, name)
-	}
-	if nc == nil || nc.Status() != nats.CONNECTED {
-		down("nats")
-	}
-	pctx, cancel := context.WithTimeout(ctx, readyTimeout)
+// ready asks NATS and Redis at once. A connection that says it is
+// connected is not enough: a stalled server (stopped, or cut off by the
+// network) keeps it connected for minutes while nothing is answered, so
+// JetStream itself is asked.
+func ready(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, rdb Pinger) readiness {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	if rdb == nil || rdb.Ping(pctx).Err() != nil {
-		down("redis")
+	var natsUp, redisUp bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if nc == nil || js == nil || nc.Status() != nats.CONNECTED {
+			return
+		}
+		_, err := js.AccountInfo(ctx)
+		natsUp = err == nil
+	})
+	wg.Go(func() { redisUp = rdb != nil && rdb.Ping(ctx).Err() == nil })
+	wg.Wait()
+
+	rd := readiness{Status: "ok", Checks: map[string]string{"nats": "ok", "redis": "ok"}}
+	for name, up := range map[string]bool{"nats": natsUp, "redis": redisUp} {
+		if !up {
+			rd.Status, rd.Checks[name] = "unavailable", "down"
+			rd.Down = append(rd.Down, name)
+		}
 	}
+	slices.Sort(rd.Down)
 	return rd
 }
 

@@ -26,6 +26,7 @@ type deps struct {
 	natsURL, redisURL   string
 	stopNATS, stopRedis func()
 	nc                  *nats.Conn
+	rdb                 Pinger
 	ops                 *httptest.Server
 }
 
@@ -49,6 +50,7 @@ func startDeps(t *testing.T) *deps {
 	rdb, err := store.Connect(ctx, d.redisURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
+	d.rdb = rdb
 	q := queue.New(js, "")
 	require.NoError(t, q.Setup(ctx))
 	d.ops = httptest.NewServer(OpsHandler(nc, rdb, metrics.NewQueueCollector(q, time.Second, time.Millisecond)))
@@ -68,7 +70,12 @@ func get(t *testing.T, url string) (int, string) {
 
 func readyz(t *testing.T, d *deps) (int, readiness) {
 	t.Helper()
-	code, body := get(t, d.ops.URL+"/readyz")
+	return readyzAt(t, d.ops.URL)
+}
+
+func readyzAt(t *testing.T, base string) (int, readiness) {
+	t.Helper()
+	code, body := get(t, base+"/readyz")
 	var rd readiness
 	require.NoError(t, json.Unmarshal([]byte(body), &rd), body)
 	// Nothing secret or internal: no address, no error text.
@@ -133,6 +140,32 @@ func TestNotReadyNamesNATSWhenNATSIsDown(t *testing.T) {
 	code, rd = readyz(t, d)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Equal(t, []string{"nats"}, rd.Down)
+}
+
+// A NATS server that stops answering (stopped with SIGSTOP, cut off by
+// the network) leaves the client's connection CONNECTED for minutes:
+// readiness asks JetStream itself, and says NATS is down.
+func TestNotReadyNamesNATSWhenItStalls(t *testing.T) {
+	d := startDeps(t)
+	proxy, err := devenv.NewFreezeProxy(strings.TrimPrefix(d.natsURL, "nats://"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proxy.Close() })
+	nc, _, err := queue.Connect(context.Background(), "nats://"+proxy.Addr(), t.Name(), zap.NewNop())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	ops := httptest.NewServer(OpsHandler(nc, d.rdb, nil))
+	t.Cleanup(ops.Close)
+	code, _ := readyzAt(t, ops.URL)
+	require.Equal(t, http.StatusOK, code)
+
+	proxy.Freeze()
+	code, rd := readyzAt(t, ops.URL)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Equal(t, readiness{Status: "unavailable", Checks: map[string]string{"nats": "down", "redis": "ok"}, Down: []string{"nats"}}, rd)
+	require.Equal(t, nats.CONNECTED, nc.Status(), "the connection does not know")
+
+	proxy.Thaw()
+	testenv.Eventually(t, 10*time.Second, func() bool { code, _ := readyzAt(t, ops.URL); return code == http.StatusOK }, "ready again")
 }
 
 func TestServeOpsBindsAFreePortAndStops(t *testing.T) {

@@ -21,7 +21,7 @@ const KeyAudit = "audit"
 func (s *Store) AppendAudit(ctx context.Context, e broadcast.AuditEntry, maxLen int64) error {
 	vals := []any{"at", e.Time.UnixMilli(), "actor", e.Actor, "role", e.Role, "action", e.Action,
 		"status", e.Status}
-	for _, f := range [][2]string{{"broadcast", e.BroadcastID}, {"tenant", e.TenantID}, {"request", e.RequestID}} {
+	for _, f := range [][2]string{{"broadcast", e.BroadcastID}, {"tenant", e.TenantID}, {"code", e.Code}, {"request", e.RequestID}} {
 		if f[1] != "" {
 			vals = append(vals, f[0], f[1])
 		}
@@ -103,7 +103,7 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]broadcast.AuditEntr
 func parseAudit(m redis.XMessage) broadcast.AuditEntry {
 	str := func(k string) string { v, _ := m.Values[k].(string); return v }
 	e := broadcast.AuditEntry{ID: m.ID, Actor: str("actor"), Role: str("role"), Action: str("action"),
-		BroadcastID: str("broadcast"), TenantID: str("tenant"), RequestID: str("request")}
+		BroadcastID: str("broadcast"), TenantID: str("tenant"), Code: str("code"), RequestID: str("request")}
 	e.Time = msTime(str("at"))
 	e.Status, _ = strconv.Atoi(str("status"))
 	return e

@@ -11,28 +11,38 @@ import (
 
 const keyCanceling = "broadcasts:canceling"
 
-// cancelScript moves a broadcast that has not ended to canceling and
-// registers it for the sweep; a scheduled one, which has no recipient yet,
-// it ends canceled at once and unschedules. ARGV: now (ms), id. KEYS as
-// every recipient script, then broadcasts:canceling and
+// cancelLua defines cancel(now, id), which moves a broadcast that has not
+// ended to canceling and registers it for the sweep; a scheduled one,
+// which has no recipient yet, it ends canceled at once and unschedules.
+// KEYS as every recipient script, then broadcasts:canceling and
 // broadcasts:scheduled. Returns the status before, or "" when the
 // broadcast has no record. It and the start of a scheduled broadcast
 // (startScheduledScript) each change the status in one script, so one of
 // them wins a race and the other sees its result.
-var cancelScript = redis.NewScript(luaPrelude + `
-local now, id = tonumber(ARGV[1]), ARGV[2]
-local st = redis.call('HGET', KEYS[3], 'status')
-if not st then return '' end
-if st == 'scheduled' then
-  redis.call('HSET', KEYS[3], 'status', 'canceled', 'canceled_at', now, 'completed_at', now)
-  redis.call('ZREM', KEYS[#KEYS], id)
-elseif st == 'expanding' or st == 'sending' then
-  redis.call('HSET', KEYS[3], 'status', 'canceling', 'canceled_at', now)
-  redis.call('ZADD', KEYS[#KEYS-1], now, id)
-  -- nothing left to do if every known recipient is already final
-  complete_if_done(now)
+var cancelLua = `
+local function cancel(now, id)
+  local canceling, scheduled = KEYS[` + itoa(nScriptKeys+1) + `], KEYS[` + itoa(nScriptKeys+2) + `]
+  local st = redis.call('HGET', KEYS[3], 'status')
+  if not st then return '' end
+  if st == 'scheduled' then
+    redis.call('HSET', KEYS[3], 'status', 'canceled', 'canceled_at', now, 'completed_at', now)
+    redis.call('ZREM', scheduled, id)
+  elseif st == 'expanding' or st == 'sending' then
+    redis.call('HSET', KEYS[3], 'status', 'canceling', 'canceled_at', now)
+    redis.call('ZADD', canceling, now, id)
+    -- nothing left to do if every known recipient is already final
+    complete_if_done(now)
+  end
+  return st
 end
-return st
+`
+
+// cancelKeys are the KEYS of a script that runs cancel().
+func cancelKeys(id string) []string { return append(keysOf(id).script(), keyCanceling, keyScheduled) }
+
+// cancelScript runs cancel(). ARGV: now (ms), id (then the fence's).
+var cancelScript = fencedScript(luaPrelude + cancelLua + `
+local function apply() return cancel(tonumber(ARGV[1]), ARGV[2]) end
 `)
 
 // Cancel stops a broadcast: from now on no recipient is added to it and no
@@ -42,12 +52,14 @@ return st
 // canceling or canceled when an earlier call did, completed when it was too
 // late; scheduled when this call canceled it before it started (it is
 // canceled now). The recipients already waiting are moved by SweepCanceled.
+// It is fenced (fence.go): an error is ErrNotApplied, a
+// *broadcast.OutcomeUnknownError, or a failure before anything was sent.
 func (s *Store) Cancel(ctx context.Context, id string) (broadcast.Status, error) {
-	keys := append(keysOf(id).script(), keyCanceling, keyScheduled)
-	st, err := cancelScript.Run(ctx, s.rdb, keys, s.nowMS(), id).Text()
+	res, err := s.fenced(ctx, "cancel", id, cancelScript, keysOf(id).ops, cancelKeys(id), s.nowMS(), id)
 	if err != nil {
-		return "", fmt.Errorf("cancel %s: %w", id, err)
+		return "", err
 	}
+	st, _ := res.(string)
 	if st == "" {
 		return "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}

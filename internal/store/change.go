@@ -93,35 +93,47 @@ func (k ckeys) script() []string { return []string{k.meta, k.rec, k.op, k.opc} }
 // round's counters start. KEYS: meta, counts, edit counters. ARGV: now,
 // message, activity. Returns {round, sent}; round -1: no broadcast, -2:
 // recalled.
-var startEditScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
-if (tonumber(redis.call('HGET', KEYS[1], 'recall_round')) or 0) > 0 then return {-2, 0} end
-local n = redis.call('HINCRBY', KEYS[1], 'edit_round', 1)
-redis.call('HSET', KEYS[1], 'message', ARGV[2], 'activity', ARGV[3])
-redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], 'round', n, 'status', 'running', 'total', 0, 'pending', 0, 'done', 0, 'failed', 0,
-  'skipped', 0, 'enumerated', 0, 'cursor', '', 'started_at', ARGV[1])
-return {n, tonumber(redis.call('HGET', KEYS[2], 'sent')) or 0}
+var startEditScript = fencedScript(`
+local function apply()
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
+  if (tonumber(redis.call('HGET', KEYS[1], 'recall_round')) or 0) > 0 then return {-2, 0} end
+  local n = redis.call('HINCRBY', KEYS[1], 'edit_round', 1)
+  redis.call('HSET', KEYS[1], 'message', ARGV[2], 'activity', ARGV[3])
+  redis.call('DEL', KEYS[3])
+  redis.call('HSET', KEYS[3], 'round', n, 'status', 'running', 'total', 0, 'pending', 0, 'done', 0, 'failed', 0,
+    'skipped', 0, 'enumerated', 0, 'cursor', '', 'started_at', ARGV[1])
+  return {n, tonumber(redis.call('HGET', KEYS[2], 'sent')) or 0}
+end
 `)
 
-// startRecallScript starts the recall, once. KEYS: meta, counts, recall
-// counters. ARGV: now. Returns {started (1, 0 when it had been), sent or
-// the recall's total}; {-1, 0} without a broadcast.
-var startRecallScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
-if (tonumber(redis.call('HGET', KEYS[1], 'recall_round')) or 0) > 0 then
-  return {0, tonumber(redis.call('HGET', KEYS[3], 'total')) or 0}
+// startRecallScript starts the recall, once, and cancels the broadcast in
+// the same step (cancel()), so that nothing is sent after a recall
+// started. KEYS: as cancel(), then the recall counters. ARGV: now, id.
+// Returns {started (1, 0 when it had been), sent or the recall's total,
+// the status before}; {-1, 0, ""} without a broadcast.
+var startRecallScript = fencedScript(luaPrelude + cancelLua + `
+local function apply()
+  local opc = KEYS[` + itoa(nScriptKeys+3) + `]
+  if redis.call('EXISTS', KEYS[3]) == 0 then return {-1, 0, ''} end
+  local st = redis.call('HGET', KEYS[3], 'status')
+  if (tonumber(redis.call('HGET', KEYS[3], 'recall_round')) or 0) > 0 then
+    return {0, tonumber(redis.call('HGET', opc, 'total')) or 0, st}
+  end
+  redis.call('HSET', KEYS[3], 'recall_round', 1)
+  redis.call('DEL', opc)
+  redis.call('HSET', opc, 'round', 1, 'status', 'running', 'total', 0, 'pending', 0, 'done', 0, 'failed', 0,
+    'skipped', 0, 'enumerated', 0, 'cursor', '', 'started_at', ARGV[1])
+  local sent = tonumber(redis.call('HGET', KEYS[2], 'sent')) or 0
+  cancel(tonumber(ARGV[1]), ARGV[2])
+  return {1, sent, st}
 end
-redis.call('HSET', KEYS[1], 'recall_round', 1)
-redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], 'round', 1, 'status', 'running', 'total', 0, 'pending', 0, 'done', 0, 'failed', 0,
-  'skipped', 0, 'enumerated', 0, 'cursor', '', 'started_at', ARGV[1])
-return {1, tonumber(redis.call('HGET', KEYS[2], 'sent')) or 0}
 `)
 
 // StartEdit starts a new edit round of a broadcast with its new message
 // and activity, and returns the round and the recipients sent so far. A
-// recalled broadcast is refused with a *broadcast.ConflictError.
+// recalled broadcast is refused with a *broadcast.ConflictError. It is
+// fenced (fence.go): another error is ErrNotApplied, a
+// *broadcast.OutcomeUnknownError, or a failure before anything was sent.
 func (s *Store) StartEdit(ctx context.Context, id string, msg broadcast.Message, activity []byte) (int, int64, error) {
 	raw, err := json.Marshal(msg)
 	if err != nil {
@@ -131,35 +143,48 @@ func (s *Store) StartEdit(ctx context.Context, id string, msg broadcast.Message,
 	if err := s.register(ctx, id, broadcast.StageEdit); err != nil {
 		return 0, 0, err
 	}
-	res, err := startEditScript.Run(ctx, s.rdb, []string{k.meta, k.counts, k.opc}, s.nowMS(), raw, activity).Int64Slice()
+	out, err := s.fenced(ctx, "edit", id, startEditScript, keysOf(id).ops, []string{k.meta, k.counts, k.opc}, s.nowMS(), raw, activity)
 	if err != nil {
-		return 0, 0, fmt.Errorf("start an edit of %s: %w", id, err)
+		return 0, 0, err
 	}
-	switch res[0] {
+	res, _ := out.([]any)
+	if len(res) != 2 {
+		return 0, 0, fmt.Errorf("start an edit of %s: unexpected answer %v", id, out)
+	}
+	switch round := asInt(res[0]); round {
 	case -1:
 		return 0, 0, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	case -2:
 		return 0, 0, &broadcast.ConflictError{Code: "recalled", Message: "the broadcast's message was recalled: it cannot be edited any more"}
+	default:
+		return int(round), asInt(res[1]), nil
 	}
-	return int(res[0]), res[1], nil
 }
 
-// StartRecall starts the recall of a broadcast's message. started is
-// false when an earlier call had (queued is then the recall's total so
-// far); otherwise queued is the recipients sent so far.
-func (s *Store) StartRecall(ctx context.Context, id string) (started bool, queued int64, err error) {
+// StartRecall starts the recall of a broadcast's message and cancels the
+// broadcast (see Cancel). started is false when an earlier call had
+// (queued is then the recall's total so far); otherwise queued is the
+// recipients sent so far. was is the broadcast's status before. It is
+// fenced (fence.go): an error is ErrNotApplied, a
+// *broadcast.OutcomeUnknownError, or a failure before anything was sent.
+func (s *Store) StartRecall(ctx context.Context, id string) (started bool, queued int64, was broadcast.Status, err error) {
 	k := changeKeys(id, broadcast.StageRecall)
 	if err := s.register(ctx, id, broadcast.StageRecall); err != nil {
-		return false, 0, err
+		return false, 0, "", err
 	}
-	res, err := startRecallScript.Run(ctx, s.rdb, []string{k.meta, k.counts, k.opc}, s.nowMS()).Int64Slice()
+	out, err := s.fenced(ctx, "recall", id, startRecallScript, keysOf(id).ops, append(cancelKeys(id), k.opc), s.nowMS(), id)
 	if err != nil {
-		return false, 0, fmt.Errorf("start the recall of %s: %w", id, err)
+		return false, 0, "", err
 	}
-	if res[0] < 0 {
-		return false, 0, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	res, _ := out.([]any)
+	if len(res) != 3 {
+		return false, 0, "", fmt.Errorf("start the recall of %s: unexpected answer %v", id, out)
 	}
-	return res[0] == 1, res[1], nil
+	if asInt(res[0]) < 0 {
+		return false, 0, "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
+	}
+	st, _ := res[2].(string)
+	return asInt(res[0]) == 1, asInt(res[1]), broadcast.Status(st), nil
 }
 
 // register records that a change of the broadcast must run (or resume)

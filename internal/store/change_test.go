@@ -112,10 +112,10 @@ func TestChangeCountersAndRounds(t *testing.T) {
 	}
 
 	// The recall: the edit's last recipient ends skipped once its call in flight is over.
-	started, _, err := s.StartRecall(ctx, b.ID)
+	started, _, _, err := s.StartRecall(ctx, b.ID)
 	require.NoError(t, err)
 	require.True(t, started)
-	started, _, err = s.StartRecall(ctx, b.ID)
+	started, _, _, err = s.StartRecall(ctx, b.ID)
 	require.NoError(t, err)
 	require.False(t, started)
 	_, _, err = s.StartEdit(ctx, b.ID, broadcast.Message{Text: "v3"}, []byte(`{}`))

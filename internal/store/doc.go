@@ -15,6 +15,7 @@
 //	{b:<id>}:idx:<state>   sorted set (score 0, by user id): recipients in that state
 //	{b:<id>}:users         list: the audience's userIds, in request order
 //	{b:<id>}:aud, :excl, :in:*, :unres:*   the audience's resolution (audience.go)
+//	{b:<id>}:ops           hash: op:<token> -> the answer of a fenced call (fence.go); 10 min TTL
 //	{d:<tenant>}:*         the tenant's directory cache and its sync (directory.go, dirsync.go)
 //	broadcasts             sorted set by creation time: every broadcast id
 //	{t:<tenant>}:broadcasts sorted set by creation time (ms): the tenant's broadcasts (ListBroadcasts)

@@ -46,15 +46,18 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 // claimIdemScript claims KEYS[1] for broadcast ARGV[1] with request hash
 // ARGV[2] and TTL ARGV[3] ms, unless it is claimed already. Returns {1 if
-// claimed now, id, hash, created, claimed, now}.
-var claimIdemScript = redis.NewScript(redisNowMS + `
-if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'hash', ARGV[2], 'created', now, 'claimed', now)
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return {1, ARGV[1], ARGV[2], now, now, now}
+// claimed now, id, hash, created, claimed, now}. It is fenced, its record
+// in the key itself: a claim answered with an error is not made later.
+var claimIdemScript = fencedScript(redisNowMS + `
+local function apply()
+  if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 1 then
+    redis.call('HSET', KEYS[1], 'hash', ARGV[2], 'created', now, 'claimed', now)
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return {1, ARGV[1], ARGV[2], now, now, now}
+  end
+  local v = redis.call('HMGET', KEYS[1], 'id', 'hash', 'created', 'claimed')
+  return {0, v[1], v[2], tonumber(v[3]) or 0, tonumber(v[4]) or 0, now}
 end
-local v = redis.call('HMGET', KEYS[1], 'id', 'hash', 'created', 'claimed')
-return {0, v[1], v[2], tonumber(v[3]) or 0, tonumber(v[4]) or 0, now}
 `)
 
 // takeOverIdemScript claims KEYS[1] again for its broadcast ARGV[1] if its
@@ -75,12 +78,15 @@ return 0
 // ClaimIdempotencyKey claims k for broadcast id and the request's hash,
 // atomically: of several creates with one key, exactly one gets fresh =
 // true and writes the broadcast; the others get the claim that won. The
-// key expires ttl after the first claim.
+// key expires ttl after the first claim. The claim is fenced (fence.go):
+// ErrNotApplied means it was not made and never will be.
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, k IdempotencyKey, id, hash string, ttl time.Duration) (c IdempotencyClaim, fresh bool, err error) {
-	res, err := claimIdemScript.Run(ctx, s.rdb, []string{k.redisKey()}, id, hash, ttl.Milliseconds()).Slice()
+	rk := k.redisKey()
+	out, err := s.fenced(ctx, "create", id, claimIdemScript, rk, []string{rk}, id, hash, ttl.Milliseconds())
 	if err != nil {
 		return c, false, fmt.Errorf("claim idempotency key of tenant %s: %w", k.Tenant, err)
 	}
+	res, _ := out.([]any)
 	if len(res) != 6 {
 		return c, false, fmt.Errorf("claim idempotency key of tenant %s: unexpected answer %v", k.Tenant, res)
 	}

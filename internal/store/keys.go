@@ -12,11 +12,13 @@ type bkeys struct {
 	id                       string
 	meta, counts, rec, users string
 	idx                      map[broadcast.State]string
+	// ops records the answers of fenced calls (fence.go).
+	ops string
 }
 
 func keysOf(id string) bkeys {
 	p := "{b:" + id + "}:"
-	k := bkeys{id: id, meta: p + "meta", counts: p + "counts", rec: p + "rec", users: p + "users",
+	k := bkeys{id: id, meta: p + "meta", counts: p + "counts", rec: p + "rec", users: p + "users", ops: p + "ops",
 		idx: make(map[broadcast.State]string, len(broadcast.States))}
 	for _, s := range broadcast.States {
 		k.idx[s] = p + "idx:" + string(s)
@@ -32,11 +34,6 @@ func (k bkeys) script() []string {
 		out = append(out, k.idx[s])
 	}
 	return out
-}
-
-func (k bkeys) all() []string {
-	a := audienceKeysOf(k.id)
-	return append(k.script(), k.users, jobFailuresKey(k.id), a.aud, a.excl, a.upns, a.xids, a.xupns, a.unresUPNs, a.unresIDs, a.unresGroups)
 }
 
 // jobFailuresKey is the hash of a broadcast's jobs that failed: job name

@@ -79,7 +79,7 @@ func TestRenewedChangeClaim(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Transition(ctx, b.ID, userN(1), Change{To: broadcast.StateSent, ActivityID: "act"})
 	require.NoError(t, err)
-	_, _, err = s.StartRecall(ctx, b.ID)
+	_, _, _, err = s.StartRecall(ctx, b.ID)
 	require.NoError(t, err)
 	_, err = s.AddChangeTargets(ctx, b.ID, broadcast.StageRecall, 1, []string{userN(1)}, "-")
 	require.NoError(t, err)

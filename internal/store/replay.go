@@ -12,29 +12,38 @@ import (
 
 // startReplayScript starts a replay round: it counts the round and reopens
 // a completed broadcast (completed -> sending) so that its consumers stay.
-// ARGV: now. Returns {round, status before}, {0, status} for a canceled
-// or scheduled broadcast, {0, ”} without a record.
-var startReplayScript = redis.NewScript(luaPrelude + `
-local st = redis.call('HGET', KEYS[3], 'status')
-if not st then return {0, ''} end
-if st == 'canceling' or st == 'canceled' or st == 'scheduled' or st == 'failed' then return {0, st} end
-if (tonumber(redis.call('HGET', KEYS[3], 'recall_round')) or 0) > 0 then return {0, 'recalled'} end
-if st == 'completed' then
-  redis.call('HSET', KEYS[3], 'status', 'sending')
-  redis.call('HDEL', KEYS[3], 'completed_at')
+// Returns {round, status before}, {0, status} for a canceled or scheduled
+// broadcast, {0, ""} without a record.
+var startReplayScript = fencedScript(luaPrelude + `
+local function apply()
+  local st = redis.call('HGET', KEYS[3], 'status')
+  if not st then return {0, ''} end
+  if st == 'canceling' or st == 'canceled' or st == 'scheduled' or st == 'failed' then return {0, st} end
+  if (tonumber(redis.call('HGET', KEYS[3], 'recall_round')) or 0) > 0 then return {0, 'recalled'} end
+  if st == 'completed' then
+    redis.call('HSET', KEYS[3], 'status', 'sending')
+    redis.call('HDEL', KEYS[3], 'completed_at')
+  end
+  return {redis.call('HINCRBY', KEYS[3], 'replays', 1), st}
 end
-return {redis.call('HINCRBY', KEYS[3], 'replays', 1), st}
 `)
 
 // StartReplay starts a replay round of a broadcast and returns its number
 // (1 for the first replay). A canceled broadcast, or a scheduled one not
-// started yet, is refused with a *broadcast.ConflictError.
+// started yet, is refused with a *broadcast.ConflictError. It is fenced
+// (fence.go): another error is ErrNotApplied, a
+// *broadcast.OutcomeUnknownError, or a failure before anything was sent.
 func (s *Store) StartReplay(ctx context.Context, id string) (int, error) {
-	res, err := startReplayScript.Run(ctx, s.rdb, keysOf(id).script(), s.nowMS()).Slice()
+	k := keysOf(id)
+	out, err := s.fenced(ctx, "replay", id, startReplayScript, k.ops, k.script())
 	if err != nil {
-		return 0, fmt.Errorf("start a replay of %s: %w", id, err)
+		return 0, err
 	}
-	round, _ := res[0].(int64)
+	res, _ := out.([]any)
+	if len(res) != 2 {
+		return 0, fmt.Errorf("start a replay of %s: unexpected answer %v", id, out)
+	}
+	round := asInt(res[0])
 	st, _ := res[1].(string)
 	switch {
 	case st == "":

@@ -8,6 +8,10 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
+// nScriptKeys is the number of KEYS every recipient script takes
+// (bkeys.script): record hash, counters, meta, one index per state.
+var nScriptKeys = 3 + len(broadcast.States)
+
 // luaPrelude maps a state name to its index key and defines the completion
 // check shared by the scripts. KEYS: rec, counts, meta, idx per state.
 var luaPrelude = func() string {

@@ -23,11 +23,12 @@ type Store struct {
 	rdb   redis.UniversalClient
 	now   func() time.Time
 	adapt Adaptive
+	fence Fence
 }
 
 // New returns a Store on rdb.
 func New(rdb redis.UniversalClient) *Store {
-	return &Store{rdb: rdb, now: time.Now, adapt: DefaultAdaptive}
+	return &Store{rdb: rdb, now: time.Now, adapt: DefaultAdaptive, fence: DefaultFence}
 }
 
 // ConnectOption adjusts the client Connect makes.
@@ -77,74 +78,6 @@ func Connect(ctx context.Context, url string, options ...ConnectOption) (*redis.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 func (s *Store) nowMS() int64 { return s.now().UnixMilli() }
-
-// CreateBroadcast records a new broadcast, its ready-to-send activity and, for
-// an explicit audience, its user list. The broadcast is registered for
-// expansion first, so a crash half-way leaves nothing a resumer cannot clean.
-func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, activity []byte) error {
-	k := keysOf(b.ID)
-	msg, err := json.Marshal(b.Message)
-	if err != nil {
-		return fmt.Errorf("encode message: %w", err)
-	}
-	// The audience is resolved into a set first (audience.go); its spec
-	// keeps the small parts, its lists the long ones.
-	spec, err := json.Marshal(broadcast.Audience{AllUsers: b.Audience.AllUsers, IncludeGuests: b.Audience.IncludeGuests,
-		GroupIDs: b.Audience.GroupIDs, Exclude: broadcast.Exclusion{GroupIDs: b.Audience.Exclude.GroupIDs}})
-	if err != nil {
-		return fmt.Errorf("encode audience: %w", err)
-	}
-	a := audienceKeysOf(b.ID)
-	// A scheduled broadcast is registered for its start in the same
-	// transaction as its record (see scheduleFields); the others for
-	// expansion first.
-	scheduled := b.Status == broadcast.StatusScheduled
-	if scheduled && b.SendAt == nil {
-		return fmt.Errorf("create broadcast %s: scheduled without a sendAt", b.ID)
-	}
-	if !scheduled {
-		if err := s.rdb.ZAdd(ctx, keyExpanding, redis.Z{Score: float64(s.nowMS()), Member: b.ID}).Err(); err != nil {
-			return fmt.Errorf("register broadcast %s: %w", b.ID, err)
-		}
-	}
-	status := broadcast.StatusExpanding
-	if scheduled {
-		status = broadcast.StatusScheduled
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, k.all()...)
-		p.HSet(ctx, k.meta, append([]any{"id", b.ID, "tenant", b.TenantID, "status", string(status),
-			"created_at", b.CreatedAt.UnixMilli(), "message", msg, "activity", activity,
-			"audience", audienceResolve, "audience_spec", spec, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0"},
-			scheduleFields(b)...)...)
-		if scheduled {
-			p.ZAdd(ctx, keyScheduled, redis.Z{Score: float64(b.SendAt.UnixMilli()), Member: b.ID})
-		}
-		fields := []any{"total", 0}
-		for _, st := range broadcast.States {
-			fields = append(fields, string(st), 0)
-		}
-		p.HSet(ctx, k.counts, fields...)
-		for key, list := range map[string][]string{k.users: b.Audience.UserIDs, a.upns: b.Audience.UPNs,
-			a.xids: b.Audience.Exclude.UserIDs, a.xupns: b.Audience.Exclude.UPNs} {
-			for i := 0; i < len(list); i += 1000 {
-				end := min(i+1000, len(list))
-				vals := make([]any, 0, end-i)
-				for _, u := range list[i:end] {
-					vals = append(vals, u)
-				}
-				p.RPush(ctx, key, vals...)
-			}
-		}
-		p.ZAdd(ctx, keyAll, redis.Z{Score: float64(b.CreatedAt.UnixMilli()), Member: b.ID})
-		p.ZAdd(ctx, tenantListKey(b.TenantID), redis.Z{Score: float64(b.CreatedAt.UnixMilli()), Member: b.ID})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("create broadcast %s: %w", b.ID, err)
-	}
-	return nil
-}
 
 // Broadcast returns a broadcast with its current counters.
 func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast, error) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -400,6 +401,11 @@ func TestClassifyWrapped(t *testing.T) {
 		require.Equal(t, maybe, teams.MaybeDelivered(fmt.Errorf("send: %w", &teams.Error{Status: status})), "maybe delivered after %d", status)
 	}
 	require.False(t, teams.MaybeDelivered(nil))
+	// net/http's error when the server closed a keep-alive connection it
+	// saw idle as the request went out on it: the server read none of it.
+	closedIdle := &url.Error{Op: "Post", URL: "http://connector/v3/conversations/c/activities", Err: errors.New("http: server closed idle connection")}
+	require.Equal(t, teams.Retry, teams.Classify(fmt.Errorf("send: %w", closedIdle)))
+	require.False(t, teams.MaybeDelivered(closedIdle))
 	require.Equal(t, "conversation_gone", teams.ConversationGone.String())
 	require.Equal(t, "throttled", teams.Throttled.String())
 }

@@ -181,7 +181,7 @@ func Classify(err error) Outcome {
 	}
 	var te *tokenError
 	switch {
-	case errors.As(err, &te),
+	case errors.As(err, &te), serverClosedIdle(err),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
@@ -197,6 +197,14 @@ func Classify(err error) Outcome {
 		return Retry
 	}
 	return Failed
+}
+
+// serverClosedIdle reports net/http's "server closed idle connection"
+// (unexported): the server closed a keep-alive connection it saw idle as
+// the request was written on it (a send that waited in a gate while Redis
+// stalled, say). The server read none of it: retry, nothing delivered.
+func serverClosedIdle(err error) bool {
+	return strings.Contains(err.Error(), "http: server closed idle connection")
 }
 
 // MaybeDelivered reports whether a failed call may still have been carried
@@ -218,7 +226,7 @@ func MaybeDelivered(err error) bool {
 		return e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout
 	}
 	var te *tokenError
-	if err == nil || errors.As(err, &te) || errors.Is(err, syscall.ECONNREFUSED) {
+	if err == nil || errors.As(err, &te) || errors.Is(err, syscall.ECONNREFUSED) || serverClosedIdle(err) {
 		return false
 	}
 	var oe *net.OpError

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+)
+
+// createScript writes a new broadcast in one step: its record, counters
+// and audience lists, its place in the listings, and its registration for
+// expansion (or, scheduled, for its start). A broadcast already written
+// under the id is left as it is.
+//
+// KEYS: meta, counts, users, in:upns, in:xids, in:xupns, broadcasts, the
+// tenant's broadcasts, and broadcasts:expanding or broadcasts:scheduled
+// (then the fence's record). ARGV: id, created_at (ms), the registration's
+// score, then sections, each its length and its items: the meta's fields
+// and values, the counters' and values, the four lists (then the fence's).
+// Returns created, or exists.
+var createScript = fencedScript(`
+local function apply()
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+  local id, i = ARGV[1], 4
+  local function section()
+    local n = tonumber(ARGV[i])
+    local from = i + 1
+    i = from + n
+    return from, n
+  end
+  local from, n = section()
+  redis.call('HSET', KEYS[1], unpack(ARGV, from, from + n - 1))
+  from, n = section()
+  redis.call('HSET', KEYS[2], unpack(ARGV, from, from + n - 1))
+  for k = 3, 6 do
+    redis.call('DEL', KEYS[k])
+    from, n = section()
+    for j = from, from + n - 1, 1000 do
+      redis.call('RPUSH', KEYS[k], unpack(ARGV, j, math.min(j + 999, from + n - 1)))
+    end
+  end
+  redis.call('ZADD', KEYS[7], ARGV[2], id)
+  redis.call('ZADD', KEYS[8], ARGV[2], id)
+  redis.call('ZADD', KEYS[9], ARGV[3], id)
+  return 'created'
+end
+`)
+
+// CreateBroadcast records a new broadcast, its ready-to-send activity and,
+// for an explicit audience, its user list, in one fenced script (fence.go):
+// it returns nil once the broadcast is written (by this call, or by an
+// earlier create holding the same Idempotency-Key and id),
+// ErrNotApplied when it is not and never will be, or a
+// *broadcast.OutcomeUnknownError.
+func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, activity []byte) error {
+	k, a := keysOf(b.ID), audienceKeysOf(b.ID)
+	msg, err := json.Marshal(b.Message)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	// The audience is resolved into a set first (audience.go); its spec
+	// keeps the small parts, its lists the long ones.
+	spec, err := json.Marshal(broadcast.Audience{AllUsers: b.Audience.AllUsers, IncludeGuests: b.Audience.IncludeGuests,
+		GroupIDs: b.Audience.GroupIDs, Exclude: broadcast.Exclusion{GroupIDs: b.Audience.Exclude.GroupIDs}})
+	if err != nil {
+		return fmt.Errorf("encode audience: %w", err)
+	}
+	// A scheduled broadcast is registered for its start (by sendAt), the
+	// others for expansion (by the time of registration).
+	status, register, score := broadcast.StatusExpanding, keyExpanding, s.nowMS()
+	if b.Status == broadcast.StatusScheduled {
+		if b.SendAt == nil {
+			return fmt.Errorf("create broadcast %s: scheduled without a sendAt", b.ID)
+		}
+		status, register, score = broadcast.StatusScheduled, keyScheduled, b.SendAt.UnixMilli()
+	}
+	created := b.CreatedAt.UnixMilli()
+	args := []any{b.ID, created, score}
+	args = section(args, append([]any{"id", b.ID, "tenant", b.TenantID, "status", string(status),
+		"created_at", created, "message", msg, "activity", activity,
+		"audience", audienceResolve, "audience_spec", spec, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0"},
+		scheduleFields(b)...)...)
+	counts := []any{"total", 0}
+	for _, st := range broadcast.States {
+		counts = append(counts, string(st), 0)
+	}
+	args = section(args, counts...)
+	for _, list := range [][]string{b.Audience.UserIDs, b.Audience.UPNs, b.Audience.Exclude.UserIDs, b.Audience.Exclude.UPNs} {
+		items := make([]any, len(list))
+		for i, u := range list {
+			items[i] = u
+		}
+		args = section(args, items...)
+	}
+	keys := []string{k.meta, k.counts, k.users, a.upns, a.xids, a.xupns, keyAll, tenantListKey(b.TenantID), register}
+	op := "create"
+	if b.Kind == broadcast.KindPreview {
+		op = "preview"
+	}
+	_, err = s.fenced(ctx, op, b.ID, createScript, k.ops, keys, args...)
+	return err
+}
+
+// section appends items to args as one section of a script's ARGV: their
+// number, then them.
+func section(args []any, items ...any) []any {
+	return append(append(args, len(items)), items...)
+}
