@@ -84,7 +84,13 @@ func TestMetricsMoveDuringABroadcast(t *testing.T) {
 	b = e.WaitCompleted(b.ID, 2*time.Minute)
 	c := b.Counts
 	require.Positive(t, c.Blocked)
-	after := scrape()
+	// The sender counts a send once its record is written: the last
+	// may come a moment after the broadcast completed.
+	var after metrics.Families
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		after = scrape()
+		return val(after, "broadcast_sends_total", with("outcome", metrics.OutcomeSent)) >= float64(c.Sent)
+	}, "every send counted")
 	require.Equal(t, float64(c.Sent), val(after, "broadcast_sends_total", with("outcome", metrics.OutcomeSent)))
 	require.Equal(t, float64(c.Blocked), val(after, "broadcast_sends_total", with("outcome", metrics.OutcomeBlocked)))
 	require.GreaterOrEqual(t, val(after, "broadcast_sends_total", tenant), float64(c.Total), "one send at least per recipient")

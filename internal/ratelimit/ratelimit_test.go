@@ -36,9 +36,12 @@ func TestPauseIsSharedBetweenProcesses(t *testing.T) {
 	b := ratelimit.NewTenants(1000, st).For(tenant)
 
 	require.NoError(t, a.Pause(context.Background(), 200*time.Millisecond))
-	start := time.Now()
 	require.NoError(t, b.Wait(context.Background()))
-	require.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond, "the other process waited out the pause")
+	// By Redis's clock, not the test's: how long the wait took depends on
+	// how soon the test got Pause's answer on a loaded machine.
+	left, err := st.PauseLeft(context.Background(), tenant)
+	require.NoError(t, err)
+	require.LessOrEqual(t, left, time.Duration(0), "the other process waited out the pause")
 }
 
 // A longer pause is not waited out in place: the caller is told to come
