@@ -28,6 +28,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/graph"
+	"github.com/broadcast-dev/broadcast/internal/retry"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -105,7 +106,7 @@ func (s *Syncer) Sync(ctx context.Context, tenant string) (Result, error) {
 			before, waited = st.SyncedAt, true
 			log.Debug("directory sync: another dispatcher syncs the tenant; waiting for it")
 		}
-		if err := sleep(ctx, s.cfg.Poll/2+rand.N(s.cfg.Poll)); err != nil {
+		if err := retry.Sleep(ctx, s.cfg.Poll/2+rand.N(s.cfg.Poll)); err != nil {
 			return Result{}, err
 		}
 		st, err := s.store.DirectorySync(ctx, tenant)
@@ -243,15 +244,4 @@ func ProfileOf(u graph.DirectoryUser) broadcast.Profile {
 	return broadcast.Profile{ID: strings.ToLower(u.ID), DisplayName: u.DisplayName, GivenName: u.GivenName,
 		Surname: u.Surname, Mail: u.Mail, UserPrincipalName: u.UserPrincipalName, JobTitle: u.JobTitle,
 		Department: u.Department, UserType: u.UserType, AccountEnabled: u.AccountEnabled}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

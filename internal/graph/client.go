@@ -207,7 +207,7 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 			}
 			c.log.Debug("graph: retrying", append(cl.fields, zap.Int("status", status),
 				zap.Duration("delay", delay), zap.Int("attempt", attempt+1), zap.Error(err))...)
-			if err := sleep(ctx, delay); err != nil {
+			if err := retry.Sleep(ctx, delay); err != nil {
 				return nil, err
 			}
 		}
@@ -312,7 +312,7 @@ func (c *Client) waitPause(ctx context.Context) error {
 		if d <= 0 {
 			return nil
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := retry.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -332,17 +332,6 @@ func (c *Client) pause(d time.Duration) {
 	defer c.mu.Unlock()
 	if until.After(c.pausedUntil) {
 		c.pausedUntil = until
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

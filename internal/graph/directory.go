@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/retry"
 )
 
 // The directory reads an audience needs: the tenant's users by delta query
@@ -210,7 +212,7 @@ func (c *Client) lookupBatch(ctx context.Context, keys []string, out map[string]
 		if wait > 0 {
 			c.pause(wait) // every request of the client waits, as for a 429 of its own
 			c.log.Warn("graph: lookups throttled in a batch, pausing the client", zap.Int("lookups", len(again)), zap.Duration("retry_after", wait))
-		} else if err := sleep(ctx, backoff(attempt)); err != nil {
+		} else if err := retry.Sleep(ctx, backoff(attempt)); err != nil {
 			return err
 		}
 		left = again
