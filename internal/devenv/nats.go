@@ -179,6 +179,14 @@ func (n *NATSServer) URL() string {
 	return fmt.Sprintf("nats://127.0.0.1:%d", n.port)
 }
 
+// Name is the server's name, as JetStream's cluster information gives it.
+func (n *NATSServer) Name() string {
+	if n.opts.cluster != nil {
+		return n.opts.cluster.name
+	}
+	return "devenv"
+}
+
 // StoreDir is the JetStream store directory.
 func (n *NATSServer) StoreDir() string { return n.dir }
 

@@ -47,7 +47,7 @@ func TestNATSClusterKeepsAStreamThroughANodeLoss(t *testing.T) {
 	// Stop the stream's leader: the hardest node to lose.
 	leader := -1
 	for i := range c.Size() {
-		if c.Node(i).opts.cluster.name == info.Cluster.Leader {
+		if c.Node(i).Name() == info.Cluster.Leader {
 			leader = i
 		}
 	}
