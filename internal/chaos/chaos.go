@@ -203,16 +203,16 @@ func stormSetup(o *demo.Options) {
 
 // runner is one scenario run in progress.
 type runner struct {
-	o     Options
-	s     Scenario
-	rng   *rand.Rand
-	env   *demo.Env
+	o       Options
+	s       Scenario
+	rng     *rand.Rand
+	env     *demo.Env
 	nats    *devenv.NATSServer  // nil with natsCluster
 	cluster *devenv.NATSCluster // natsCluster only
 	redis   *devenv.RedisServer
-	proxy *devenv.FreezeProxy // between the services and NATS (stall)
-	id    string              // the broadcast
-	calls []*call             // the API calls made during stalls (stall.go)
+	proxy   *devenv.FreezeProxy // between the services and NATS (stall)
+	id      string              // the broadcast
+	calls   []*call             // the API calls made during stalls (stall.go)
 
 	share atomic.Uint64 // float64 bits: the share of the audience final, as the watcher last saw it
 
