@@ -32,7 +32,7 @@ func run() int {
 	flag.IntVar(&o.Senders, "senders", 3, "sender processes")
 	flag.IntVar(&o.RPS, "rps", 300, "the tenant's Connector limit (requests/s); the senders pace at 95% of it")
 	flag.IntVar(&o.Disruptions, "disruptions", 0, "kills, outages, 429 bursts or stalls per scenario (0: each scenario's default: 12 kills, 2 outages, 10 bursts, 3 stalls)")
-	flag.StringVar(&names, "scenarios", "kill,nats-restart,redis-restart,storm,stall", "scenarios to run, in order")
+	flag.StringVar(&names, "scenarios", "kill,nats-restart,nats-node,redis-restart,storm,stall", "scenarios to run, in order")
 	flag.StringVar(&o.BinDir, "bin", filepath.Dir(exe), "directory of the dispatcher, installer and sender binaries")
 	flag.StringVar(&work, "work", "", "directory for each scenario's logs and stores (default: new temporary ones)")
 	flag.DurationVar(&o.Timeout, "timeout", 20*time.Minute, "per scenario: give up when the broadcast has not completed by then")

@@ -169,7 +169,9 @@ func Run(ctx context.Context, scenarios []Scenario, binDir string, out, log io.W
 		}
 		o.WorkDir = work
 		fmt.Fprintf(log, "\n== %s\n", sc.Name)
+		before := sampleHost()
 		res, err := demo.Run(ctx, o)
+		host, hostOK := loadBetween(before, sampleHost())
 		if err != nil {
 			return fmt.Errorf("%s: %w (work directory %s)", sc.Name, err, work)
 		}
@@ -180,7 +182,7 @@ func Run(ctx context.Context, scenarios []Scenario, binDir string, out, log io.W
 			}
 			fmt.Fprintf(log, "removed the work directory %s\n", work)
 		}
-		runs = append(runs, run{sc, res})
+		runs = append(runs, run{sc: sc, res: res, host: host, hostOK: hostOK})
 	}
 	writeReport(out, runs)
 	return nil

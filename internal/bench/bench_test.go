@@ -64,18 +64,19 @@ func TestReport(t *testing.T) {
 	}
 	require.Len(t, crash, 2)
 	runs := []run{
-		{scs["B1"], &demo.Result{Broadcast: bc(1000), Elapsed: 2 * time.Second, SteadyRate: 490, KnownRate: 490, Senders: 1}},
-		{scs["B2"], &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, SteadyRate: 3000, Senders: 1,
+		{sc: scs["B1"], res: &demo.Result{Broadcast: bc(1000), Elapsed: 2 * time.Second, SteadyRate: 490, KnownRate: 490, Senders: 1},
+			host: hostLoad{Busy: 0.71, Stalled: 0.12}, hostOK: true},
+		{sc: scs["B2"], res: &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, SteadyRate: 3000, Senders: 1,
 			CPU:        []demo.ProcessCPU{{Name: "sender", CPU: 2 * time.Second}, {Name: "redis-server", CPU: time.Second}},
 			ProfileTop: "Duration: 20s\n flat flat% sum% cum cum%"}},
-		{scs["B3"], &demo.Result{Broadcast: bc(1_000_000), Elapsed: 20 * time.Second, EnqueueOnly: true, DispatcherPeakRSS: 100 << 20}},
-		{scs["B4"], &demo.Result{Broadcast: bc(200), Elapsed: time.Second, SteadyRate: 100, Senders: 1, Tenants: []demo.TenantResult{
+		{sc: scs["B3"], res: &demo.Result{Broadcast: bc(1_000_000), Elapsed: 20 * time.Second, EnqueueOnly: true, DispatcherPeakRSS: 100 << 20}},
+		{sc: scs["B4"], res: &demo.Result{Broadcast: bc(200), Elapsed: time.Second, SteadyRate: 100, Senders: 1, Tenants: []demo.TenantResult{
 			{Broadcast: bc(100), SteadyRate: 49}, {Broadcast: bc(100), SteadyRate: 45}, {Broadcast: bc(100), SteadyRate: 50}}}},
-		{scs["B5"], &demo.Result{Broadcast: bc(1000), Elapsed: time.Second, Senders: 1, Urgent: &demo.UrgentResult{Broadcast: bc(20), BigDone: 300, Elapsed: 1500 * time.Millisecond}}},
-		{scs["B6"], &demo.Result{Broadcast: bc(1000), Elapsed: time.Second, Senders: 1, Known: 700, KnownRate: 480, InstallsDone: 9 * time.Second}},
-		{scs["F1"], &demo.Result{Broadcast: bc(2000), Elapsed: 62 * time.Second, SteadyRate: 33, Senders: 1}},
-		{crash[0], &demo.Result{Broadcast: bc(3000), Elapsed: 61 * time.Second, SteadyRate: 49.5, Senders: 2}},
-		{crash[1], &demo.Result{Broadcast: bc(3000), Elapsed: 64500 * time.Millisecond, SteadyRate: 49.5, Senders: 2,
+		{sc: scs["B5"], res: &demo.Result{Broadcast: bc(1000), Elapsed: time.Second, Senders: 1, Urgent: &demo.UrgentResult{Broadcast: bc(20), BigDone: 300, Elapsed: 1500 * time.Millisecond}}},
+		{sc: scs["B6"], res: &demo.Result{Broadcast: bc(1000), Elapsed: time.Second, Senders: 1, Known: 700, KnownRate: 480, InstallsDone: 9 * time.Second}},
+		{sc: scs["F1"], res: &demo.Result{Broadcast: bc(2000), Elapsed: 62 * time.Second, SteadyRate: 33, Senders: 1}},
+		{sc: crash[0], res: &demo.Result{Broadcast: bc(3000), Elapsed: 61 * time.Second, SteadyRate: 49.5, Senders: 2}},
+		{sc: crash[1], res: &demo.Result{Broadcast: bc(3000), Elapsed: 64500 * time.Millisecond, SteadyRate: 49.5, Senders: 2,
 			Killed: &demo.KillResult{Name: "sender", Done: 2700, At: 55 * time.Second}}},
 	}
 	var out bytes.Buffer
@@ -91,6 +92,7 @@ func TestReport(t *testing.T) {
 		"| 2 | 100 | 45.0/s | 90.0% |",
 		"300 of its 1000 recipients were done: it completed **1.5s**",
 		"goodput: **480/s**, B1's (1 sender, this run): 490/s: **98.0%**",
+		"| 71% busy, 12% starved | >= 97% of the limit",
 		"| yes: 98.0%, 0.00% 429s in the measured broadcast, 0 violations |",
 		"| **no**: min 90.0% |",
 		"**1m2s, 32.3 messages/s**", "| yes: 32.3/s from create to completion |",
@@ -121,4 +123,21 @@ func TestAtTheLimitCountsTheMeasuredBroadcast(t *testing.T) {
 	r.Ledger.Throttled, r.Ledger.RetryAfterViolations = 100, 1
 	_, ok = atTheLimit(sc, r)
 	require.False(t, ok, "a violation of the warm-up counts")
+}
+
+// The host column reads this machine's CPU counters: two samples a moment
+// apart give shares between 0 and 1.
+func TestHostLoad(t *testing.T) {
+	t.Parallel()
+	a := sampleHost()
+	require.True(t, a.ok, "/proc/stat is readable on Linux")
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); { // some CPU time to count
+	}
+	l, ok := loadBetween(a, sampleHost())
+	require.True(t, ok)
+	require.Greater(t, l.Busy, 0.0)
+	require.LessOrEqual(t, l.Busy, 1.0)
+	require.LessOrEqual(t, l.Stalled, 1.0)
+	_, ok = loadBetween(hostSample{}, a)
+	require.False(t, ok, "no figure from a failed sample")
 }

@@ -15,8 +15,10 @@ import (
 
 // run is a scenario and what it measured.
 type run struct {
-	sc  Scenario
-	res *demo.Result
+	sc     Scenario
+	res    *demo.Result
+	host   hostLoad // the whole machine during the run
+	hostOK bool
 }
 
 func writeReport(out io.Writer, runs []run) {
@@ -26,12 +28,13 @@ func writeReport(out io.Writer, runs []run) {
 		"Runs marked *warm* first send a broadcast that installs the app and fills the conversation cache, then measure a second broadcast to the same users.\n"+
 		"Steady rate is the delivery rate between 10%% and 90%% of the measured broadcast; 429s and violations are the simulator's ledger over the whole run (warm-up included); the steady-state goal counts the measured broadcast's 429s.\n"+
 		"Every run but B2 is at Teams' latency (the simulator's realistic profile), with the services configured at the simulator's limits (`TENANT_RPS` = the limit, the default).\n"+
+		"The host column is the whole machine during the run (from /proc/stat and /proc/pressure/cpu): the share of all CPUs' time spent running anything, and the share of the time some runnable task waited for a CPU. The services, Redis, NATS and the simulator share these CPUs: a starved host delays requests past their slots.\n"+
 		"`bin/bench -run B4` reruns one scenario (a regular expression over F1, F2, B1…B6, C1 and demo) and prints its report.\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runtime.Version())
-	fmt.Fprintln(out, "| scenario | recipients | limit (req/s) | senders | elapsed | steady rate | of the limit | 429s / requests | violations | duplicates | goal | met |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(out, "| scenario | recipients | limit (req/s) | senders | elapsed | steady rate | of the limit | 429s / requests | violations | duplicates | host | goal | met |")
+	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range runs {
-		fmt.Fprintln(out, row(r.sc, r.res, verdict(r, runs)))
+		fmt.Fprintln(out, row(r, verdict(r, runs)))
 	}
 	fmt.Fprintln(out, "\n## Further figures (generated)")
 	for _, r := range runs {
@@ -71,7 +74,12 @@ func verdict(r run, runs []run) string {
 	return "**no**: " + figure
 }
 
-func row(sc Scenario, r *demo.Result, met string) string {
+func row(rn run, met string) string {
+	sc, r := rn.sc, rn.res
+	host := "–"
+	if rn.hostOK {
+		host = rn.host.String()
+	}
 	l := r.Ledger
 	requests := requests(r.Ledger)
 	o := sc.Options
@@ -103,9 +111,9 @@ func row(sc Scenario, r *demo.Result, met string) string {
 	if o.EnqueueOnly {
 		senders = 0
 	}
-	return fmt.Sprintf("| %s%s | %d | %s | %d | %s | %s | %s | %d / %d (%.2f%%) | %d | %d | %s | %s |",
+	return fmt.Sprintf("| %s%s | %d | %s | %d | %s | %s | %s | %d / %d (%.2f%%) | %d | %d | %s | %s | %s |",
 		name, status, r.Broadcast.Counts.Total, limit, senders, r.Elapsed.Round(100*time.Millisecond), rate, share,
-		l.Throttled, requests, 100*float64(l.Throttled)/float64(max(requests, 1)), l.RetryAfterViolations, l.Duplicates, sc.Goal, met)
+		l.Throttled, requests, 100*float64(l.Throttled)/float64(max(requests, 1)), l.RetryAfterViolations, l.Duplicates, host, sc.Goal, met)
 }
 
 // tenantShares is each tenant's steady rate as a percentage of its limit, sorted.

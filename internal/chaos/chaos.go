@@ -142,16 +142,24 @@ type Scenario struct {
 	// checks what it did before the ledger is checked.
 	stall  bool
 	verify func(r *runner, ctx context.Context) []string
+	// natsCluster runs NATS as a three-node cluster, the streams at three
+	// replicas, instead of one server.
+	natsCluster bool
 }
 
 // Scenarios are the suite's scenarios, in order.
 var Scenarios = []Scenario{
 	{Name: "kill", disrupt: (*runner).killServices},
 	{Name: "nats-restart", disrupt: (*runner).natsOutages},
+	{Name: "nats-node", disrupt: (*runner).natsNodeOutages, natsCluster: true},
 	{Name: "redis-restart", disrupt: (*runner).redisOutages},
 	{Name: "storm", setup: stormSetup, disrupt: (*runner).throttleBursts, failuresExplained: true, timeouts: true},
 	{Name: "stall", disrupt: (*runner).stalls, stall: true, verify: (*runner).verifyCalls},
 }
+
+// NATSClusterSize is the nodes of the nats-node scenario's cluster, and its
+// streams' replicas.
+const NATSClusterSize = 3
 
 // Lookup finds a scenario by name.
 func Lookup(name string) (Scenario, bool) {
@@ -195,15 +203,16 @@ func stormSetup(o *demo.Options) {
 
 // runner is one scenario run in progress.
 type runner struct {
-	o     Options
-	s     Scenario
-	rng   *rand.Rand
-	env   *demo.Env
-	nats  *devenv.NATSServer
-	redis *devenv.RedisServer
-	proxy *devenv.FreezeProxy // between the services and NATS (stall)
-	id    string              // the broadcast
-	calls []*call             // the API calls made during stalls (stall.go)
+	o       Options
+	s       Scenario
+	rng     *rand.Rand
+	env     *demo.Env
+	nats    *devenv.NATSServer  // nil with natsCluster
+	cluster *devenv.NATSCluster // natsCluster only
+	redis   *devenv.RedisServer
+	proxy   *devenv.FreezeProxy // between the services and NATS (stall)
+	id      string              // the broadcast
+	calls   []*call             // the API calls made during stalls (stall.go)
 
 	share atomic.Uint64 // float64 bits: the share of the audience final, as the watcher last saw it
 
@@ -225,19 +234,27 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 	}
 	r := &runner{o: o, s: s, rng: rand.New(rand.NewPCG(o.Seed, 0x6368616f73)), kills: map[string]int{}}
 
+	var natsURL string
 	var err error
-	r.nats, err = devenv.NewNATSServer(devenv.NATSOptions{StoreDir: filepath.Join(work, "nats"), Logger: o.Log})
-	if err != nil {
-		return nil, err
+	if s.natsCluster {
+		if r.cluster, err = devenv.NewNATSCluster(NATSClusterSize, devenv.NATSOptions{StoreDir: filepath.Join(work, "nats"), Logger: o.Log}); err != nil {
+			return nil, err
+		}
+		defer r.cluster.Close()
+		natsURL = r.cluster.URL()
+	} else {
+		if r.nats, err = devenv.NewNATSServer(devenv.NATSOptions{StoreDir: filepath.Join(work, "nats"), Logger: o.Log}); err != nil {
+			return nil, err
+		}
+		defer r.nats.Close()
+		natsURL = r.nats.URL()
 	}
-	defer r.nats.Close()
 	r.redis, err = devenv.NewRedisServer(ctx, filepath.Join(work, "redis"), true)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = r.redis.Close() }()
 
-	natsURL := r.nats.URL()
 	if s.stall {
 		if r.proxy, err = devenv.NewFreezeProxy(strings.TrimPrefix(natsURL, "nats://")); err != nil {
 			return nil, err
@@ -249,6 +266,9 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 		Users: o.Users, NotInstalled: 0.1, Blocked: 0.02, RPS: o.RPS, GraphRPS: 500, Latency: 20 * time.Millisecond,
 		BinDir: o.BinDir, WorkDir: work, NATSURL: natsURL, RedisURL: r.redis.URL(), Senders: o.Senders,
 		Out: o.Out, Log: o.Log, Env: []string{fmt.Sprintf("SEND_CONCURRENCY=%d", SendConcurrency)},
+	}
+	if s.natsCluster {
+		do.Env = append(do.Env, fmt.Sprintf("NATS_STREAM_REPLICAS=%d", NATSClusterSize))
 	}
 	if s.setup != nil {
 		s.setup(&do)

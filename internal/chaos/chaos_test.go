@@ -32,6 +32,7 @@ func TestShortScenarios(t *testing.T) {
 	}{
 		{"kill", 4},
 		{"nats-restart", 1},
+		{"nats-node", 1},
 		{"redis-restart", 1},
 		{"storm", 3},
 		{"stall", 3},
@@ -53,7 +54,7 @@ func TestShortScenarios(t *testing.T) {
 			switch tc.scenario {
 			case "kill":
 				require.Positive(t, res.TotalKills())
-			case "nats-restart", "redis-restart", "stall":
+			case "nats-restart", "nats-node", "redis-restart", "stall":
 				require.Equal(t, tc.disruptions, res.Restarts)
 			case "storm":
 				require.Positive(t, res.Bursts)

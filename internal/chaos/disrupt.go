@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/broadcast-dev/broadcast/internal/devenv"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
 
@@ -99,6 +100,21 @@ func (r *runner) killAndRestart(name string) error {
 // services are not restarted: they must reconnect.
 func (r *runner) natsOutages(ctx context.Context) error {
 	return r.outages(ctx, "NATS", 2, func() error { r.nats.Stop(); return nil }, r.nats.Start)
+}
+
+// natsNodeOutages stops one node of the NATS cluster at random moments, a
+// random one each time, and starts it again on the same ports and store a
+// few seconds later; the other two keep a majority of every stream. The
+// services reconnect to the nodes left, and the node back catches up.
+func (r *runner) natsNodeOutages(ctx context.Context) error {
+	var node *devenv.NATSServer
+	stop := func() error {
+		node = r.cluster.Node(r.intn(r.cluster.Size()))
+		fmt.Fprintf(r.o.Out, "%s: stopping NATS node %s\n", r.s.Name, node.Name())
+		node.Stop()
+		return nil
+	}
+	return r.outages(ctx, "a NATS node", 2, stop, func() error { return node.Start() })
 }
 
 // redisOutages kills redis-server (SIGKILL: AOF with appendfsync always

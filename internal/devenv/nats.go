@@ -66,6 +66,15 @@ type NATSOptions struct {
 	// Logger receives the embedded server's log, notices at Debug level.
 	// Nil discards it.
 	Logger *zap.Logger
+	// cluster makes the server a node of a cluster (NATSCluster).
+	cluster *clusterNode
+}
+
+// clusterNode is a server's place in a NATSCluster.
+type clusterNode struct {
+	name   string // the server's name, unique in the cluster
+	port   int    // its cluster (route) port
+	routes []*url.URL
 }
 
 // StartNATS returns the client URL of a NATS server with JetStream and a
@@ -170,6 +179,14 @@ func (n *NATSServer) URL() string {
 	return fmt.Sprintf("nats://127.0.0.1:%d", n.port)
 }
 
+// Name is the server's name, as JetStream's cluster information gives it.
+func (n *NATSServer) Name() string {
+	if n.opts.cluster != nil {
+		return n.opts.cluster.name
+	}
+	return "devenv"
+}
+
 // StoreDir is the JetStream store directory.
 func (n *NATSServer) StoreDir() string { return n.dir }
 
@@ -184,8 +201,12 @@ func (n *NATSServer) Start() error {
 	if n.opts.SyncInterval <= 0 {
 		n.opts.SyncInterval = DefaultSyncInterval
 	}
+	name := "devenv"
+	if c := n.opts.cluster; c != nil {
+		name = c.name
+	}
 	sopts := &server.Options{
-		ServerName:   "devenv",
+		ServerName:   name,
 		Host:         "127.0.0.1",
 		Port:         n.port,
 		JetStream:    true,
@@ -196,6 +217,10 @@ func (n *NATSServer) Start() error {
 		// not its business.
 		NoSigs: true,
 		NoLog:  n.opts.Logger == nil,
+	}
+	if c := n.opts.cluster; c != nil {
+		sopts.Cluster = server.ClusterOpts{Name: "devenv", Host: "127.0.0.1", Port: c.port}
+		sopts.Routes = c.routes
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -225,6 +250,13 @@ func (n *NATSServer) Start() error {
 	}
 	n.srv = srv
 	return nil
+}
+
+// server is the running server, nil while stopped.
+func (n *NATSServer) server() *server.Server {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.srv
 }
 
 // Stop shuts the server down and waits until it has. Its store stays.

@@ -86,6 +86,9 @@ type Options struct {
 	// sees every command of the pipeline's Redis client.
 	RedisURL, NATSURL string
 	RedisHook         redis.Hook
+	// NATSReplicas is the streams' replicas (default 1), for a NATSURL
+	// that names a cluster.
+	NATSReplicas int
 	// Fence is the store's (default store.DefaultFence); IdempotencyGrace
 	// and PublishBudget the dispatcher's (default its own).
 	Fence            store.Fence
@@ -211,6 +214,7 @@ func Start(t testing.TB, o Options) *Env {
 	require.NoError(t, err)
 	ns := "t" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
 	q := queue.New(js, ns)
+	q.Replicas = o.NATSReplicas
 	require.NoError(t, q.Setup(context.Background()))
 	t.Cleanup(func() { _ = q.Delete(context.Background()) })
 

@@ -24,7 +24,7 @@ const (
 )
 
 func (q *Queue) setupFailed(ctx context.Context) error {
-	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	return q.createStream(ctx, jetstream.StreamConfig{
 		Name:        q.failed,
 		Description: "recipients that failed for reasons that may pass, for replay",
 		Subjects:    []string{q.prefix + "." + stageFailed + ".>"},
@@ -35,10 +35,6 @@ func (q *Queue) setupFailed(ctx context.Context) error {
 		Discard:     jetstream.DiscardOld,
 		Replicas:    q.Replicas,
 	})
-	if err != nil {
-		return fmt.Errorf("create stream %s: %w", q.failed, err)
-	}
-	return nil
 }
 
 func (q *Queue) failedSubject(tenant, broadcastID string) string {

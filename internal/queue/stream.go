@@ -98,7 +98,7 @@ func New(js jetstream.JetStream, ns string) *Queue {
 // Setup creates or updates the streams, and brings the broadcasts'
 // consumers to this version's settings.
 func (q *Queue) Setup(ctx context.Context) error {
-	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	err := q.createStream(ctx, jetstream.StreamConfig{
 		Name:        q.stream,
 		Description: "one job per recipient and stage of every broadcast",
 		Subjects:    q.subjectsAll(),
@@ -109,7 +109,7 @@ func (q *Queue) Setup(ctx context.Context) error {
 		Replicas:    q.Replicas,
 	})
 	if err != nil {
-		return fmt.Errorf("create stream %s: %w", q.stream, err)
+		return err
 	}
 	if err := q.setupFailed(ctx); err != nil {
 		return err
@@ -122,6 +122,29 @@ func (q *Queue) Setup(ctx context.Context) error {
 		}
 	}
 	return q.upgradeConsumers(ctx)
+}
+
+// streamSetup bounds each attempt to create or update a stream, and the
+// attempts. On a cluster, processes that start together and create the
+// same replicated stream at once can all go unanswered (nats-server 2.15:
+// five concurrent first creates of a three-replica stream, none answered
+// in 10 s); the stream exists by then, and the next attempt finds it.
+var streamSetup = retry.Policy{Base: 250 * time.Millisecond, Max: 2 * time.Second, Attempts: 6}
+
+const streamSetupTimeout = 3 * time.Second
+
+// createStream creates the stream or brings it to cfg.
+func (q *Queue) createStream(ctx context.Context, cfg jetstream.StreamConfig) error {
+	err := streamSetup.Do(ctx, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, streamSetupTimeout)
+		defer cancel()
+		_, err := q.js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+	}
+	return nil
 }
 
 func (q *Queue) subjectsAll() []string {

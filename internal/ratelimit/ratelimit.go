@@ -301,6 +301,7 @@ type Ticket struct {
 	g       *Gate
 	due     time.Time
 	checked time.Time // when the shared pause was last read; zero: not since the slot
+	retaken bool      // Hold took a new slot for lateness once already
 	once    sync.Once
 }
 
@@ -314,12 +315,13 @@ const recheckAfter = 2 * time.Millisecond
 // tenant was paused after the slot was taken (by this process, or by
 // another one as the shared store tells); then it waits the pause out and
 // takes a new slot, so that the requests held back do not leave together
-// when it ends. It fails only when ctx ends first (or the tenant's backlog
+// when it ends. A request that reaches its connection too late after its
+// slot (see stale) takes a new slot too. It fails only when ctx ends first (or the tenant's backlog
 // outlasts ctx): the request must not be written then. Call it as late as
 // possible before the request is written (teams.WithGuard does, when the
 // request has its connection).
 func (t *Ticket) Hold(ctx context.Context) error {
-	if !t.paused(ctx) {
+	if !t.paused(ctx) && !t.stale() {
 		return nil
 	}
 	hold := time.Minute
@@ -332,6 +334,25 @@ func (t *Ticket) Hold(ctx context.Context) error {
 	}
 	t.due, t.checked = n.due, n.checked
 	return nil
+}
+
+// stale reports whether the request would leave so long after its slot
+// (a slow way to its connection: a dial, a token, a loaded host) that it
+// lands among the next slots' requests, later than the gate's tolerance:
+// then, as for a late wake (Gate.slot), the slot is let go and Hold takes
+// a new one. Once per ticket: a request late again after that leaves.
+func (t *Ticket) stale() bool {
+	if t.retaken || t.due.IsZero() {
+		return false
+	}
+	late := time.Since(t.due)
+	if late <= t.g.tolerance() {
+		return false
+	}
+	t.retaken = true
+	t.g.late.add(late) // its request will tell only the new slot's lateness
+	t.g.missed.Add(1)
+	return true
 }
 
 // paused reports whether the tenant is paused, looking at the shared pause

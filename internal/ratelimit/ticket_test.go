@@ -143,3 +143,22 @@ func TestNoRequestLeavesIntoAPause(t *testing.T) {
 	require.Zero(t, l.RetryAfterViolations)
 	t.Logf("%d calls, %d 429s, %d pauses seen", n, l.Throttled, len(ledger.pauses))
 }
+
+// A request that reaches its connection long after its slot would land
+// among the next slots' requests: Hold lets that slot go and takes a new
+// one, once per ticket.
+func TestALateRequestTakesANewSlot(t *testing.T) {
+	t.Parallel()
+	g := ratelimit.NewTenants(1000, nil).For(testenv.FreeTenant(t))
+	ctx := context.Background()
+	ticket, err := g.Take(ctx)
+	require.NoError(t, err)
+	// Far beyond any tolerance (at most MaxMargin); later on a slow machine.
+	<-time.After(4 * ratelimit.MaxMargin)
+	require.NoError(t, ticket.Hold(ctx))
+	require.EqualValues(t, 1, g.Missed(), "the late slot is let go")
+	<-time.After(4 * ratelimit.MaxMargin)
+	require.NoError(t, ticket.Hold(ctx), "a transport's retry on another connection asks again")
+	require.EqualValues(t, 1, g.Missed(), "once per ticket")
+	ticket.Wrote()
+}

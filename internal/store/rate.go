@@ -32,13 +32,16 @@ type Adaptive struct {
 	// Probe is the climb per second while probing, as a fraction of the
 	// configured rate; the rate never climbs above the configured one.
 	Probe float64
-	// Isolation: an episode that starts more than Isolation after the
-	// previous one started is isolated. One 429 is no proof of a lower
-	// limit (a request that left late, network jitter): an isolated
-	// episode leaves the rate alone and widens the margin between slots
-	// by Widen instead. A rate above the real limit trips it again within
-	// a second or two of each pause: only an episode that follows another
-	// within Isolation lowers the rate. 0: every episode lowers it.
+	// Isolation: one 429 is no proof of a lower limit (a request that
+	// left late, a loaded host, network jitter). A rate above the real
+	// limit refills a one-second window within a second of resuming, so
+	// it trips the limit again within about a second of each pause; so an
+	// episode is a repeat, and lowers the rate, when it starts within
+	// Isolation of the end of the previous episode's pause, or while the
+	// rate is below the configured one (a limit already learned, tripped
+	// again on the climb). Any other episode is isolated: it leaves the
+	// rate alone and widens the margin between slots by Widen instead.
+	// 0: every episode lowers the rate.
 	Isolation time.Duration
 	// Widen is added to the tenant's margin by an isolated episode; the
 	// widening fades by WidenFade per second.
@@ -48,12 +51,12 @@ type Adaptive struct {
 	MaxMargin time.Duration
 }
 
-// DefaultAdaptive: an isolated episode (more than 5 s after the last)
-// widens the margin by 5 ms, fading by 1 ms every 10 s, up to 30 ms (the
+// DefaultAdaptive: an isolated episode (more than 1.5 s after the last
+// pause ended, at the configured rate) widens the margin by 5 ms, fading by 1 ms every 10 s, up to 30 ms (the
 // rate at least 97% of the limit); x0.9 per repeated episode, floor 10%
 // (at least 1/s), hold 1 s, probe +2%/s after 3 s without a 429.
 var DefaultAdaptive = Adaptive{Decrease: 0.9, Floor: 0.1, MinRPS: 1, Hold: time.Second, Quiet: 3 * time.Second, Probe: 0.02,
-	Isolation: 5 * time.Second, Widen: 5 * time.Millisecond, WidenFade: 100 * time.Microsecond, MaxMargin: 30 * time.Millisecond}
+	Isolation: 1500 * time.Millisecond, Widen: 5 * time.Millisecond, WidenFade: 100 * time.Microsecond, MaxMargin: 30 * time.Millisecond}
 
 // WithAdaptive returns a Store on the same Redis whose tenant rates learn
 // with a instead of DefaultAdaptive. Every process of a tenant should use
@@ -232,13 +235,14 @@ return {slot - now, 1, fmtRate(rate), now}
 `)
 
 // throttleScript records a 429: it extends the pause (never shortens it)
-// and, on a new episode, either widens the margin (an isolated episode,
-// more than isolation after the last one began) or multiplies the rate by
-// decrease (not below floor, never raising it). Every 429 restarts the
-// quiet period: probing starts quiet after the pause ends. KEYS: pause,
-// aimd. ARGV: pause (µs), configured rate, decrease, floor (req/s), hold
-// (µs), quiet (µs), probe, isolation (µs), widen (µs), max margin (µs),
-// fade.
+// and, on a new episode, either widens the margin (an isolated episode:
+// more than isolation after the previous pause ended, at the configured
+// rate) or multiplies the rate by decrease (not below floor, never raising
+// it). Every 429 restarts the quiet period: probing starts quiet after the
+// pause ends; pend keeps when the pause ends, for the next episode to
+// tell. KEYS: pause, aimd. ARGV: pause (µs), configured rate, decrease,
+// floor (req/s), hold (µs), quiet (µs), probe, isolation (µs), widen (µs),
+// max margin (µs), fade.
 // Returns {pause left µs, 1 if this 429 lowered the rate else 0, rate}.
 var throttleScript = redis.NewScript(luaNow + luaRate + `
 local d, cfg, decrease, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -250,12 +254,12 @@ if untilus > paused then
   redis.call('SET', KEYS[1], string.format('%.0f', untilus), 'PX', math.ceil((untilus - now) / 1000) + 1000)
   paused = untilus
 end
-local a = redis.call('HMGET', KEYS[2], 'rate', 'climb', 'hold', 'episode', 'widen', 'widenat')
+local a = redis.call('HMGET', KEYS[2], 'rate', 'climb', 'hold', 'pend', 'widen', 'widenat')
 local rate = current(a[1], a[2], cfg, probe, now)
 local lowered = 0
 if now >= (tonumber(a[3]) or 0) then
-  local last = tonumber(a[4])
-  if isolation > 0 and (not last or now - last > isolation) then
+  local pend = tonumber(a[4])
+  if isolation > 0 and rate >= cfg and (not pend or now - pend > isolation) then
     local w = math.min(maxMargin, widening(a[5], a[6], fade, now) + widen)
     redis.call('HSET', KEYS[2], 'widen', string.format('%.0f', w), 'widenat', string.format('%.0f', now))
   else
@@ -263,9 +267,9 @@ if now >= (tonumber(a[3]) or 0) then
     rate = math.max(math.min(rate, floor), rate * decrease)
     if rate < before then lowered = 1 end
   end
-  redis.call('HSET', KEYS[2], 'hold', string.format('%.0f', now + math.max(d, hold)), 'episode', string.format('%.0f', now))
+  redis.call('HSET', KEYS[2], 'hold', string.format('%.0f', now + math.max(d, hold)))
 end
-redis.call('HSET', KEYS[2], 'rate', fmtRate(rate), 'climb', string.format('%.0f', paused + quiet), 'cfg', ARGV[2])
+redis.call('HSET', KEYS[2], 'rate', fmtRate(rate), 'climb', string.format('%.0f', paused + quiet), 'cfg', ARGV[2], 'pend', string.format('%.0f', paused))
 redis.call('PEXPIRE', KEYS[2], aimdTTL)
 return {paused - now, lowered, fmtRate(rate)}
 `)

@@ -197,3 +197,47 @@ func TestIsolatedThrottleWidensRepeatedLowers(t *testing.T) {
 	}, "a second episode within the isolation lowers the rate")
 	require.InDelta(t, 90, rate, 1e-9)
 }
+
+// A rate above the real limit trips it again within about a second of each
+// pause, so only an episode that soon after the last pause lowers the rate.
+// One long after it is isolated (jitter, a loaded host) and widens the
+// margin; but once a lower limit has been learned, the next episode lowers
+// the rate again wherever it falls: the climb has found the limit.
+func TestOnlyAnEpisodeSoonAfterThePauseLowers(t *testing.T) {
+	t.Parallel()
+	a := steady
+	a.Hold, a.Isolation, a.Widen, a.MaxMargin = time.Millisecond, 100*time.Millisecond, 4*time.Millisecond, 30*time.Millisecond
+	s, ctx := newStore(t).WithAdaptive(a), context.Background()
+	tenant := testenv.FreeTenant(t)
+	pauseEnds := func() {
+		t.Helper()
+		_, _, lowered, err := s.Throttle(ctx, tenant, time.Millisecond, 100)
+		require.NoError(t, err)
+		require.False(t, lowered, "an episode long after the last pause is isolated")
+		// The sleep only makes sure the next 429 comes more than the
+		// isolation after this pause: a slow machine makes it later still.
+		time.Sleep(3 * a.Isolation)
+	}
+	pauseEnds()
+	pauseEnds()
+	b, err := s.TenantBudget(ctx, tenant)
+	require.NoError(t, err)
+	require.Equal(t, 100.0, b.RPS, "isolated episodes leave the rate alone")
+
+	// Soon after the pause: a repeat. An hour of isolation makes "soon"
+	// hold on any machine.
+	soon := a
+	soon.Isolation = time.Hour
+	_, rate, lowered, err := s.WithAdaptive(soon).Throttle(ctx, tenant, time.Millisecond, 100)
+	require.NoError(t, err)
+	require.True(t, lowered, "an episode soon after the last pause lowers the rate")
+	require.InDelta(t, 90, rate, 1e-9)
+
+	// Below the configured rate (steady never climbs back), an episode long
+	// after the pause lowers it again.
+	time.Sleep(3 * a.Isolation)
+	_, rate, lowered, err = s.Throttle(ctx, tenant, time.Millisecond, 100)
+	require.NoError(t, err)
+	require.True(t, lowered, "a limit already learned: the episode lowers the rate")
+	require.InDelta(t, 81, rate, 1e-9)
+}
