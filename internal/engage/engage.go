@@ -92,7 +92,8 @@ func (s *Store) propagate(ctx context.Context, k ukeys, user string, res []strin
 	cmds := make([]*redis.Cmd, len(ps))
 	for i, p := range ps {
 		b := broadcastKeys(p.broadcast)
-		cmds[i] = readScript.Run(ctx, pipe, []string{b.counts, b.read, b.rxon, b.series, b.rec}, user, p.readAt, flag(p.on))
+		// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
+		cmds[i] = readScript.Eval(ctx, pipe, []string{b.counts, b.read, b.rxon, b.series, b.rec}, user, p.readAt, flag(p.on))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return 0, fmt.Errorf("record reads of %s: %w", user, err)

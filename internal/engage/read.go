@@ -65,8 +65,8 @@ func (s *Store) Counts(ctx context.Context, id string) (Counts, error) {
 	return c, nil
 }
 
-// Recipient is one recipient's engagement.
-type Recipient struct {
+// Engagement is one recipient's engagement.
+type Engagement struct {
 	ReadAt         *time.Time `json:"readAt,omitempty"`
 	AcknowledgedAt *time.Time `json:"acknowledgedAt,omitempty"`
 	RepliedAt      *time.Time `json:"repliedAt,omitempty"`
@@ -77,8 +77,8 @@ type Recipient struct {
 
 // Recipients returns the engagement of users (a page of them: one HMGET
 // per kind); users with none are missing from the map.
-func (s *Store) Recipients(ctx context.Context, id string, users []string) (map[string]Recipient, error) {
-	out := make(map[string]Recipient)
+func (s *Store) Recipients(ctx context.Context, id string, users []string) (map[string]Engagement, error) {
+	out := make(map[string]Engagement)
 	if len(users) == 0 {
 		return out, nil
 	}
@@ -94,7 +94,7 @@ func (s *Store) Recipients(ctx context.Context, id string, users []string) (map[
 		return nil, fmt.Errorf("read engagement of %d recipients of %s: %w", len(users), id, err)
 	}
 	for i, u := range users {
-		var r Recipient
+		var r Engagement
 		r.ReadAt = msTime(read.Val()[i])
 		r.AcknowledgedAt = msTime(ack.Val()[i])
 		r.RepliedAt = msTime(replied.Val()[i])
