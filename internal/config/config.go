@@ -94,7 +94,8 @@ type BotEndpoint struct {
 	ServiceHosts botauth.ServiceHosts
 	// AutoReply is sent back to a user who writes to the bot
 	// (BOT_AUTO_REPLY, markdown); empty: none. It is posted through the
-	// Connector at ServiceURL (BOT_SERVICE_URL).
+	// Connector at ServiceURL (BOT_SERVICE_URL, read only with an
+	// auto-reply).
 	AutoReply  string
 	ServiceURL string
 }
@@ -363,7 +364,9 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 		JWKSURL:           r.url("BOT_JWKS_URL", botauth.DefaultJWKSURL),
 		TokenIssuer:       r.str("BOT_TOKEN_ISSUER", botauth.DefaultIssuer),
 		ServiceHosts:      r.serviceHosts(), AutoReply: strings.TrimSpace(r.str("BOT_AUTO_REPLY", ""))}
-	c.Bot.ServiceURL = r.serviceURL(c.Bot.ServiceHosts)
+	if c.Bot.AutoReply != "" {
+		c.Bot.ServiceURL = r.serviceURL(c.Bot.ServiceHosts)
+	}
 	return c, r.err()
 }
 
