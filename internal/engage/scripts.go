@@ -6,7 +6,8 @@ import "github.com/redis/go-redis/v9"
 //
 // le(a, b): a <= b as activity ids, numerically when both are decimal
 // (Teams' ids are epoch milliseconds; compared as digit strings, so any
-// length is exact), else as strings.
+// length is exact), as strings when neither is; a decimal id and another
+// are not comparable (false).
 //
 // read_at(id, rc): the earliest time of a receipt at or above id, rc being
 // the receipts hash's HGETALL (lastReadMessageId -> ms); nil if none.
@@ -16,7 +17,9 @@ import "github.com/redis/go-redis/v9"
 // broadcast id, read time (0: nothing new), receipts on ('1' or '0').
 const luaIDs = `
 local function le(a, b)
-  if string.find(a, '^%d+$') and string.find(b, '^%d+$') then
+  local na, nb = string.find(a, '^%d+$') ~= nil, string.find(b, '^%d+$') ~= nil
+  if na ~= nb then return false end
+  if na then
     a = (string.gsub(a, '^0+', ''))
     b = (string.gsub(b, '^0+', ''))
     if #a ~= #b then return #a < #b end
