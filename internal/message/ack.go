@@ -78,11 +78,9 @@ func Acknowledged(card json.RawMessage, at time.Time) (json.RawMessage, error) {
 	stamp := at.UTC().Format("2006-01-02T15:04:05Z")
 	c["body"] = append(body, map[string]any{"type": "TextBlock", "wrap": true, "weight": "Bolder", "color": "Good",
 		"spacing": "Medium", "text": "✅ Acknowledged {{DATE(" + stamp + ", SHORT)}} {{TIME(" + stamp + ")}}"})
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(c); err != nil {
+	out, err := marshal(c)
+	if err != nil {
 		return nil, fmt.Errorf("encode card: %w", err)
 	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+	return out, nil
 }

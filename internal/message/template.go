@@ -68,9 +68,18 @@ func TemplateCard(t broadcast.Template) json.RawMessage {
 		c.Actions = append(c.Actions, cardAction{Type: "Action.Execute", Title: t.Acknowledge.Title, Verb: AckVerb,
 			Data: &ackData{BroadcastID: BroadcastIDToken}, Style: "positive"})
 	}
+	out, _ := marshal(c) // strings, bools and a map of strings always encode
+	return out
+}
+
+// marshal encodes a card as JSON without escaping '<', '>' and '&':
+// markdown keeps them at one unit each.
+func marshal(v any) (json.RawMessage, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // markdown keeps its '<', '>' and '&' at one unit each
-	_ = enc.Encode(c)        // strings, bools and a map of strings always encode
-	return bytes.TrimRight(buf.Bytes(), "\n")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
