@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -19,32 +18,6 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
-
-// postActivity posts a signed activity of user to the pipeline's bot
-// endpoint and returns the status and body.
-func postActivity(t *testing.T, e *pipelinetest.Env, user string, a map[string]any) (int, []byte) {
-	t.Helper()
-	service := e.SimURL + "/connector/"
-	a["channelId"], a["serviceUrl"] = "msteams", service
-	a["from"] = map[string]any{"id": "29:" + user, "aadObjectId": user}
-	a["recipient"] = map[string]any{"id": "28:" + pipelinetest.BotAppID}
-	a["conversation"] = map[string]any{"conversationType": "personal", "tenantId": e.Tenant, "id": "a:" + user}
-	raw, err := json.Marshal(a)
-	require.NoError(t, err)
-	tok, err := e.Sim.BotToken(service)
-	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, e.BotURL+bot.Path, bytes.NewReader(raw))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var body bytes.Buffer
-	_, err = body.ReadFrom(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, body.Bytes()
-}
 
 func getJSON(t *testing.T, h http.Handler, path string, out any) {
 	t.Helper()
@@ -100,13 +73,13 @@ func TestEngagementThroughTheAPI(t *testing.T) {
 
 	// Reads: a receipt at each reader's message; the same one twice.
 	for _, u := range []string{reader, both, reader} {
-		status, _ := postActivity(t, e, u, map[string]any{"type": "event", "id": "r-" + u,
+		status, _ := e.PostActivity(u, map[string]any{"type": "event", "id": "r-" + u,
 			"name": "application/vnd.microsoft.readReceipt", "value": map[string]any{"lastReadMessageId": act[u]}})
 		require.Equal(t, http.StatusOK, status)
 	}
 	// Acknowledgements, answered with the refreshed card.
 	for _, u := range []string{acker, both} {
-		status, body := postActivity(t, e, u, map[string]any{"type": "invoke", "id": "i-" + u, "name": "adaptiveCard/action",
+		status, body := e.PostActivity(u, map[string]any{"type": "invoke", "id": "i-" + u, "name": "adaptiveCard/action",
 			"replyToId": act[u], "value": map[string]any{"action": map[string]any{"type": "Action.Execute", "verb": "broadcast.ack",
 				"data": map[string]any{"broadcastId": b.ID}}}})
 		require.Equal(t, http.StatusOK, status)
@@ -116,10 +89,10 @@ func TestEngagementThroughTheAPI(t *testing.T) {
 		require.Equal(t, bot.InvokeCard, r.Type, string(body))
 	}
 	// A reaction and a reply.
-	status, _ := postActivity(t, e, none, map[string]any{"type": "messageReaction", "id": "x-1", "replyToId": act[none],
+	status, _ := e.PostActivity(none, map[string]any{"type": "messageReaction", "id": "x-1", "replyToId": act[none],
 		"reactionsAdded": []map[string]any{{"type": "like"}}})
 	require.Equal(t, http.StatusOK, status)
-	status, _ = postActivity(t, e, none, map[string]any{"type": "message", "id": "m-1", "text": "Where is the form?"})
+	status, _ = e.PostActivity(none, map[string]any{"type": "message", "id": "m-1", "text": "Where is the form?"})
 	require.Equal(t, http.StatusOK, status)
 
 	// The status shows the counters beside the delivery's.

@@ -265,12 +265,12 @@ type EngagementPoint struct {
 // Engagement returns a broadcast's engagement; with breakdown
 // ("department") its breakdown too.
 func (c *Client) Engagement(ctx context.Context, id, breakdown string) (*EngagementReport, error) {
-	path := "/v1/broadcasts/" + url.PathEscape(id) + "/engagement"
+	q := url.Values{}
 	if breakdown != "" {
-		path += "?breakdown=" + url.QueryEscape(breakdown)
+		q.Set("breakdown", breakdown)
 	}
 	var r EngagementReport
-	if _, err := c.do(ctx, request{method: http.MethodGet, path: path}, &r); err != nil {
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/broadcasts/" + url.PathEscape(id) + "/engagement", query: q}, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
