@@ -281,9 +281,13 @@ func TestActivitiesAreCounted(t *testing.T) {
 		out := map[string]float64{}
 		for _, k := range []struct{ outcome, code string }{
 			{metrics.BotInstalled, "200"}, {metrics.BotUninstalled, "200"}, {metrics.BotIgnored, "200"}, {metrics.BotDuplicate, "200"},
+			{metrics.BotEngaged, "200"},
 			{metrics.BotRejected, "401"}, {metrics.BotRejected, "400"},
 		} {
 			out[k.outcome+"/"+k.code], _ = f.Sum("broadcast_bot_activities_total", map[string]string{"outcome": k.outcome, "code": k.code})
+		}
+		for _, kind := range []string{metrics.EngageReceipt, metrics.EngageRead} {
+			out[kind], _ = f.Sum("broadcast_engagement_total", map[string]string{"kind": kind})
 		}
 		return out
 	}
@@ -301,9 +305,13 @@ func TestActivitiesAreCounted(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.post(b.activity("message", user(5), "a:five"), "Bearer "+b.token(nil)))
 	require.Equal(t, http.StatusUnauthorized, b.post(add, ""))
 	require.Equal(t, http.StatusBadRequest, b.post([]byte("{not json"), "Bearer "+b.token(nil)))
+	// A receipt reading a broadcast, twice: one read.
+	b.broadcastTo(text, map[string]string{user(6): "600"})
+	require.Equal(t, http.StatusOK, b.receipt(user(6), "600"))
+	require.Equal(t, http.StatusOK, b.receipt(user(6), "600"))
 
 	after := count()
-	for k, want := range map[string]float64{"installed/200": 1, "duplicate/200": 1, "uninstalled/200": 1, "ignored/200": 1, "rejected/401": 1, "rejected/400": 1} {
+	for k, want := range map[string]float64{"engaged/200": 2, "receipt": 2, "read": 1, "installed/200": 1, "duplicate/200": 1, "uninstalled/200": 1, "ignored/200": 1, "rejected/401": 1, "rejected/400": 1} {
 		require.Equal(t, want, after[k]-before[k], k)
 	}
 }
