@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -453,3 +454,38 @@ func TestRepliesGoToTheLatestBroadcast(t *testing.T) {
 	require.Empty(t, out.sent["a:"+user(2)])
 	out.mu.Unlock()
 }
+
+// BenchmarkEngagement posts signed activities through the endpoint, as
+// Teams does, with real Redis: a read receipt, a reaction and an
+// acknowledge invoke per iteration, each of another user, on a broadcast
+// each user got.
+func BenchmarkEngagement(b *testing.B) {
+	bb := setupWith(b, nil)
+	const users = 64
+	sends := map[string]string{}
+	for i := range users {
+		sends[benchUser(i)] = fmt.Sprint(1000 + i)
+	}
+	msg := broadcast.Message{Template: &broadcast.Template{Title: "Bench", Acknowledge: &broadcast.Acknowledge{Title: "Got it"}}}
+	id := bb.broadcastTo(msg, sends)
+	auth := "Bearer " + bb.token(nil)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u := benchUser(i % users)
+		r := bb.activity("event", u, "a:"+u)
+		r["name"], r["value"] = "application/vnd.microsoft.readReceipt", map[string]any{"lastReadMessageId": sends[u]}
+		x := bb.activity("messageReaction", u, "a:"+u)
+		x["replyToId"], x["reactionsAdded"] = sends[u], []map[string]any{{"type": "like"}}
+		v := bb.activity("invoke", u, "a:"+u)
+		v["id"], v["name"], v["replyToId"] = fmt.Sprint("i", i), "adaptiveCard/action", sends[u]
+		v["value"] = map[string]any{"action": map[string]any{"type": "Action.Execute", "verb": message.AckVerb, "data": map[string]any{"broadcastId": id}}}
+		for _, a := range []map[string]any{r, x, v} {
+			if status := bb.post(a, auth); status != http.StatusOK {
+				b.Fatalf("status %d", status)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(3*b.N), "µs/activity")
+}
+
+func benchUser(i int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", i+100) }

@@ -28,7 +28,7 @@ import (
 const appID = "5c2f1e3d-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
 
 type bundle struct {
-	t       *testing.T
+	t       testing.TB
 	sim     *teamsim.Sim
 	simURL  string
 	botURL  string
@@ -41,7 +41,7 @@ type bundle struct {
 func setup(t *testing.T) *bundle { return setupWith(t, nil) }
 
 // setupWith is setup with the handler's configuration adjusted by edit.
-func setupWith(t *testing.T, edit func(*bot.Config)) *bundle {
+func setupWith(t testing.TB, edit func(*bot.Config)) *bundle {
 	t.Helper()
 	tenant := testenv.FreeTenant(t)
 	sim, err := teamsim.New(teamsim.Config{Tenants: []string{tenant}, UsersPerTenant: 5, BotAppID: appID,
