@@ -128,6 +128,7 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		h.deny(w, http.StatusUnauthorized, "no Authorization header", nil)
@@ -160,7 +161,6 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
 		h.deny(w, http.StatusForbidden, "serviceUrl not allowed", err)
 		return
 	}
-	start := time.Now()
 	ans := h.apply(r.Context(), &a)
 	metrics.BotActivity(ans.outcome, ans.status)
 	if ans.body != nil {

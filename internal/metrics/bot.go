@@ -30,7 +30,7 @@ var botTypes = map[string]bool{"message": true, "messageReaction": true, "invoke
 var botBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
 
 var botLatency = factory.histogram("bot_activity_duration_seconds",
-	"Time the bot's messaging endpoint took to answer an authenticated activity, by activity type.", botBuckets, "type")
+	"Time the bot's messaging endpoint took to answer an authenticated activity (reading and authenticating it included), by activity type.", botBuckets, "type")
 
 // BotLatency records how long an activity of type typ took to answer.
 func BotLatency(typ string, d time.Duration) {
