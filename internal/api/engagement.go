@@ -241,7 +241,8 @@ func (s *Server) engaged(ctx context.Context, id, filter, cursor string, limit i
 		}
 		for _, r := range rows {
 			read, acked := r.ReadAt != nil, r.AcknowledgedAt != nil
-			if (filter == EngagementRead && read) || (filter == EngagementUnread && !read) ||
+			// Unread is known only for a recipient whose receipts are on.
+			if (filter == EngagementRead && read) || (filter == EngagementUnread && !read && r.ReceiptsOn) ||
 				(filter == EngagementAcknowledged && acked) || (filter == EngagementUnacknowledged && !acked) {
 				out = append(out, r)
 			}

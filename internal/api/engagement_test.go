@@ -77,6 +77,11 @@ func TestEngagementThroughTheAPI(t *testing.T) {
 			"name": "application/vnd.microsoft.readReceipt", "value": map[string]any{"lastReadMessageId": act[u]}})
 		require.Equal(t, http.StatusOK, status)
 	}
+	// acker's receipts are on, but below its message: known unread. none
+	// sent no receipt: unknown, neither read nor unread.
+	status, _ := e.PostActivity(acker, map[string]any{"type": "event", "id": "r-old",
+		"name": "application/vnd.microsoft.readReceipt", "value": map[string]any{"lastReadMessageId": "0"}})
+	require.Equal(t, http.StatusOK, status)
 	// Acknowledgements, answered with the refreshed card.
 	for _, u := range []string{acker, both} {
 		status, body := e.PostActivity(u, map[string]any{"type": "invoke", "id": "i-" + u, "name": "adaptiveCard/action",
@@ -89,7 +94,7 @@ func TestEngagementThroughTheAPI(t *testing.T) {
 		require.Equal(t, bot.InvokeCard, r.Type, string(body))
 	}
 	// A reaction and a reply.
-	status, _ := e.PostActivity(none, map[string]any{"type": "messageReaction", "id": "x-1", "replyToId": act[none],
+	status, _ = e.PostActivity(none, map[string]any{"type": "messageReaction", "id": "x-1", "replyToId": act[none],
 		"reactionsAdded": []map[string]any{{"type": "like"}}})
 	require.Equal(t, http.StatusOK, status)
 	status, _ = e.PostActivity(none, map[string]any{"type": "message", "id": "m-1", "text": "Where is the form?"})
@@ -103,7 +108,7 @@ func TestEngagementThroughTheAPI(t *testing.T) {
 	require.EqualValues(t, 2, st.Engagement.Acknowledged)
 	require.EqualValues(t, 1, st.Engagement.Reacted)
 	require.EqualValues(t, 1, st.Engagement.Replied)
-	require.EqualValues(t, 2, st.Engagement.ReceiptsOn)
+	require.EqualValues(t, 3, st.Engagement.ReceiptsOn)
 	require.Equal(t, map[string]int64{"like": 1}, st.Engagement.Reactions)
 
 	var rep api.EngagementReport
@@ -127,7 +132,7 @@ func TestEngagementThroughTheAPI(t *testing.T) {
 
 	// The recipients, filtered.
 	require.Equal(t, sorted(reader, both), listed(t, e.API, b.ID, "read"))
-	require.Equal(t, sorted(acker, none), listed(t, e.API, b.ID, "unread"))
+	require.Equal(t, []string{acker}, listed(t, e.API, b.ID, "unread"), "none's receipts are off: unknown")
 	require.Equal(t, sorted(acker, both), listed(t, e.API, b.ID, "acknowledged"))
 	require.Equal(t, sorted(reader, none), listed(t, e.API, b.ID, "unacknowledged"))
 	rec, eb := do(t, e.API, http.MethodGet, "/v1/broadcasts/"+b.ID+"/recipients?engagement=seen", "", "")
