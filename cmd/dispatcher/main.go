@@ -22,6 +22,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/service"
+	"github.com/broadcast-dev/broadcast/internal/teams"
 )
 
 func main() { os.Exit(service.Main("dispatcher", config.LoadDispatcher, run)) }
@@ -103,7 +104,16 @@ func botServer(cfg config.Dispatcher, env *service.Env) (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := bot.New(bot.Config{AppID: cfg.BotAppID, Tenants: cfg.Tenants, Hosts: cfg.Bot.ServiceHosts}, v, env.Store, env.Log.Named("bot"))
+	bcfg := bot.Config{AppID: cfg.BotAppID, Tenants: cfg.Tenants, Hosts: cfg.Bot.ServiceHosts, AutoReply: cfg.Bot.AutoReply}
+	if cfg.Bot.AutoReply != "" {
+		connector, err := teams.NewBotClient(cfg.Bot.ServiceURL, cfg.LoginURL, cfg.BotAppID, cfg.BotAppPassword,
+			&http.Client{Timeout: 10 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("auto-reply: %w", err)
+		}
+		bcfg.Replier = connector
+	}
+	h := bot.New(bcfg, v, env.Store, env.Log.Named("bot"))
 	return bot.NewHTTPServer(cfg.Bot.Addr, h), nil
 }
 

@@ -4,7 +4,9 @@
 //	                                     JSON, or multipart/form-data with CSV recipients (upload.go)
 //	GET  /v1/broadcasts                  the broadcasts, newest first, filtered and paged
 //	GET  /v1/broadcasts/{id}             its status and exact counters
-//	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state=
+//	GET  /v1/broadcasts/{id}/recipients  its recipients, paged, filtered by ?state= or ?engagement=
+//	GET  /v1/broadcasts/{id}/engagement  read, acknowledged, reactions, replies; over time; by department (engagement.go)
+//	GET  /v1/broadcasts/{id}/replies     the replies recipients wrote to the bot, paged
 //	GET  /v1/broadcasts/{id}/export      its recipients as CSV, streamed
 //	POST /v1/broadcasts/{id}/cancel      stop it: recipients not yet sent become canceled
 //	POST /v1/broadcasts/{id}/replay      queue again the failures kept for replay
@@ -44,6 +46,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/engage"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -84,6 +87,7 @@ type Server struct {
 	creator Creator
 	queue   Queue
 	store   *store.Store
+	engage  *engage.Store
 	log     *zap.Logger
 	mux     *routeMux
 	keys    *auth.Keys
@@ -118,10 +122,15 @@ func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
 	if s.auditMax <= 0 {
 		s.auditMax = DefaultAuditMaxEntries
 	}
+	if st != nil {
+		s.engage = engage.New(st.Client())
+	}
 	s.mux = newRouteMux(s.guard)
 	s.mux.HandleFunc("POST /v1/broadcasts", s.create)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}", s.get)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/recipients", s.recipients)
+	s.mux.HandleFunc("GET /v1/broadcasts/{id}/engagement", s.engagement)
+	s.mux.HandleFunc("GET /v1/broadcasts/{id}/replies", s.replies)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/cancel", s.cancel)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/replay", s.replay)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/preview", s.preview)
@@ -267,7 +276,12 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, b)
+	counts, err := s.engage.Counts(r.Context(), id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, BroadcastStatus{Broadcast: b, Engagement: counts})
 }
 
 // cancel answers 202 with the broadcast when this call canceled it and
@@ -311,8 +325,11 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 
 // RecipientsPage is the answer of GET /v1/broadcasts/{id}/recipients.
 type RecipientsPage struct {
-	Recipients []broadcast.Recipient `json:"recipients"`
-	NextCursor string                `json:"nextCursor,omitempty"`
+	Recipients []RecipientRow `json:"recipients"`
+	// NextCursor continues the list; absent after the last page. A page
+	// filtered by engagement may be shorter than the limit (even empty)
+	// and still have one.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
@@ -324,6 +341,15 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 	state := broadcast.State(q.Get("state"))
 	if state != "" && !state.Valid() {
 		writeError(w, http.StatusBadRequest, "invalid_request", "state: unknown state", []broadcast.FieldError{{Field: "state", Problem: "must be one of " + stateNames}})
+		return
+	}
+	filter := q.Get("engagement")
+	switch {
+	case filter != "" && !engagementFilters[filter]:
+		writeError(w, http.StatusBadRequest, "invalid_request", "engagement: unknown filter", []broadcast.FieldError{{Field: "engagement", Problem: "must be one of " + engagementNames}})
+		return
+	case filter != "" && state != "" && state != broadcast.StateSent:
+		writeError(w, http.StatusBadRequest, "invalid_request", "engagement: only recipients sent the message engage", []broadcast.FieldError{{Field: "engagement", Problem: "goes with state sent or no state"}})
 		return
 	}
 	limit := 100
@@ -339,15 +365,26 @@ func (s *Server) recipients(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	if filter != "" {
+		rows, next, err := s.engaged(r.Context(), id, filter, q.Get("cursor"), limit)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, RecipientsPage{Recipients: rows, NextCursor: next})
+		return
+	}
 	recs, next, err := s.store.Recipients(r.Context(), id, state, q.Get("cursor"), limit)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	if recs == nil {
-		recs = []broadcast.Recipient{}
+	rows, err := s.withEngagement(r.Context(), id, recs)
+	if err != nil {
+		s.fail(w, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, RecipientsPage{Recipients: recs, NextCursor: next})
+	writeJSON(w, http.StatusOK, RecipientsPage{Recipients: rows, NextCursor: next})
 }
 
 // TenantStatus is the answer of GET /v1/tenants/{tenant}.

@@ -42,6 +42,8 @@ var policy = map[string]rule{
 	"GET /v1/broadcasts/{id}":              {role: auth.Viewer},
 	"GET /v1/broadcasts/{id}/recipients":   {role: auth.Viewer},
 	"GET /v1/broadcasts/{id}/export":       {role: auth.Viewer},
+	"GET /v1/broadcasts/{id}/engagement":   {role: auth.Viewer},
+	"GET /v1/broadcasts/{id}/replies":      {role: auth.Viewer},
 	"GET /v1/tenants/{tenant}":             {role: auth.Viewer},
 	"GET /v1/tenants/{tenant}/unreachable": {role: auth.Viewer},
 

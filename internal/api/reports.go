@@ -147,7 +147,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 }
 
 // ExportColumns are the columns of GET /v1/broadcasts/{id}/export.
-var ExportColumns = []string{"userId", "userPrincipalName", "displayName", "state", "reason", "attempts", "activityId", "updatedAt"}
+// readAt and acknowledgedAt are empty when not known; reactions are the
+// recipient's reaction types, separated by spaces.
+var ExportColumns = []string{"userId", "userPrincipalName", "displayName", "state", "reason", "attempts", "activityId", "updatedAt",
+	"readAt", "acknowledgedAt", "reactions"}
 
 // export streams a broadcast's recipients as CSV, a page at a time: each
 // page is read, joined with the directory cache's names, written and
@@ -183,18 +186,20 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	st := newCSVStream(w, "broadcast-"+id+".csv", ExportColumns)
 	row := make([]string, len(ExportColumns))
 	for page := 1; ; page++ {
-		ids := make([]string, len(recs))
-		for i, rec := range recs {
-			ids[i] = rec.UserID
-		}
+		ids := userIDs(recs)
 		profiles, err := s.store.Profiles(r.Context(), b.TenantID, ids)
 		if err != nil {
 			st.abort(log, err)
 		}
+		eng, err := s.engage.Recipients(r.Context(), id, ids)
+		if err != nil {
+			st.abort(log, err)
+		}
 		for _, rec := range recs {
-			p := profiles[rec.UserID]
+			p, e := profiles[rec.UserID], eng[rec.UserID]
 			row[0], row[1], row[2], row[3], row[4] = rec.UserID, p.UserPrincipalName, p.DisplayName, string(rec.State), string(rec.Reason)
 			row[5], row[6], row[7] = strconv.Itoa(rec.Attempts), rec.ActivityID, rec.UpdatedAt.UTC().Format(time.RFC3339Nano)
+			row[8], row[9], row[10] = timeCell(e.ReadAt), timeCell(e.AcknowledgedAt), strings.Join(e.Reactions, " ")
 			st.write(log, row)
 		}
 		st.flush(log)
@@ -208,6 +213,13 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 			st.abort(log, err)
 		}
 	}
+}
+
+func timeCell(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // UnreachableColumns are the columns of the unreachable report's CSV.

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"encoding/json"
 	"strings"
 )
 
@@ -17,6 +18,8 @@ type activity struct {
 	ID           string  `json:"id"`
 	Name         string  `json:"name"`
 	Action       string  `json:"action"` // installationUpdate: add, remove, add-upgrade, remove-upgrade
+	ReplyToID    string  `json:"replyToId"`
+	Text         string  `json:"text"`
 	ChannelID    string  `json:"channelId"`
 	ServiceURL   string  `json:"serviceUrl"`
 	From         account `json:"from"`
@@ -27,9 +30,12 @@ type activity struct {
 		ConversationType string `json:"conversationType"`
 		IsGroup          bool   `json:"isGroup"`
 	} `json:"conversation"`
-	MembersAdded   []account `json:"membersAdded"`
-	MembersRemoved []account `json:"membersRemoved"`
-	ChannelData    struct {
+	MembersAdded     []account       `json:"membersAdded"`
+	MembersRemoved   []account       `json:"membersRemoved"`
+	ReactionsAdded   []reaction      `json:"reactionsAdded"`
+	ReactionsRemoved []reaction      `json:"reactionsRemoved"`
+	Value            json.RawMessage `json:"value"`
+	ChannelData      struct {
 		Tenant struct {
 			ID string `json:"id"`
 		} `json:"tenant"`
@@ -37,10 +43,21 @@ type activity struct {
 	} `json:"channelData"`
 }
 
-// Activity types the endpoint acts on.
+// reaction is one of a messageReaction's reactions.
+type reaction struct {
+	Type string `json:"type"`
+}
+
+// Activity types and names the endpoint acts on.
 const (
 	typeConversationUpdate = "conversationUpdate"
 	typeInstallationUpdate = "installationUpdate"
+	typeMessage            = "message"
+	typeMessageReaction    = "messageReaction"
+	typeEvent              = "event"
+	typeInvoke             = "invoke"
+	nameReadReceipt        = "application/vnd.microsoft.readReceipt"
+	nameCardAction         = "adaptiveCard/action"
 )
 
 // tenant is the activity's tenant, lower case.

@@ -10,11 +10,23 @@
 // user's conversation, so the installer need not look it up through
 // Graph; when the app is uninstalled (installationUpdate remove, or the
 // bot in membersRemoved) it forgets the conversation, so the next
-// broadcast installs the app again, and records the uninstall. Activities
-// of tenants the deployment does not serve are authentic but not ours:
-// they are answered 200 and ignored (logged), because Teams treats any
-// other answer as a failed delivery. Every other activity (messages,
-// edits, deletes, read receipts, ...) is answered 200 and ignored.
+// broadcast installs the app again, and records the uninstall. Teams
+// announces one install with both activities: the second is counted as a
+// duplicate.
+//
+// It records engagement (package engage) in personal scope: read receipts
+// (event application/vnd.microsoft.readReceipt), reactions
+// (messageReaction, replyToId naming the message), Action.Execute invokes
+// (adaptiveCard/action, the acknowledge button among them, each answered
+// with an invoke response: engage.go) and replies (a user's message, kept
+// for the broadcast that reached them last, optionally answered with
+// Config.AutoReply). Each is idempotent: Teams may post one twice or out
+// of order.
+//
+// Activities of tenants the deployment does not serve are authentic but
+// not ours: they are answered 200 and ignored (logged), because Teams
+// treats any other answer as a failed delivery. Every other activity
+// (edits, deletes, typing, ...) is answered 200 and ignored.
 package bot
 
 import (
@@ -30,6 +42,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/engage"
 	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
@@ -39,8 +52,9 @@ const Path = "/api/messages"
 
 // Defaults.
 const (
-	DefaultMaxBody  = 256 << 10
-	maxConversation = 1024 // bytes of a conversation id
+	DefaultMaxBody       = 256 << 10
+	DefaultInvokeTimeout = 3 * time.Second
+	maxConversation      = 1024 // bytes of a conversation id
 )
 
 // Validator authenticates an activity's request.
@@ -58,7 +72,19 @@ type Config struct {
 	Hosts botauth.ServiceHosts
 	// MaxBody bounds a request body; default DefaultMaxBody.
 	MaxBody int64
-	Now     func() time.Time
+	// InvokeTimeout bounds the work of an invoke, which Teams waits for
+	// about 5 s; default DefaultInvokeTimeout.
+	InvokeTimeout time.Duration
+	// AutoReply, when set, is sent back to a user who writes to the bot
+	// (BOT_AUTO_REPLY), through Replier.
+	AutoReply string
+	Replier   Replier
+	Now       func() time.Time
+}
+
+// Replier posts an activity to a conversation (teams.Client).
+type Replier interface {
+	Send(ctx context.Context, conversationID string, activity []byte) (string, error)
 }
 
 // Handler serves the messaging endpoint.
@@ -67,6 +93,7 @@ type Handler struct {
 	tenants map[string]bool
 	auth    Validator
 	store   *store.Store
+	engage  *engage.Store
 	log     *zap.Logger
 	mux     *http.ServeMux
 }
@@ -76,10 +103,14 @@ func New(cfg Config, auth Validator, st *store.Store, log *zap.Logger) *Handler 
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.InvokeTimeout <= 0 {
+		cfg.InvokeTimeout = DefaultInvokeTimeout
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, tenants: make(map[string]bool, len(cfg.Tenants)), auth: auth, store: st, log: log, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, tenants: make(map[string]bool, len(cfg.Tenants)), auth: auth, store: st,
+		engage: engage.New(st.Client()), log: log, mux: http.NewServeMux()}
 	for _, t := range cfg.Tenants {
 		h.tenants[strings.ToLower(t)] = true
 	}
@@ -97,6 +128,7 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		h.deny(w, http.StatusUnauthorized, "no Authorization header", nil)
@@ -129,51 +161,93 @@ func (h *Handler) messages(w http.ResponseWriter, r *http.Request) {
 		h.deny(w, http.StatusForbidden, "serviceUrl not allowed", err)
 		return
 	}
-	outcome, status := h.apply(r.Context(), &a)
-	metrics.BotActivity(outcome, status)
-	w.WriteHeader(status)
+	ans := h.apply(r.Context(), &a)
+	metrics.BotActivity(ans.outcome, ans.status)
+	if ans.body != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(ans.status)
+		_ = json.NewEncoder(w).Encode(ans.body)
+	} else {
+		w.WriteHeader(ans.status)
+	}
+	metrics.BotLatency(a.Type, time.Since(start))
 }
 
-// apply acts on an authenticated activity and returns its outcome (for the
-// metrics) and the answer's status.
-func (h *Handler) apply(ctx context.Context, a *activity) (string, int) {
-	ev := a.classify(h.cfg.AppID)
+// answer is what the endpoint answers an authenticated activity: the
+// outcome (for the metrics), the status and, for an invoke, the body.
+type answer struct {
+	outcome string
+	status  int
+	body    any
+}
+
+func ignored() answer  { return answer{outcome: metrics.BotIgnored, status: http.StatusOK} }
+func rejected() answer { return answer{outcome: metrics.BotRejected, status: http.StatusBadRequest} }
+func failed() answer {
+	return answer{outcome: metrics.BotRejected, status: http.StatusInternalServerError}
+}
+
+// apply acts on an authenticated activity.
+func (h *Handler) apply(ctx context.Context, a *activity) answer {
 	log := h.log.With(zap.String("activity_type", a.Type), zap.String("tenant_id", a.tenant()), zap.String("user_id", a.user()))
+	switch {
+	case a.Type == typeInvoke && a.Name == nameCardAction:
+		return h.cardAction(ctx, a, log)
+	case a.Type == typeEvent && a.Name == nameReadReceipt, a.Type == typeMessageReaction, a.Type == typeMessage:
+		return h.engagement(ctx, a, log)
+	}
+	ev := a.classify(h.cfg.AppID)
 	if ev == eventNone {
 		log.Debug("activity ignored", zap.String("action", a.Action), zap.String("name", a.Name))
-		return metrics.BotIgnored, http.StatusOK
+		return ignored()
 	}
-	tenant, user := a.tenant(), a.user()
-	switch {
-	case !a.personal():
-		log.Debug("activity outside personal scope ignored", zap.String("conversation_type", a.Conversation.ConversationType))
-		return metrics.BotIgnored, http.StatusOK
-	case !broadcast.IsGUID(tenant) || !broadcast.IsGUID(user):
-		log.Info("install activity without a tenant and user id rejected")
-		return metrics.BotRejected, http.StatusBadRequest
-	case !h.tenants[tenant]:
-		log.Warn("activity of a tenant not served ignored")
-		return metrics.BotIgnored, http.StatusOK
+	tenant, user, ok, ans := h.who(a, log)
+	if !ok {
+		return ans
 	}
 	if ev == eventUninstalled {
 		if err := h.store.NoteUninstalled(ctx, tenant, user, h.cfg.Now()); err != nil {
 			log.Error("uninstall not recorded", zap.Error(err))
-			return metrics.BotRejected, http.StatusInternalServerError
+			return failed()
 		}
 		log.Info("app uninstalled: conversation forgotten")
-		return metrics.BotUninstalled, http.StatusOK
+		return answer{outcome: metrics.BotUninstalled, status: http.StatusOK}
 	}
 	conv := a.Conversation.ID
 	if conv == "" || len(conv) > maxConversation {
 		log.Info("install activity without a usable conversation id rejected")
-		return metrics.BotRejected, http.StatusBadRequest
+		return rejected()
 	}
-	if err := h.store.NoteInstalled(ctx, tenant, user, conv); err != nil {
+	fresh, err := h.store.NoteInstalled(ctx, tenant, user, conv)
+	if err != nil {
 		log.Error("conversation not cached", zap.Error(err))
-		return metrics.BotRejected, http.StatusInternalServerError
+		return failed()
+	}
+	if !fresh {
+		log.Debug("install announced again")
+		return answer{outcome: metrics.BotDuplicate, status: http.StatusOK}
 	}
 	log.Info("app installed: conversation cached")
-	return metrics.BotInstalled, http.StatusOK
+	return answer{outcome: metrics.BotInstalled, status: http.StatusOK}
+}
+
+// who returns the activity's tenant and user if the endpoint acts on it:
+// in personal scope, with GUIDs, of a tenant served. Else ok is false and
+// ans says what to answer.
+func (h *Handler) who(a *activity, log *zap.Logger) (tenant, user string, ok bool, ans answer) {
+	tenant, user = a.tenant(), a.user()
+	switch {
+	case !a.personal():
+		log.Debug("activity outside personal scope ignored", zap.String("conversation_type", a.Conversation.ConversationType))
+		return "", "", false, ignored()
+	case !broadcast.IsGUID(tenant) || !broadcast.IsGUID(user):
+		log.Info("activity without a tenant id (conversation.tenantId) and user id (from.aadObjectId) rejected")
+		return "", "", false, rejected()
+	case !h.tenants[tenant]:
+		log.Warn("activity of a tenant not served ignored")
+		return "", "", false, ignored()
+	}
+	return tenant, user, true, answer{}
 }
 
 // deny answers a rejected request; the log names the cause, never the token.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,7 +28,7 @@ import (
 const appID = "5c2f1e3d-7a8b-4c9d-8e1f-2a3b4c5d6e7f"
 
 type bundle struct {
-	t       *testing.T
+	t       testing.TB
 	sim     *teamsim.Sim
 	simURL  string
 	botURL  string
@@ -37,7 +38,10 @@ type bundle struct {
 	service string // the serviceUrl activities come from
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T) *bundle { return setupWith(t, nil) }
+
+// setupWith is setup with the handler's configuration adjusted by edit.
+func setupWith(t testing.TB, edit func(*bot.Config)) *bundle {
 	t.Helper()
 	tenant := testenv.FreeTenant(t)
 	sim, err := teamsim.New(teamsim.Config{Tenants: []string{tenant}, UsersPerTenant: 5, BotAppID: appID,
@@ -58,7 +62,11 @@ func setup(t *testing.T) *bundle {
 	require.NoError(t, err)
 	hosts, err := botauth.ParseServiceHosts("127.0.0.1")
 	require.NoError(t, err)
-	h := bot.New(bot.Config{AppID: appID, Tenants: []string{tenant}, Hosts: hosts, MaxBody: 8 << 10}, v, st, log)
+	cfg := bot.Config{AppID: appID, Tenants: []string{tenant}, Hosts: hosts, MaxBody: 8 << 10}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h := bot.New(cfg, v, st, log)
 	botSrv := httptest.NewServer(h)
 	t.Cleanup(botSrv.Close)
 	return &bundle{t: t, sim: sim, simURL: simSrv.URL, botURL: botSrv.URL, store: st, tenant: tenant, logs: logs,
@@ -91,6 +99,13 @@ func (b *bundle) token(claims jwt.MapClaims) string {
 
 func (b *bundle) post(body any, authz string) int {
 	b.t.Helper()
+	status, _ := b.postFor(body, authz)
+	return status
+}
+
+// postFor posts an activity and returns the status and the body answered.
+func (b *bundle) postFor(body any, authz string) (int, []byte) {
+	b.t.Helper()
 	raw, ok := body.([]byte)
 	if !ok {
 		var err error
@@ -105,8 +120,10 @@ func (b *bundle) post(body any, authz string) int {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(b.t, err)
-	_ = resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(b.t, err)
+	return resp.StatusCode, out
 }
 
 func (b *bundle) conversation(user string) string {
@@ -263,10 +280,14 @@ func TestActivitiesAreCounted(t *testing.T) {
 		require.NoError(t, err)
 		out := map[string]float64{}
 		for _, k := range []struct{ outcome, code string }{
-			{metrics.BotInstalled, "200"}, {metrics.BotUninstalled, "200"}, {metrics.BotIgnored, "200"},
+			{metrics.BotInstalled, "200"}, {metrics.BotUninstalled, "200"}, {metrics.BotIgnored, "200"}, {metrics.BotDuplicate, "200"},
+			{metrics.BotEngaged, "200"},
 			{metrics.BotRejected, "401"}, {metrics.BotRejected, "400"},
 		} {
 			out[k.outcome+"/"+k.code], _ = f.Sum("broadcast_bot_activities_total", map[string]string{"outcome": k.outcome, "code": k.code})
+		}
+		for _, kind := range []string{metrics.EngageReceipt, metrics.EngageRead} {
+			out[kind], _ = f.Sum("broadcast_engagement_total", map[string]string{"kind": kind})
 		}
 		return out
 	}
@@ -274,15 +295,23 @@ func TestActivitiesAreCounted(t *testing.T) {
 	add := b.activity("installationUpdate", user(5), "a:five")
 	add["action"] = "add"
 	require.Equal(t, http.StatusOK, b.post(add, "Bearer "+b.token(nil)))
+	// Teams announces the same install as a conversationUpdate too.
+	up := b.activity("conversationUpdate", user(5), "a:five")
+	up["membersAdded"] = []map[string]any{{"id": "28:" + appID}}
+	require.Equal(t, http.StatusOK, b.post(up, "Bearer "+b.token(nil)))
 	rm := b.activity("installationUpdate", user(5), "a:five")
 	rm["action"] = "remove"
 	require.Equal(t, http.StatusOK, b.post(rm, "Bearer "+b.token(nil)))
 	require.Equal(t, http.StatusOK, b.post(b.activity("message", user(5), "a:five"), "Bearer "+b.token(nil)))
 	require.Equal(t, http.StatusUnauthorized, b.post(add, ""))
 	require.Equal(t, http.StatusBadRequest, b.post([]byte("{not json"), "Bearer "+b.token(nil)))
+	// A receipt reading a broadcast, twice: one read.
+	b.broadcastTo(text, map[string]string{user(6): "600"})
+	require.Equal(t, http.StatusOK, b.receipt(user(6), "600"))
+	require.Equal(t, http.StatusOK, b.receipt(user(6), "600"))
 
 	after := count()
-	for k, want := range map[string]float64{"installed/200": 1, "uninstalled/200": 1, "ignored/200": 1, "rejected/401": 1, "rejected/400": 1} {
+	for k, want := range map[string]float64{"engaged/200": 2, "receipt": 2, "read": 1, "installed/200": 1, "duplicate/200": 1, "uninstalled/200": 1, "ignored/200": 1, "rejected/401": 1, "rejected/400": 1} {
 		require.Equal(t, want, after[k]-before[k], k)
 	}
 }

@@ -37,6 +37,10 @@ func TestDecodeCreateRequestRejects(t *testing.T) {
 		{"exclusion only", `{"message":{"text":"hi"},"audience":{"exclude":{"userIds":["` + user1 + `"]}}}`, "audience", "required"},
 		{"bad user id", `{"message":{"text":"hi"},"audience":{"userIds":["bob@contoso.com"]}}`, "audience.userIds[0]", "GUID"},
 		{"bad tenant", `{"tenantId":"contoso","message":{"text":"hi"},"audience":{"allUsers":true}}`, "tenantId", "GUID"},
+		{"blank acknowledge", `{"message":{"template":{"title":"t","acknowledge":{"title":" "}}},"audience":{"allUsers":true}}`, "message.template.acknowledge.title", "required"},
+		{"acknowledge over the buttons", `{"message":{"template":{"title":"t","acknowledge":{"title":"ok"},"buttons":[` +
+			strings.TrimSuffix(strings.Repeat(`{"title":"b","url":"https://a.example"},`, MaxButtons), ",") + `]}},"audience":{"allUsers":true}}`,
+			"message.template.acknowledge", "at most 6"},
 		{"card not object", `{"message":{"card":[1]},"audience":{"allUsers":true}}`, "message.card", "JSON object"},
 		{"card not UTF-8", "{\"message\":{\"card\":{\"type\":\"AdaptiveCard\",\"version\":\"1.5\",\"body\":[\"\xff\"]}},\"audience\":{\"allUsers\":true}}", "message.card.body[0]", "not valid UTF-8"},
 		{"card null", `{"message":{"card":null},"audience":{"allUsers":true}}`, "message.card", "not null"},

@@ -20,6 +20,14 @@ type Template struct {
 	ImageURL string   `json:"imageUrl,omitempty"`
 	Author   string   `json:"author,omitempty"`
 	Buttons  []Button `json:"buttons,omitempty"`
+	// Acknowledge adds a button that asks each recipient to confirm they
+	// took note (an Action.Execute the bot endpoint records).
+	Acknowledge *Acknowledge `json:"acknowledge,omitempty"`
+}
+
+// Acknowledge is a template's acknowledge button.
+type Acknowledge struct {
+	Title string `json:"title"` // e.g. "Got it"
 }
 
 // Button is a template's link button.
@@ -55,5 +63,11 @@ func (t *Template) validate(v *ValidationError, field string) {
 		f := fmt.Sprintf("%s.buttons[%d]", field, i)
 		validateLine(v, f+".title", b.Title, MaxButtonTitleChars, true)
 		validateLink(v, f+".url", b.URL)
+	}
+	if t.Acknowledge != nil {
+		if len(t.Buttons) >= MaxButtons {
+			v.add(field+".acknowledge", "the acknowledge button makes %d buttons, at most %d", len(t.Buttons)+1, MaxButtons)
+		}
+		validateLine(v, field+".acknowledge.title", t.Acknowledge.Title, MaxButtonTitleChars, true)
 	}
 }

@@ -254,3 +254,32 @@ func TestEditAndRecall(t *testing.T) {
 	})
 	require.Equal(t, b.Counts.Sent, e.Sim.Ledger().Deletes)
 }
+
+// bcast status shows the engagement beside the delivery; bcast engagement
+// shows it all, with the department breakdown.
+func TestStatusAndEngagement(t *testing.T) {
+	t.Parallel()
+	e, api := start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 2, InstalledFraction: 1}, BotEndpoint: true})
+	users := e.Users()
+	code, out, stderr := bcast(t, api, "create", "--tenant", e.Tenant, "--text", "Read me", "--user", users[0].ID, "--user", users[1].ID)
+	require.Equal(t, 0, code, stderr)
+	id := strings.TrimSpace(out)
+	e.WaitCompleted(id, 2*time.Minute)
+	rec, err := e.Store.Recipient(context.Background(), id, users[0].ID)
+	require.NoError(t, err)
+	status, _ := e.PostActivity(users[0].ID, map[string]any{"type": "event", "id": "r1",
+		"name": "application/vnd.microsoft.readReceipt", "value": map[string]any{"lastReadMessageId": rec.ActivityID}})
+	require.Equal(t, 200, status)
+
+	code, out, stderr = bcast(t, api, "status", id)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "engagement  read 1 (50.0%), acknowledged 0 (0.0%), reacted 0, replied 0 (receipts on for 1 of 2 delivered")
+
+	code, out, stderr = bcast(t, api, "engagement", id, "--breakdown", "department")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "read          1 (50.0%)")
+	require.Contains(t, out, "receipts on   1")
+	require.Contains(t, out, "department")
+	code, _, stderr = bcast(t, api, "engagement", id, "--breakdown", "team")
+	require.Equal(t, cli.ExitUsage, code, stderr)
+}

@@ -217,8 +217,63 @@ type Broadcast struct {
 		Count int      `json:"count"`
 		UPNs  []string `json:"upns"`
 	} `json:"unresolved,omitempty"`
-	Edit   *Progress `json:"edit,omitempty"`
-	Recall *Progress `json:"recall,omitempty"`
+	Edit       *Progress   `json:"edit,omitempty"`
+	Recall     *Progress   `json:"recall,omitempty"`
+	Engagement *Engagement `json:"engagement,omitempty"`
+}
+
+// Engagement is a broadcast's engagement counters as the API shows them.
+type Engagement struct {
+	Read         int64            `json:"read"`
+	Acknowledged int64            `json:"acknowledged"`
+	Reacted      int64            `json:"reacted"`
+	Replied      int64            `json:"replied"`
+	Replies      int64            `json:"replies"`
+	Acted        int64            `json:"acted"`
+	Actions      int64            `json:"actions"`
+	ReceiptsOn   int64            `json:"receiptsOn"`
+	Reactions    map[string]int64 `json:"reactions,omitempty"`
+}
+
+// EngagementReport is GET /v1/broadcasts/{id}/engagement's answer.
+type EngagementReport struct {
+	BroadcastID string     `json:"broadcastId"`
+	Delivered   int64      `json:"delivered"`
+	Counts      Engagement `json:"counts"`
+	Since       time.Time  `json:"since"`
+	Series      struct {
+		PerMinute []EngagementPoint `json:"perMinute"`
+		PerHour   []EngagementPoint `json:"perHour"`
+	} `json:"series"`
+	Departments []struct {
+		Department   string `json:"department"`
+		Delivered    int64  `json:"delivered"`
+		Read         int64  `json:"read"`
+		Acknowledged int64  `json:"acknowledged"`
+		Reacted      int64  `json:"reacted"`
+		Replied      int64  `json:"replied"`
+	} `json:"departments,omitempty"`
+}
+
+// EngagementPoint is one bucket of the engagement's series.
+type EngagementPoint struct {
+	At           time.Time `json:"at"`
+	Read         int64     `json:"read"`
+	Acknowledged int64     `json:"acknowledged"`
+}
+
+// Engagement returns a broadcast's engagement; with breakdown
+// ("department") its breakdown too.
+func (c *Client) Engagement(ctx context.Context, id, breakdown string) (*EngagementReport, error) {
+	q := url.Values{}
+	if breakdown != "" {
+		q.Set("breakdown", breakdown)
+	}
+	var r EngagementReport
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/broadcasts/" + url.PathEscape(id) + "/engagement", query: q}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // Progress is the progress of an edit or a recall.

@@ -99,6 +99,9 @@ func (a *app) describe(b *Broadcast) {
 		a.printf("error       %s\n", b.Error)
 	}
 	a.printf("recipients  %s\n", countsLine(b))
+	if e := b.Engagement; e != nil {
+		a.printf("engagement  %s\n", engagementLine(b.Counts.Sent, *e))
+	}
 	if b.Unresolved != nil && b.Unresolved.Count > 0 {
 		a.printf("unresolved  %d UPNs Graph does not know: %s\n", b.Unresolved.Count, strings.Join(b.Unresolved.UPNs, ", "))
 	}
@@ -121,6 +124,20 @@ func countsLine(b *Broadcast) string {
 		s += fmt.Sprintf("; %d replayed", c.Replayed)
 	}
 	return s
+}
+
+// engagementLine says how many of the delivered read, acknowledged,
+// reacted and replied, and for how many a read is known.
+func engagementLine(delivered int64, e Engagement) string {
+	return fmt.Sprintf("read %s, acknowledged %s, reacted %d, replied %d (receipts on for %d of %d delivered: unread is unknown for the others)",
+		share(e.Read, delivered), share(e.Acknowledged, delivered), e.Reacted, e.Replied, e.ReceiptsOn, delivered)
+}
+
+func share(n, of int64) string {
+	if of <= 0 {
+		return fmt.Sprintf("%d", n)
+	}
+	return fmt.Sprintf("%d (%.1f%%)", n, 100*float64(n)/float64(of))
 }
 
 func progressLine(p *Progress) string {

@@ -92,6 +92,12 @@ type BotEndpoint struct {
 	// ServiceHosts are the hosts an activity's serviceUrl may name
 	// (BOT_SERVICE_HOSTS).
 	ServiceHosts botauth.ServiceHosts
+	// AutoReply is sent back to a user who writes to the bot
+	// (BOT_AUTO_REPLY, markdown); empty: none. It is posted through the
+	// Connector at ServiceURL (BOT_SERVICE_URL, read only with an
+	// auto-reply).
+	AutoReply  string
+	ServiceURL string
 }
 
 // Installer configures the install workers. BotServiceURL and TenantRPS
@@ -357,7 +363,10 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 		OpenIDMetadataURL: r.url("BOT_OPENID_METADATA_URL", botauth.DefaultOpenIDMetadataURL),
 		JWKSURL:           r.url("BOT_JWKS_URL", botauth.DefaultJWKSURL),
 		TokenIssuer:       r.str("BOT_TOKEN_ISSUER", botauth.DefaultIssuer),
-		ServiceHosts:      r.serviceHosts()}
+		ServiceHosts:      r.serviceHosts(), AutoReply: strings.TrimSpace(r.str("BOT_AUTO_REPLY", ""))}
+	if c.Bot.AutoReply != "" {
+		c.Bot.ServiceURL = r.serviceURL(c.Bot.ServiceHosts)
+	}
 	return c, r.err()
 }
 
@@ -395,7 +404,8 @@ func (c Dispatcher) Fields() []zap.Field {
 		zap.Float64("graph_rps", c.GraphRPS), zap.Strings("api_keys", keyNames(c.APIKeys)), zap.Int("audit_max_entries", c.AuditMaxEntries),
 		zap.String("bot_addr", c.Bot.Addr),
 		zap.String("bot_openid_metadata_url", c.Bot.OpenIDMetadataURL), zap.String("bot_jwks_url", c.Bot.JWKSURL),
-		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts))
+		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts),
+		zap.Bool("bot_auto_reply", c.Bot.AutoReply != ""), zap.String("bot_service_url", c.Bot.ServiceURL))
 }
 
 // Fields is the loggable view of the installer's configuration.

@@ -191,6 +191,15 @@ func TestBotEndpointDefaultsToMicrosoftsCloud(t *testing.T) {
 	_, err = LoadDispatcher(env(withVars(map[string]string{"BOT_ADDR": "3978", "BOT_SERVICE_HOSTS": "https://x/"})))
 	require.ErrorContains(t, err, "BOT_ADDR")
 	require.ErrorContains(t, err, "BOT_SERVICE_HOSTS")
+
+	// An auto-reply is posted through a serviceUrl of the allow-list.
+	d, err = LoadDispatcher(env(withVars(map[string]string{"BOT_AUTO_REPLY": " Thanks! ", "BOT_SERVICE_HOSTS": "127.0.0.1",
+		"BOT_SERVICE_URL": "http://127.0.0.1:8090/connector/"})))
+	require.NoError(t, err)
+	require.Equal(t, "Thanks!", d.Bot.AutoReply)
+	require.Equal(t, "http://127.0.0.1:8090/connector/", d.Bot.ServiceURL)
+	_, err = LoadDispatcher(env(withVars(map[string]string{"BOT_AUTO_REPLY": "Thanks!", "BOT_SERVICE_HOSTS": "127.0.0.1"})))
+	require.ErrorContains(t, err, "BOT_SERVICE_URL")
 }
 
 func TestServiceURLMustBeAnAllowedHost(t *testing.T) {

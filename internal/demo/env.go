@@ -66,7 +66,9 @@ func (e *Env) Recipients(ctx context.Context, id string) ([]broadcast.Recipient,
 		if err := json.Unmarshal(data, &page); err != nil {
 			return nil, fmt.Errorf("GET recipients of %s: %w", id, err)
 		}
-		out = append(out, page.Recipients...)
+		for _, r := range page.Recipients {
+			out = append(out, r.Recipient)
+		}
 		if page.NextCursor == "" {
 			return out, nil
 		}

@@ -1,6 +1,8 @@
 package message
 
 import (
+	"bytes"
+
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/teams"
 )
@@ -38,7 +40,7 @@ func Build(m broadcast.Message) ([]byte, error) {
 // placeholder counts as its field's maximum length in Entra
 // (broadcast.PlaceholderMaxUnits), which Personalize never exceeds.
 func WorstCaseUnits(activity []byte) int {
-	n := teams.PayloadSize(activity)
+	n := teams.PayloadSize(activity) + bytes.Count(activity, []byte(BroadcastIDToken))*broadcastIDUnits
 	for _, m := range placeholderRE.FindAllSubmatchIndex(activity, -1) {
 		name := string(activity[m[2]:m[3]])
 		if max, ok := broadcast.PlaceholderMaxUnits[name]; ok {

@@ -34,15 +34,20 @@ type cardElement struct {
 }
 
 type cardAction struct {
-	Type  string `json:"type"`
-	Title string `json:"title"`
-	URL   string `json:"url"`
+	Type  string   `json:"type"`
+	Title string   `json:"title"`
+	URL   string   `json:"url,omitempty"`
+	Verb  string   `json:"verb,omitempty"`
+	Data  *ackData `json:"data,omitempty"`
+	Style string   `json:"style,omitempty"`
 }
 
 // TemplateCard renders a validated template to an Adaptive Card: the title
 // as a large bold heading, the image across the card, the summary as
-// markdown, the author as a small subtle line, and each button as an
-// Action.OpenUrl. The card is full width in Teams, as an announcement wants.
+// markdown, the author as a small subtle line, each button as an
+// Action.OpenUrl, and the acknowledge button, last, as an Action.Execute
+// (AckVerb) whose data names the broadcast (BroadcastIDToken, filled in by
+// ForBroadcast when the message is sent). The card is full width in Teams, as an announcement wants.
 // Placeholders pass through as they are; they are filled per recipient.
 func TemplateCard(t broadcast.Template) json.RawMessage {
 	c := card{Type: "AdaptiveCard", Version: TemplateCardVersion, MSTeams: map[string]any{"width": "Full"}}
@@ -59,9 +64,22 @@ func TemplateCard(t broadcast.Template) json.RawMessage {
 	for _, b := range t.Buttons {
 		c.Actions = append(c.Actions, cardAction{Type: "Action.OpenUrl", Title: b.Title, URL: b.URL})
 	}
+	if t.Acknowledge != nil {
+		c.Actions = append(c.Actions, cardAction{Type: "Action.Execute", Title: t.Acknowledge.Title, Verb: AckVerb,
+			Data: &ackData{BroadcastID: BroadcastIDToken}, Style: "positive"})
+	}
+	out, _ := marshal(c) // strings, bools and a map of strings always encode
+	return out
+}
+
+// marshal encodes a card as JSON without escaping '<', '>' and '&':
+// markdown keeps them at one unit each.
+func marshal(v any) (json.RawMessage, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // markdown keeps its '<', '>' and '&' at one unit each
-	_ = enc.Encode(c)        // strings, bools and a map of strings always encode
-	return bytes.TrimRight(buf.Bytes(), "\n")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

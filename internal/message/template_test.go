@@ -35,6 +35,9 @@ func TestTemplateCardGolden(t *testing.T) {
 			},
 		}},
 		{"template_minimal", broadcast.Template{Title: "Office closed on Friday 🎉"}},
+		{"template_acknowledge", broadcast.Template{Title: "Fire drill on Tuesday", Summary: "Please confirm you read this.",
+			Buttons:     []broadcast.Button{{Title: "Evacuation plan", URL: "https://contoso.example/plan"}},
+			Acknowledge: &broadcast.Acknowledge{Title: "Got it"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := TemplateCard(tc.tmpl)

@@ -42,6 +42,7 @@ func (a *activities) get(ctx context.Context, id string, atLeast int) (versioned
 	if err != nil {
 		return versioned{}, err
 	}
+	raw = message.ForBroadcast(raw, id)
 	v = versioned{json: raw, version: version, personal: message.Personal(raw)}
 	a.mu.Lock()
 	if len(a.m) >= 1024 { // a bound: the broadcasts in flight are few

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/engage"
 	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/ratelimit"
@@ -51,15 +52,16 @@ type Config struct {
 
 // Sender handles send jobs.
 type Sender struct {
-	cfg   Config
-	store *store.Store
-	pub   *queue.Queue
-	teams Connector
-	gates *ratelimit.Tenants
-	log   *zap.Logger
-	acts  *activities
-	busy  *queue.InFlight
-	retry retry.Policy // of answers that may pass
+	cfg    Config
+	store  *store.Store
+	engage *engage.Store
+	pub    *queue.Queue
+	teams  Connector
+	gates  *ratelimit.Tenants
+	log    *zap.Logger
+	acts   *activities
+	busy   *queue.InFlight
+	retry  retry.Policy // of answers that may pass
 }
 
 // New returns a Sender.
@@ -77,7 +79,7 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, c Connector, gates *rate
 		cfg.Concurrency = 512
 	}
 	rate := func(tenant string) float64 { return gates.For(tenant).Rate() }
-	return &Sender{cfg: cfg, store: st, pub: pub, teams: c, gates: gates, log: log, acts: newActivities(st),
+	return &Sender{cfg: cfg, store: st, engage: engage.New(st.Client()), pub: pub, teams: c, gates: gates, log: log, acts: newActivities(st),
 		busy: queue.NewInFlight(rate, cfg.Concurrency), retry: retryPolicy(cfg)}
 }
 
@@ -284,8 +286,26 @@ func (s *Sender) recordSent(ctx context.Context, job broadcast.Job, conv, activi
 		// Not this delivery's own record (an earlier try whose answer
 		// was lost): another delivery settled the recipient.
 		log.Warn("delivered, but the recipient was already settled: a duplicate", zap.String("state", string(res.Prev)))
+		return nil
 	}
+	s.noteSent(ctx, job, activityID, log)
 	return nil
+}
+
+// engagePolicy bounds the indexing of a delivery for engagement: about 2 s.
+var engagePolicy = retry.Policy{Base: 100 * time.Millisecond, Max: time.Second, Attempts: 4}
+
+// noteSent indexes the delivery so that the bot endpoint can tell which
+// broadcast a read receipt, a reaction or a card's invoke is about. It
+// never fails the job: the message is delivered and recorded; without the
+// index only its engagement goes unrecorded.
+func (s *Sender) noteSent(ctx context.Context, job broadcast.Job, activityID string, log *zap.Logger) {
+	err := engagePolicy.Do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		return s.engage.NoteSent(ctx, job.TenantID, job.UserID, job.BroadcastID, activityID, time.Now())
+	})
+	if err != nil {
+		log.Warn("delivered, but not indexed for engagement: its reads and reactions go unrecorded", zap.String("activity_id", activityID), zap.Error(err))
+	}
 }
 
 // release gives the recipient back (sending -> pending) so that the job's

@@ -23,6 +23,7 @@
 //	{u:<tenant>}:unreachable:at sorted set by that outcome's time (ms): the same users, for paging
 //	broadcasts:expanding   sorted set by registration time: broadcasts whose expansion must run or resume
 //	conv:<tenant>:<user>   string: the user's 1:1 conversation id with the bot
+//	botinst:<tenant>:<user> string: the conversation of the install the bot endpoint heard of last; AnnounceTTL
 //	idem:<tenant>:<actor>:<key>  hash: an API key's Idempotency-Key's broadcast id, request hash, created and claimed (ms); 24 h TTL
 //	{t:<tenant>}:pause     string: Redis time (µs) until which no request may reach the tenant
 //	{t:<tenant>}:rate      string: Redis time (µs) of the tenant's next free request slot

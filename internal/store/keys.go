@@ -18,7 +18,7 @@ type bkeys struct {
 
 func keysOf(id string) bkeys {
 	p := "{b:" + id + "}:"
-	k := bkeys{id: id, meta: p + "meta", counts: p + "counts", rec: p + "rec", users: p + "users", ops: p + "ops",
+	k := bkeys{id: id, meta: MetaKey(id), counts: p + "counts", rec: RecordKey(id), users: p + "users", ops: p + "ops",
 		idx: make(map[broadcast.State]string, len(broadcast.States))}
 	for _, s := range broadcast.States {
 		k.idx[s] = p + "idx:" + string(s)
@@ -47,3 +47,9 @@ func convKey(tenant, user string) string { return "conv:" + tenant + ":" + user 
 func pauseKey(tenant string) string { return "{t:" + tenant + "}:pause" }
 func rateKey(tenant string) string  { return "{t:" + tenant + "}:rate" }
 func aimdKey(tenant string) string  { return "{t:" + tenant + "}:aimd" }
+
+// RecordKey and MetaKey name a broadcast's recipient records and meta, for
+// the packages that keep state beside them under the same hash tag
+// (engage): their scripts check a recipient in the same slot.
+func RecordKey(id string) string { return "{b:" + id + "}:rec" }
+func MetaKey(id string) string   { return "{b:" + id + "}:meta" }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The users who uninstalled the app, as the bot endpoint heard it
@@ -14,16 +16,41 @@ import (
 // is forgotten), so is only unreachable if that fails.
 func uninstalledKey(tenant string) string { return "{u:" + tenant + "}:uninstalled" }
 
+// announcedKey is the install the bot endpoint heard of last for the user
+// (the conversation), for AnnounceTTL: Teams announces one install twice,
+// as a conversationUpdate and as an installationUpdate.
+func announcedKey(tenant, user string) string { return "botinst:" + tenant + ":" + user }
+
+// AnnounceTTL is how long an install's announcement is remembered.
+const AnnounceTTL = 10 * time.Minute
+
+// announceScript remembers an install's announcement. KEYS[1] announced.
+// ARGV[1] conversation, ARGV[2] TTL (ms). Returns 1 when it is new, 0 when
+// the same install was announced already.
+var announceScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if cur == ARGV[1] then return 0 end
+return 1
+`)
+
 // NoteInstalled caches the conversation the bot endpoint was told of when
 // the app was installed for the user, and forgets an earlier uninstall.
-func (s *Store) NoteInstalled(ctx context.Context, tenant, user, conv string) error {
+// It reports whether the install is new: false when the same install (the
+// same conversation, no uninstall since) was announced in the last
+// AnnounceTTL.
+func (s *Store) NoteInstalled(ctx context.Context, tenant, user, conv string) (bool, error) {
 	if err := s.SetConversation(ctx, tenant, user, conv); err != nil {
-		return err
+		return false, err
 	}
 	if err := s.rdb.HDel(ctx, uninstalledKey(tenant), user).Err(); err != nil {
-		return fmt.Errorf("note install of %s: %w", user, err)
+		return false, fmt.Errorf("note install of %s: %w", user, err)
 	}
-	return nil
+	n, err := announceScript.Run(ctx, s.rdb, []string{announcedKey(tenant, user)}, conv, AnnounceTTL.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("note install of %s: %w", user, err)
+	}
+	return n == 1, nil
 }
 
 // NoteUninstalled forgets the user's conversation, whatever it is (the
@@ -31,6 +58,9 @@ func (s *Store) NoteInstalled(ctx context.Context, tenant, user, conv string) er
 func (s *Store) NoteUninstalled(ctx context.Context, tenant, user string, at time.Time) error {
 	if err := s.ForgetConversation(ctx, tenant, user, ""); err != nil {
 		return err
+	}
+	if err := s.rdb.Del(ctx, announcedKey(tenant, user)).Err(); err != nil {
+		return fmt.Errorf("note uninstall of %s: %w", user, err)
 	}
 	if err := s.rdb.HSet(ctx, uninstalledKey(tenant), user, at.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("note uninstall of %s: %w", user, err)
