@@ -76,6 +76,7 @@ type Dispatcher struct {
 	APIKeys         []auth.Key
 	AuditMaxEntries int
 	Bot             BotEndpoint
+	Approval        Approval
 }
 
 // BotEndpoint configures the bot's messaging endpoint (POST /api/messages),
@@ -358,6 +359,7 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 		JWKSURL:           r.url("BOT_JWKS_URL", botauth.DefaultJWKSURL),
 		TokenIssuer:       r.str("BOT_TOKEN_ISSUER", botauth.DefaultIssuer),
 		ServiceHosts:      r.serviceHosts()}
+	c.Approval = r.approval()
 	return c, r.err()
 }
 
@@ -395,7 +397,9 @@ func (c Dispatcher) Fields() []zap.Field {
 		zap.Float64("graph_rps", c.GraphRPS), zap.Strings("api_keys", keyNames(c.APIKeys)), zap.Int("audit_max_entries", c.AuditMaxEntries),
 		zap.String("bot_addr", c.Bot.Addr),
 		zap.String("bot_openid_metadata_url", c.Bot.OpenIDMetadataURL), zap.String("bot_jwks_url", c.Bot.JWKSURL),
-		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts))
+		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts),
+		zap.Stringer("approval_required", c.Approval.Policy), zap.Strings("approval_notify", c.Approval.Notify),
+		zap.String("console_url", c.Approval.ConsoleURL))
 }
 
 // Fields is the loggable view of the installer's configuration.
