@@ -217,8 +217,9 @@ type Broadcast struct {
 		Count int      `json:"count"`
 		UPNs  []string `json:"upns"`
 	} `json:"unresolved,omitempty"`
-	Edit   *Progress `json:"edit,omitempty"`
-	Recall *Progress `json:"recall,omitempty"`
+	Edit     *Progress           `json:"edit,omitempty"`
+	Recall   *Progress           `json:"recall,omitempty"`
+	Approval *broadcast.Approval `json:"approval,omitempty"`
 }
 
 // Progress is the progress of an edit or a recall.

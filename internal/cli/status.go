@@ -98,6 +98,9 @@ func (a *app) describe(b *Broadcast) {
 	if b.Error != "" {
 		a.printf("error       %s\n", b.Error)
 	}
+	if b.Approval != nil {
+		a.printf("approval    %s\n", approvalLine(b.Approval))
+	}
 	a.printf("recipients  %s\n", countsLine(b))
 	if b.Unresolved != nil && b.Unresolved.Count > 0 {
 		a.printf("unresolved  %d UPNs Graph does not know: %s\n", b.Unresolved.Count, strings.Join(b.Unresolved.UPNs, ", "))
