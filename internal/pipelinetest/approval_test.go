@@ -255,6 +255,22 @@ func TestRejectedBroadcastSendsNothing(t *testing.T) {
 		require.Equal(t, c.code, errorCode(t, body), c.call)
 	}
 	untouched(t, e, b.ID, broadcast.StatusRejected)
+
+	// A create retried with its Idempotency-Key gets the same pending
+	// broadcast, and the approvers are told once.
+	body = []byte(`{"message":{"text":"Once"},"audience":{"allUsers":true}}`)
+	code, first := postJSON(t, pipelinetest.AsKey(e.Server, a.author), "/v1/broadcasts", string(body), "Idempotency-Key", "approval-once")
+	require.Equal(t, http.StatusAccepted, code, string(first))
+	code, again := postJSON(t, pipelinetest.AsKey(e.Server, a.author), "/v1/broadcasts", string(body), "Idempotency-Key", "approval-once")
+	require.Equal(t, http.StatusOK, code, string(again))
+	once, retried := decodeBroadcast(t, first), decodeBroadcast(t, again)
+	require.Equal(t, once.ID, retried.ID)
+	require.Equal(t, broadcast.StatusPendingApproval, retried.Status)
+	require.Equal(t, once.Approval.RequestID, retried.Approval.RequestID)
+	e.WaitCompleted(once.Approval.RequestID, 2*time.Minute)
+	code, body = a.call(t, a.viewer, http.MethodGet, "/v1/broadcasts?kind=approval_request&tenantId="+e.Tenant, "")
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.Equal(t, 2, strings.Count(string(body), `"kind": "approval_request"`), "one request per broadcast held back: %s", body)
 	require.Zero(t, delivered(e, a.others))
 }
 
