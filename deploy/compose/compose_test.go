@@ -253,7 +253,7 @@ func TestDevelopmentDeployment(t *testing.T) {
 	}
 	keys, err := os.ReadFile(p.Secrets["api_keys"].File)
 	require.NoError(t, err)
-	line := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63} (viewer|author|admin) sha256:[0-9a-f]{64}$`)
+	line := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63} (viewer|author|approver|admin) sha256:[0-9a-f]{64}$`)
 	n := 0
 	for _, l := range strings.Split(string(keys), "\n") {
 		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {

@@ -14,6 +14,8 @@
 //	POST /v1/previews                    send a draft message to one user, as a preview (202)
 //	POST /v1/broadcasts/{id}/edit        replace the message, for everyone who got it too
 //	POST /v1/broadcasts/{id}/recall      delete the message for everyone who got it, stop the rest
+//	POST /v1/broadcasts/{id}/approve     approve a broadcast pending approval (approver; approval.go)
+//	POST /v1/broadcasts/{id}/reject      reject it, with a comment (approver)
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /v1/tenants/{tenant}/unreachable the users who blocked or uninstalled the bot (JSON or CSV)
 //	POST /v1/tenants/{tenant}/conversations/import  cache known conversations from a CSV (admin; conversations.go)
@@ -75,6 +77,10 @@ type Creator interface {
 	// Recall deletes the message for everyone who got it and stops the
 	// rest; started is false when an earlier call had.
 	Recall(ctx context.Context, id string) (res *broadcast.ChangeResult, started bool, err error)
+	// Approve and Reject record an approver's decision on a broadcast
+	// pending approval (approval.go).
+	Approve(ctx context.Context, id string, req *broadcast.DecisionRequest) (*broadcast.Broadcast, error)
+	Reject(ctx context.Context, id string, req *broadcast.DecisionRequest) (*broadcast.Broadcast, error)
 }
 
 // Queue reports the jobs waiting per tenant.
@@ -137,6 +143,8 @@ func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/previews", s.previewDraft)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/edit", s.edit)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/recall", s.recall)
+	s.mux.HandleFunc("POST /v1/broadcasts/{id}/approve", s.approve)
+	s.mux.HandleFunc("POST /v1/broadcasts/{id}/reject", s.reject)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}", s.tenant)
 	s.mux.HandleFunc("GET /v1/broadcasts", s.list)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/export", s.export)
@@ -219,6 +227,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteBroadcast(r, b)
+	if !replayed {
+		s.auditApprovalRequest(r, b)
+	}
 	w.Header().Set("Location", "/v1/broadcasts/"+b.ID)
 	if replayed {
 		w.Header().Set(ReplayedHeader, "true")
@@ -453,6 +464,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	var conflict *broadcast.ConflictError
 	var unknown *broadcast.UnknownUserError
 	var undecided *broadcast.OutcomeUnknownError
+	var forbidden *broadcast.ForbiddenError
 	switch {
 	case errors.As(err, &undecided):
 		s.log.Warn("answered with the outcome unknown", zap.String("op", undecided.Op),
@@ -463,6 +475,8 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	case errors.As(err, &unknown):
 		writeError(w, http.StatusUnprocessableEntity, "unknown_user", unknown.Error(),
 			[]broadcast.FieldError{{Field: "to", Problem: "no such user in the tenant"}})
+	case errors.As(err, &forbidden):
+		writeError(w, http.StatusForbidden, forbidden.Code, forbidden.Message, nil)
 	case errors.As(err, &conflict):
 		writeError(w, http.StatusConflict, conflict.Code, conflict.Message, nil)
 	case errors.Is(err, store.ErrNotFound):
@@ -519,6 +533,8 @@ var retryAdvice = map[string]string{
 	"replay":  "A retry is safe: a replay never queues a recipient twice",
 	"edit":    "A retry is safe: it starts another edit round to the same message",
 	"recall":  "A retry is safe: a message is recalled once",
+	"approve": "A retry is safe: a broadcast is decided on once (a retry after it took effect answers 409 not_pending)",
+	"reject":  "A retry is safe: a broadcast is decided on once (a retry after it took effect answers 409 not_pending)",
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -29,14 +29,15 @@ type authBundle struct {
 	srv                        *api.Server
 	keys                       testKeys
 	admin, author, other, view string
+	approver                   string
 }
 
 func setupAuth(t *testing.T) *authBundle {
 	t.Helper()
 	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 4, InstalledFraction: 1}, NoWorkers: true})
 	sfx := e.Tenant[:8]
-	b := &authBundle{e: e, admin: "ops-" + sfx, author: "hr-" + sfx, other: "comms-" + sfx, view: "reader-" + sfx}
-	b.keys = newKeys(t, b.admin, auth.Admin, b.author, auth.Author, b.other, auth.Author, b.view, auth.Viewer)
+	b := &authBundle{e: e, admin: "ops-" + sfx, author: "hr-" + sfx, other: "comms-" + sfx, view: "reader-" + sfx, approver: "legal-" + sfx}
+	b.keys = newKeys(t, b.admin, auth.Admin, b.author, auth.Author, b.other, auth.Author, b.view, auth.Viewer, b.approver, auth.Approver)
 	b.srv = api.New(e.Dispatcher, e.Queue, e.Store, api.Auth{Keys: b.keys.set}, e.Log.Named("api"))
 	return b
 }
@@ -87,8 +88,10 @@ func (b *authBundle) bodyFor(pattern string) string {
 		return `{"to":"` + to + `"}`
 	case "POST /v1/broadcasts/{id}/edit":
 		return `{"message":{"text":"edited"}}`
-	case "POST /v1/broadcasts/{id}/replay", "POST /v1/broadcasts/{id}/recall":
+	case "POST /v1/broadcasts/{id}/replay", "POST /v1/broadcasts/{id}/recall", "POST /v1/broadcasts/{id}/approve":
 		return `{}`
+	case "POST /v1/broadcasts/{id}/reject":
+		return `{"comment":"not now"}`
 	}
 	return ""
 }
@@ -101,7 +104,7 @@ func TestEveryRouteNeedsTheRightKey(t *testing.T) {
 	b := setupAuth(t)
 	routes := b.srv.Routes()
 	require.Len(t, routes, len(api.PolicyPatterns()), "every route of the policy table is registered")
-	roleKey := map[auth.Role]string{auth.Viewer: b.view, auth.Author: b.author, auth.Admin: b.admin}
+	roleKey := map[auth.Role]string{auth.Viewer: b.view, auth.Author: b.author, auth.Approver: b.approver, auth.Admin: b.admin}
 	for _, pattern := range routes {
 		t.Run(pattern, func(t *testing.T) {
 			// A broadcast of the author's own per route: cancels and
@@ -156,6 +159,13 @@ func TestEveryRouteNeedsTheRightKey(t *testing.T) {
 			}
 			for _, r := range auth.Roles {
 				if r < least {
+					continue
+				}
+				if owned && r > least && r < auth.Admin {
+					// An approver is an author: not of this broadcast.
+					rec := b.call(t, roleKey[r], method, path, body)
+					require.Equal(t, http.StatusForbidden, rec.Code, "%s as %s: %s", pattern, r, rec.Body.String())
+					require.Contains(t, errorOf(t, rec).Error.Message, "only on the broadcasts its key created")
 					continue
 				}
 				rec := b.call(t, roleKey[r], method, path, body)

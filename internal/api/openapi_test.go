@@ -137,6 +137,8 @@ func TestAnswersConformToOpenAPI(t *testing.T) {
 	call(http.MethodGet, "/v1/tenants/"+e.Tenant, "", http.StatusOK)
 	call(http.MethodGet, "/v1/tenants/"+e.Tenant+"/unreachable", "", http.StatusOK)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/cancel", "", http.StatusConflict)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/approve", `{"comment":"fine"}`, http.StatusConflict)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/reject", `{"comment":"no"}`, http.StatusConflict)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/replay", `{"reasons":["throttled"]}`, http.StatusAccepted)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/edit", `{"message":{"text":"conform, edited"}}`, http.StatusAccepted)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/edit", `{"message":{}}`, http.StatusBadRequest)

@@ -12,6 +12,11 @@ const (
 	ActionEdit         = "broadcast.edit"
 	ActionRecall       = "broadcast.recall"
 	ActionImport       = "conversations.import"
+	ActionApprove      = "broadcast.approve"
+	ActionReject       = "broadcast.reject"
+	// ActionRequestApproval: a create held back by the approval policy
+	// told the approvers (its entry names the approval request).
+	ActionRequestApproval = "broadcast.request_approval"
 )
 
 // rule is who may call a route, and what the audit log calls the call.
@@ -51,6 +56,10 @@ var policy = map[string]rule{
 	"POST /v1/previews":                {role: auth.Author, action: ActionDraftPreview},
 	"POST /v1/broadcasts/{id}/preview": {role: auth.Author, own: true, action: ActionPreview},
 	"POST /v1/broadcasts/{id}/cancel":  {role: auth.Author, own: true, action: ActionCancel},
+
+	// Nobody decides on their own broadcast, admins neither (store.Decide).
+	"POST /v1/broadcasts/{id}/approve": {role: auth.Approver, action: ActionApprove},
+	"POST /v1/broadcasts/{id}/reject":  {role: auth.Approver, action: ActionReject},
 
 	"POST /v1/broadcasts/{id}/replay": {role: auth.Admin, action: ActionReplay},
 	"POST /v1/broadcasts/{id}/edit":   {role: auth.Admin, action: ActionEdit},

@@ -34,10 +34,11 @@ const exportWriteWindow = time.Minute
 
 // ListStatuses are the statuses GET /v1/broadcasts filters on.
 var ListStatuses = []broadcast.Status{broadcast.StatusScheduled, broadcast.StatusExpanding, broadcast.StatusSending,
-	broadcast.StatusCompleted, broadcast.StatusCanceling, broadcast.StatusCanceled, broadcast.StatusFailed}
+	broadcast.StatusCompleted, broadcast.StatusCanceling, broadcast.StatusCanceled, broadcast.StatusFailed,
+	broadcast.StatusPendingApproval, broadcast.StatusRejected}
 
 // Kinds are the kinds of broadcast GET /v1/broadcasts filters on.
-var Kinds = []broadcast.Kind{broadcast.KindBroadcast, broadcast.KindPreview}
+var Kinds = []broadcast.Kind{broadcast.KindBroadcast, broadcast.KindPreview, broadcast.KindApprovalRequest}
 
 // BroadcastsPage is the answer of GET /v1/broadcasts.
 type BroadcastsPage struct {

@@ -16,6 +16,8 @@
 // the order of the entries tells which key (or prefix) matched.
 //
 // Roles are ordered: viewer (reads) < author (creates broadcasts, previews
-// them, cancels its own) < admin (everything). The API keeps its route ->
+// them, cancels its own) < approver (an author that also approves or
+// rejects the broadcasts the approval policy holds back, never its own)
+// < admin (everything; it approves too, and not its own either). The API keeps its route ->
 // role policy in one table (internal/api/policy.go).
 package auth

@@ -12,11 +12,14 @@ type Role int
 const (
 	Viewer Role = iota + 1
 	Author
+	// Approver may do what an author may, and approve or reject the
+	// broadcasts the approval policy holds back (never its own).
+	Approver
 	Admin
 )
 
 // Roles are the roles, lowest first.
-var Roles = []Role{Viewer, Author, Admin}
+var Roles = []Role{Viewer, Author, Approver, Admin}
 
 func (r Role) String() string {
 	switch r {
@@ -24,6 +27,8 @@ func (r Role) String() string {
 		return "viewer"
 	case Author:
 		return "author"
+	case Approver:
+		return "approver"
 	case Admin:
 		return "admin"
 	}
@@ -36,7 +41,7 @@ func (r Role) Allows(least Role) bool { return r.Valid() && least.Valid() && r >
 // Valid reports whether r is one of Roles.
 func (r Role) Valid() bool { return r >= Viewer && r <= Admin }
 
-// ParseRole reads a role's name: viewer, author or admin.
+// ParseRole reads a role's name: viewer, author, approver or admin.
 func ParseRole(s string) (Role, error) {
 	for _, r := range Roles {
 		if s == r.String() {

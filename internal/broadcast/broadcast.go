@@ -15,10 +15,14 @@ type Broadcast struct {
 	Status   Status   `json:"status"`
 	// Kind is KindBroadcast, or KindPreview for a preview sent to its author.
 	Kind Kind `json:"kind"`
-	// PreviewOf is the broadcast a preview shows (none for a draft's preview).
+	// PreviewOf is the broadcast a preview shows (none for a draft's
+	// preview), or the one an approval request asks about.
 	PreviewOf string `json:"previewOf,omitempty"`
 	// CreatedBy names the API key that created it (empty before keys).
-	CreatedBy string    `json:"createdBy,omitempty"`
+	CreatedBy string `json:"createdBy,omitempty"`
+	// Approval is present when the approval policy wanted an approver's
+	// decision on it: the rule, and the decision once taken.
+	Approval  *Approval `json:"approval,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	// SendAt is when a scheduled broadcast starts; StartedAt when it did.
 	SendAt     *time.Time `json:"sendAt,omitempty"`

@@ -7,7 +7,7 @@ import (
 	"unicode"
 )
 
-// Kind tells a broadcast from a preview.
+// Kind tells a broadcast from a preview or an approval request.
 type Kind string
 
 const (
@@ -17,6 +17,10 @@ const (
 	// message as its recipients will: it does not count as the previewed
 	// broadcast's sends and does not change it.
 	KindPreview Kind = "preview"
+	// KindApprovalRequest is the card that tells the approvers a broadcast
+	// waits for them (PreviewOf names it). It is sent as any broadcast is,
+	// and never needs approval itself.
+	KindApprovalRequest Kind = "approval_request"
 )
 
 // OrBroadcast returns k, or KindBroadcast when k is empty (a record

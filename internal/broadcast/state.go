@@ -81,12 +81,19 @@ const (
 	// were stopped as a cancel stops them (the broadcast is canceling, with
 	// its error, until they are final).
 	StatusFailed Status = "failed"
+	// StatusPendingApproval: the approval policy (ApprovalPolicy) wants an
+	// approver's decision first; nothing of it is expanded, queued or sent
+	// before an approver approves it, and a cancel ends it at once.
+	StatusPendingApproval Status = "pending_approval"
+	// StatusRejected: an approver rejected it; nothing was sent, and it is
+	// final.
+	StatusRejected Status = "rejected"
 )
 
 // Ended reports whether nothing more will be done for the broadcast (until a
 // replay of a completed one).
 func (s Status) Ended() bool {
-	return s == StatusCompleted || s == StatusCanceled || s == StatusFailed
+	return s == StatusCompleted || s == StatusCanceled || s == StatusFailed || s == StatusRejected
 }
 
 // Replayable reports whether a recipient that ended with reason may get

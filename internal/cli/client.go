@@ -217,9 +217,10 @@ type Broadcast struct {
 		Count int      `json:"count"`
 		UPNs  []string `json:"upns"`
 	} `json:"unresolved,omitempty"`
-	Edit       *Progress   `json:"edit,omitempty"`
-	Recall     *Progress   `json:"recall,omitempty"`
-	Engagement *Engagement `json:"engagement,omitempty"`
+	Edit       *Progress           `json:"edit,omitempty"`
+	Recall     *Progress           `json:"recall,omitempty"`
+	Approval   *broadcast.Approval `json:"approval,omitempty"`
+	Engagement *Engagement         `json:"engagement,omitempty"`
 }
 
 // Engagement is a broadcast's engagement counters as the API shows them.

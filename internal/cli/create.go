@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/spf13/pflag"
 )
 
@@ -261,6 +263,9 @@ func (a *app) create(cmd *cobra.Command, f *createFlags, scheduled bool) error {
 		return err
 	}
 	a.printf("%s\n", b.ID)
+	if b.Status == broadcast.StatusPendingApproval && b.Approval != nil {
+		fmt.Fprintf(a.errOut, "bcast: the broadcast waits for approval (rule %s): nothing is sent before an approver runs bcast approve %s\n", b.Approval.Rule, b.ID)
+	}
 	if hdr.Get("Idempotent-Replayed") == "true" {
 		fmt.Fprintf(a.errOut, "bcast: the Idempotency-Key %q was used before: this is that broadcast\n", f.key)
 	}

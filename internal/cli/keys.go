@@ -20,7 +20,7 @@ func (a *app) keygenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keygen",
 		Short: "Mint an API key (offline: the dispatcher is not called)",
-		Long: `Mint a random API key for --name with --role (viewer, author or admin). Two
+		Long: `Mint a random API key for --name with --role (viewer, author, approver or admin). Two
 lines go to standard output: the key, shown this once (give it to whoever
 will call the API, as BCAST_API_KEY or a bearer token), and the line to add
 to the dispatcher's API_KEYS_FILE (or API_KEYS): the key's name, role and
@@ -52,7 +52,7 @@ anyone's broadcast, the audit log).`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&name, "name", "", "who the key is for: the `NAME` the audit log records (letters, digits, . _ @ -)")
-	fs.StringVar(&role, "role", "", "viewer, author or admin")
+	fs.StringVar(&role, "role", "", "viewer, author, approver or admin")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("role")
 	return cmd

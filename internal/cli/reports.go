@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
 func (a *app) listCmd() *cobra.Command {
 	var status, kind, after, before string
 	var limit int
-	var all, asJSON bool
+	var all, asJSON, pending bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List broadcasts, newest first",
@@ -28,11 +30,18 @@ first, as a table or, with --json, as the API's JSON. --limit caps the rows
 		Example: `  bcast list
   bcast list --status sending
   bcast list --kind preview --created-after 2026-12-01T00:00:00Z --json
-  bcast list --status completed --all`,
+  bcast list --status completed --all
+  bcast list --pending`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 {
 				return usageError("--limit: must be at least 1, got %d", limit)
+			}
+			if pending {
+				if status != "" && status != string(broadcast.StatusPendingApproval) {
+					return usageError("--pending lists the broadcasts pending approval: drop --status %s", status)
+				}
+				status = string(broadcast.StatusPendingApproval)
 			}
 			q := url.Values{}
 			for k, v := range map[string]string{"tenantId": a.tenant, "status": status, "kind": kind, "createdAfter": after, "createdBefore": before} {
@@ -83,8 +92,9 @@ first, as a table or, with --json, as the API's JSON. --limit caps the rows
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&status, "status", "", "only this status: scheduled, expanding, sending, completed, canceling, canceled, failed")
-	fs.StringVar(&kind, "kind", "", "only this kind: broadcast or preview")
+	fs.StringVar(&status, "status", "", "only this status: scheduled, expanding, sending, completed, canceling, canceled, failed, pending_approval, rejected")
+	fs.BoolVar(&pending, "pending", false, "only those waiting for approval (--status pending_approval)")
+	fs.StringVar(&kind, "kind", "", "only this kind: broadcast, preview or approval_request")
 	fs.StringVar(&after, "created-after", "", "only those created after this RFC 3339 `TIME`")
 	fs.StringVar(&before, "created-before", "", "only those created before this RFC 3339 `TIME`")
 	fs.IntVar(&limit, "limit", 50, "at most this many")

@@ -1,7 +1,8 @@
 // Package cli is bcast, the command line of the broadcast API: it creates,
 // schedules, previews, follows, lists, exports, cancels, replays, edits and
-// recalls broadcasts, and imports known conversations, through the
-// dispatcher's HTTP API, and nothing else.
+// recalls broadcasts, approves or rejects the ones held back for approval,
+// and imports known conversations, through the dispatcher's HTTP API, and
+// nothing else.
 //
 // Exit status: 0 success; 1 an error (the API's answer is printed with the
 // fields it names); 2 a usage error; 3 a followed broadcast ended with
@@ -118,8 +119,9 @@ func (a *app) root(getenv func(string) string) *cobra.Command {
 		Use:   "bcast",
 		Short: "Send a message to everyone in a Microsoft 365 organisation through the broadcast API",
 		Long: `bcast talks to the broadcast dispatcher's HTTP API: it creates broadcasts (a
-message and an audience), follows their progress, lists and exports them, and
-cancels, replays, edits or recalls them. import-conversations caches the
+message and an audience), follows their progress, lists and exports them,
+cancels, replays, edits or recalls them, and approves or rejects the ones
+the approval policy holds back. import-conversations caches the
 conversations the bot already has (from Company Communicator, say).
 
 The API is --api or BCAST_API (default ` + DefaultAPI + `); the API key is
@@ -159,7 +161,7 @@ recipients (unless --allow-failures); 4 a followed broadcast was canceled.`,
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long one API request may take (an export or a watch makes many)")
 	root.AddCommand(a.createCmd(), a.scheduleCmd(), a.previewCmd(), a.statusCmd(), a.listCmd(), a.exportCmd(),
 		a.cancelCmd(), a.replayCmd(), a.editCmd(), a.recallCmd(), a.unreachableCmd(), a.keygenCmd(), a.auditCmd(),
-		a.importConversationsCmd(), a.engagementCmd())
+		a.importConversationsCmd(), a.engagementCmd(), a.approveCmd(), a.rejectCmd())
 	return root
 }
 

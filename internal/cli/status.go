@@ -98,6 +98,9 @@ func (a *app) describe(b *Broadcast) {
 	if b.Error != "" {
 		a.printf("error       %s\n", b.Error)
 	}
+	if b.Approval != nil {
+		a.printf("approval    %s\n", approvalLine(b.Approval))
+	}
 	a.printf("recipients  %s\n", countsLine(b))
 	if e := b.Engagement; e != nil {
 		a.printf("engagement  %s\n", engagementLine(b.Counts.Sent, *e))

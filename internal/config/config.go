@@ -76,6 +76,7 @@ type Dispatcher struct {
 	APIKeys         []auth.Key
 	AuditMaxEntries int
 	Bot             BotEndpoint
+	Approval        Approval
 }
 
 // BotEndpoint configures the bot's messaging endpoint (POST /api/messages),
@@ -367,6 +368,7 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	if c.Bot.AutoReply != "" {
 		c.Bot.ServiceURL = r.serviceURL(c.Bot.ServiceHosts)
 	}
+	c.Approval = r.approval()
 	return c, r.err()
 }
 
@@ -405,7 +407,9 @@ func (c Dispatcher) Fields() []zap.Field {
 		zap.String("bot_addr", c.Bot.Addr),
 		zap.String("bot_openid_metadata_url", c.Bot.OpenIDMetadataURL), zap.String("bot_jwks_url", c.Bot.JWKSURL),
 		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts),
-		zap.Bool("bot_auto_reply", c.Bot.AutoReply != ""), zap.String("bot_service_url", c.Bot.ServiceURL))
+		zap.Bool("bot_auto_reply", c.Bot.AutoReply != ""), zap.String("bot_service_url", c.Bot.ServiceURL),
+		zap.Stringer("approval_required", c.Approval.Policy), zap.Strings("approval_notify", c.Approval.Notify),
+		zap.String("console_url", c.Approval.ConsoleURL))
 }
 
 // Fields is the loggable view of the installer's configuration.

@@ -29,9 +29,9 @@ const sweepBatch = 1000
 // The counters stay exact throughout: every move is one script. It returns
 // the broadcast and whether this call canceled it and its recipients are
 // being stopped (false: an earlier call canceled it, or it was scheduled
-// and this call canceled it at once, before its start: nothing of it was
-// recorded or queued). A broadcast that completed or failed before gets a
-// *broadcast.ConflictError.
+// or pending approval, and this call canceled it at once, before its
+// start: nothing of it was recorded or queued). A broadcast that
+// completed, failed or was rejected before gets a *broadcast.ConflictError.
 func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcast, bool, error) {
 	prev, err := d.store.Cancel(ctx, id)
 	if err != nil {
@@ -48,9 +48,14 @@ func (d *Dispatcher) Cancel(ctx context.Context, id string) (*broadcast.Broadcas
 		return b, false, &broadcast.ConflictError{Code: "failed",
 			Message: "the broadcast has failed: its audience could not be expanded (see its error), there is nothing left to cancel"}
 	}
-	if prev == broadcast.StatusScheduled {
+	if prev == broadcast.StatusRejected {
+		return b, false, &broadcast.ConflictError{Code: "rejected",
+			Message: "the broadcast was rejected: nothing was sent, there is nothing left to cancel"}
+	}
+	if prev == broadcast.StatusScheduled || prev == broadcast.StatusPendingApproval {
 		// Canceled at once: it had no recipient and nothing queued.
-		d.log.Info("scheduled broadcast canceled before its start", zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID))
+		d.log.Info("broadcast canceled before its start", zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID),
+			zap.String("was", string(prev)))
 		return b, false, nil
 	}
 	changed := prev == broadcast.StatusExpanding || prev == broadcast.StatusSending
@@ -80,7 +85,7 @@ func (d *Dispatcher) afterCancel(ctx context.Context, id string, prev broadcast.
 	d.log.Warn("cancel done; the broadcast could not be read for the answer", zap.String("broadcast_id", id), zap.Error(err))
 	st := prev
 	switch prev {
-	case broadcast.StatusScheduled:
+	case broadcast.StatusScheduled, broadcast.StatusPendingApproval:
 		st = broadcast.StatusCanceled
 	case broadcast.StatusExpanding, broadcast.StatusSending:
 		st = broadcast.StatusCanceling

@@ -81,6 +81,9 @@ type Config struct {
 	// published again before its outcome is unknown (default
 	// store.DefaultFence.Budget).
 	PublishBudget time.Duration
+	// Approval holds back the broadcasts it names for an approver
+	// (approval.go); its zero value holds back none.
+	Approval Approval
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
@@ -232,6 +235,11 @@ func (d *Dispatcher) prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast
 			b.Status = broadcast.StatusScheduled
 		}
 	}
+	if rule := d.cfg.Approval.Policy.Requires(b.Audience); rule != "" {
+		// It keeps its sendAt: an approval schedules it, or starts it when
+		// the time has passed.
+		b.Status, b.Approval = broadcast.StatusPendingApproval, &broadcast.Approval{Rule: rule}
+	}
 	return b, activity, nil
 }
 
@@ -245,6 +253,11 @@ func (d *Dispatcher) record(ctx context.Context, b *broadcast.Broadcast, activit
 		zap.Int("listed_users", len(b.Audience.UserIDs)), zap.Int("listed_upns", len(b.Audience.UPNs))}
 	if b.Kind == broadcast.KindPreview {
 		fields = append(fields, zap.String("kind", string(b.Kind)), zap.String("preview_of", b.PreviewOf))
+	}
+	if b.Status == broadcast.StatusPendingApproval {
+		d.log.Info("broadcast waits for approval", append(fields, zap.String("rule", b.Approval.Rule))...)
+		d.requestApproval(ctx, b)
+		return nil
 	}
 	if b.Status == broadcast.StatusScheduled {
 		d.log.Info("broadcast scheduled", append(fields, zap.Time("send_at", *b.SendAt))...)
@@ -308,10 +321,11 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	if b.Status == broadcast.StatusCanceling || b.Status == broadcast.StatusCanceled {
 		return d.stopCanceled(ctx, id, log)
 	}
-	if b.Status == broadcast.StatusScheduled {
-		// Not started yet: StartScheduled registers it for expansion in
-		// the script that starts it, never before.
-		log.Warn("not expanding a broadcast that is still scheduled")
+	if b.Status == broadcast.StatusScheduled || b.Status == broadcast.StatusPendingApproval || b.Status == broadcast.StatusRejected {
+		// Not started yet (or never to be): StartScheduled and an approval
+		// register it for expansion in the script that starts it, never
+		// before.
+		log.Warn("not expanding a broadcast that has not started", zap.String("status", string(b.Status)))
 		return nil
 	}
 	res, err := d.store.Resolution(ctx, id)

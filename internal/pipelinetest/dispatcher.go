@@ -30,14 +30,15 @@ func (e *Env) StartDispatcher() {
 	}
 	graphs := e.Graphs
 	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: e.Tenants, PageSize: 100, ResumeEvery: 200 * time.Millisecond,
-		ScheduleEvery: 100 * time.Millisecond, IdempotencyGrace: e.opts.IdempotencyGrace, PublishBudget: e.opts.PublishBudget}, e.Store, e.Queue,
+		ScheduleEvery: 100 * time.Millisecond, IdempotencyGrace: e.opts.IdempotencyGrace, PublishBudget: e.opts.PublishBudget,
+		Approval: e.opts.Approval}, e.Store, e.Queue,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, e.Log.Named("dispatch"))
 	if e.AdminKey == "" {
 		token, k, err := auth.Generate("admin", auth.Admin)
 		require.NoError(e.T, err)
 		e.AdminKey, e.adminKeys = token, []auth.Key{k}
 	}
-	keys, err := auth.NewKeys(e.adminKeys)
+	keys, err := auth.NewKeys(append(e.opts.Keys[:len(e.opts.Keys):len(e.opts.Keys)], e.adminKeys...))
 	require.NoError(e.T, err)
 	e.Server = api.New(e.Dispatcher, e.Queue, e.Store, api.Auth{Keys: keys}, e.Log.Named("api"))
 	e.Server.SetServiceHosts(simHosts) // the simulator's Connector, and Microsoft's
@@ -48,6 +49,11 @@ func (e *Env) StartDispatcher() {
 	d := e.Dispatcher
 	e.run(func() { defer close(r.done); _ = d.Run(ctx) })
 }
+
+// SetApproval sets the approval rule of the dispatchers started from now
+// on (StartDispatcher): a test that names the tenant's users as approvers
+// learns them once the simulator runs.
+func (e *Env) SetApproval(a dispatch.Approval) { e.opts.Approval = a }
 
 // StopDispatcher stops the dispatcher as a shutdown does and waits for it:
 // its expansions stop at their saved cursors, its watch of the scheduled

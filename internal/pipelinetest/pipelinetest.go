@@ -94,6 +94,10 @@ type Options struct {
 	Fence            store.Fence
 	IdempotencyGrace time.Duration
 	PublishBudget    time.Duration
+	// Approval is the dispatcher's approval rule (default: none held back);
+	// Keys are keys the API accepts beside AdminKey's.
+	Approval dispatch.Approval
+	Keys     []auth.Key
 }
 
 // Env is a running pipeline.

@@ -13,20 +13,23 @@ const keyCanceling = "broadcasts:canceling"
 
 // cancelLua defines cancel(now, id), which moves a broadcast that has not
 // ended to canceling and registers it for the sweep; a scheduled one,
-// which has no recipient yet, it ends canceled at once and unschedules.
-// KEYS as every recipient script, then broadcasts:canceling and
-// broadcasts:scheduled. Returns the status before, or "" when the
+// which has no recipient yet, it ends canceled at once and unschedules,
+// and so one pending approval. KEYS as every recipient script, then
+// broadcasts:canceling, broadcasts:scheduled and
+// broadcasts:pending_approval. Returns the status before, or "" when the
 // broadcast has no record. It and the start of a scheduled broadcast
-// (startScheduledScript) each change the status in one script, so one of
-// them wins a race and the other sees its result.
+// (startScheduledScript), and an approver's decision (decideScript), each
+// change the status in one script, so one of them wins a race and the
+// other sees its result.
 var cancelLua = `
 local function cancel(now, id)
   local canceling, scheduled = KEYS[` + itoa(nScriptKeys+1) + `], KEYS[` + itoa(nScriptKeys+2) + `]
   local st = redis.call('HGET', KEYS[3], 'status')
   if not st then return '' end
-  if st == 'scheduled' then
+  if st == 'scheduled' or st == 'pending_approval' then
     redis.call('HSET', KEYS[3], 'status', 'canceled', 'canceled_at', now, 'completed_at', now)
     redis.call('ZREM', scheduled, id)
+    redis.call('ZREM', KEYS[` + itoa(nScriptKeys+3) + `], id)
   elseif st == 'expanding' or st == 'sending' then
     redis.call('HSET', KEYS[3], 'status', 'canceling', 'canceled_at', now)
     redis.call('ZADD', canceling, now, id)
@@ -38,7 +41,9 @@ end
 `
 
 // cancelKeys are the KEYS of a script that runs cancel().
-func cancelKeys(id string) []string { return append(keysOf(id).script(), keyCanceling, keyScheduled) }
+func cancelKeys(id string) []string {
+	return append(keysOf(id).script(), keyCanceling, keyScheduled, keyPendingApproval)
+}
 
 // cancelScript runs cancel(). ARGV: now (ms), id (then the fence's).
 var cancelScript = fencedScript(luaPrelude + cancelLua + `

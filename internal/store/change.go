@@ -92,11 +92,15 @@ func (k ckeys) script() []string { return []string{k.meta, k.rec, k.op, k.opc} }
 // replace the broadcast's (recipients not sent yet get them), and the
 // round's counters start. KEYS: meta, counts, edit counters. ARGV: now,
 // message, activity. Returns {round, sent}; round -1: no broadcast, -2:
-// recalled.
+// recalled, -3: pending approval (what the approver sees is what is
+// sent), -4: rejected.
 var startEditScript = fencedScript(`
 local function apply()
   if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
   if (tonumber(redis.call('HGET', KEYS[1], 'recall_round')) or 0) > 0 then return {-2, 0} end
+  local st = redis.call('HGET', KEYS[1], 'status')
+  if st == 'pending_approval' then return {-3, 0} end
+  if st == 'rejected' then return {-4, 0} end
   local n = redis.call('HINCRBY', KEYS[1], 'edit_round', 1)
   redis.call('HSET', KEYS[1], 'message', ARGV[2], 'activity', ARGV[3])
   redis.call('DEL', KEYS[3])
@@ -113,7 +117,7 @@ end
 // the status before}; {-1, 0, ""} without a broadcast.
 var startRecallScript = fencedScript(luaPrelude + cancelLua + `
 local function apply()
-  local opc = KEYS[` + itoa(nScriptKeys+3) + `]
+  local opc = KEYS[` + itoa(nScriptKeys+4) + `]
   if redis.call('EXISTS', KEYS[3]) == 0 then return {-1, 0, ''} end
   local st = redis.call('HGET', KEYS[3], 'status')
   if (tonumber(redis.call('HGET', KEYS[3], 'recall_round')) or 0) > 0 then
@@ -156,6 +160,11 @@ func (s *Store) StartEdit(ctx context.Context, id string, msg broadcast.Message,
 		return 0, 0, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	case -2:
 		return 0, 0, &broadcast.ConflictError{Code: "recalled", Message: "the broadcast's message was recalled: it cannot be edited any more"}
+	case -3:
+		return 0, 0, &broadcast.ConflictError{Code: "pending_approval", Message: "the broadcast waits for approval: " +
+			"an edit would change what the approver is deciding on; cancel it and create it again"}
+	case -4:
+		return 0, 0, &broadcast.ConflictError{Code: "rejected", Message: "the broadcast was rejected: it cannot be edited"}
 	default:
 		return int(round), asInt(res[1]), nil
 	}

@@ -14,7 +14,8 @@ import (
 // under the id is left as it is.
 //
 // KEYS: meta, counts, users, in:upns, in:xids, in:xupns, broadcasts, the
-// tenant's broadcasts, and broadcasts:expanding or broadcasts:scheduled
+// tenant's broadcasts, and broadcasts:expanding, broadcasts:scheduled or
+// broadcasts:pending_approval
 // (then the fence's record). ARGV: id, created_at (ms), the registration's
 // score, then sections, each its length and its items: the meta's fields
 // and values, the counters' and values, the four lists (then the fence's).
@@ -68,19 +69,27 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 	}
 	// A scheduled broadcast is registered for its start (by sendAt), the
 	// others for expansion (by the time of registration).
+	// One waiting for approval is registered in broadcasts:pending_approval
+	// only: nothing starts it but an approval (Decide).
 	status, register, score := broadcast.StatusExpanding, keyExpanding, s.nowMS()
-	if b.Status == broadcast.StatusScheduled {
+	switch b.Status {
+	case broadcast.StatusScheduled:
 		if b.SendAt == nil {
 			return fmt.Errorf("create broadcast %s: scheduled without a sendAt", b.ID)
 		}
 		status, register, score = broadcast.StatusScheduled, keyScheduled, b.SendAt.UnixMilli()
+	case broadcast.StatusPendingApproval:
+		if b.Approval == nil || b.Approval.Rule == "" {
+			return fmt.Errorf("create broadcast %s: pending approval without the rule that wants it", b.ID)
+		}
+		status, register, score = broadcast.StatusPendingApproval, keyPendingApproval, b.CreatedAt.UnixMilli()
 	}
 	created := b.CreatedAt.UnixMilli()
 	args := []any{b.ID, created, score}
 	args = section(args, append([]any{"id", b.ID, "tenant", b.TenantID, "status", string(status),
 		"created_at", created, "message", msg, "activity", activity,
 		"audience", audienceResolve, "audience_spec", spec, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0"},
-		scheduleFields(b)...)...)
+		append(scheduleFields(b), approvalFields(b)...)...)...)
 	counts := []any{"total", 0}
 	for _, st := range broadcast.States {
 		counts = append(counts, string(st), 0)

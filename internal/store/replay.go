@@ -18,7 +18,7 @@ var startReplayScript = fencedScript(luaPrelude + `
 local function apply()
   local st = redis.call('HGET', KEYS[3], 'status')
   if not st then return {0, ''} end
-  if st == 'canceling' or st == 'canceled' or st == 'scheduled' or st == 'failed' then return {0, st} end
+  if st == 'canceling' or st == 'canceled' or st == 'scheduled' or st == 'failed' or st == 'pending_approval' or st == 'rejected' then return {0, st} end
   if (tonumber(redis.call('HGET', KEYS[3], 'recall_round')) or 0) > 0 then return {0, 'recalled'} end
   if st == 'completed' then
     redis.call('HSET', KEYS[3], 'status', 'sending')
@@ -50,6 +50,10 @@ func (s *Store) StartReplay(ctx context.Context, id string) (int, error) {
 		return 0, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	case round == 0 && st == string(broadcast.StatusScheduled):
 		return 0, &broadcast.ConflictError{Code: "not_started", Message: "the broadcast is scheduled and has not started: there is nothing to replay yet"}
+	case round == 0 && st == string(broadcast.StatusPendingApproval):
+		return 0, &broadcast.ConflictError{Code: "pending_approval", Message: "the broadcast waits for approval and has not started: there is nothing to replay yet"}
+	case round == 0 && st == string(broadcast.StatusRejected):
+		return 0, &broadcast.ConflictError{Code: "rejected", Message: "the broadcast was rejected: nothing was sent, there is nothing to replay"}
 	case round == 0 && st == string(broadcast.StatusFailed):
 		return 0, &broadcast.ConflictError{Code: "failed", Message: "the broadcast failed before its audience was expanded: see its error, and create it again"}
 	case round == 0 && st == "recalled":

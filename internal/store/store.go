@@ -116,6 +116,7 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 	b.Counts = parseCounts(counts)
 	b.Replays, _ = strconv.Atoi(m["replays"])
 	readScheduleFields(b, m)
+	readApprovalFields(b, m)
 	b.Edit, b.Recall = parseProgress(edit), parseProgress(recall)
 	return b, nil
 }
