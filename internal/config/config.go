@@ -76,6 +76,7 @@ type Dispatcher struct {
 	APIKeys         []auth.Key
 	AuditMaxEntries int
 	Bot             BotEndpoint
+	Console         Console
 }
 
 // BotEndpoint configures the bot's messaging endpoint (POST /api/messages),
@@ -358,6 +359,7 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 		JWKSURL:           r.url("BOT_JWKS_URL", botauth.DefaultJWKSURL),
 		TokenIssuer:       r.str("BOT_TOKEN_ISSUER", botauth.DefaultIssuer),
 		ServiceHosts:      r.serviceHosts()}
+	c.Console = r.console(c.Common)
 	return c, r.err()
 }
 
@@ -391,11 +393,12 @@ func (c Common) Shared() Common { return c }
 
 // Fields is the loggable view of the dispatcher's configuration.
 func (c Dispatcher) Fields() []zap.Field {
-	return append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("http_addr", c.HTTPAddr),
+	f := append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("http_addr", c.HTTPAddr),
 		zap.Float64("graph_rps", c.GraphRPS), zap.Strings("api_keys", keyNames(c.APIKeys)), zap.Int("audit_max_entries", c.AuditMaxEntries),
 		zap.String("bot_addr", c.Bot.Addr),
 		zap.String("bot_openid_metadata_url", c.Bot.OpenIDMetadataURL), zap.String("bot_jwks_url", c.Bot.JWKSURL),
 		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts))
+	return append(f, c.Console.Fields()...)
 }
 
 // Fields is the loggable view of the installer's configuration.
