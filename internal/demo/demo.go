@@ -254,6 +254,10 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	consoleAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	// The demo mints an admin key; the dispatcher gets its hash only.
 	apiClient, keyLine, err := newClient(apiAddr)
 	if err != nil {
@@ -267,6 +271,8 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		"HTTP_ADDR=" + apiAddr, "API_KEYS=" + keyLine,
 		"BOT_ADDR=" + botAddr, "BOT_OPENID_METADATA_URL=" + simURL + teamsim.BotOpenIDMetadataPath,
 		"BOT_JWKS_URL=" + simURL + teamsim.BotJWKSPath, "BOT_SERVICE_HOSTS=127.0.0.1", "INSTALL_CONVERSATION_WAIT=1500ms",
+		// The web console, signing in through the simulator, over http on this machine only.
+		"CONSOLE_ADDR=" + consoleAddr, "CONSOLE_INSECURE_COOKIES=true",
 	}
 	procs := newProcesses(o.BinDir, work, append(env, o.Env...), o.Log)
 	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int), api: apiClient}
@@ -279,7 +285,24 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		return nil, err
 	}
 	printMetrics(o.Out, procs)
+	printConsole(o.Out, "http://"+consoleAddr, sim.IdPAccounts(tenants[0]))
 	return e, nil
+}
+
+// printConsole says where the console is and whom to sign in as.
+func printConsole(out io.Writer, url string, accounts []teamsim.IdPAccount) {
+	fmt.Fprintf(out, "console at %s: sign in through the simulator as", url)
+	for i, a := range accounts {
+		if len(a.Roles) == 0 {
+			continue
+		}
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(out, "%s %s (%s)", sep, a.UPN, strings.Join(a.Roles, ", "))
+	}
+	fmt.Fprintln(out)
 }
 
 // StopServices asks every service to shut down (SIGTERM), and returns a
