@@ -19,7 +19,11 @@
       set("live-status", p.status);
       set("live-rate", p.rate);
       set("live-eta", p.etaSeconds === undefined ? "–" : p.etaSeconds + " s");
-      if (p.final) live.dataset.final = "true";
+      if (p.final) {
+        live.dataset.final = "true";
+        var cancel = document.getElementById("cancel-link");
+        if (cancel) cancel.hidden = true; // nothing left to cancel
+      }
     });
     src.addEventListener("done", function () { src.close(); });
   }

@@ -1,0 +1,146 @@
+//go:build browser
+
+package console_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
+	"github.com/broadcast-dev/broadcast/internal/teamsim"
+)
+
+// The browser tests drive Debian's chromium (make test-browser). They
+// are built only with the tag browser, and fail, never skip, when
+// chromium is missing. UPDATE_SCREENSHOTS=1 writes their screenshots to
+// docs/console/, where the README shows them.
+
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("the browser tests need chromium: apt-get update && apt-get install -y chromium")
+	return ""
+}
+
+// newTab starts a headless chromium and returns a tab's context.
+func newTab(t *testing.T) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, chromedp.WindowSize(1280, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	require.NoError(t, chromedp.Do(ctx), "start chromium") // a timeout on this first run would stop the browser
+	ctx, cancel3 := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()) // the viewport: the test Redis holds other tests' broadcasts too
+	require.NoError(t, err)
+	dir := t.TempDir()
+	if os.Getenv("UPDATE_SCREENSHOTS") == "1" {
+		dir = filepath.Join("..", "..", "docs", "console")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
+}
+
+func text(t *testing.T, ctx context.Context, css string) string {
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
+	require.NoError(t, err, css)
+	return strings.TrimSpace(s)
+}
+
+// signInAs opens the console, picks the account on the simulator's
+// authorize page and waits for the broadcasts.
+func (b *bundle) signInAs(t *testing.T, ctx context.Context, i int) {
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(b.url+"/broadcasts"),
+		chromedp.WaitVisible(chromedp.CSS(`button[data-upn="`+b.accounts[i].UPN+`"]`)),
+	))
+	if i == 0 {
+		screenshot(t, ctx, "sign-in")
+	}
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`button[data-upn="`+b.accounts[i].UPN+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="role"]`)),
+	))
+}
+
+func TestBrowserSignInWatchAndCancel(t *testing.T) {
+	b := setup(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 40, InstalledFraction: 0.8, BlockedFraction: 0.1, Seed: 7}})
+	ctx := newTab(t)
+	b.signInAs(t, ctx, 0)
+	require.Equal(t, "admin", text(t, ctx, `[data-testid="role"]`))
+
+	done := b.create(t, b.accounts[1].UPN, 40)
+	later := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	var ids []string
+	for _, u := range b.e.Users()[:10] {
+		ids = append(ids, u.ID)
+	}
+	scheduled := b.e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "Benefits enrolment opens Monday"},
+		Audience: broadcast.Audience{UserIDs: ids}, CreatedBy: b.accounts[1].UPN, SendAt: &later})
+
+	// The broadcast's page follows it live to the end.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(b.url+"/broadcasts/"+done.ID),
+		chromedp.WaitVisible(chromedp.CSS(`#live[data-final="true"]`)),
+	))
+	require.Equal(t, "completed", text(t, ctx, `#live-status`))
+	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("cancel-link") === null || document.getElementById("cancel-link").hidden`))
+	require.NoError(t, err)
+	require.True(t, hidden, "no cancel once it has ended")
+	b.e.WaitCompleted(done.ID, time.Minute)
+	screenshot(t, ctx, "broadcast")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.url+"/broadcasts"), chromedp.WaitVisible(chromedp.CSS(`table`))))
+	screenshot(t, ctx, "broadcasts")
+
+	// A request without the CSRF token is refused, even from the page.
+	refused, err := chromedp.Run(ctx, chromedp.Evaluate[int](
+		`fetch("/broadcasts/`+scheduled.ID+`/cancel", {method: "POST"}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Equal(t, 403, refused)
+
+	// Cancel: the confirmation says whom it affects, then the keyboard confirms.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(b.url+"/broadcasts/"+scheduled.ID+"/cancel"),
+		chromedp.WaitVisible(chromedp.CSS(`#cancel-effect`)),
+	))
+	require.Contains(t, text(t, ctx, `#cancel-effect`), "nobody of its audience will get it")
+	screenshot(t, ctx, "cancel")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Focus(chromedp.CSS(`form.confirm button[type="submit"]`)),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(chromedp.CSS(`.notice`)),
+	))
+	b.e.WaitFor(scheduled.ID, time.Minute, "canceled", func(x *broadcast.Broadcast) bool { return x.CanceledAt != nil })
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.url+"/audit"), chromedp.WaitVisible(chromedp.CSS(`table`))))
+	audit := text(t, ctx, `table`)
+	require.True(t, strings.Contains(audit, "broadcast.cancel"), audit)
+	screenshot(t, ctx, "audit")
+
+	// An author sees no audit log.
+	author := newTab(t)
+	b.signInAs(t, author, 1)
+	links, err := chromedp.Run(author, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll("nav a")).map(a => a.textContent)`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"Broadcasts", "Unreachable users"}, links)
+}
