@@ -58,6 +58,9 @@ type Options struct {
 	Senders   int     // sender processes (default 1)
 	Pace      float64 // share of the simulator's limits the services are configured at (default 1: TENANT_RPS = the limit)
 	Unlimited bool    // the simulator enforces no limit; the services pace at 1,000,000/s
+	// Serve keeps everything running after the run until ctx ends (Ctrl-C),
+	// so that a person can sign in to the console and try it.
+	Serve bool
 	// Warm sends a first broadcast to fill the conversation cache, then
 	// measures a second. With NotInstalled, the first goes only to the users
 	// who have the app, so the second still installs it for the others.
@@ -173,6 +176,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.o.Serve {
+		fmt.Fprintf(e.o.Out, "broadcast done; serving until Ctrl-C: the console at %s, the API at %s\n", e.ConsoleURL, e.api.base)
+		<-ctx.Done()
+	}
 	// The services drain and exit 0 on SIGTERM, and logged no secret.
 	res.Problems = append(res.Problems, e.StopServices()...)
 	return res, nil
@@ -183,6 +190,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 type Env struct {
 	*run
 	stops []func() // in the order to call them
+	// ConsoleURL is where the dispatcher serves the web console.
+	ConsoleURL string
 
 	mu     sync.Mutex
 	killed map[string]*child // by name, until restarted
@@ -285,7 +294,8 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		return nil, err
 	}
 	printMetrics(o.Out, procs)
-	printConsole(o.Out, "http://"+consoleAddr, sim.IdPAccounts(tenants[0]))
+	e.ConsoleURL = "http://" + consoleAddr
+	printConsole(o.Out, e.ConsoleURL, sim.IdPAccounts(tenants[0]))
 	return e, nil
 }
 
