@@ -142,5 +142,21 @@ func TestBrowserSignInWatchAndCancel(t *testing.T) {
 	links, err := chromedp.Run(author, chromedp.Evaluate[[]string](
 		`Array.from(document.querySelectorAll("nav a")).map(a => a.textContent)`))
 	require.NoError(t, err)
-	require.Equal(t, []string{"Broadcasts", "Unreachable users"}, links)
+	require.Equal(t, []string{"Broadcasts", "New broadcast", "Unreachable users"}, links)
+
+	// The author composes a card; the API's problem shows at its field.
+	require.NoError(t, chromedp.Do(author,
+		chromedp.Navigate(b.url+"/compose"),
+		chromedp.Click(chromedp.CSS(`#kind-template`)),
+		chromedp.SendKeys(chromedp.CSS(`#title`), "Benefits enrolment, {{givenName}}"),
+		chromedp.SendKeys(chromedp.CSS(`#summary`), "Enrol by **Friday**."),
+		chromedp.SendKeys(chromedp.CSS(`#buttonTitle`), "Enrol"),
+		chromedp.SendKeys(chromedp.CSS(`#buttonUrl`), "hr.example/enrol"),
+		chromedp.Click(chromedp.CSS(`#aud-all`)),
+		chromedp.Click(chromedp.CSS(`form.compose button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#buttonUrl-problem`)),
+	))
+	require.NoError(t, chromedp.Do(author, chromedp.ScrollIntoView(chromedp.CSS(`#buttonUrl-problem`))))
+	screenshot(t, author, "compose")
+	require.Contains(t, text(t, author, `#buttonUrl-problem`), "https://")
 }

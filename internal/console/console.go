@@ -123,6 +123,8 @@ func (c *Console) routes() http.Handler {
 		http.Redirect(w, r, "/broadcasts", http.StatusFound)
 	})
 	m.HandleFunc("GET /broadcasts", c.authed(c.broadcasts))
+	m.HandleFunc("GET /compose", c.authed(c.compose))
+	m.HandleFunc("POST /compose", c.authed(c.createCompose))
 	m.HandleFunc("GET /broadcasts/{id}", c.authed(c.broadcast))
 	m.HandleFunc("GET /broadcasts/{id}/export", c.authed(c.export))
 	m.HandleFunc("GET /broadcasts/{id}/live", c.authed(c.liveFeed))
@@ -166,6 +168,9 @@ func (c *Console) authed(h func(http.ResponseWriter, *http.Request, *session)) h
 		case err != nil:
 			c.unavailable(w, r, nil, err)
 			return
+		}
+		if !safeMethod(r.Method) {
+			r.Body = http.MaxBytesReader(w, r.Body, api.MaxUploadBytes) // a compose with its CSV at most
 		}
 		if !safeMethod(r.Method) && !validCSRF(r, s) {
 			c.log.Info("request refused: no valid CSRF token", zap.String("user", s.Name), zap.String("path", r.URL.Path))

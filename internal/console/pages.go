@@ -30,7 +30,7 @@ type errorPage struct {
 
 // titles of the pages whose title does not depend on their data.
 var titles = map[string]string{"broadcasts": "Broadcasts", "unreachable": "Unreachable users", "audit": "Audit log",
-	"signedout": "Signed out", "cancel": "Cancel the broadcast", "broadcast": "Broadcast"}
+	"signedout": "Signed out", "compose": "New broadcast", "cancel": "Cancel the broadcast", "broadcast": "Broadcast"}
 
 // page renders page name with data: the whole page, buffered, so that a
 // template error is a clean 500.
