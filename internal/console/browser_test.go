@@ -59,6 +59,26 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
 }
 
+// accessible runs axe-core (vendored in testdata/axe) on the page and
+// fails on any serious or critical WCAG 2 A/AA violation.
+func accessible(t *testing.T, ctx context.Context, page string) {
+	script, err := os.ReadFile(filepath.Join("testdata", "axe", "axe.min.js"))
+	require.NoError(t, err)
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](string(script)+";undefined"))
+	require.NoError(t, err)
+	type result struct {
+		Violations []string `json:"violations"`
+		Passes     int      `json:"passes"`
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[result](`axe.run(document, {runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}).then(r => ({
+		passes: r.passes.length,
+		violations: r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+			.map(v => v.id + ": " + v.help + " (" + v.nodes.map(n => n.target.join(" ")).join(", ") + ")")}))`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Positive(t, got.Passes, "axe checked %s", page)
+	require.Empty(t, got.Violations, "accessibility of %s", page)
+}
+
 func text(t *testing.T, ctx context.Context, css string) string {
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
 	require.NoError(t, err, css)
@@ -107,9 +127,11 @@ func TestBrowserSignInWatchAndCancel(t *testing.T) {
 	require.True(t, hidden, "no cancel once it has ended")
 	b.e.WaitCompleted(done.ID, time.Minute)
 	screenshot(t, ctx, "broadcast")
+	accessible(t, ctx, "a broadcast")
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(b.url+"/broadcasts"), chromedp.WaitVisible(chromedp.CSS(`table`))))
 	screenshot(t, ctx, "broadcasts")
+	accessible(t, ctx, "the broadcasts")
 
 	// A request without the CSRF token is refused, even from the page.
 	refused, err := chromedp.Run(ctx, chromedp.Evaluate[int](
@@ -124,6 +146,7 @@ func TestBrowserSignInWatchAndCancel(t *testing.T) {
 	))
 	require.Contains(t, text(t, ctx, `#cancel-effect`), "nobody of its audience will get it")
 	screenshot(t, ctx, "cancel")
+	accessible(t, ctx, "the cancel confirmation")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Focus(chromedp.CSS(`form.confirm button[type="submit"]`)),
 		chromedp.KeyEvent("\r"),
@@ -135,6 +158,7 @@ func TestBrowserSignInWatchAndCancel(t *testing.T) {
 	audit := text(t, ctx, `table`)
 	require.True(t, strings.Contains(audit, "broadcast.cancel"), audit)
 	screenshot(t, ctx, "audit")
+	accessible(t, ctx, "the audit log")
 
 	// An author sees no audit log.
 	author := newTab(t)
@@ -158,5 +182,6 @@ func TestBrowserSignInWatchAndCancel(t *testing.T) {
 	))
 	require.NoError(t, chromedp.Do(author, chromedp.ScrollIntoView(chromedp.CSS(`#buttonUrl-problem`))))
 	screenshot(t, author, "compose")
+	accessible(t, author, "compose with a problem")
 	require.Contains(t, text(t, author, `#buttonUrl-problem`), "https://")
 }
