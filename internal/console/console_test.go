@@ -412,3 +412,23 @@ func TestStaticAssetsAreEmbeddedAndPinned(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, res.Header.Get("Content-Security-Policy"), "script-src 'self'")
 }
+
+func TestCloseEndsTheLiveStreams(t *testing.T) {
+	t.Parallel()
+	b := setup(t, pipelinetest.Options{NoWorkers: true})
+	br := b.browser(t)
+	readBody(t, br.signIn(4))
+	bc := b.create(t, b.accounts[1].UPN, 2)
+	res, err := br.http.Get(b.url + "/broadcasts/" + bc.ID + "/live")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, []string{"progress"}, events(t, res.Body, 1))
+	b.c.Close() // as the dispatcher does before its server's Shutdown
+	_, err = io.Copy(io.Discard, res.Body)
+	require.NoError(t, err, "the stream ends")
+	require.Zero(t, b.c.Watching())
+	res, err = br.http.Get(b.url + "/broadcasts/" + bc.ID + "/live")
+	require.NoError(t, err)
+	readBody(t, res)
+	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "no new stream after Close")
+}
