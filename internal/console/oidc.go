@@ -160,6 +160,9 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := &session{Name: cl.PreferredUsername, DisplayName: cl.Name, Subject: idt.Subject, Tenant: cl.Tenant, Role: role, Roles: cl.Roles}
+	if old := c.cookies.get(r, "session"); old != "" {
+		_ = c.sessions.delete(r.Context(), old) // a new sign-in replaces the browser's session; it would expire anyway
+	}
 	id, err := c.sessions.create(r.Context(), s)
 	if err != nil {
 		c.unavailable(w, r, nil, err)
