@@ -16,9 +16,10 @@ build:
 demo: build
 	$(BIN)/demo $(DEMO_ARGS)
 
-## test: unit and integration tests (real NATS JetStream and Redis).
+## test: unit and integration tests (real NATS JetStream and Redis), and the console in chromium.
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) test-browser
 
 ## test-browser: the console in Debian's chromium (apt-get install chromium); fails without it.
 test-browser:
