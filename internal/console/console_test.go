@@ -72,9 +72,12 @@ func (b *bundle) browser(t *testing.T) *browser {
 
 // signIn signs in as account i, through the simulator's authorize page:
 // the page is read, and the form of that account submitted.
-func (br *browser) signIn(i int) *http.Response {
+func (br *browser) signIn(i int) *http.Response { return br.signInVia("/broadcasts", i) }
+
+// signInVia starts at path, which sends the browser to the identity provider.
+func (br *browser) signInVia(path string, i int) *http.Response {
 	t := br.t
-	res, err := br.http.Get(br.b.url + "/broadcasts")
+	res, err := br.http.Get(br.b.url + path)
 	require.NoError(t, err)
 	page := readBody(t, res)
 	require.Equal(t, http.StatusOK, res.StatusCode, page)
@@ -145,20 +148,34 @@ func TestSignInThroughTheSimulator(t *testing.T) {
 	}
 	require.NotNil(t, session, "a session cookie")
 
+	// Signing in again replaces the session: the old one ends.
+	res = br.signInVia("/signin", 1)
+	page = readBody(t, res)
+	require.Contains(t, page, `data-testid="role">author<`)
+	oldSession := func(value string) int {
+		req, _ := http.NewRequest(http.MethodGet, b.url+"/broadcasts", nil)
+		req.AddCookie(&http.Cookie{Name: "console_session", Value: value})
+		res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	require.Equal(t, http.StatusFound, oldSession(session.Value), "the first session ended")
+	for _, ck := range br.http.Jar.Cookies(u) {
+		if ck.Name == "console_session" {
+			session = ck
+		}
+	}
+	require.Equal(t, http.StatusOK, oldSession(session.Value))
+
 	// Sign-out needs the CSRF token, then ends the session for good.
 	res, _ = br.post("/signout", url.Values{})
 	require.Equal(t, http.StatusForbidden, res.StatusCode)
 	res, page = br.post("/signout", url.Values{"csrf": {csrfOf(t, page)}})
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, page, "You are signed out")
-	// The old cookie, replayed, is no session any more.
-	req, _ := http.NewRequest(http.MethodGet, b.url+"/broadcasts", nil)
-	req.AddCookie(&http.Cookie{Name: "console_session", Value: session.Value})
-	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	require.NoError(t, err)
-	res.Body.Close()
-	require.Equal(t, http.StatusFound, res.StatusCode)
-	require.True(t, strings.HasPrefix(res.Header.Get("Location"), "/signin?next="), res.Header.Get("Location"))
+	// The cookie, replayed, is no session any more.
+	require.Equal(t, http.StatusFound, oldSession(session.Value))
 }
 
 func TestSignInRefusals(t *testing.T) {
