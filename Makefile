@@ -4,7 +4,7 @@ BIN      := bin
 SERVICES := dispatcher installer sender teamsim demo bench chaos bcast
 DEMO_ARGS ?=
 
-.PHONY: all build demo test fuzz bench chaos vet fmt clean
+.PHONY: all build demo test test-browser screenshots fuzz bench chaos vet fmt clean
 
 all: build
 
@@ -16,9 +16,18 @@ build:
 demo: build
 	$(BIN)/demo $(DEMO_ARGS)
 
-## test: unit and integration tests (real NATS JetStream and Redis).
+## test: unit and integration tests (real NATS JetStream and Redis), and the console in chromium.
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) test-browser
+
+## test-browser: the console in Debian's chromium (apt-get install chromium); fails without it.
+test-browser:
+	$(GO) test -tags browser -count=1 -run TestBrowser ./internal/console/
+
+## screenshots: test-browser, writing its screenshots to docs/console/ (the README shows them).
+screenshots:
+	UPDATE_SCREENSHOTS=1 $(GO) test -tags browser -count=1 -run TestBrowser ./internal/console/
 
 ## fuzz: each fuzz target for FUZZTIME (their seed corpora also run in `make test`).
 ## A failing input is written to the package's testdata/fuzz/<target>/: commit it with the fix.
@@ -50,6 +59,7 @@ chaos: build
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags browser ./internal/console/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -39,6 +39,7 @@ func run() int {
 	flag.Float64Var(&o.Pace, "pace", 1, "share of the simulator's limits the services are configured at (TENANT_RPS, GRAPH_RPS)")
 	flag.BoolVar(&o.Unlimited, "unlimited", false, "no limits in the simulator (raw pipeline speed)")
 	flag.BoolVar(&o.Warm, "warm", false, "send a warm-up broadcast first (fills the conversation cache), then measure a second one")
+	flag.BoolVar(&o.Serve, "serve", false, "after the run, keep everything running until Ctrl-C: sign in to the console and try it")
 	flag.Parse()
 	o.NoLatency = o.Latency == 0
 	o.Progress = term.IsTerminal(int(os.Stdout.Fd()))

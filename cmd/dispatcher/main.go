@@ -18,6 +18,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/bot"
 	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/config"
+	"github.com/broadcast-dev/broadcast/internal/console"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/metrics"
@@ -44,6 +45,10 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 	if err != nil {
 		return err
 	}
+	con, conSrv, err := consoleServer(cfg, env, handler)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -63,10 +68,19 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 		}()
 	}
 
+	conServed := make(chan error, 1)
+	if conSrv != nil {
+		go func() {
+			env.Log.Info("console listening", zap.String("addr", cfg.Console.Addr), zap.String("url", cfg.Console.URL))
+			conServed <- conSrv.ListenAndServe()
+		}()
+	}
+
 	select {
 	case <-ctx.Done():
 	case err = <-served: // could not listen
 	case err = <-botServed:
+	case err = <-conServed:
 	}
 	// Shutdown: the expansions stop at once (each resumes from its saved
 	// cursor, here or in another dispatcher); requests in flight get
@@ -77,6 +91,12 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil {
 		env.Log.Warn("http shutdown: requests cut short", zap.Error(serr))
+	}
+	if conSrv != nil {
+		con.Close() // ends the live streams, which Shutdown would wait for
+		if serr := conSrv.Shutdown(sctx); serr != nil {
+			env.Log.Warn("console shutdown: requests cut short", zap.Error(serr))
+		}
 	}
 	if botSrv != nil {
 		if serr := botSrv.Shutdown(sctx); serr != nil {
@@ -116,6 +136,21 @@ func botServer(cfg config.Dispatcher, env *service.Env) (*http.Server, error) {
 	}
 	h := bot.New(bcfg, v, env.Store, env.Log.Named("bot"))
 	return bot.NewHTTPServer(cfg.Bot.Addr, h), nil
+}
+
+// consoleServer returns the web console and its server, or nils when
+// CONSOLE_ADDR is not set.
+func consoleServer(cfg config.Dispatcher, env *service.Env, a *api.Server) (*console.Console, *http.Server, error) {
+	k := cfg.Console
+	if k.Addr == "" {
+		return nil, nil, nil
+	}
+	c, err := console.New(console.Config{PublicURL: k.URL, Issuer: k.Issuer, ClientID: k.ClientID, ClientSecret: k.ClientSecret,
+		InsecureCookies: k.InsecureCookies, SessionTTL: k.SessionTTL, Tenant: cfg.Tenants[0]}, a, env.Store, env.Log.Named("console"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, console.NewHTTPServer(k.Addr, c), nil
 }
 
 // httpGrace bounds the requests in flight at shutdown, expandGrace the

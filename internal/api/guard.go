@@ -63,9 +63,12 @@ func (s *Server) guard(pattern string, ru rule, h http.Handler) http.Handler {
 	})
 }
 
-// authenticate returns the key the request carries, or answers 401. route
-// names the request's route in the log.
+// authenticate returns the user ServeAs signed in, else the key the
+// request carries, or answers 401. route names the request's route in the log.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, route string) (auth.Principal, bool) {
+	if p, ok := signedIn(r); ok {
+		return p, true
+	}
 	token, err := auth.BearerToken(r.Header.Values("Authorization"))
 	var p auth.Principal
 	if err == nil {

@@ -16,8 +16,8 @@ type Approval struct {
 	// Notify (APPROVAL_NOTIFY) are the Entra object ids, comma separated,
 	// of the approvers the bot tells in Teams of each broadcast waiting.
 	Notify []string
-	// ConsoleURL (CONSOLE_URL) is the console's base URL, which the
-	// approval request's button links to; empty: no button.
+	// ConsoleURL is the console's base URL (Console.URL), which the
+	// approval request's button links to; empty (no console): no button.
 	ConsoleURL string
 }
 
@@ -37,9 +37,6 @@ func (r *reader) approval() Approval {
 		default:
 			a.Notify = append(a.Notify, id)
 		}
-	}
-	if r.str("CONSOLE_URL", "") != "" {
-		a.ConsoleURL = r.url("CONSOLE_URL", "")
 	}
 	if len(a.Notify) > 0 && a.Policy == (broadcast.ApprovalPolicy{}) {
 		r.errs = append(r.errs, fmt.Errorf("APPROVAL_NOTIFY: approvers to tell, but APPROVAL_REQUIRED holds nothing back: set it, or leave APPROVAL_NOTIFY empty"))

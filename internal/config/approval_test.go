@@ -20,6 +20,7 @@ func TestApprovalPolicyIsRead(t *testing.T) {
 	d, err := LoadDispatcher(env(withVars(map[string]string{
 		"APPROVAL_REQUIRED": " all-users, audience-over:500 ",
 		"APPROVAL_NOTIFY":   "AAAAAAAA-0000-0000-0000-0000000000A1, aaaaaaaa-0000-0000-0000-0000000000a2",
+		"CONSOLE_ADDR":      "127.0.0.1:8090",
 		"CONSOLE_URL":       "https://broadcast.contoso.com/console",
 	})))
 	require.NoError(t, err)
@@ -45,7 +46,7 @@ func TestApprovalErrorsNameTheVariable(t *testing.T) {
 		"negative N":        {map[string]string{"APPROVAL_REQUIRED": "all-users,audience-over:-3"}, "APPROVAL_REQUIRED"},
 		"approver not GUID": {map[string]string{"APPROVAL_REQUIRED": "always", "APPROVAL_NOTIFY": "alice@contoso.com"}, `APPROVAL_NOTIFY: "alice@contoso.com" is not an Entra object id`},
 		"notify, no policy": {map[string]string{"APPROVAL_NOTIFY": "aaaaaaaa-0000-0000-0000-0000000000a1"}, "APPROVAL_NOTIFY: approvers to tell, but APPROVAL_REQUIRED holds nothing back"},
-		"console not URL":   {map[string]string{"CONSOLE_URL": "console.local"}, `CONSOLE_URL: "console.local" is not an http(s) URL`},
+		"console not URL":   {map[string]string{"CONSOLE_ADDR": "127.0.0.1:8090", "CONSOLE_URL": "console.local"}, `CONSOLE_URL: "console.local" is not an http(s) URL`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := LoadDispatcher(env(withVars(c.vars)))

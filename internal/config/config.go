@@ -77,6 +77,7 @@ type Dispatcher struct {
 	AuditMaxEntries int
 	Bot             BotEndpoint
 	Approval        Approval
+	Console         Console
 }
 
 // BotEndpoint configures the bot's messaging endpoint (POST /api/messages),
@@ -368,7 +369,10 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	if c.Bot.AutoReply != "" {
 		c.Bot.ServiceURL = r.serviceURL(c.Bot.ServiceHosts)
 	}
+	c.Console = r.console(c.Common)
 	c.Approval = r.approval()
+	// The approval request's button opens the broadcast in the console.
+	c.Approval.ConsoleURL = c.Console.URL
 	return c, r.err()
 }
 
@@ -402,14 +406,14 @@ func (c Common) Shared() Common { return c }
 
 // Fields is the loggable view of the dispatcher's configuration.
 func (c Dispatcher) Fields() []zap.Field {
-	return append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("http_addr", c.HTTPAddr),
+	f := append(c.Common.Fields(), zap.String("graph_url", c.GraphURL), zap.String("http_addr", c.HTTPAddr),
 		zap.Float64("graph_rps", c.GraphRPS), zap.Strings("api_keys", keyNames(c.APIKeys)), zap.Int("audit_max_entries", c.AuditMaxEntries),
 		zap.String("bot_addr", c.Bot.Addr),
 		zap.String("bot_openid_metadata_url", c.Bot.OpenIDMetadataURL), zap.String("bot_jwks_url", c.Bot.JWKSURL),
 		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts),
 		zap.Bool("bot_auto_reply", c.Bot.AutoReply != ""), zap.String("bot_service_url", c.Bot.ServiceURL),
-		zap.Stringer("approval_required", c.Approval.Policy), zap.Strings("approval_notify", c.Approval.Notify),
-		zap.String("console_url", c.Approval.ConsoleURL))
+		zap.Stringer("approval_required", c.Approval.Policy), zap.Strings("approval_notify", c.Approval.Notify))
+	return append(f, c.Console.Fields()...)
 }
 
 // Fields is the loggable view of the installer's configuration.

@@ -227,3 +227,36 @@ func TestServiceURLMustBeAnAllowedHost(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1500*time.Millisecond, i.ConversationWait)
 }
+
+func TestConsoleConfig(t *testing.T) {
+	base := map[string]string{"TENANT_ID": "11111111-2222-3333-4444-555555555555", "BOT_APP_ID": "app", "BOT_APP_PASSWORD": "pw",
+		"API_KEYS": "ops admin sha256:" + strings.Repeat("ab", 32), "LOGIN_URL": "http://sim/login"}
+	load := func(extra map[string]string) (Dispatcher, error) {
+		env := map[string]string{}
+		for k, v := range base {
+			env[k] = v
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+		return LoadDispatcher(func(k string) string { return env[k] })
+	}
+	c, err := load(nil)
+	require.NoError(t, err)
+	require.Empty(t, c.Console.Addr, "no console unless CONSOLE_ADDR")
+
+	c, err = load(map[string]string{"CONSOLE_ADDR": "127.0.0.1:8090", "CONSOLE_INSECURE_COOKIES": "true"})
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:8090", c.Console.URL)
+	require.Equal(t, "http://sim/login/11111111-2222-3333-4444-555555555555/v2.0", c.Console.Issuer)
+	require.Equal(t, "app", c.Console.ClientID)
+	require.Equal(t, "pw", c.Console.ClientSecret)
+	for _, f := range c.Fields() {
+		require.NotEqual(t, "pw", f.String, f.Key)
+	}
+
+	_, err = load(map[string]string{"CONSOLE_ADDR": "127.0.0.1:8090"})
+	require.ErrorContains(t, err, "CONSOLE_INSECURE_COOKIES=true")
+	_, err = load(map[string]string{"CONSOLE_ADDR": "127.0.0.1:8090", "CONSOLE_URL": "https://console.example", "CONSOLE_INSECURE_COOKIES": "maybe"})
+	require.ErrorContains(t, err, "CONSOLE_INSECURE_COOKIES: want true or false")
+}

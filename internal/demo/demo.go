@@ -58,6 +58,9 @@ type Options struct {
 	Senders   int     // sender processes (default 1)
 	Pace      float64 // share of the simulator's limits the services are configured at (default 1: TENANT_RPS = the limit)
 	Unlimited bool    // the simulator enforces no limit; the services pace at 1,000,000/s
+	// Serve keeps everything running after the run until ctx ends (Ctrl-C),
+	// so that a person can sign in to the console and try it.
+	Serve bool
 	// Warm sends a first broadcast to fill the conversation cache, then
 	// measures a second. With NotInstalled, the first goes only to the users
 	// who have the app, so the second still installs it for the others.
@@ -173,6 +176,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.o.Serve {
+		fmt.Fprintf(e.o.Out, "broadcast done; serving until Ctrl-C: the console at %s, the API at %s\n", e.ConsoleURL, e.api.base)
+		<-ctx.Done()
+	}
 	// The services drain and exit 0 on SIGTERM, and logged no secret.
 	res.Problems = append(res.Problems, e.StopServices()...)
 	return res, nil
@@ -183,6 +190,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 type Env struct {
 	*run
 	stops []func() // in the order to call them
+	// ConsoleURL is where the dispatcher serves the web console.
+	ConsoleURL string
 
 	mu     sync.Mutex
 	killed map[string]*child // by name, until restarted
@@ -254,6 +263,10 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	consoleAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	// The demo mints an admin key; the dispatcher gets its hash only.
 	apiClient, keyLine, err := newClient(apiAddr)
 	if err != nil {
@@ -267,6 +280,8 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		"HTTP_ADDR=" + apiAddr, "API_KEYS=" + keyLine,
 		"BOT_ADDR=" + botAddr, "BOT_OPENID_METADATA_URL=" + simURL + teamsim.BotOpenIDMetadataPath,
 		"BOT_JWKS_URL=" + simURL + teamsim.BotJWKSPath, "BOT_SERVICE_HOSTS=127.0.0.1", "INSTALL_CONVERSATION_WAIT=1500ms",
+		// The web console, signing in through the simulator, over http on this machine only.
+		"CONSOLE_ADDR=" + consoleAddr, "CONSOLE_INSECURE_COOKIES=true",
 	}
 	procs := newProcesses(o.BinDir, work, append(env, o.Env...), o.Log)
 	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int), api: apiClient}
@@ -279,7 +294,25 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		return nil, err
 	}
 	printMetrics(o.Out, procs)
+	e.ConsoleURL = "http://" + consoleAddr
+	printConsole(o.Out, e.ConsoleURL, sim.IdPAccounts(tenants[0]))
 	return e, nil
+}
+
+// printConsole says where the console is and whom to sign in as.
+func printConsole(out io.Writer, url string, accounts []teamsim.IdPAccount) {
+	fmt.Fprintf(out, "console at %s: sign in through the simulator as", url)
+	for i, a := range accounts {
+		if len(a.Roles) == 0 {
+			continue
+		}
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(out, "%s %s (%s)", sep, a.UPN, strings.Join(a.Roles, ", "))
+	}
+	fmt.Fprintln(out)
 }
 
 // StopServices asks every service to shut down (SIGTERM), and returns a

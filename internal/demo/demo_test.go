@@ -29,6 +29,8 @@ func TestDemoMatchesLedger(t *testing.T) {
 	demo.Print(&buf, res)
 	t.Log(buf.String())
 	require.Empty(t, res.Problems)
+	require.Contains(t, buf.String(), "console at http://127.0.0.1:", "the demo says where its console is")
+	require.Contains(t, buf.String(), "(admin)", "and whom to sign in as")
 	require.EqualValues(t, res.Expected.Deliverable, res.Broadcast.Counts.Sent)
 	require.Positive(t, res.Expected.Blocked)
 	require.Positive(t, res.Ledger.Installs, "some users had the app installed")

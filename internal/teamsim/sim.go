@@ -41,6 +41,7 @@ type Sim struct {
 	activitySeq atomic.Int64 // activity ids: epoch milliseconds, then counting up
 
 	botKey botKey                 // signs the activities posted to the bot
+	idp    idp                    // the console's identity provider (idp.go)
 	poster *botPoster             // nil without Config.BotEndpoint
 	base   atomic.Pointer[string] // the base URL clients last reached the simulator at
 
@@ -125,7 +126,7 @@ func (s *Sim) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 func (s *Sim) routes() {
 	m := http.NewServeMux()
-	m.HandleFunc("POST /login/{tenant}/oauth2/v2.0/token", s.handleToken)
+	m.HandleFunc("POST /login/{tenant}/oauth2/v2.0/token", s.handleTokenGrant) // idp.go: authorization codes
 
 	m.HandleFunc("GET /graph/v1.0/users", s.handleUsers)
 	m.HandleFunc("GET /graph/v1.0/users/delta", s.handleUsersDelta)
@@ -148,6 +149,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("GET "+BotOpenIDMetadataPath, s.handleBotMetadata)
 	m.HandleFunc("GET "+BotJWKSPath, s.handleBotKeys)
 
+	s.idpRoutes(m)
 	s.controlRoutes(m)
 	s.directoryControlRoutes(m)
 	s.mux = m

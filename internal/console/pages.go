@@ -1,0 +1,280 @@
+package console
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+
+	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/api"
+	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
+)
+
+// view is what the layout renders: the signed-in user, the page's title
+// and its data.
+type view struct {
+	Session *session
+	Title   string
+	Nav     string
+	Data    any
+}
+
+type errorPage struct {
+	Title, Message string
+	Status         int
+	// SignIn offers a sign-in link.
+	SignIn bool
+}
+
+// titles of the pages whose title does not depend on their data.
+var titles = map[string]string{"broadcasts": "Broadcasts", "unreachable": "Unreachable users", "audit": "Audit log",
+	"signedout": "Signed out", "compose": "New broadcast", "cancel": "Cancel the broadcast", "broadcast": "Broadcast"}
+
+// page renders page name with data: the whole page, buffered, so that a
+// template error is a clean 500.
+func (c *Console) page(w http.ResponseWriter, r *http.Request, s *session, status int, name string, data any) {
+	v := view{Session: s, Title: titles[name], Nav: name, Data: data}
+	if e, ok := data.(errorPage); ok {
+		v.Title = e.Title
+	}
+	var buf bytes.Buffer
+	if err := c.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		c.log.Error("console page not rendered", zap.String("page", name), zap.Error(err))
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// apiFailed renders what the API answered.
+func (c *Console) apiFailed(w http.ResponseWriter, r *http.Request, s *session, e *apiError) {
+	title := map[int]string{http.StatusForbidden: "Not allowed", http.StatusNotFound: "Not found",
+		http.StatusConflict: "Not possible now", http.StatusServiceUnavailable: "Unavailable"}[e.Status]
+	if title == "" {
+		title = "Request refused"
+	}
+	c.page(w, r, s, e.Status, "error", errorPage{Title: title, Message: e.Message, Status: e.Status})
+}
+
+// pageURL is path with q, the cursor set to cursor.
+func pageURL(path string, q url.Values, cursor string) string {
+	q2 := url.Values{}
+	for k, v := range q {
+		q2[k] = v
+	}
+	q2.Set("cursor", cursor)
+	return path + "?" + q2.Encode()
+}
+
+// filters copies the given query parameters of r that are set.
+func filters(r *http.Request, names ...string) url.Values {
+	q := url.Values{}
+	for _, n := range names {
+		if v := r.URL.Query().Get(n); v != "" {
+			q.Set(n, v)
+		}
+	}
+	return q
+}
+
+type broadcastsData struct {
+	Statuses  []broadcast.Status
+	Status    string
+	Problem   string // the API's problem with the filter
+	Page      api.BroadcastsPage
+	NextURL   string
+	CanAuthor bool
+}
+
+func (c *Console) broadcasts(w http.ResponseWriter, r *http.Request, s *session) {
+	q := filters(r, "status", "cursor")
+	q.Set("kind", string(broadcast.KindBroadcast))
+	q.Set("limit", "50")
+	d := broadcastsData{Statuses: api.ListStatuses, Status: q.Get("status")}
+	if e := c.call(r, s, http.MethodGet, "/v1/broadcasts", q, nil, "", &d.Page); e != nil {
+		if e.Status != http.StatusBadRequest {
+			c.apiFailed(w, r, s, e)
+			return
+		}
+		d.Problem = e.Message
+		c.page(w, r, s, http.StatusBadRequest, "broadcasts", d)
+		return
+	}
+	if d.Page.NextCursor != "" {
+		d.NextURL = pageURL("/broadcasts", filters(r, "status"), d.Page.NextCursor)
+	}
+	c.page(w, r, s, http.StatusOK, "broadcasts", d)
+}
+
+type broadcastData struct {
+	B          broadcast.Broadcast
+	Live       progress
+	State      string
+	Problem    string
+	Recipients []api.RecipientRow
+	NextURL    string
+	ExportURL  string
+	CanCancel  bool
+	Notice     string
+}
+
+// broadcastFor reads broadcast {id} through the API.
+func (c *Console) broadcastFor(r *http.Request, s *session) (*broadcast.Broadcast, *apiError) {
+	var b broadcast.Broadcast
+	if e := c.call(r, s, http.MethodGet, "/v1/broadcasts/"+r.PathValue("id"), nil, nil, "", &b); e != nil {
+		return nil, e
+	}
+	return &b, nil
+}
+
+// mayCancel reports whether the API's policy lets s cancel b, and
+// whether b can still be canceled: the page offers the button only then.
+func mayCancel(s *session, b *broadcast.Broadcast) bool {
+	least, own, _ := api.Policy("POST /v1/broadcasts/{id}/cancel")
+	if !s.Role.Allows(least) || (own && !s.Role.Allows(auth.Admin) && b.CreatedBy != s.Name) {
+		return false
+	}
+	return b.CompletedAt == nil && b.Status != broadcast.StatusCanceling && b.Status != broadcast.StatusCanceled
+}
+
+func (c *Console) broadcast(w http.ResponseWriter, r *http.Request, s *session) {
+	b, e := c.broadcastFor(r, s)
+	if e != nil {
+		c.apiFailed(w, r, s, e)
+		return
+	}
+	d := broadcastData{B: *b, State: r.URL.Query().Get("state"), CanCancel: mayCancel(s, b)}
+	d.Live, _ = progressOf(b, b.CreatedAt, nil)
+	if r.URL.Query().Get("notice") == "canceled" {
+		d.Notice = "The broadcast is canceled: recipients not yet sent are being stopped."
+	}
+	q := filters(r, "state", "cursor")
+	q.Set("limit", "50")
+	var rp api.RecipientsPage
+	status := http.StatusOK
+	if e := c.call(r, s, http.MethodGet, "/v1/broadcasts/"+b.ID+"/recipients", q, nil, "", &rp); e != nil {
+		if e.Status != http.StatusBadRequest {
+			c.apiFailed(w, r, s, e)
+			return
+		}
+		d.Problem, status = e.Message, http.StatusBadRequest
+	}
+	d.Recipients = rp.Recipients
+	if rp.NextCursor != "" {
+		d.NextURL = pageURL("/broadcasts/"+b.ID, filters(r, "state"), rp.NextCursor)
+	}
+	d.ExportURL = "/broadcasts/" + b.ID + "/export"
+	if d.State != "" && d.Problem == "" {
+		d.ExportURL += "?state=" + url.QueryEscape(d.State)
+	}
+	c.page(w, r, s, status, "broadcast", d)
+}
+
+// export streams the API's CSV export, as the user.
+func (c *Console) export(w http.ResponseWriter, r *http.Request, s *session) {
+	c.proxy(w, r, s, "/v1/broadcasts/"+r.PathValue("id")+"/export", filters(r, "state"))
+}
+
+// proxy serves the API's answer to path as the user, streamed as it is
+// written (the CSV exports).
+func (c *Console) proxy(w http.ResponseWriter, r *http.Request, s *session, path string, q url.Values) {
+	r2 := r.Clone(r.Context())
+	r2.URL = &url.URL{Path: path, RawQuery: q.Encode()}
+	r2.RequestURI = ""
+	c.api.ServeAs(w, r2, s.principal())
+}
+
+type cancelData struct {
+	B broadcast.Broadcast
+	// Affected are the recipients a cancel stops; Sent already got it.
+	Affected, Sent int64
+	// NotStarted: no recipient is known yet (scheduled, or expanding).
+	NotStarted bool
+	CSRF       string
+}
+
+func (c *Console) confirmCancel(w http.ResponseWriter, r *http.Request, s *session) {
+	b, e := c.broadcastFor(r, s)
+	if e != nil {
+		c.apiFailed(w, r, s, e)
+		return
+	}
+	if !mayCancel(s, b) {
+		c.page(w, r, s, http.StatusConflict, "error", errorPage{Title: "Not possible now",
+			Message: "You cannot cancel this broadcast: it has ended, or it is not yours to cancel."})
+		return
+	}
+	d := cancelData{B: *b, Sent: b.Counts.Sent, CSRF: s.CSRF}
+	d.Affected = b.Counts.Total - b.Counts.Done()
+	if b.AudienceSize != nil {
+		d.Affected = *b.AudienceSize - b.Counts.Done()
+	} else if b.Status == broadcast.StatusScheduled || b.Status == broadcast.StatusExpanding {
+		d.NotStarted = true
+	}
+	c.page(w, r, s, http.StatusOK, "cancel", d)
+}
+
+// cancel cancels through the API (its policy, its audit entry).
+func (c *Console) cancel(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	if e := c.call(r, s, http.MethodPost, "/v1/broadcasts/"+id+"/cancel", nil, nil, "", nil); e != nil {
+		c.apiFailed(w, r, s, e)
+		return
+	}
+	http.Redirect(w, r, "/broadcasts/"+url.PathEscape(id)+"?notice=canceled", http.StatusSeeOther)
+}
+
+type unreachableData struct {
+	Tenant  string
+	Page    api.UnreachablePage
+	NextURL string
+}
+
+func (c *Console) unreachable(w http.ResponseWriter, r *http.Request, s *session) {
+	path := "/v1/tenants/" + url.PathEscape(c.cfg.Tenant) + "/unreachable"
+	if r.URL.Query().Get("format") == "csv" {
+		c.proxy(w, r, s, path, url.Values{"format": {"csv"}})
+		return
+	}
+	q := filters(r, "cursor")
+	q.Set("limit", "50")
+	d := unreachableData{Tenant: c.cfg.Tenant}
+	if e := c.call(r, s, http.MethodGet, path, q, nil, "", &d.Page); e != nil {
+		c.apiFailed(w, r, s, e)
+		return
+	}
+	if d.Page.NextCursor != "" {
+		d.NextURL = pageURL("/unreachable", nil, d.Page.NextCursor)
+	}
+	c.page(w, r, s, http.StatusOK, "unreachable", d)
+}
+
+type auditData struct {
+	Actor, BroadcastID string
+	Problem            string
+	Page               api.AuditPage
+	NextURL            string
+}
+
+func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {
+	q := filters(r, "actor", "broadcastId", "cursor")
+	q.Set("limit", "50")
+	d := auditData{Actor: q.Get("actor"), BroadcastID: q.Get("broadcastId")}
+	status := http.StatusOK
+	if e := c.call(r, s, http.MethodGet, "/v1/audit", q, nil, "", &d.Page); e != nil {
+		if e.Status != http.StatusBadRequest {
+			c.apiFailed(w, r, s, e)
+			return
+		}
+		d.Problem, status = e.Message, http.StatusBadRequest
+	}
+	if d.Page.NextCursor != "" {
+		d.NextURL = pageURL("/audit", filters(r, "actor", "broadcastId"), d.Page.NextCursor)
+	}
+	c.page(w, r, s, status, "audit", d)
+}
