@@ -59,19 +59,12 @@ type claims struct {
 }
 
 // roleOf maps the values of the roles claim to the API's role: the
-// highest of viewer, author and admin named. approver is known but gives
-// only viewer until approvals exist. ok is false when no value is a role.
+// highest of viewer, author, approver and admin named. ok is false when no
+// value is a role.
 func roleOf(values []string) (r auth.Role, ok bool) {
 	for _, v := range values {
-		var got auth.Role
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "viewer", "approver":
-			got = auth.Viewer
-		case "author":
-			got = auth.Author
-		case "admin":
-			got = auth.Admin
-		default:
+		got, err := auth.ParseRole(strings.ToLower(strings.TrimSpace(v)))
+		if err != nil {
 			continue
 		}
 		r, ok = max(r, got), true
