@@ -1,10 +1,10 @@
 # broadcast: see README.md.
 GO       ?= go
 BIN      := bin
-SERVICES := dispatcher installer sender teamsim demo bench chaos bcast
+SERVICES := dispatcher installer sender teamsim demo bench chaos bcast apppackage
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-browser screenshots fuzz bench chaos vet fmt clean
+.PHONY: all build demo test test-browser screenshots fuzz bench chaos vet fmt clean app-package
 
 all: build
 
@@ -15,6 +15,11 @@ build:
 ## demo: the whole pipeline on this machine against the Teams/Graph simulator.
 demo: build
 	$(BIN)/demo $(DEMO_ARGS)
+
+## app-package: the Teams app package an admin uploads (TEAMS_APP_ID, BOT_APP_ID, APP_*; see docs/OPERATIONS.md).
+APP_PACKAGE ?= $(BIN)/broadcast.zip
+app-package: build
+	$(BIN)/apppackage -out $(APP_PACKAGE)
 
 ## test: unit and integration tests (real NATS JetStream and Redis), and the console in chromium.
 test: vet

@@ -19,7 +19,7 @@ func main() {
 	exe, _ := os.Executable()
 	out := flag.String("out", "", "where to write the report, - for standard output (default docs/BENCHMARKS.md; with -run, standard output)")
 	quick := flag.Bool("quick", false, "small runs, for a smoke test of the benchmark itself")
-	pattern := flag.String("run", "", "run only the scenarios whose id (B1…B6, demo) matches this regular expression")
+	pattern := flag.String("run", "", "run only the scenarios whose id (F1, F2, B1…B6, C1, E1, E2, demo) matches this regular expression")
 	bin := flag.String("bin", filepath.Dir(exe), "directory of the service binaries")
 	flag.Parse()
 	if *out == "" {

@@ -40,6 +40,18 @@ func run() int {
 	flag.BoolVar(&o.Unlimited, "unlimited", false, "no limits in the simulator (raw pipeline speed)")
 	flag.BoolVar(&o.Warm, "warm", false, "send a warm-up broadcast first (fills the conversation cache), then measure a second one")
 	flag.BoolVar(&o.Serve, "serve", false, "after the run, keep everything running until Ctrl-C: sign in to the console and try it")
+	e := &o.Engagement
+	flag.Float64Var(&e.Read, "read", 0.8, "share of the messages delivered that users read (0: users do nothing)")
+	flag.Float64Var(&e.ReceiptsOn, "receipts-on", 0.9, "share of users whose read receipts are on")
+	flag.Float64Var(&e.Acknowledge, "acknowledge", 0.6, "share of the messages read whose acknowledge button users click")
+	flag.Float64Var(&e.React, "react", 0.1, "share of the messages read users react to")
+	flag.Float64Var(&e.Reply, "reply", 0.02, "share of the messages read users answer")
+	flag.Float64Var(&e.Duplicate, "duplicate", 0.05, "share of receipts, reactions and replies the simulator posts twice, as Teams may")
+	e.ReadDelay, e.ActionDelay = teamsim.Delay{Mean: 5 * time.Second}, teamsim.Delay{Max: 5 * time.Second}
+	flag.Func("read-delay", "delay from delivery to read: 30s, 1s..30s or exp:5s (default exp:5s)", func(v string) (err error) {
+		e.ReadDelay, err = teamsim.ParseDelay(v)
+		return err
+	})
 	flag.Parse()
 	o.NoLatency = o.Latency == 0
 	o.Progress = term.IsTerminal(int(os.Stdout.Fd()))

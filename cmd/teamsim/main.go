@@ -42,7 +42,7 @@ type options struct {
 	sim                  teamsim.Config
 	addr                 string
 	logLevel, logFormat  string
-	tenants              string
+	tenants, timeZones   string
 	latency, jitter, ttl time.Duration
 }
 
@@ -85,7 +85,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		zap.Duration("chat_ready_jitter", o.sim.ChatReadyJitter), zap.Duration("token_ttl", o.sim.TokenTTL),
 		zap.Int64("seed", o.sim.Seed), zap.String("bot_app_id", o.sim.BotAppID),
 		zap.String("bot_app_password", "***"), zap.String("teams_app_id", o.sim.TeamsAppID),
-		zap.String("bot_endpoint", o.sim.BotEndpoint), zap.String("public_url", base))
+		zap.String("bot_endpoint", o.sim.BotEndpoint), zap.String("public_url", base),
+		zap.Float64("read", o.sim.Engagement.Read), zap.Stringer("read_delay", o.sim.Engagement.ReadDelay),
+		zap.Float64("receipts_on", o.sim.Engagement.ReceiptsOn), zap.Float64("acknowledge", o.sim.Engagement.Acknowledge),
+		zap.Float64("react", o.sim.Engagement.React), zap.Float64("reply", o.sim.Engagement.Reply),
+		zap.Stringer("action_delay", o.sim.Engagement.ActionDelay), zap.Strings("time_zones", o.sim.TimeZones))
 	fmt.Fprintf(stdout, "LOGIN_URL=%s/login\nGRAPH_URL=%s/graph/v1.0\nBOT_SERVICE_URL=%s/connector/\n", base, base, base)
 	fmt.Fprintf(stdout, "BOT_OPENID_METADATA_URL=%s%s\nBOT_JWKS_URL=%s%s\nBOT_SERVICE_HOSTS=%s\n# control: %s/_sim/ledger\n",
 		base, teamsim.BotOpenIDMetadataPath, base, teamsim.BotJWKSPath, hosts, base)
@@ -113,7 +117,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	l := sim.Ledger()
 	log.Info("stopped", zap.Int64("deliveries", l.Deliveries), zap.Int64("delivered_users", l.DeliveredUsers),
 		zap.Int64("duplicates", l.Duplicates), zap.Int64("throttled", l.Throttled),
-		zap.Int64("retry_after_violations", l.RetryAfterViolations))
+		zap.Int64("retry_after_violations", l.RetryAfterViolations), zap.Int64("reads", l.Engagement.Reads),
+		zap.Int64("receipts", l.Engagement.Receipts), zap.Int64("invokes_valid", l.Engagement.InvokesValid),
+		zap.Int64("invokes_invalid", l.Engagement.InvokesInvalid), zap.Int64("invokes_late", l.Engagement.InvokesLate))
 	return 0
 }
 
@@ -148,6 +154,20 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 	fs.StringVar(&o.sim.TeamsAppID, "teams-app-id", env.str("TEAMS_APP_ID", ""), "the Teams app's manifest id (TEAMS_APP_ID)")
 	fs.StringVar(&o.sim.BotEndpoint, "bot-endpoint", env.str("SIM_BOT_ENDPOINT", ""), "the bot's messaging endpoint, e.g. http://127.0.0.1:3978/api/messages: installs and uninstalls are posted there as Teams does (SIM_BOT_ENDPOINT)")
 	fs.StringVar(&o.sim.PublicURL, "public-url", env.str("SIM_PUBLIC_URL", ""), "the base URL the services reach the simulator at, e.g. http://teamsim:8090 in a container network: the activities' serviceUrl, the metadata's jwks_uri and the URLs printed; default: the listen address (SIM_PUBLIC_URL)")
+	e := &o.sim.Engagement
+	fs.Float64Var(&e.Read, "read", env.float("SIM_READ", 0), "share of delivered messages their user reads; 0 = users do nothing (SIM_READ)")
+	e.ReadDelay = env.delay("SIM_READ_DELAY", teamsim.Delay{Mean: 20 * time.Second})
+	fs.Var(delayFlag{&e.ReadDelay}, "read-delay", "delay from delivery to read: 30s, 1s..30s (uniform) or exp:20s (exponential mean) (SIM_READ_DELAY)")
+	fs.Float64Var(&e.ReceiptsOn, "receipts-on", env.float("SIM_RECEIPTS_ON", 0), "share of users whose read receipts are on: only their reads are posted (SIM_RECEIPTS_ON)")
+	fs.Float64Var(&e.Acknowledge, "acknowledge", env.float("SIM_ACKNOWLEDGE", 0), "share of messages read whose card's Action.Execute the user clicks (SIM_ACKNOWLEDGE)")
+	fs.Float64Var(&e.React, "react", env.float("SIM_REACT", 0), "share of messages read the user reacts to (SIM_REACT)")
+	fs.Float64Var(&e.Reply, "reply", env.float("SIM_REPLY", 0), "share of messages read the user answers (SIM_REPLY)")
+	fs.Float64Var(&e.Duplicate, "duplicate", env.float("SIM_DUPLICATE", 0), "share of receipts, reactions and replies posted twice, the same activity, as Teams may (SIM_DUPLICATE)")
+	e.ActionDelay = env.delay("SIM_ACTION_DELAY", teamsim.Delay{Max: 10 * time.Second})
+	fs.Var(delayFlag{&e.ActionDelay}, "action-delay", "delay from read to a click, reaction or reply (SIM_ACTION_DELAY)")
+	fs.DurationVar(&e.InvokeDeadline, "invoke-deadline", env.duration("SIM_INVOKE_DEADLINE", teamsim.DefaultInvokeDeadline), "an invoke answered later is late, as Teams gives up (SIM_INVOKE_DEADLINE)")
+	fs.IntVar(&e.Concurrency, "engage-concurrency", env.int("SIM_ENGAGE_CONCURRENCY", 16), "engagement posts in flight at most (SIM_ENGAGE_CONCURRENCY)")
+	fs.StringVar(&o.timeZones, "time-zones", env.str("SIM_TIME_ZONES", strings.Join(teamsim.DefaultTimeZones, ",")), "mailbox time zones given to users, comma-separated; an empty entry is a user without one (SIM_TIME_ZONES)")
 	fs.StringVar(&o.logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&o.logFormat, "log-format", env.str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -165,6 +185,10 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 		}
 	}
 	o.sim.Latency, o.sim.LatencyJitter, o.sim.TokenTTL = o.latency, o.jitter, o.ttl
+	o.sim.TimeZones = strings.Split(o.timeZones, ",")
+	for i, z := range o.sim.TimeZones {
+		o.sim.TimeZones[i] = strings.TrimSpace(z)
+	}
 	var missing []string
 	for name, v := range map[string]string{"BOT_APP_ID (-bot-app-id)": o.sim.BotAppID,
 		"BOT_APP_PASSWORD (-bot-app-password)": o.sim.BotAppPassword, "TEAMS_APP_ID (-teams-app-id)": o.sim.TeamsAppID} {
@@ -239,6 +263,24 @@ func (e *envReader) duration(name string, def time.Duration) time.Duration {
 	})
 	return def
 }
+
+// delay reads a teamsim.Delay ("30s", "1s..30s", "exp:20s").
+func (e *envReader) delay(name string, def teamsim.Delay) teamsim.Delay {
+	e.parsed(name, func(v string) (err error) { def, err = teamsim.ParseDelay(v); return err })
+	return def
+}
+
+// delayFlag is a flag of a teamsim.Delay.
+type delayFlag struct{ d *teamsim.Delay }
+
+func (f delayFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f delayFlag) Set(v string) (err error) { *f.d, err = teamsim.ParseDelay(v); return err }
 
 // advertised is the base URL to print, and the BOT_SERVICE_HOSTS entry
 // that allows its Connector: the public URL if one is given, else the

@@ -46,6 +46,23 @@ func TestParse(t *testing.T) {
 	require.Equal(t, "http://sim:9000", o.sim.PublicURL, "the flag wins over SIM_PUBLIC_URL")
 	delete(env, "SIM_PUBLIC_URL")
 
+	require.Zero(t, o.sim.Engagement.Read, "users do nothing unless asked")
+	require.Equal(t, teamsim.DefaultTimeZones, o.sim.TimeZones)
+	env["SIM_READ"], env["SIM_READ_DELAY"], env["SIM_RECEIPTS_ON"], env["SIM_ACKNOWLEDGE"] = "0.8", "1s..30s", "0.9", "0.5"
+	env["SIM_REACT"], env["SIM_REPLY"], env["SIM_TIME_ZONES"] = "0.1", "0.02", "Pacific Standard Time, ,Europe/Berlin"
+	o, err = parse([]string{"-action-delay", "exp:3s"}, getenv, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, teamsim.Engagement{Read: 0.8, ReadDelay: teamsim.Delay{Min: time.Second, Max: 30 * time.Second}, ReceiptsOn: 0.9,
+		Acknowledge: 0.5, React: 0.1, Reply: 0.02, ActionDelay: teamsim.Delay{Mean: 3 * time.Second},
+		InvokeDeadline: teamsim.DefaultInvokeDeadline, Concurrency: 16}, o.sim.Engagement)
+	require.Equal(t, []string{"Pacific Standard Time", "", "Europe/Berlin"}, o.sim.TimeZones)
+	env["SIM_READ_DELAY"] = "soon"
+	_, err = parse(nil, getenv, io.Discard)
+	require.ErrorContains(t, err, "SIM_READ_DELAY")
+	for _, k := range []string{"SIM_READ", "SIM_READ_DELAY", "SIM_RECEIPTS_ON", "SIM_ACKNOWLEDGE", "SIM_REACT", "SIM_REPLY", "SIM_TIME_ZONES"} {
+		delete(env, k)
+	}
+
 	env["SIM_USERS"] = "many"
 	_, err = parse(nil, getenv, io.Discard)
 	require.ErrorContains(t, err, "SIM_USERS")

@@ -17,7 +17,7 @@ import (
 
 // Scenario is one benchmark run.
 type Scenario struct {
-	ID         string // F1, F2, B1…B6, C1 or demo; what -run selects
+	ID         string // F1, F2, B1…B6, C1, E1, E2 or demo; what -run selects
 	Name, Goal string
 	Options    demo.Options
 	// Judge says whether a run met the goal, with the figure it judged.
@@ -57,6 +57,12 @@ func Scenarios(quick bool) []Scenario {
 	b5.Urgent, b5.UrgentAt = 20, 0.3
 	b6 := steady(n(20_000, 1_000), 500, 1)
 	b6.NotInstalled = 0.3
+	b2 := demo.Options{Users: n(100_000, 5_000), Unlimited: true, NoLatency: true, Senders: 1, Warm: true, Profile: profile}
+	e2 := b2
+	e2.Engagement = teamsim.Engagement{Read: 0.8, ReceiptsOn: 0.9, Acknowledge: 0.5, React: 0.1, Reply: 0.02,
+		ReadDelay: teamsim.Delay{Max: 2 * time.Second}, ActionDelay: teamsim.Delay{Max: time.Second}, Concurrency: 64}
+	e1 := demo.Options{Users: n(2_000, 300), Unlimited: true, NoLatency: true, Senders: 1,
+		EndpointLoad: demo.EndpointLoad{Rate: 500, Duration: time.Duration(n(30, 5)) * time.Second}}
 	c1 := steady(n(3_000, 500), 50, 2)
 	c1kill := c1
 	c1kill.KillAt = 0.9
@@ -69,8 +75,7 @@ func Scenarios(quick bool) []Scenario {
 		{ID: "B1", Name: "B1 steady state at 50/s, 4 senders", Goal: steadyGoal, Options: steady(n(3_000, 500), 50, 4), Judge: atTheLimit},
 		{ID: "B1", Name: "B1 steady state at 500/s, 1 sender", Goal: steadyGoal, Options: steady(n(20_000, 2_000), 500, 1), Judge: atTheLimit},
 		{ID: "B1", Name: "B1 steady state at 500/s, 4 senders", Goal: steadyGoal, Options: steady(n(20_000, 2_000), 500, 4), Judge: atTheLimit},
-		{ID: "B2", Name: "B2 raw pipeline, no limits, no latency, 1 sender", Goal: "10,000 messages/s",
-			Options: demo.Options{Users: n(100_000, 5_000), Unlimited: true, NoLatency: true, Senders: 1, Warm: true, Profile: profile}},
+		{ID: "B2", Name: "B2 raw pipeline, no limits, no latency, 1 sender", Goal: "10,000 messages/s", Options: b2},
 		{ID: "B3", Name: "B3 expansion of an all-users audience, dispatcher only", Goal: "enqueued <= 30 s, dispatcher peak RSS <= 150 MB",
 			Options: demo.Options{Users: n(1_000_000, 100_000), Unlimited: true, EnqueueOnly: true}, Cleanup: true},
 		{ID: "B4", Name: fmt.Sprintf("B4 %d tenants of %d users at once, 1 sender", n(20, 5), n(5_000, 300)), Goal: "every tenant >= 95% of its limit",
@@ -79,6 +84,10 @@ func Scenarios(quick bool) []Scenario {
 		{ID: "B6", Name: "B6 installs alongside sends: B1 at 500/s with 30% without the app", Goal: "goodput within 3% of B1's", Options: b6},
 		{ID: "C1", Name: "C1 crash tail: baseline, 2 senders at 50/s, none killed", Goal: "(the baseline of the next row)", Options: c1},
 		{ID: "C1", Name: "C1 crash tail: 2 senders at 50/s, one killed (SIGKILL) at 90%", Goal: "completes <= 5 s after the baseline", Options: c1kill},
+		{ID: "E1", Name: "E1 the bot endpoint under 500 engagement activities/s (receipts, reactions, acknowledges, replies; signed)",
+			Goal: "p99 < 100 ms", Options: e1, Judge: endpointP99(100 * time.Millisecond)},
+		{ID: "E2", Name: "E2 the cost of engagement: B2 with users reading (80%), acknowledging, reacting and replying",
+			Goal: "(CPU per 1,000 messages against B2's)", Options: e2},
 		{ID: "demo", Name: "First broadcast at 50/s, 10% without the app (the demo)", Goal: "as close to 32.5/s as installs allow",
 			Options: demo.Options{Users: n(2_000, 500), RPS: 50, GraphRPS: 30, Pace: 1, NotInstalled: 0.1, Blocked: 0.02, Senders: 1}},
 	}
@@ -123,6 +132,16 @@ func urgentWithin(d time.Duration) func(Scenario, *demo.Result) (string, bool) {
 			return "no notice", false
 		}
 		return r.Urgent.Elapsed.Round(10 * time.Millisecond).String(), r.Urgent.Elapsed <= d
+	}
+}
+
+// endpointP99 judges the bot endpoint's p99 latency under load.
+func endpointP99(goal time.Duration) func(Scenario, *demo.Result) (string, bool) {
+	return func(_ Scenario, r *demo.Result) (string, bool) {
+		if r.Endpoint == nil {
+			return "no load", false
+		}
+		return "p99 " + r.Endpoint.P99.Round(100*time.Microsecond).String(), r.Endpoint.P99 < goal
 	}
 }
 

@@ -78,6 +78,14 @@ func TestReport(t *testing.T) {
 		{sc: crash[0], res: &demo.Result{Broadcast: bc(3000), Elapsed: 61 * time.Second, SteadyRate: 49.5, Senders: 2}},
 		{sc: crash[1], res: &demo.Result{Broadcast: bc(3000), Elapsed: 64500 * time.Millisecond, SteadyRate: 49.5, Senders: 2,
 			Killed: &demo.KillResult{Name: "sender", Done: 2700, At: 55 * time.Second}}},
+		{scs["E1"], &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, Senders: 1, Endpoint: &demo.EndpointResult{
+			Rate: 500, Duration: 30 * time.Second, Posted: 15000, Statuses: map[int]int{200: 15000}, Invokes: map[string]int{"valid": 2250},
+			P50: 2 * time.Millisecond, P99: 40 * time.Millisecond, Max: 90 * time.Millisecond,
+			CPU: []demo.ProcessCPU{{Name: "dispatcher", CPU: 3 * time.Second}}}}},
+		{scs["E2"], &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, Senders: 1,
+			CPU:          []demo.ProcessCPU{{Name: "sender", CPU: 2 * time.Second}, {Name: "dispatcher", CPU: time.Second}},
+			LedgerBefore: teamsim.Ledger{Engagement: teamsim.EngagementLedger{Reads: 1000, Receipts: 900, Invokes: 500, InvokesValid: 500}},
+			Ledger:       teamsim.Ledger{Engagement: teamsim.EngagementLedger{Reads: 2600, Receipts: 2340, Invokes: 1300, InvokesValid: 1300}}}},
 	}
 	var out bytes.Buffer
 	writeReport(&out, runs)
@@ -97,6 +105,9 @@ func TestReport(t *testing.T) {
 		"| **no**: min 90.0% |",
 		"**1m2s, 32.3 messages/s**", "| yes: 32.3/s from create to completion |",
 		"the crash cost **+3.5 s** (goal <= 5 s)", "| yes: +3.5 s |",
+		"| 15000 | 500/s | 2ms | **40ms** | 90ms | map[200:15000] | map[valid:2250] |", "| dispatcher | 3.0 s | 200 |", "| yes: p99 40ms |",
+		"1600 messages read (1440 read receipts posted), 800 acknowledges (800 valid",
+		"**1.500 CPU-s** with engagement, 1.000 without (B2): **+0.500 CPU-s** (+50%)",
 	} {
 		require.Contains(t, s, want)
 	}

@@ -29,7 +29,7 @@ func writeReport(out io.Writer, runs []run) {
 		"Steady rate is the delivery rate between 10%% and 90%% of the measured broadcast; 429s and violations are the simulator's ledger over the whole run (warm-up included); the steady-state goal counts the measured broadcast's 429s.\n"+
 		"Every run but B2 is at Teams' latency (the simulator's realistic profile), with the services configured at the simulator's limits (`TENANT_RPS` = the limit, the default).\n"+
 		"The host column is the whole machine during the run (from /proc/stat and /proc/pressure/cpu): the share of all CPUs' time spent running anything, and the share of the time some runnable task waited for a CPU. The services, Redis, NATS and the simulator share these CPUs: a starved host delays requests past their slots.\n"+
-		"`bin/bench -run B4` reruns one scenario (a regular expression over F1, F2, B1…B6, C1 and demo) and prints its report.\n\n",
+		"`bin/bench -run B4` reruns one scenario (a regular expression over F1, F2, B1…B6, C1, E1, E2 and demo) and prints its report.\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runtime.Version())
 	fmt.Fprintln(out, "| scenario | recipients | limit (req/s) | senders | elapsed | steady rate | of the limit | 429s / requests | violations | duplicates | host | goal | met |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -43,6 +43,11 @@ func writeReport(out io.Writer, runs []run) {
 			writeFirst(out, r)
 		case o.KillAt > 0:
 			writeCrash(out, r, crashBaseline(runs))
+		case o.EndpointLoad.Rate > 0:
+			writeEndpoint(out, r)
+		case o.Engagement.Read > 0:
+			writeCPU(out, r)
+			writeEngagementCost(out, r, rawPipeline(runs))
 		case o.Profile > 0:
 			writeCPU(out, r)
 		case o.EnqueueOnly:
@@ -148,15 +153,13 @@ func writeCPU(out io.Writer, r run) {
 		sent, r.res.Elapsed.Round(100*time.Millisecond))
 	fmt.Fprintln(out, "| process | CPU | CPU-s per 1,000 messages |")
 	fmt.Fprintln(out, "|---|---|---|")
-	var all, services time.Duration
+	var all time.Duration
 	for _, p := range r.res.CPU {
 		fmt.Fprintf(out, "| %s | %.1f s | %.3f |\n", p.Name, p.CPU.Seconds(), perThousand(p.CPU, sent))
 		all += p.CPU
-		if isService(p.Name) {
-			services += p.CPU
-		}
 	}
-	fmt.Fprintf(out, "| **the services** (dispatcher, installer, sender) | %.1f s | **%.3f** |\n", services.Seconds(), perThousand(services, sent))
+	svc := services(r.res)
+	fmt.Fprintf(out, "| **the services** (dispatcher, installer, sender) | %.1f s | **%.3f** |\n", svc.Seconds(), perThousand(svc, sent))
 	fmt.Fprintf(out, "| **all** | %.1f s | **%.3f** |\n", all.Seconds(), perThousand(all, sent))
 	if r.res.ProfileTop == "" {
 		return

@@ -83,6 +83,15 @@ type Options struct {
 	// jobs in hand are taken over by the other senders (Senders >= 2).
 	KillAt float64
 
+	// Engagement is what the simulated users do with the messages they
+	// get (read, react, acknowledge, reply; teamsim.Engagement): the run
+	// then waits for them before it takes the CPU figures, and the
+	// announcement has an acknowledge button (Action.Execute).
+	Engagement teamsim.Engagement
+	// EndpointLoad, when its Rate is set, loads the bot endpoint with
+	// engagement activities after the broadcasts (Result.Endpoint).
+	EndpointLoad EndpointLoad
+
 	// For fault tests:
 	// Env is added to the services' environment (e.g. HTTP_TIMEOUT).
 	Env []string
@@ -143,6 +152,8 @@ type Result struct {
 	// DispatcherPeakRSS is then the dispatcher's VmHWM in bytes.
 	EnqueueOnly       bool
 	DispatcherPeakRSS int64
+	// Endpoint is what Options.EndpointLoad measured.
+	Endpoint *EndpointResult
 }
 
 // TenantResult is one tenant's measured broadcast.
@@ -175,6 +186,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if e.o.EndpointLoad.Rate > 0 {
+		if res.Endpoint, err = e.endpointLoad(wctx); err != nil {
+			return nil, err
+		}
 	}
 	if e.o.Serve {
 		fmt.Fprintf(e.o.Out, "broadcast done; serving until Ctrl-C: the console at %s, the API at %s\n", e.ConsoleURL, e.api.base)
@@ -440,7 +456,7 @@ func (o *Options) startSim(tenants []string, botEndpoint string) (*teamsim.Sim, 
 		Tenants: tenants, UsersPerTenant: o.Users, InstalledFraction: installed, BlockedFraction: blocked,
 		BotAppID: botAppID, BotAppPassword: botPassword, TeamsAppID: teamsAppID,
 		ConnectorRPS: limit(o.RPS), GraphRPS: limit(o.GraphRPS), ConversationLimits: !o.Unlimited,
-		Seed: 1, Logger: o.Log.Named("teamsim"), BotEndpoint: botEndpoint,
+		Seed: 1, Logger: o.Log.Named("teamsim"), BotEndpoint: botEndpoint, Engagement: o.Engagement,
 	}
 	o.timing(&cfg)
 	if o.Sim != nil {
@@ -497,6 +513,7 @@ func Print(w io.Writer, r *Result) {
 	if r.InstallsDone > 0 {
 		row("installs finished after", r.InstallsDone.Round(100*time.Millisecond), "")
 	}
+	printEngagement(w, r)
 	if u := r.Urgent; u != nil {
 		row("urgent notice: recipients / sent", fmt.Sprintf("%d / %d", u.Broadcast.Counts.Total, u.Broadcast.Counts.Sent), "")
 		row("urgent notice: created at / took", fmt.Sprintf("%d done / %s", u.BigDone, u.Elapsed.Round(10*time.Millisecond)), "")

@@ -23,6 +23,9 @@ type run struct {
 	want map[UserKey]int
 }
 
+// engagedWait bounds the wait for the users' engagement after a broadcast.
+const engagedWait = 5 * time.Minute
+
 // createRequest is the body of POST /v1/broadcasts.
 type createRequest struct {
 	Message  broadcast.Message  `json:"message"`
@@ -80,6 +83,9 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 		if _, err := o.watch(ctx, r.api, ids, r.procs); err != nil {
 			return nil, err
 		}
+		if err := r.waitEngaged(ctx, engagedWait); err != nil {
+			return nil, err
+		}
 		n++
 	}
 	var known int64
@@ -102,7 +108,11 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 	prof := r.startProfile(ctx)
 	ids := make([]string, len(r.tenants))
 	for i, t := range r.tenants {
-		b, err := r.create(ctx, t, announcement("New travel policy from 1 December"), nil, "")
+		msg := announcement("New travel policy from 1 December")
+		if o.acknowledgeCard() {
+			msg = withAcknowledge(msg)
+		}
+		b, err := r.create(ctx, t, msg, nil, "")
 		if err != nil {
 			prof.wait()
 			return nil, err
@@ -116,6 +126,9 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 	killing := r.startKill(uctx, ids[0], start)
 	w, err := o.watch(ctx, r.api, ids, r.procs)
 	elapsed := time.Since(start)
+	if err == nil {
+		err = r.waitEngaged(ctx, engagedWait) // what the users do costs the services too
+	}
 	cpuAfter, cpuErr := childrenCPU()
 	if err != nil {
 		stopUrgent() // the notice cannot complete either

@@ -1,8 +1,6 @@
 package teamsim
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -67,23 +65,12 @@ func checkActivity(body []byte, tooBig bool) checkedActivity {
 	case strings.TrimSpace(a.Text) == "" && len(a.Attachments) == 0:
 		return bad("Activity must contain text or attachments.")
 	}
-	h := sha256.New()
-	h.Write([]byte(a.Text))
 	for i, at := range a.Attachments {
 		if at.ContentType == "" {
 			return bad("Attachment " + strconv.Itoa(i) + " has no contentType.")
 		}
-		h.Write([]byte{0})
-		h.Write([]byte(at.ContentType))
-		h.Write([]byte{0})
-		if len(at.Content) > 0 {
-			h.Write(at.Content)
-		} else {
-			h.Write([]byte(at.ContentURL))
-		}
 	}
-	var sum [sha256.Size]byte
-	return checkedActivity{hash: hex.EncodeToString(h.Sum(sum[:0])), split: a.Text != "" && len(a.Attachments) > 0}
+	return checkedActivity{hash: contentHash(a.Text, a.Attachments), split: a.Text != "" && len(a.Attachments) > 0}
 }
 
 // utf16Units is the length of b in UTF-16 code units. An invalid UTF-8

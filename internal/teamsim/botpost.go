@@ -36,6 +36,9 @@ type botPoster struct {
 
 	seq atomic.Int64 // ids of the activities posted
 
+	tokMu  sync.Mutex
+	tokens map[string]signedToken // by serviceUrl
+
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
 	wg     sync.WaitGroup
@@ -43,7 +46,11 @@ type botPoster struct {
 
 func newBotPoster(endpoint string) *botPoster {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &botPoster{endpoint: endpoint, client: &http.Client{Timeout: botPostTimeout}, ctx: ctx, cancel: cancel}
+	// Many posts go to one endpoint at once (users' engagement): keep
+	// connections for them, not the default two.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 512, 512
+	return &botPoster{endpoint: endpoint, client: &http.Client{Transport: tr}, ctx: ctx, cancel: cancel}
 }
 
 // Close stops the posts in flight and waits for them. The simulator keeps
@@ -58,6 +65,7 @@ func (s *Sim) Close() {
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
+	p.client.CloseIdleConnections()
 }
 
 // channelAccount and the activity types below are what Teams posts.
@@ -68,17 +76,25 @@ type channelAccount struct {
 }
 
 type botActivity struct {
-	Type         string           `json:"type"`
-	ID           string           `json:"id"`
-	Timestamp    string           `json:"timestamp"`
-	Action       string           `json:"action,omitempty"`
-	ChannelID    string           `json:"channelId"`
-	ServiceURL   string           `json:"serviceUrl"`
-	From         channelAccount   `json:"from"`
-	Recipient    channelAccount   `json:"recipient"`
-	Conversation botConversation  `json:"conversation"`
-	MembersAdded []channelAccount `json:"membersAdded,omitempty"`
-	ChannelData  map[string]any   `json:"channelData"`
+	Type             string           `json:"type"`
+	ID               string           `json:"id"`
+	Timestamp        string           `json:"timestamp"`
+	Action           string           `json:"action,omitempty"`
+	Name             string           `json:"name,omitempty"`
+	ChannelID        string           `json:"channelId"`
+	ServiceURL       string           `json:"serviceUrl"`
+	From             channelAccount   `json:"from"`
+	Recipient        channelAccount   `json:"recipient"`
+	Conversation     botConversation  `json:"conversation"`
+	MembersAdded     []channelAccount `json:"membersAdded,omitempty"`
+	ReplyToID        string           `json:"replyToId,omitempty"`
+	Text             string           `json:"text,omitempty"`
+	TextFormat       string           `json:"textFormat,omitempty"`
+	Locale           string           `json:"locale,omitempty"`
+	ReactionsAdded   []reactionJSON   `json:"reactionsAdded,omitempty"`
+	ReactionsRemoved []reactionJSON   `json:"reactionsRemoved,omitempty"`
+	Value            any              `json:"value,omitempty"`
+	ChannelData      map[string]any   `json:"channelData"`
 }
 
 type botConversation struct {
@@ -149,65 +165,103 @@ func (s *Sim) postActivity(a botActivity, wait time.Duration) {
 			}
 			a.Timestamp = s.now().UTC().Format(time.RFC3339Nano)
 		}
-		if !s.deliverActivity(p, a) {
+		if _, ok := s.deliverActivity(p.ctx, p, a, botPostAttempts, &s.led.botAnswers); !ok {
 			s.led.botFailed.Add(1)
 		}
 	}()
 }
 
 // deliverActivity posts a until the endpoint takes it (2xx) or refuses it
-// for good (another 4xx), within botPostAttempts tries.
-func (s *Sim) deliverActivity(p *botPoster, a botActivity) bool {
+// for good (another 4xx), within tries tries, and counts each answer in
+// answers. status is the last answer's (0: none).
+func (s *Sim) deliverActivity(ctx context.Context, p *botPoster, a botActivity, tries int, answers *[maxStatus]atomic.Int64) (status int, ok bool) {
 	body, err := json.Marshal(a)
 	if err != nil {
-		return false
+		return 0, false
 	}
 	log := s.log.With(zap.String("activity_type", a.Type), zap.String("tenant_id", a.Conversation.TenantID), zap.String("user_id", a.From.AADObjectID))
 	for attempt := 1; ; attempt++ {
-		status, err := s.postOnce(p, a.ServiceURL, body)
-		s.led.botAnswer(status)
+		status, _, err := s.exchange(ctx, p, a.ServiceURL, body, botPostTimeout, false)
+		if status >= 0 && status < maxStatus {
+			answers[status].Add(1)
+		}
 		switch {
 		case err == nil && status >= 200 && status < 300:
 			log.Debug("activity posted to the bot", zap.Int("status", status))
-			return true
+			return status, true
 		case err == nil && status >= 400 && status < 500 && status != http.StatusTooManyRequests:
 			log.Warn("the bot refused the activity", zap.Int("status", status))
-			return false
-		case attempt == botPostAttempts || p.ctx.Err() != nil:
+			return status, false
+		case attempt >= tries || ctx.Err() != nil:
 			log.Warn("activity not delivered to the bot", zap.Int("status", status), zap.Int("attempts", attempt), zap.Error(err))
-			return false
+			return status, false
 		}
 		d := botPostBackoff << (attempt - 1)
 		d += rand.N(d) // jitter
 		t := time.NewTimer(d)
 		select {
-		case <-p.ctx.Done():
+		case <-ctx.Done():
 			t.Stop()
-			return false
+			return status, false
 		case <-t.C:
 		}
 	}
 }
 
-// postOnce posts one try; status 0 means no answer.
-func (s *Sim) postOnce(p *botPoster, serviceURL string, body []byte) (int, error) {
-	token, err := s.BotToken(serviceURL)
+// exchange posts body once within timeout and returns the answer's
+// status (0: none) and, with keep, its body (up to 64 KB).
+func (s *Sim) exchange(ctx context.Context, p *botPoster, serviceURL string, body []byte, timeout time.Duration, keep bool) (int, []byte, error) {
+	token, err := s.cachedBotToken(p, serviceURL)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	ctx, cancel := context.WithTimeout(p.ctx, botPostTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
+	defer resp.Body.Close()
+	var answer []byte
+	if keep {
+		answer, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if err != nil {
+			return 0, nil, err
+		}
+	} else {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	}
+	return resp.StatusCode, answer, nil
+}
+
+// cachedBotToken is a signed token for serviceURL, reused for half its
+// lifetime as the Bot Framework reuses its tokens: signing each of many
+// posts would cost the simulator more than the bot spends on them.
+func (s *Sim) cachedBotToken(p *botPoster, serviceURL string) (string, error) {
+	now := s.now()
+	p.tokMu.Lock()
+	defer p.tokMu.Unlock()
+	if t, ok := p.tokens[serviceURL]; ok && now.Sub(t.at) < botTokenTTL/2 && !now.Before(t.at) {
+		return t.token, nil
+	}
+	token, err := s.BotToken(serviceURL)
+	if err != nil {
+		return "", err
+	}
+	if p.tokens == nil {
+		p.tokens = make(map[string]signedToken)
+	}
+	p.tokens[serviceURL] = signedToken{token: token, at: now}
+	return token, nil
+}
+
+type signedToken struct {
+	token string
+	at    time.Time
 }

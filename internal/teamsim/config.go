@@ -129,6 +129,15 @@ type Config struct {
 	// uninstalls). Graph's nextLinks always follow the request.
 	PublicURL string
 
+	// Engagement is what users do with the messages they get: read
+	// (receipts), react, acknowledge, reply, posted to BotEndpoint. The
+	// zero value does nothing.
+	Engagement Engagement
+	// TimeZones are the mailbox time zones (Graph mailboxSettings) given
+	// to users, each user one of them by a hash of its id; an empty entry
+	// is a user without one. nil means DefaultTimeZones.
+	TimeZones []string
+
 	// Seed makes the population and the fault decisions deterministic.
 	Seed int64
 
@@ -167,6 +176,10 @@ func (c Config) withDefaults() Config {
 		c.DeltaTokenTTL = 7 * 24 * time.Hour
 	}
 	c.PublicURL = strings.TrimSuffix(strings.TrimSpace(c.PublicURL), "/")
+	c.Engagement = c.Engagement.withDefaults()
+	if c.TimeZones == nil {
+		c.TimeZones = DefaultTimeZones
+	}
 	return c
 }
 
@@ -264,6 +277,10 @@ func (c Config) validate() error {
 	}
 	if c.RetryAfterTolerance < 0 {
 		bad("RetryAfterTolerance", "must not be negative, got %s", c.RetryAfterTolerance)
+	}
+	c.Engagement.validate(bad, fraction)
+	if c.Engagement.on() && c.BotEndpoint == "" {
+		bad("Engagement", "needs BotEndpoint: the users' engagement is posted to the bot")
 	}
 	if len(errs) == 0 {
 		return nil

@@ -151,6 +151,10 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	act := checkActivity(body, tooBig)
+	var action *cardAction // what a user's click sends back
+	if s.poster != nil && act.status == 0 && !act.split {
+		action = findExecute(body)
+	}
 	// gateway is a 502 or 504 answered after the message was delivered:
 	// a gateway that gave up waiting for Teams, which had taken it.
 	var gateway int
@@ -198,12 +202,17 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var id string
+	var plan []engagement
 	if !act.split {
 		id = strconv.FormatInt(s.activitySeq.Add(1), 10)
-		u.sent = append(u.sent, sentActivity{id: id, conv: c, history: []string{act.hash}})
+		u.sent = append(u.sent, sentActivity{id: id, conv: c, history: []string{act.hash}, action: action})
+		if s.engager != nil {
+			plan = s.planEngagement(u, c.chatID, id, s.publicBase(r), action)
+		}
 	}
 	s.led.recordDelivery(u, Delivery{ActivityID: id, ContentHash: act.hash, At: s.epoch.Add(v.now)})
 	u.mu.Unlock()
+	s.engager.add(plan)
 	if gateway != 0 {
 		s.led.deliveredWithError.Add(1)
 		s.connectorFail(w, r, gateway, defaultConnectorCode(gateway), "")

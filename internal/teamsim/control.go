@@ -2,6 +2,7 @@ package teamsim
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -19,6 +20,8 @@ import (
 //	POST /_sim/faults     {"errorRate","preconditionRate","gatewayDeliveredRate","latencyMs","jitterMs","slowRate","slowMs"}
 //	                      (an absent rate is 0; absent latencyMs or jitterMs leave the latency as it is)
 //	POST /_sim/reset
+//	POST /_sim/engage     {"tenant","user","kind","activityId","reaction","removed","verb","data","text"} (Sim.Engage: answers what was posted and the bot's answer)
+//	GET  /_sim/users/{tenant}/{user}/engagement  (what the user did with the bot's messages)
 func (s *Sim) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /_sim/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -131,6 +134,33 @@ func (s *Sim) controlRoutes(m *http.ServeMux) {
 		s.SetGatewayDelivered(in.GatewayDelivered)
 		s.SetSlow(in.SlowRate, time.Duration(in.SlowMs)*time.Millisecond)
 		w.WriteHeader(http.StatusNoContent)
+	})
+	m.HandleFunc("POST /_sim/engage", func(w http.ResponseWriter, r *http.Request) {
+		var in EngageRequest
+		if !readJSON(w, r, &in) {
+			return
+		}
+		s.noteBase(r)
+		out, err := s.Engage(r.Context(), in)
+		switch {
+		case errors.Is(err, ErrNoBotEndpoint):
+			controlError(w, http.StatusConflict, err.Error())
+		case err != nil:
+			controlError(w, http.StatusBadRequest, err.Error())
+		default:
+			writeJSON(w, http.StatusOK, out)
+		}
+	})
+	m.HandleFunc("GET /_sim/users/{tenant}/{user}/engagement", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.user(r.PathValue("tenant"), r.PathValue("user")); err != nil {
+			controlError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		e := s.UserEngagement(r.PathValue("tenant"), r.PathValue("user"))
+		if e == nil {
+			e = []Engaged{}
+		}
+		writeJSON(w, http.StatusOK, e)
 	})
 	m.HandleFunc("POST /_sim/reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()

@@ -25,6 +25,16 @@
 // name Config.PublicURL when set (the name the services reach it by, in a
 // container network), else the URL the request came in at.
 //
+// With Config.Engagement as well, the simulator plays the users
+// (engage.go): a share of the messages delivered are read, ReadDelay
+// later, and of those some are acknowledged (the card's first
+// Action.Execute), reacted to or answered; it posts the bot, signed the
+// same way, read receipts (users with receipts on only), messageReactions,
+// adaptiveCard/action invokes whose answers it judges valid, invalid or
+// late (after 5 s), and messages. A scheduler and Concurrency posters do
+// it; Close stops them. Sim.Engage posts one on demand. Graph's
+// /users/{id}/mailboxSettings gives each user one of Config.TimeZones.
+//
 // # Population
 //
 // Each tenant has Config.UsersPerTenant users with random-looking but

@@ -34,11 +34,41 @@ type Ledger struct {
 	// (each once, whatever its tries), BotActivitiesFailed those it did
 	// not take, and BotAnswers its answers by status (0: none, a timeout
 	// or a refused connection).
-	BotActivities       int64            `json:"botActivities"`
-	BotActivitiesFailed int64            `json:"botActivitiesFailed"`
-	BotAnswers          map[int]int64    `json:"botAnswers"`
-	Requests            map[string]int64 `json:"requests"` // requests by endpoint kind (see the Kind constants)
-	Status              map[int]int64    `json:"status"`   // simulated-service answers by status code
+	BotActivities       int64         `json:"botActivities"`
+	BotActivitiesFailed int64         `json:"botActivitiesFailed"`
+	BotAnswers          map[int]int64 `json:"botAnswers"`
+	// Engagement counts what the simulated users did (Config.Engagement,
+	// Sim.Engage).
+	Engagement EngagementLedger `json:"engagement"`
+	Requests   map[string]int64 `json:"requests"` // requests by endpoint kind (see the Kind constants)
+	Status     map[int]int64    `json:"status"`   // simulated-service answers by status code
+}
+
+// EngagementLedger counts the users' engagement posted to the bot.
+type EngagementLedger struct {
+	Reads     int64 `json:"reads"`     // messages read, with receipts on or off
+	Receipts  int64 `json:"receipts"`  // read receipts the bot took (2xx)
+	Reactions int64 `json:"reactions"` // messageReactions the bot took
+	Replies   int64 `json:"replies"`   // users' messages the bot took
+	// Invokes are the acknowledges posted (adaptiveCard/action), each
+	// valid, invalid or late (see InvokeValid).
+	Invokes        int64 `json:"invokes"`
+	InvokesValid   int64 `json:"invokesValid"`
+	InvokesInvalid int64 `json:"invokesInvalid"`
+	InvokesLate    int64 `json:"invokesLate"`
+	// Failed counts receipts, reactions and replies the bot did not take
+	// (after the tries); Dropped those planned but never posted (the
+	// simulator closed, or MaxPending were waiting); Pending those waiting
+	// for their time or a poster now (not cleared by Reset).
+	// Duplicates are second posts of an activity (Engagement.Duplicate),
+	// DuplicatesTaken those the bot took; neither is in the counts above.
+	Duplicates      int64 `json:"duplicates"`
+	DuplicatesTaken int64 `json:"duplicatesTaken"`
+	Failed          int64 `json:"failed"`
+	Dropped         int64 `json:"dropped"`
+	Pending         int64 `json:"pending"`
+	// Answers are the bot's answers to them by status (0: none).
+	Answers map[int]int64 `json:"answers"`
 }
 
 // Delivery is one message a user received.
@@ -66,6 +96,7 @@ const (
 	KindGraphGroupMembers = "graph_group_members"
 	KindBotMetadata       = "bot_metadata" // the Bot Framework's OpenID metadata
 	KindBotKeys           = "bot_keys"     // the Bot Framework's signing keys
+	KindGraphMailbox      = "graph_mailbox_settings"
 )
 
 type kind int
@@ -87,13 +118,14 @@ const (
 	kindGraphGroupMembers
 	kindBotMetadata
 	kindBotKeys
+	kindGraphMailbox
 	kindCount
 	kindNone kind = -1 // not one of the counted endpoints
 )
 
 var kindNames = [kindCount]string{KindToken, KindGraphUsers, KindGraphCatalog, KindGraphInstall, KindGraphInstalledGet,
 	KindGraphChat, KindConnectorCreate, KindConnectorSend, KindConnectorUpdate, KindConnectorDelete,
-	KindGraphUsersDelta, KindGraphUser, KindGraphBatch, KindGraphGroupMembers, KindBotMetadata, KindBotKeys}
+	KindGraphUsersDelta, KindGraphUser, KindGraphBatch, KindGraphGroupMembers, KindBotMetadata, KindBotKeys, KindGraphMailbox}
 
 const maxStatus = 600
 
@@ -109,12 +141,40 @@ type ledger struct {
 	status                                 [maxStatus]atomic.Int64
 	botActivities, botFailed               atomic.Int64
 	botAnswers                             [maxStatus]atomic.Int64
+	engage                                 engageLedger
 }
 
-func (l *ledger) botAnswer(status int) {
+type engageLedger struct {
+	reads, receipts, reactions, replies                atomic.Int64
+	invokes, invokesValid, invokesInvalid, invokesLate atomic.Int64
+	failed, dropped, duplicates, duplicatesTaken       atomic.Int64
+	pending                                            atomic.Int64 // a gauge: not reset
+	answers                                            [maxStatus]atomic.Int64
+}
+
+func (l *engageLedger) answer(status int) {
 	if status >= 0 && status < maxStatus {
-		l.botAnswers[status].Add(1)
+		l.answers[status].Add(1)
 	}
+}
+
+func (l *engageLedger) counters() []*atomic.Int64 {
+	return []*atomic.Int64{&l.reads, &l.receipts, &l.reactions, &l.replies, &l.invokes, &l.invokesValid,
+		&l.invokesInvalid, &l.invokesLate, &l.failed, &l.dropped, &l.duplicates, &l.duplicatesTaken}
+}
+
+func (l *engageLedger) snapshot() EngagementLedger {
+	out := EngagementLedger{Reads: l.reads.Load(), Receipts: l.receipts.Load(), Reactions: l.reactions.Load(),
+		Replies: l.replies.Load(), Invokes: l.invokes.Load(), InvokesValid: l.invokesValid.Load(),
+		InvokesInvalid: l.invokesInvalid.Load(), InvokesLate: l.invokesLate.Load(), Failed: l.failed.Load(),
+		Dropped: l.dropped.Load(), Pending: l.pending.Load(), Duplicates: l.duplicates.Load(),
+		DuplicatesTaken: l.duplicatesTaken.Load(), Answers: make(map[int]int64)}
+	for code := range l.answers {
+		if n := l.answers[code].Load(); n != 0 {
+			out.Answers[code] = n
+		}
+	}
+	return out
 }
 
 func (l *ledger) request(k kind) {
@@ -148,6 +208,7 @@ func (l *ledger) snapshot() Ledger {
 		BotActivities:        l.botActivities.Load(),
 		BotActivitiesFailed:  l.botFailed.Load(),
 		BotAnswers:           make(map[int]int64),
+		Engagement:           l.engage.snapshot(),
 	}
 	for code := range l.botAnswers {
 		if n := l.botAnswers[code].Load(); n != 0 {
@@ -170,12 +231,16 @@ func (l *ledger) reset() {
 		&l.installs, &l.conflicts, &l.installsForbidden, &l.updates, &l.deletes, &l.botActivities, &l.botFailed} {
 		c.Store(0)
 	}
+	for _, c := range l.engage.counters() {
+		c.Store(0)
+	}
 	for k := range l.requests {
 		l.requests[k].Store(0)
 	}
 	for code := range l.status {
 		l.status[code].Store(0)
 		l.botAnswers[code].Store(0)
+		l.engage.answers[code].Store(0)
 	}
 }
 

@@ -89,6 +89,8 @@ type userState struct {
 	deliveries  []Delivery
 	hashes      map[string]struct{}
 	sent        []sentActivity // messages that exist in the chat, for update and delete
+	erng        *rand.Rand     // engagement draws (engageRNG)
+	engaged     []Engaged
 }
 
 type sentActivity struct {
@@ -96,7 +98,8 @@ type sentActivity struct {
 	conv    *convRef
 	deleted bool
 	updates int
-	history []string // content hashes: the send's, then each update's (the last maxHistory)
+	history []string    // content hashes: the send's, then each update's (the last maxHistory)
+	action  *cardAction // the card's first Action.Execute, with a bot endpoint
 }
 
 // maxHistory bounds the content hashes kept per message.

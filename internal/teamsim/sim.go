@@ -40,10 +40,11 @@ type Sim struct {
 
 	activitySeq atomic.Int64 // activity ids: epoch milliseconds, then counting up
 
-	botKey botKey                 // signs the activities posted to the bot
-	idp    idp                    // the console's identity provider (idp.go)
-	poster *botPoster             // nil without Config.BotEndpoint
-	base   atomic.Pointer[string] // the base URL clients last reached the simulator at
+	botKey  botKey                 // signs the activities posted to the bot
+	idp     idp                    // the console's identity provider (idp.go)
+	poster  *botPoster             // nil without Config.BotEndpoint
+	engager *engager               // nil without Config.Engagement (and a bot endpoint)
+	base    atomic.Pointer[string] // the base URL clients last reached the simulator at
 
 	bufs sync.Pool // *[]byte for request bodies and answers
 
@@ -81,6 +82,10 @@ func New(cfg Config) (*Sim, error) {
 	}
 	if cfg.BotEndpoint != "" {
 		s.poster = newBotPoster(cfg.BotEndpoint)
+		if cfg.Engagement.on() {
+			s.engager = newEngager(s)
+			s.engager.start(s.poster)
+		}
 	}
 	if cfg.PublicURL != "" {
 		s.base.Store(&cfg.PublicURL) // known before any request
@@ -131,6 +136,8 @@ func (s *Sim) routes() {
 	m.HandleFunc("GET /graph/v1.0/users", s.handleUsers)
 	m.HandleFunc("GET /graph/v1.0/users/delta", s.handleUsersDelta)
 	m.HandleFunc("GET /graph/v1.0/users/{user}", s.handleUser)
+	m.HandleFunc("GET /graph/v1.0/users/{user}/mailboxSettings", s.handleMailboxSettings)
+	m.HandleFunc("GET /graph/v1.0/users/{user}/mailboxSettings/timeZone", s.handleMailboxSettings)
 	m.HandleFunc("GET /graph/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user", s.handleGroupMembers)
 	m.HandleFunc("POST /graph/v1.0/$batch", s.handleBatch)
 	m.HandleFunc("GET /graph/v1.0/appCatalogs/teamsApps", s.handleCatalog)
@@ -465,7 +472,7 @@ func (s *Sim) Reset() {
 		t.dir.RLock()
 		for _, u := range t.users {
 			u.mu.Lock()
-			u.deliveries, u.hashes = nil, nil
+			u.deliveries, u.hashes, u.engaged = nil, nil, nil
 			u.mu.Unlock()
 		}
 		t.dir.RUnlock()
