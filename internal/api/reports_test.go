@@ -214,8 +214,10 @@ func TestExportStreamsWithBoundedMemory(t *testing.T) {
 		counted.n, pages.Load(), peak, growth, ms.TotalAlloc-allocBase)
 	// Holding the report would grow the heap by more than the CSV itself
 	// (its rows as strings, or its recipients as structs) from the first
-	// page to the last; a stream stays level.
-	require.Less(t, growth, uint64(counted.n/4), "the handler holds a page, not the report")
+	// page to the last; a stream stays level, give or take the transport's
+	// buffers and connections (0 to 330 KB measured here: the bound is
+	// half the CSV, twice as far from either).
+	require.Less(t, growth, uint64(counted.n/2), "the handler holds a page, not the report")
 	require.Less(t, peak, uint64(counted.n/2), "far below the report")
 }
 
