@@ -1,8 +1,7 @@
 // Package dispatch accepts broadcasts and expands their audiences into jobs.
 //
-// Expansion walks the audience a page at a time (Graph's user pages, or the
-// stored explicit list), records each page's recipients in the store, then
-// publishes one job per recipient with message ids that deduplicate
+// Expansion walks the resolved audience (resolve.go) a page at a time,
+// records each page's recipients in the store, then publishes one job per recipient with message ids that deduplicate
 // republishes, and only then saves the cursor past the page. Reading,
 // recording and waiting for acks overlap, a few pages at most (expand.go).
 // A dispatcher that dies mid-way redoes the pages after the saved cursor on
@@ -34,12 +33,10 @@ import (
 // units: Teams refuses about 100 KB; we stay below 80 KB.
 const MaxActivityUnits = message.MaxActivityUnits
 
-// Users is a tenant's directory in Graph: its users a page at a time (the
-// expansion of broadcasts written before audiences were resolved), by
-// delta query (the directory sync), a group's transitive user members and
-// users by id or UPN (audience resolution).
+// Users is a tenant's directory in Graph: its users by delta query (the
+// directory sync), a group's transitive user members and users by id or
+// UPN (audience resolution).
 type Users interface {
-	UsersPage(ctx context.Context, next string) ([]graph.User, string, error)
 	UsersDelta(ctx context.Context, link string) (graph.DeltaPage, error)
 	GroupMembersPage(ctx context.Context, groupID, next string) ([]graph.DirectoryUser, string, error)
 	UsersByKey(ctx context.Context, keys []string) (map[string]graph.DirectoryUser, error)
@@ -321,7 +318,7 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	finished := false
 	stopped := metrics.ExpansionStarted(b.TenantID)
 	defer func() { stopped(finished) }()
-	if res.Resolve && !res.Done {
+	if !res.Done {
 		// The audience is resolved, and its size recorded, before any job.
 		if err := d.resolve(ctx, b, res, log); errors.Is(err, store.ErrCanceled) {
 			return d.stopCanceled(ctx, id, log)
@@ -339,7 +336,7 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	if cursor != "" {
 		log.Info("resuming expansion")
 	}
-	if err := d.expandFrom(ctx, b, res.Resolve, cursor); errors.Is(err, store.ErrCanceled) {
+	if err := d.expandFrom(ctx, b, cursor); errors.Is(err, store.ErrCanceled) {
 		return d.stopCanceled(ctx, id, log)
 	} else if err != nil {
 		return err
