@@ -78,6 +78,10 @@ type Config struct {
 	// published again before its outcome is unknown (default
 	// store.DefaultFence.Budget).
 	PublishBudget time.Duration
+	// ExpansionLease is how long a dispatcher's hold on an expansion
+	// outlives its last renewal (default DefaultExpansionLease): one
+	// dispatcher at a time expands a broadcast (lease.go).
+	ExpansionLease time.Duration
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
@@ -88,7 +92,11 @@ type Dispatcher struct {
 	usersFor func(tenant string) (Users, error)
 	syncer   *directory.Syncer // nil without usersFor
 	log      *zap.Logger
+	holder   string                    // this dispatcher's name on the leases it holds
 	pageRead func(cursor string) error // a test's hook before each expansion page
+	// renewLease is a test's hook before each renewal of an expansion
+	// lease: false skips it, as a frozen process would.
+	renewLease func() bool
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -130,7 +138,11 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	if cfg.PublishBudget <= 0 {
 		cfg.PublishBudget = store.DefaultFence.Budget
 	}
-	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
+	if cfg.ExpansionLease <= 0 {
+		cfg.ExpansionLease = DefaultExpansionLease
+	}
+	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
+		holder: uuid.NewString()}
 	if usersFor != nil {
 		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) {
 			u, err := usersFor(tenant)
@@ -302,14 +314,39 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 		return nil
 	}
 	log = log.With(zap.String("tenant_id", b.TenantID))
-	if b.Status == broadcast.StatusCanceling || b.Status == broadcast.StatusCanceled {
-		return d.stopCanceled(ctx, id, log)
-	}
 	if b.Status == broadcast.StatusScheduled {
 		// Not started yet: StartScheduled registers it for expansion in
 		// the script that starts it, never before.
 		log.Warn("not expanding a broadcast that is still scheduled")
 		return nil
+	}
+	ctx, release, held, err := d.holdExpansion(ctx, id, log)
+	if err != nil {
+		return err
+	}
+	if !held {
+		log.Debug("another dispatcher expands this broadcast")
+		return nil
+	}
+	defer release()
+	// Read again under the lease: the last holder may have finished the
+	// expansion, or it may have been canceled, since.
+	if b, err = d.store.Broadcast(ctx, id); err != nil {
+		return leaseLost(ctx, err)
+	}
+	return leaseLost(ctx, d.expandHeld(ctx, b, log))
+}
+
+// expandHeld resolves and expands the broadcast, whose lease is held.
+func (d *Dispatcher) expandHeld(ctx context.Context, b *broadcast.Broadcast, log *zap.Logger) error {
+	id := b.ID
+	switch b.Status {
+	case broadcast.StatusCanceling, broadcast.StatusCanceled:
+		return d.stopCanceled(ctx, id, log)
+	case broadcast.StatusSending, broadcast.StatusCompleted:
+		// Expanded already: only its registration was left.
+		_, err := d.store.FinishExpansion(ctx, id)
+		return err
 	}
 	res, err := d.store.Resolution(ctx, id)
 	if err != nil {

@@ -111,7 +111,7 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cur
 			}
 			countPublished(b.TenantID, p.items)
 			if p.after != "" {
-				if err := d.store.SaveExpansionCursor(ctx, b.ID, p.after); err != nil {
+				if err := d.store.SaveExpansionCursor(ctx, b.ID, d.holder, p.after); err != nil {
 					ackErr = err
 					cancel()
 				}

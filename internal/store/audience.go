@@ -84,15 +84,6 @@ func (s *Store) Resolution(ctx context.Context, id string) (Resolution, error) {
 	return Resolution{Step: str(vals[1]), Cursor: str(vals[2]), Done: vals[3] != nil}, nil
 }
 
-// SaveResolution records that resolution has done everything before
-// cursor of step.
-func (s *Store) SaveResolution(ctx context.Context, id, step, cursor string) error {
-	if err := s.rdb.HSet(ctx, keysOf(id).meta, "resolve_step", step, "resolve_cursor", cursor).Err(); err != nil {
-		return fmt.Errorf("save resolution of %s: %w", id, err)
-	}
-	return nil
-}
-
 // Exclude adds ids to the broadcast's excluded users.
 func (s *Store) Exclude(ctx context.Context, id string, users []string) error {
 	if len(users) == 0 {

@@ -155,28 +155,6 @@ func (s *Store) Expanding(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// ExpansionCursor returns where expansion stopped ("" = at the start) and
-// whether the broadcast still exists.
-func (s *Store) ExpansionCursor(ctx context.Context, id string) (string, error) {
-	vals, err := s.rdb.HMGet(ctx, keysOf(id).meta, "id", "cursor").Result()
-	if err != nil {
-		return "", fmt.Errorf("read cursor of %s: %w", id, err)
-	}
-	if vals[0] == nil {
-		return "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
-	}
-	c, _ := vals[1].(string)
-	return c, nil
-}
-
-// SaveExpansionCursor records that expansion has published everything before cursor.
-func (s *Store) SaveExpansionCursor(ctx context.Context, id, cursor string) error {
-	if err := s.rdb.HSet(ctx, keysOf(id).meta, "cursor", cursor).Err(); err != nil {
-		return fmt.Errorf("save cursor of %s: %w", id, err)
-	}
-	return nil
-}
-
 // FinishExpansion marks every recipient of the broadcast as known and
 // unregisters it from expansion. It reports whether the broadcast completed.
 func (s *Store) FinishExpansion(ctx context.Context, id string) (bool, error) {
