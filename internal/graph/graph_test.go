@@ -602,6 +602,7 @@ func TestTenants(t *testing.T) {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
+		w.Header().Set("Content-Type", "application/json") // as Entra ID answers
 		fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3599,"access_token":"tok-for-%s"}`, r.PathValue("tenant"))
 	})
 	mux.HandleFunc("GET /graph/v1.0/users/{id}", func(w http.ResponseWriter, r *http.Request) {
