@@ -125,58 +125,72 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 
 // parse reads flags, whose defaults come from the environment.
 func parse(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
-	env := envReader{getenv: getenv}
+	env := config.NewEnv(getenv)
+	var delayErrs []error
+	// envDelay reads a teamsim.Delay ("30s", "1s..30s", "exp:20s").
+	envDelay := func(name string, def teamsim.Delay) teamsim.Delay {
+		v := strings.TrimSpace(env.Str(name, ""))
+		if v == "" {
+			return def
+		}
+		d, err := teamsim.ParseDelay(v)
+		if err != nil {
+			delayErrs = append(delayErrs, fmt.Errorf("%s=%q: %w", name, v, err))
+			return def
+		}
+		return d
+	}
 	o := &options{}
 	fs := flag.NewFlagSet("teamsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.addr, "addr", env.str("SIM_ADDR", "127.0.0.1:8090"), "listen address (SIM_ADDR)")
-	fs.StringVar(&o.tenants, "tenants", env.str("SIM_TENANTS", teamsim.DefaultTenant), "comma-separated tenant ids (SIM_TENANTS)")
-	fs.IntVar(&o.sim.UsersPerTenant, "users", env.int("SIM_USERS", 100), "users per tenant (SIM_USERS)")
-	fs.Float64Var(&o.sim.InstalledFraction, "installed", env.float("SIM_INSTALLED", 0.9), "fraction of users with the app installed (SIM_INSTALLED)")
-	fs.Float64Var(&o.sim.BlockedFraction, "blocked", env.float("SIM_BLOCKED", 0.02), "fraction of installed users who blocked the bot (SIM_BLOCKED)")
-	fs.Float64Var(&o.sim.DisabledFraction, "disabled", env.float("SIM_DISABLED", 0), "fraction of users for whom an admin disabled the bot (SIM_DISABLED)")
-	fs.IntVar(&o.sim.ConnectorRPS, "connector-rps", env.int("SIM_CONNECTOR_RPS", 50), "Connector requests/s per tenant, 0 = unlimited (SIM_CONNECTOR_RPS)")
-	fs.IntVar(&o.sim.GraphRPS, "graph-rps", env.int("SIM_GRAPH_RPS", 30), "Graph installedApps GETs/s and POSTs/s per tenant, 0 = unlimited (SIM_GRAPH_RPS)")
-	fs.BoolVar(&o.sim.ConversationLimits, "conversation-limits", env.bool("SIM_CONVERSATION_LIMITS", true), "enforce per-conversation limits (SIM_CONVERSATION_LIMITS)")
-	fs.BoolVar(&o.sim.GraphFractionalRetryAfter, "graph-fractional-retry-after", env.bool("SIM_GRAPH_FRACTIONAL_RETRY_AFTER", false), "fractional Retry-After on Graph 429s (SIM_GRAPH_FRACTIONAL_RETRY_AFTER)")
-	fs.DurationVar(&o.ttl, "token-ttl", env.duration("SIM_TOKEN_TTL", 3599*time.Second), "token lifetime (SIM_TOKEN_TTL)")
-	fs.Float64Var(&o.sim.ErrorRate, "error-rate", env.float("SIM_ERROR_RATE", 0), "fraction of sends answered 502/503/504 (SIM_ERROR_RATE)")
-	fs.Float64Var(&o.sim.PreconditionRate, "412-rate", env.float("SIM_412_RATE", 0), "fraction of sends answered 412 (SIM_412_RATE)")
-	fs.DurationVar(&o.latency, "latency", env.duration("SIM_LATENCY", teamsim.DefaultLatency), "latency added to Connector and Graph answers after the rate limits judged the request; 0 = none (SIM_LATENCY)")
-	fs.DurationVar(&o.jitter, "jitter", env.duration("SIM_LATENCY_JITTER", teamsim.DefaultLatencyJitter), "uniform random extra answer latency up to this; the default profile is 100ms ±50% (SIM_LATENCY_JITTER)")
-	fs.DurationVar(&o.sim.NetworkJitter, "network-jitter", env.duration("SIM_NETWORK_JITTER", teamsim.DefaultNetworkJitter), "uniform random delay before a Connector or Graph request is judged, up to this (SIM_NETWORK_JITTER)")
-	fs.DurationVar(&o.sim.ChatReadyDelay, "chat-ready-delay", env.duration("SIM_CHAT_READY_DELAY", teamsim.DefaultChatReadyDelay), "after a Graph install, its chat answers 404 (and the Connector's create 403) for this long (SIM_CHAT_READY_DELAY)")
-	fs.DurationVar(&o.sim.ChatReadyJitter, "chat-ready-jitter", env.duration("SIM_CHAT_READY_JITTER", teamsim.DefaultChatReadyJitter), "uniform random extra chat delay up to this (SIM_CHAT_READY_JITTER)")
-	fs.DurationVar(&o.sim.RetryAfterTolerance, "retry-after-tolerance", env.duration("SIM_RETRY_AFTER_TOLERANCE", teamsim.DefaultRetryAfterTolerance), "a request to a throttled scope more than this after the 429 left is a Retry-After violation (SIM_RETRY_AFTER_TOLERANCE)")
-	fs.Int64Var(&o.sim.Seed, "seed", env.int64("SIM_SEED", 1), "seed of the population and the faults (SIM_SEED)")
-	fs.StringVar(&o.sim.BotAppID, "bot-app-id", env.str("BOT_APP_ID", ""), "the bot's Entra app id (BOT_APP_ID)")
-	fs.StringVar(&o.sim.BotAppPassword, "bot-app-password", env.str("BOT_APP_PASSWORD", ""), "the bot's client secret; prefer the variable (BOT_APP_PASSWORD)")
-	fs.StringVar(&o.sim.TeamsAppID, "teams-app-id", env.str("TEAMS_APP_ID", ""), "the Teams app's manifest id (TEAMS_APP_ID)")
-	fs.StringVar(&o.sim.BotEndpoint, "bot-endpoint", env.str("SIM_BOT_ENDPOINT", ""), "the bot's messaging endpoint, e.g. http://127.0.0.1:3978/api/messages: installs and uninstalls are posted there as Teams does (SIM_BOT_ENDPOINT)")
-	fs.StringVar(&o.sim.PublicURL, "public-url", env.str("SIM_PUBLIC_URL", ""), "the base URL the services reach the simulator at, e.g. http://teamsim:8090 in a container network: the activities' serviceUrl, the metadata's jwks_uri and the URLs printed; default: the listen address (SIM_PUBLIC_URL)")
+	fs.StringVar(&o.addr, "addr", env.Str("SIM_ADDR", "127.0.0.1:8090"), "listen address (SIM_ADDR)")
+	fs.StringVar(&o.tenants, "tenants", env.Str("SIM_TENANTS", teamsim.DefaultTenant), "comma-separated tenant ids (SIM_TENANTS)")
+	fs.IntVar(&o.sim.UsersPerTenant, "users", env.Int("SIM_USERS", 100), "users per tenant (SIM_USERS)")
+	fs.Float64Var(&o.sim.InstalledFraction, "installed", env.Float("SIM_INSTALLED", 0.9), "fraction of users with the app installed (SIM_INSTALLED)")
+	fs.Float64Var(&o.sim.BlockedFraction, "blocked", env.Float("SIM_BLOCKED", 0.02), "fraction of installed users who blocked the bot (SIM_BLOCKED)")
+	fs.Float64Var(&o.sim.DisabledFraction, "disabled", env.Float("SIM_DISABLED", 0), "fraction of users for whom an admin disabled the bot (SIM_DISABLED)")
+	fs.IntVar(&o.sim.ConnectorRPS, "connector-rps", env.Int("SIM_CONNECTOR_RPS", 50), "Connector requests/s per tenant, 0 = unlimited (SIM_CONNECTOR_RPS)")
+	fs.IntVar(&o.sim.GraphRPS, "graph-rps", env.Int("SIM_GRAPH_RPS", 30), "Graph installedApps GETs/s and POSTs/s per tenant, 0 = unlimited (SIM_GRAPH_RPS)")
+	fs.BoolVar(&o.sim.ConversationLimits, "conversation-limits", env.Bool("SIM_CONVERSATION_LIMITS", true), "enforce per-conversation limits (SIM_CONVERSATION_LIMITS)")
+	fs.BoolVar(&o.sim.GraphFractionalRetryAfter, "graph-fractional-retry-after", env.Bool("SIM_GRAPH_FRACTIONAL_RETRY_AFTER", false), "fractional Retry-After on Graph 429s (SIM_GRAPH_FRACTIONAL_RETRY_AFTER)")
+	fs.DurationVar(&o.ttl, "token-ttl", env.Duration("SIM_TOKEN_TTL", 3599*time.Second), "token lifetime (SIM_TOKEN_TTL)")
+	fs.Float64Var(&o.sim.ErrorRate, "error-rate", env.Float("SIM_ERROR_RATE", 0), "fraction of sends answered 502/503/504 (SIM_ERROR_RATE)")
+	fs.Float64Var(&o.sim.PreconditionRate, "412-rate", env.Float("SIM_412_RATE", 0), "fraction of sends answered 412 (SIM_412_RATE)")
+	fs.DurationVar(&o.latency, "latency", env.Duration("SIM_LATENCY", teamsim.DefaultLatency), "latency added to Connector and Graph answers after the rate limits judged the request; 0 = none (SIM_LATENCY)")
+	fs.DurationVar(&o.jitter, "jitter", env.Duration("SIM_LATENCY_JITTER", teamsim.DefaultLatencyJitter), "uniform random extra answer latency up to this; the default profile is 100ms ±50% (SIM_LATENCY_JITTER)")
+	fs.DurationVar(&o.sim.NetworkJitter, "network-jitter", env.Duration("SIM_NETWORK_JITTER", teamsim.DefaultNetworkJitter), "uniform random delay before a Connector or Graph request is judged, up to this (SIM_NETWORK_JITTER)")
+	fs.DurationVar(&o.sim.ChatReadyDelay, "chat-ready-delay", env.Duration("SIM_CHAT_READY_DELAY", teamsim.DefaultChatReadyDelay), "after a Graph install, its chat answers 404 (and the Connector's create 403) for this long (SIM_CHAT_READY_DELAY)")
+	fs.DurationVar(&o.sim.ChatReadyJitter, "chat-ready-jitter", env.Duration("SIM_CHAT_READY_JITTER", teamsim.DefaultChatReadyJitter), "uniform random extra chat delay up to this (SIM_CHAT_READY_JITTER)")
+	fs.DurationVar(&o.sim.RetryAfterTolerance, "retry-after-tolerance", env.Duration("SIM_RETRY_AFTER_TOLERANCE", teamsim.DefaultRetryAfterTolerance), "a request to a throttled scope more than this after the 429 left is a Retry-After violation (SIM_RETRY_AFTER_TOLERANCE)")
+	fs.Int64Var(&o.sim.Seed, "seed", env.Int64("SIM_SEED", 1), "seed of the population and the faults (SIM_SEED)")
+	fs.StringVar(&o.sim.BotAppID, "bot-app-id", env.Str("BOT_APP_ID", ""), "the bot's Entra app id (BOT_APP_ID)")
+	fs.StringVar(&o.sim.BotAppPassword, "bot-app-password", env.Str("BOT_APP_PASSWORD", ""), "the bot's client secret; prefer the variable (BOT_APP_PASSWORD)")
+	fs.StringVar(&o.sim.TeamsAppID, "teams-app-id", env.Str("TEAMS_APP_ID", ""), "the Teams app's manifest id (TEAMS_APP_ID)")
+	fs.StringVar(&o.sim.BotEndpoint, "bot-endpoint", env.Str("SIM_BOT_ENDPOINT", ""), "the bot's messaging endpoint, e.g. http://127.0.0.1:3978/api/messages: installs and uninstalls are posted there as Teams does (SIM_BOT_ENDPOINT)")
+	fs.StringVar(&o.sim.PublicURL, "public-url", env.Str("SIM_PUBLIC_URL", ""), "the base URL the services reach the simulator at, e.g. http://teamsim:8090 in a container network: the activities' serviceUrl, the metadata's jwks_uri and the URLs printed; default: the listen address (SIM_PUBLIC_URL)")
 	e := &o.sim.Engagement
-	fs.Float64Var(&e.Read, "read", env.float("SIM_READ", 0), "share of delivered messages their user reads; 0 = users do nothing (SIM_READ)")
-	e.ReadDelay = env.delay("SIM_READ_DELAY", teamsim.Delay{Mean: 20 * time.Second})
+	fs.Float64Var(&e.Read, "read", env.Float("SIM_READ", 0), "share of delivered messages their user reads; 0 = users do nothing (SIM_READ)")
+	e.ReadDelay = envDelay("SIM_READ_DELAY", teamsim.Delay{Mean: 20 * time.Second})
 	fs.Var(delayFlag{&e.ReadDelay}, "read-delay", "delay from delivery to read: 30s, 1s..30s (uniform) or exp:20s (exponential mean) (SIM_READ_DELAY)")
-	fs.Float64Var(&e.ReceiptsOn, "receipts-on", env.float("SIM_RECEIPTS_ON", 0), "share of users whose read receipts are on: only their reads are posted (SIM_RECEIPTS_ON)")
-	fs.Float64Var(&e.Acknowledge, "acknowledge", env.float("SIM_ACKNOWLEDGE", 0), "share of messages read whose card's Action.Execute the user clicks (SIM_ACKNOWLEDGE)")
-	fs.Float64Var(&e.React, "react", env.float("SIM_REACT", 0), "share of messages read the user reacts to (SIM_REACT)")
-	fs.Float64Var(&e.Reply, "reply", env.float("SIM_REPLY", 0), "share of messages read the user answers (SIM_REPLY)")
-	fs.Float64Var(&e.Duplicate, "duplicate", env.float("SIM_DUPLICATE", 0), "share of receipts, reactions and replies posted twice, the same activity, as Teams may (SIM_DUPLICATE)")
-	e.ActionDelay = env.delay("SIM_ACTION_DELAY", teamsim.Delay{Max: 10 * time.Second})
+	fs.Float64Var(&e.ReceiptsOn, "receipts-on", env.Float("SIM_RECEIPTS_ON", 0), "share of users whose read receipts are on: only their reads are posted (SIM_RECEIPTS_ON)")
+	fs.Float64Var(&e.Acknowledge, "acknowledge", env.Float("SIM_ACKNOWLEDGE", 0), "share of messages read whose card's Action.Execute the user clicks (SIM_ACKNOWLEDGE)")
+	fs.Float64Var(&e.React, "react", env.Float("SIM_REACT", 0), "share of messages read the user reacts to (SIM_REACT)")
+	fs.Float64Var(&e.Reply, "reply", env.Float("SIM_REPLY", 0), "share of messages read the user answers (SIM_REPLY)")
+	fs.Float64Var(&e.Duplicate, "duplicate", env.Float("SIM_DUPLICATE", 0), "share of receipts, reactions and replies posted twice, the same activity, as Teams may (SIM_DUPLICATE)")
+	e.ActionDelay = envDelay("SIM_ACTION_DELAY", teamsim.Delay{Max: 10 * time.Second})
 	fs.Var(delayFlag{&e.ActionDelay}, "action-delay", "delay from read to a click, reaction or reply (SIM_ACTION_DELAY)")
-	fs.DurationVar(&e.InvokeDeadline, "invoke-deadline", env.duration("SIM_INVOKE_DEADLINE", teamsim.DefaultInvokeDeadline), "an invoke answered later is late, as Teams gives up (SIM_INVOKE_DEADLINE)")
-	fs.IntVar(&e.Concurrency, "engage-concurrency", env.int("SIM_ENGAGE_CONCURRENCY", 16), "engagement posts in flight at most (SIM_ENGAGE_CONCURRENCY)")
-	fs.StringVar(&o.timeZones, "time-zones", env.str("SIM_TIME_ZONES", strings.Join(teamsim.DefaultTimeZones, ",")), "mailbox time zones given to users, comma-separated; an empty entry is a user without one (SIM_TIME_ZONES)")
-	fs.StringVar(&o.logLevel, "log-level", env.str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
-	fs.StringVar(&o.logFormat, "log-format", env.str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
+	fs.DurationVar(&e.InvokeDeadline, "invoke-deadline", env.Duration("SIM_INVOKE_DEADLINE", teamsim.DefaultInvokeDeadline), "an invoke answered later is late, as Teams gives up (SIM_INVOKE_DEADLINE)")
+	fs.IntVar(&e.Concurrency, "engage-concurrency", env.Int("SIM_ENGAGE_CONCURRENCY", 16), "engagement posts in flight at most (SIM_ENGAGE_CONCURRENCY)")
+	fs.StringVar(&o.timeZones, "time-zones", env.Str("SIM_TIME_ZONES", strings.Join(teamsim.DefaultTimeZones, ",")), "mailbox time zones given to users, comma-separated; an empty entry is a user without one (SIM_TIME_ZONES)")
+	fs.StringVar(&o.logLevel, "log-level", env.Str("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	fs.StringVar(&o.logFormat, "log-format", env.Str("LOG_FORMAT", "json"), "json or console (LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if err := errors.Join(env.errs...); err != nil {
+	if err := errors.Join(append([]error{env.Err()}, delayErrs...)...); err != nil {
 		return nil, err
 	}
 	for _, t := range strings.Split(o.tenants, ",") {
@@ -201,73 +215,6 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 		return nil, fmt.Errorf("required: %s", strings.Join(missing, ", "))
 	}
 	return o, nil
-}
-
-// envReader reads typed variables and collects the malformed ones.
-type envReader struct {
-	getenv func(string) string
-	errs   []error
-}
-
-// str reads name or the file name_FILE points to (config.Lookup), so the
-// simulator takes the secrets the services take.
-func (e *envReader) str(name, def string) string {
-	v, err := config.Lookup(e.getenv, name)
-	if err != nil {
-		e.errs = append(e.errs, err)
-	}
-	if v != "" {
-		return v
-	}
-	return def
-}
-
-func (e *envReader) parsed(name string, parse func(string) error) {
-	if v := strings.TrimSpace(e.getenv(name)); v != "" {
-		if err := parse(v); err != nil {
-			e.errs = append(e.errs, fmt.Errorf("%s=%q: %w", name, v, err))
-		}
-	}
-}
-
-func (e *envReader) int(name string, def int) int {
-	e.parsed(name, func(v string) (err error) { def, err = strconv.Atoi(v); return err })
-	return def
-}
-
-func (e *envReader) int64(name string, def int64) int64 {
-	e.parsed(name, func(v string) (err error) { def, err = strconv.ParseInt(v, 10, 64); return err })
-	return def
-}
-
-func (e *envReader) float(name string, def float64) float64 {
-	e.parsed(name, func(v string) (err error) { def, err = strconv.ParseFloat(v, 64); return err })
-	return def
-}
-
-func (e *envReader) bool(name string, def bool) bool {
-	e.parsed(name, func(v string) (err error) { def, err = strconv.ParseBool(v); return err })
-	return def
-}
-
-// duration takes a Go duration ("20ms") or a plain number of milliseconds.
-func (e *envReader) duration(name string, def time.Duration) time.Duration {
-	e.parsed(name, func(v string) error {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			def = time.Duration(n) * time.Millisecond
-			return nil
-		}
-		d, err := time.ParseDuration(v)
-		def = d
-		return err
-	})
-	return def
-}
-
-// delay reads a teamsim.Delay ("30s", "1s..30s", "exp:20s").
-func (e *envReader) delay(name string, def teamsim.Delay) teamsim.Delay {
-	e.parsed(name, func(v string) (err error) { def, err = teamsim.ParseDelay(v); return err })
-	return def
 }
 
 // delayFlag is a flag of a teamsim.Delay.

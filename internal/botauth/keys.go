@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 )
 
 // Bounds of a metadata or key-set fetch.
@@ -57,7 +58,7 @@ type keySet struct {
 	now                          func() time.Time
 	log                          *zap.Logger
 
-	fetch sync.Mutex // one fetch at a time; held across it
+	fetch singleflight.Group // one fetch at a time, shared by its callers
 
 	mu        sync.Mutex // guards the fields below
 	keys      map[string]signingKey
@@ -93,27 +94,34 @@ func (ks *keySet) lookup(kid string) (signingKey, bool, bool) {
 	return k, ok, (!ok || stale) && allowed
 }
 
-// refetch fetches the set unless another caller did meanwhile.
+// refetch fetches the set unless another caller did meanwhile. Callers
+// that come during a fetch share it, and each stops waiting when its
+// context ends: the fetch outlives a caller that goes away, its result
+// serves the next ones, and an abandoned fetch still counts as the attempt.
 func (ks *keySet) refetch(ctx context.Context, kid string) error {
-	ks.fetch.Lock()
-	defer ks.fetch.Unlock()
-	if _, _, due := ks.lookup(kid); !due {
-		return nil // fetched (or tried) while this caller waited
+	ch := ks.fetch.DoChan("", func() (any, error) {
+		if _, _, due := ks.lookup(kid); !due {
+			return nil, nil // fetched (or tried) just before
+		}
+		ks.mu.Lock()
+		ks.triedAt = ks.now()
+		ks.mu.Unlock()
+		keys, err := ks.download(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		ks.mu.Lock()
+		ks.keys, ks.fetchedAt = keys, ks.now()
+		ks.mu.Unlock()
+		ks.log.Info("bot framework keys fetched", zap.Int("keys", len(keys)))
+		return nil, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	ks.mu.Lock()
-	ks.triedAt = ks.now()
-	ks.mu.Unlock()
-	// The fetch outlives a caller that goes away: its result serves the
-	// next ones, and an abandoned fetch would still count as the attempt.
-	keys, err := ks.download(context.WithoutCancel(ctx))
-	if err != nil {
-		return err
-	}
-	ks.mu.Lock()
-	ks.keys, ks.fetchedAt = keys, ks.now()
-	ks.mu.Unlock()
-	ks.log.Info("bot framework keys fetched", zap.Int("keys", len(keys)))
-	return nil
 }
 
 // metadata is the part of the OpenID metadata document that is used.

@@ -260,3 +260,27 @@ func TestConsoleConfig(t *testing.T) {
 	_, err = load(map[string]string{"CONSOLE_ADDR": "127.0.0.1:8090", "CONSOLE_URL": "https://console.example", "CONSOLE_INSECURE_COOKIES": "maybe"})
 	require.ErrorContains(t, err, "CONSOLE_INSECURE_COOKIES: want true or false")
 }
+
+// Env reads a flag's default with the services' rules, and names each
+// malformed variable.
+func TestEnvForFlags(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(env(map[string]string{"N": "40", "F": "0.5", "B": "false", "D": "25", "G": "5ms", "Z": "0",
+		"BAD_N": "many", "BAD_D": "-1s", "BAD_B": "maybe"}))
+	require.Equal(t, 40, e.Int("N", 1))
+	require.Equal(t, 7, e.Int("UNSET", 7))
+	require.Equal(t, int64(40), e.Int64("N", 1))
+	require.Equal(t, 0.5, e.Float("F", 1))
+	require.False(t, e.Bool("B", true))
+	require.Equal(t, 25*time.Millisecond, e.Duration("D", time.Second), "a number is milliseconds")
+	require.Equal(t, 5*time.Millisecond, e.Duration("G", time.Second))
+	require.Zero(t, e.Duration("Z", time.Second))
+	require.NoError(t, e.Err())
+	require.Equal(t, 3, e.Int("BAD_N", 3))
+	e.Duration("BAD_D", 0)
+	e.Bool("BAD_B", false)
+	err := e.Err()
+	for _, name := range []string{"BAD_N", "BAD_D", "BAD_B"} {
+		require.ErrorContains(t, err, name)
+	}
+}

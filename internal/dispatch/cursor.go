@@ -57,13 +57,17 @@ func directoryPosition(cursor string) (set, after string, err error) {
 	return set, after, nil
 }
 
-// expansionAfter reads an expansion cursor "<kind>:<position>" of the
-// given kind ("aud", "graph", "list"): the position, "" at the start.
-func expansionAfter(cursor, kind string) (string, error) {
+// cursorKind starts an expansion cursor: "aud:<id>", past the audience's
+// members up to <id>.
+const cursorKind = "aud:"
+
+// expansionAfter reads an expansion cursor: the last member done, "" at
+// the start.
+func expansionAfter(cursor string) (string, error) {
 	if cursor == "" {
 		return "", nil
 	}
-	rest, ok := strings.CutPrefix(cursor, kind+":")
+	rest, ok := strings.CutPrefix(cursor, cursorKind)
 	if !ok {
 		return "", corruptCursor("expansion cursor", cursor)
 	}

@@ -28,7 +28,7 @@ func TestCorruptCursorIsAnErrorNotARestart(t *testing.T) {
 			e := setup(t, 50, zap.New(zapcore.NewTee(testenv.Logger(t).Core(), core)))
 			ctx := context.Background()
 			id := e.create(e.dispatcher(nil)) // not running: not expanded yet
-			require.NoError(t, e.st.SaveResolution(ctx, id, c.step, c.cursor))
+			e.setMeta(id, "resolve_step", c.step, "resolve_cursor", c.cursor)
 			e.run(e.dispatcher(nil))
 			testenv.Eventually(t, 30*time.Second, func() bool {
 				return logs.FilterMessage("expansion stopped; it resumes later").Len() > 0

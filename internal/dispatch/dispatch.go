@@ -1,8 +1,7 @@
 // Package dispatch accepts broadcasts and expands their audiences into jobs.
 //
-// Expansion walks the audience a page at a time (Graph's user pages, or the
-// stored explicit list), records each page's recipients in the store, then
-// publishes one job per recipient with message ids that deduplicate
+// Expansion walks the resolved audience (resolve.go) a page at a time,
+// records each page's recipients in the store, then publishes one job per recipient with message ids that deduplicate
 // republishes, and only then saves the cursor past the page. Reading,
 // recording and waiting for acks overlap, a few pages at most (expand.go).
 // A dispatcher that dies mid-way redoes the pages after the saved cursor on
@@ -34,12 +33,10 @@ import (
 // units: Teams refuses about 100 KB; we stay below 80 KB.
 const MaxActivityUnits = message.MaxActivityUnits
 
-// Users is a tenant's directory in Graph: its users a page at a time (the
-// expansion of broadcasts written before audiences were resolved), by
-// delta query (the directory sync), a group's transitive user members and
-// users by id or UPN (audience resolution).
+// Users is a tenant's directory in Graph: its users by delta query (the
+// directory sync), a group's transitive user members and users by id or
+// UPN (audience resolution).
 type Users interface {
-	UsersPage(ctx context.Context, next string) ([]graph.User, string, error)
 	UsersDelta(ctx context.Context, link string) (graph.DeltaPage, error)
 	GroupMembersPage(ctx context.Context, groupID, next string) ([]graph.DirectoryUser, string, error)
 	UsersByKey(ctx context.Context, keys []string) (map[string]graph.DirectoryUser, error)
@@ -84,6 +81,10 @@ type Config struct {
 	// Approval holds back the broadcasts it names for an approver
 	// (approval.go); its zero value holds back none.
 	Approval Approval
+	// ExpansionLease is how long a dispatcher's hold on an expansion
+	// outlives its last renewal (default DefaultExpansionLease): one
+	// dispatcher at a time expands a broadcast (lease.go).
+	ExpansionLease time.Duration
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
@@ -94,7 +95,11 @@ type Dispatcher struct {
 	usersFor func(tenant string) (Users, error)
 	syncer   *directory.Syncer // nil without usersFor
 	log      *zap.Logger
+	holder   string                    // this dispatcher's name on the leases it holds
 	pageRead func(cursor string) error // a test's hook before each expansion page
+	// renewLease is a test's hook before each renewal of an expansion
+	// lease: false skips it, as a frozen process would.
+	renewLease func() bool
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -136,7 +141,11 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	if cfg.PublishBudget <= 0 {
 		cfg.PublishBudget = store.DefaultFence.Budget
 	}
-	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool)}
+	if cfg.ExpansionLease <= 0 {
+		cfg.ExpansionLease = DefaultExpansionLease
+	}
+	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
+		holder: uuid.NewString()}
 	if usersFor != nil {
 		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) {
 			u, err := usersFor(tenant)
@@ -318,15 +327,40 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 		return nil
 	}
 	log = log.With(zap.String("tenant_id", b.TenantID))
-	if b.Status == broadcast.StatusCanceling || b.Status == broadcast.StatusCanceled {
-		return d.stopCanceled(ctx, id, log)
-	}
 	if b.Status == broadcast.StatusScheduled || b.Status == broadcast.StatusPendingApproval || b.Status == broadcast.StatusRejected {
 		// Not started yet (or never to be): StartScheduled and an approval
 		// register it for expansion in the script that starts it, never
 		// before.
 		log.Warn("not expanding a broadcast that has not started", zap.String("status", string(b.Status)))
 		return nil
+	}
+	ctx, release, held, err := d.holdExpansion(ctx, id, log)
+	if err != nil {
+		return err
+	}
+	if !held {
+		log.Debug("another dispatcher expands this broadcast")
+		return nil
+	}
+	defer release()
+	// Read again under the lease: the last holder may have finished the
+	// expansion, or it may have been canceled, since.
+	if b, err = d.store.Broadcast(ctx, id); err != nil {
+		return leaseLost(ctx, err)
+	}
+	return leaseLost(ctx, d.expandHeld(ctx, b, log))
+}
+
+// expandHeld resolves and expands the broadcast, whose lease is held.
+func (d *Dispatcher) expandHeld(ctx context.Context, b *broadcast.Broadcast, log *zap.Logger) error {
+	id := b.ID
+	switch b.Status {
+	case broadcast.StatusCanceling, broadcast.StatusCanceled:
+		return d.stopCanceled(ctx, id, log)
+	case broadcast.StatusSending, broadcast.StatusCompleted:
+		// Expanded already: only its registration was left.
+		_, err := d.store.FinishExpansion(ctx, id)
+		return err
 	}
 	res, err := d.store.Resolution(ctx, id)
 	if err != nil {
@@ -335,7 +369,7 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	finished := false
 	stopped := metrics.ExpansionStarted(b.TenantID)
 	defer func() { stopped(finished) }()
-	if res.Resolve && !res.Done {
+	if !res.Done {
 		// The audience is resolved, and its size recorded, before any job.
 		if err := d.resolve(ctx, b, res, log); errors.Is(err, store.ErrCanceled) {
 			return d.stopCanceled(ctx, id, log)
@@ -353,7 +387,7 @@ func (d *Dispatcher) expand(ctx context.Context, id string, log *zap.Logger) err
 	if cursor != "" {
 		log.Info("resuming expansion")
 	}
-	if err := d.expandFrom(ctx, b, res.Resolve, cursor); errors.Is(err, store.ErrCanceled) {
+	if err := d.expandFrom(ctx, b, cursor); errors.Is(err, store.ErrCanceled) {
 		return d.stopCanceled(ctx, id, log)
 	} else if err != nil {
 		return err

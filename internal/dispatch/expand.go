@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
@@ -17,7 +15,7 @@ import (
 // The expansion of one broadcast is a pipeline of four stages, each in a
 // goroutine of its own, with at most one page waiting between two stages:
 //
-//	read     the next page of the audience (Graph, or the stored list)
+//	read     the next page of the resolved audience
 //	record   look up conversations, add the recipients with their counters
 //	publish  publish the page's jobs without waiting for their acks
 //	ack      wait for the page's acks, then save the cursor past the page
@@ -55,14 +53,14 @@ type published struct {
 var errStopped = errors.New("expansion stopped before the last page")
 
 // expandFrom runs the pipeline from cursor to the last page of the audience.
-func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, resolved bool, cursor string) error {
+func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cursor string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 
 	// read. A page that cannot be read stops the reading only: the pages
 	// before it still go through, so that their cursor is saved.
-	next := d.pager(b, resolved)
+	next := d.pager(b)
 	pages := make(chan page, 1)
 	var readErr error
 	var last bool
@@ -113,7 +111,7 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, res
 			}
 			countPublished(b.TenantID, p.items)
 			if p.after != "" {
-				if err := d.store.SaveExpansionCursor(ctx, b.ID, p.after); err != nil {
+				if err := d.store.SaveExpansionCursor(ctx, b.ID, d.holder, p.after); err != nil {
 					ackErr = err
 					cancel()
 				}
@@ -158,73 +156,21 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, res
 	return nil
 }
 
-// pager returns the function that reads one page of the audience at a cursor
-// and returns the cursor after it ("" after the last page): the resolved
-// audience, or for a broadcast written before audiences were resolved,
-// Graph's users or its stored list.
-func (d *Dispatcher) pager(b *broadcast.Broadcast, resolved bool) func(ctx context.Context, cursor string) ([]string, string, error) {
-	if resolved {
-		return func(ctx context.Context, cursor string) ([]string, string, error) {
-			after, err := expansionAfter(cursor, "aud")
-			if err != nil {
-				return nil, "", err
-			}
-			ids, err := d.store.AudienceMembers(ctx, b.ID, after, int64(d.cfg.PageSize))
-			if err != nil {
-				return nil, "", err
-			}
-			next := ""
-			if len(ids) == d.cfg.PageSize {
-				next = "aud:" + ids[len(ids)-1]
-			}
-			return ids, next, nil
-		}
-	}
-	if b.Audience.AllUsers {
-		return func(ctx context.Context, cursor string) ([]string, string, error) {
-			dir, err := d.usersFor(b.TenantID)
-			if err != nil {
-				return nil, "", err
-			}
-			link, err := expansionAfter(cursor, "graph")
-			if err != nil {
-				return nil, "", err
-			}
-			page, next, err := dir.UsersPage(ctx, link)
-			if err != nil {
-				return nil, "", inGraph("users listing", err)
-			}
-			ids := make([]string, 0, len(page))
-			for _, u := range page {
-				// Guests are outside the organisation: an org-wide
-				// announcement is not for them.
-				if u.UserType == "Guest" || !broadcast.IsGUID(u.ID) {
-					continue
-				}
-				ids = append(ids, strings.ToLower(u.ID))
-			}
-			if next != "" {
-				next = "graph:" + next
-			}
-			return ids, next, nil
-		}
-	}
+// pager returns the function that reads one page of the resolved audience
+// at a cursor and returns the cursor after it ("" after the last page).
+func (d *Dispatcher) pager(b *broadcast.Broadcast) func(ctx context.Context, cursor string) ([]string, string, error) {
 	return func(ctx context.Context, cursor string) ([]string, string, error) {
-		at, err := expansionAfter(cursor, "list")
+		after, err := expansionAfter(cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		offset, err := listOffset(at)
-		if err != nil {
-			return nil, "", corruptCursor("expansion cursor", cursor)
-		}
-		ids, err := d.store.AudiencePage(ctx, b.ID, offset, int64(d.cfg.PageSize))
+		ids, err := d.store.AudienceMembers(ctx, b.ID, after, int64(d.cfg.PageSize))
 		if err != nil {
 			return nil, "", err
 		}
 		next := ""
 		if len(ids) == d.cfg.PageSize {
-			next = "list:" + strconv.FormatInt(offset+int64(len(ids)), 10)
+			next = cursorKind + ids[len(ids)-1]
 		}
 		return ids, next, nil
 	}

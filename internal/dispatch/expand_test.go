@@ -101,7 +101,7 @@ func TestRedonePagesDuplicateNothing(t *testing.T) {
 	id := interrupted(t, e)
 	install, _ := e.jobs(id)
 	require.NotZero(t, install, "pages were published before the stop")
-	require.NoError(t, e.st.SaveExpansionCursor(context.Background(), id, ""))
+	e.setMeta(id, "cursor", "")
 	resume(t, e, id)
 }
 

@@ -36,3 +36,7 @@ func (d *Dispatcher) OnReplayedOne(f func()) { d.replayedOne = f }
 // OnPageRead calls f before the expansion reads each page of an audience,
 // with the page's cursor; an error fails the read.
 func (d *Dispatcher) OnPageRead(f func(cursor string) error) { d.pageRead = f }
+
+// OnLeaseRenewal calls f before each renewal of an expansion lease; false
+// skips the renewal, as a frozen process would.
+func (d *Dispatcher) OnLeaseRenewal(f func() bool) { d.renewLease = f }

@@ -84,6 +84,9 @@ func (d *Dispatcher) runExpansion(ctx context.Context, id string, log *zap.Logge
 		}
 		var gc *graphCall
 		switch {
+		case errors.Is(err, store.ErrLeaseLost):
+			log.Warn("expansion stopped: another dispatcher holds it now", zap.Error(err))
+			return
 		case !errors.As(err, &gc):
 			log.Error("expansion stopped; it resumes later", zap.Error(err))
 			return

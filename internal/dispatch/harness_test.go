@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -40,6 +41,7 @@ type bundle struct {
 	sim    *teamsim.Sim
 	st     *store.Store
 	q      *queue.Queue
+	nc     *nats.Conn
 	js     jetstream.JetStream
 	graphs *graph.Tenants
 	log    *zap.Logger
@@ -67,7 +69,7 @@ func setup(t testing.TB, users int, log *zap.Logger) *bundle {
 
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: srv.URL + "/login", GraphURL: srv.URL + "/graph/v1.0",
 		ClientID: botAppID, ClientSecret: botPassword, RPS: 1000, HTTP: &http.Client{Timeout: 10 * time.Second}, Logger: log})
-	return &bundle{t: t, tenant: tenant, sim: sim, st: store.New(rdb), q: q, js: js, graphs: graphs, log: log}
+	return &bundle{t: t, tenant: tenant, sim: sim, st: store.New(rdb), q: q, nc: nc, js: js, graphs: graphs, log: log}
 }
 
 // members counts the simulator's users an all-users broadcast reaches.
@@ -144,6 +146,13 @@ func (b *bundle) jobs(id string) (install, send uint64) {
 		return info.State.Subjects[subj]
 	}
 	return count(broadcast.StageInstall), count(broadcast.StageSend)
+}
+
+// setMeta writes fields of the broadcast's record by hand, past the
+// store's checks, as a bug or an operator could.
+func (b *bundle) setMeta(id string, fieldsAndValues ...any) {
+	b.t.Helper()
+	require.NoError(b.t, b.st.Client().HSet(context.Background(), "{b:"+id+"}:meta", fieldsAndValues...).Err())
 }
 
 // forget deletes the broadcast's keys, so that a large run leaves Redis as

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -120,29 +119,17 @@ func idemKey(b *broadcast.Broadcast, key string) store.IdempotencyKey {
 // requestHash identifies a request as the broadcast it would create: the
 // tenant (resolved, so a defaulted tenant and the same tenant named agree),
 // the priority, the activity exactly as it would be posted (the card
-// compacted), and the audience after normalisation (ids lowercased,
-// deduplicated, in request order).
+// compacted), the audience's JSON after normalisation (ids lowercased,
+// deduplicated, in request order: canonical) and the send time.
 func requestHash(b *broadcast.Broadcast, activity []byte) string {
 	h := sha256.New()
 	for _, part := range []string{"v1", b.TenantID, string(b.Priority.OrNormal()), string(activity)} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
-	a := b.Audience
-	switch {
-	case a.IncludeGuests || len(a.GroupIDs) > 0 || len(a.UPNs) > 0 || !a.Exclude.Empty() || (a.AllUsers && len(a.UserIDs) > 0):
-		// The audiences of the first release hash as they did, so a retry
-		// across an upgrade still matches; the others by their JSON, which
-		// normalisation makes canonical.
-		raw, _ := json.Marshal(a)
-		h.Write([]byte("audience\x00"))
-		h.Write(raw)
-	case a.AllUsers:
-		h.Write([]byte("all"))
-	default:
-		h.Write([]byte("list\x00" + strings.Join(a.UserIDs, ",")))
-	}
-	if b.SendAt != nil { // absent before schedules: older keys' hashes hold
+	raw, _ := json.Marshal(b.Audience)
+	h.Write(raw)
+	if b.SendAt != nil {
 		h.Write([]byte("\x00sendAt\x00" + strconv.FormatInt(b.SendAt.UnixMilli(), 10)))
 	}
 	return hex.EncodeToString(h.Sum(nil))

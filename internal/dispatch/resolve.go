@@ -172,7 +172,7 @@ func (d *Dispatcher) eachListPage(ctx context.Context, b *broadcast.Broadcast, s
 			return err
 		}
 		offset += int64(len(page))
-		if err := d.store.SaveResolution(ctx, b.ID, step, strconv.FormatInt(offset, 10)); err != nil {
+		if err := d.store.SaveResolution(ctx, b.ID, d.holder, step, strconv.FormatInt(offset, 10)); err != nil {
 			return err
 		}
 		if len(page) < d.cfg.PageSize {
@@ -219,12 +219,12 @@ func (d *Dispatcher) eachGroupPage(ctx context.Context, b *broadcast.Broadcast, 
 			if next == "" {
 				break
 			}
-			if err := d.store.SaveResolution(ctx, b.ID, step, strconv.Itoa(i)+"|"+next); err != nil {
+			if err := d.store.SaveResolution(ctx, b.ID, d.holder, step, strconv.Itoa(i)+"|"+next); err != nil {
 				return err
 			}
 			link = next
 		}
-		if err := d.store.SaveResolution(ctx, b.ID, step, strconv.Itoa(i+1)+"|"); err != nil {
+		if err := d.store.SaveResolution(ctx, b.ID, d.holder, step, strconv.Itoa(i+1)+"|"); err != nil {
 			return err
 		}
 	}
@@ -269,7 +269,7 @@ func (d *Dispatcher) resolveAllUsers(ctx context.Context, b *broadcast.Broadcast
 				return err
 			}
 			after = ids[len(ids)-1]
-			if err := d.store.SaveResolution(ctx, b.ID, stepAllUsers, s+"|"+after); err != nil {
+			if err := d.store.SaveResolution(ctx, b.ID, d.holder, stepAllUsers, s+"|"+after); err != nil {
 				return err
 			}
 			if len(ids) < d.cfg.PageSize {

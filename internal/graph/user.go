@@ -10,6 +10,14 @@ import (
 	"go.uber.org/zap"
 )
 
+// User is a user of the tenant's directory.
+type User struct {
+	ID                string `json:"id"`
+	DisplayName       string `json:"displayName"`
+	UserPrincipalName string `json:"userPrincipalName"`
+	UserType          string `json:"userType"` // Member or Guest
+}
+
 // User returns one user of the tenant, found by object id or user
 // principal name (GET /users/{id | userPrincipalName}). A user Graph does
 // not know is an error matching ErrNotFound.

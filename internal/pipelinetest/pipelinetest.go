@@ -216,6 +216,7 @@ func Start(t testing.TB, o Options) *Env {
 
 	nc, js, err := queue.Connect(context.Background(), natsURL, t.Name(), log)
 	require.NoError(t, err)
+	t.Cleanup(nc.Close) // after Stop, which the workers' cleanup below runs first
 	ns := "t" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
 	q := queue.New(js, ns)
 	q.Replicas = o.NATSReplicas

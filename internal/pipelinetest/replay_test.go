@@ -13,7 +13,9 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/pipelinetest"
+	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
+	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
 func replay(t *testing.T, e *pipelinetest.Env, id, body string) (int, broadcast.ReplayResult, string) {
@@ -145,18 +147,24 @@ func TestReplayJobReopensItsRecipient(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.Queue.EnsureConsumers(ctx, e.Tenant, b.ID, broadcast.PriorityNormal))
 	job := broadcast.Job{BroadcastID: b.ID, TenantID: e.Tenant, UserID: user, ConversationID: rec.ConversationID, Round: round}
-	require.NoError(t, e.Queue.Publish(ctx, broadcast.StageSend, job))
-	// ...and no reopen: the dispatcher died here.
-	got := e.WaitCompleted(b.ID, 2*time.Minute)
+	// ...and no reopen: the dispatcher died here. The same job comes
+	// twice (a redelivery, a second publish: another message id, so the
+	// stream keeps both); the second must change nothing.
+	require.NoError(t, e.Queue.PublishBatch(ctx, []queue.Item{{Stage: broadcast.StageSend, Job: job},
+		{Stage: broadcast.StageSend, Job: job, MsgID: job.MsgID(broadcast.StageSend) + ":again"}}))
+	e.WaitCompleted(b.ID, 2*time.Minute)
+	// Both jobs acked: a work queue drops a job at its ack, and the
+	// consumers of a finished broadcast go only once they are idle.
+	testenv.Eventually(t, time.Minute, func() bool {
+		n, err := e.Queue.Jobs(ctx, e.Tenant, b.ID)
+		return err == nil && n == 0
+	}, "both jobs acked")
+	got, err := e.Store.Broadcast(ctx, b.ID)
+	require.NoError(t, err)
 	require.Equal(t, int64(1), got.Counts.Sent)
 	require.Equal(t, int64(1), got.Counts.Replayed)
 	require.Len(t, e.Sim.UserDeliveries(e.Tenant, user), 1)
-
-	// The same job again (a redelivery, a second publish) changes nothing.
-	job.Reinstall = 0
-	require.NoError(t, e.Queue.Publish(ctx, broadcast.StageSend, job))
-	time.Sleep(500 * time.Millisecond)
-	require.Len(t, e.Sim.UserDeliveries(e.Tenant, user), 1)
+	require.Zero(t, e.Sim.Ledger().Duplicates)
 }
 
 func TestReplayOfACanceledBroadcastIsAConflict(t *testing.T) {

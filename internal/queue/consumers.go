@@ -116,55 +116,7 @@ func (q *Queue) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig
 	})
 }
 
-var (
-	ensurePolicy  = retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 6}
-	upgradePolicy = retry.Policy{Base: 100 * time.Millisecond, Max: time.Second, Attempts: 3}
-)
-
-// upgradeConsumers brings the broadcasts' consumers that earlier versions
-// created to this version's AckWait (it was 60 s), or the jobs they hold
-// would still wait a minute after a crash. UpdateConsumer, not
-// CreateOrUpdate: a consumer deleted meanwhile (its broadcast finished)
-// stays deleted.
-func (q *Queue) upgradeConsumers(ctx context.Context) error {
-	s, err := q.js.Stream(ctx, q.stream)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", q.stream, err)
-	}
-	var stale []jetstream.ConsumerConfig
-	l := s.ListConsumers(ctx)
-	for info := range l.Info() {
-		if isBroadcastConsumer(info.Name) && info.Config.AckWait != AckWait {
-			stale = append(stale, info.Config)
-		}
-	}
-	if err := l.Err(); err != nil {
-		return fmt.Errorf("list consumers of %s: %w", q.stream, err)
-	}
-	for _, cfg := range stale {
-		cfg.AckWait = AckWait
-		err := upgradePolicy.Do(ctx, func(ctx context.Context) error {
-			_, err := q.js.UpdateConsumer(ctx, q.stream, cfg)
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDoesNotExist) {
-				return nil
-			}
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("set the AckWait of consumer %s to %s: %w", cfg.Durable, AckWait, err)
-		}
-	}
-	return nil
-}
-
-func isBroadcastConsumer(name string) bool {
-	for _, stage := range AllStages {
-		if strings.HasPrefix(name, ConsumerName(stage, "")) {
-			return true
-		}
-	}
-	return false
-}
+var ensurePolicy = retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, Attempts: 6}
 
 // Consumers lists the broadcasts' consumers at stage.
 func (q *Queue) Consumers(ctx context.Context, stage broadcast.Stage) ([]BroadcastConsumer, error) {

@@ -129,28 +129,3 @@ func TestHeartbeatKeepsLiveWorkAndReleasesDeadWorkers(t *testing.T) {
 		})
 	}
 }
-
-// Consumers created by an earlier version, with its AckWait, get this
-// version's at start-up.
-func TestSetupUpgradesConsumersAckWait(t *testing.T) {
-	t.Parallel()
-	q, js := newQueue(t)
-	ctx := context.Background()
-	require.NoError(t, q.EnsureConsumers(ctx, tenant, "old", broadcast.PriorityNormal))
-	name := queue.ConsumerName(broadcast.StageSend, "old")
-	cons, err := q.Consumer(ctx, name)
-	require.NoError(t, err)
-	info, err := cons.Info(ctx)
-	require.NoError(t, err)
-	cfg := info.Config
-	cfg.AckWait = time.Minute
-	_, err = js.UpdateConsumer(ctx, q.Stream(), cfg)
-	require.NoError(t, err)
-
-	require.NoError(t, q.Setup(ctx))
-	info, err = cons.Info(ctx)
-	require.NoError(t, err)
-	require.Equal(t, queue.AckWait, info.Config.AckWait)
-	require.Equal(t, cfg.FilterSubject, info.Config.FilterSubject, "the rest of the config is kept")
-	require.Equal(t, cfg.Metadata["tenant"], info.Config.Metadata["tenant"])
-}

@@ -207,6 +207,7 @@ func (s *Scheduler) refresh(ctx, workCtx, beatCtx context.Context, lanes, jobs *
 			l.update(nil)
 		}
 	}
+	s.sweepStrays(ctx, list)
 }
 
 // finished reports whether a broadcast is completed, or has no record.

@@ -160,11 +160,7 @@ func TestSchedulerRemovesFinishedBroadcasts(t *testing.T) {
 	q, _ := newQueue(t)
 	ctx := context.Background()
 	require.NoError(t, q.EnsureConsumers(ctx, tenant, "done", broadcast.PriorityNormal))
-	s := queue.NewScheduler(queue.SchedulerConfig{Stage: broadcast.StageSend, Refresh: 20 * time.Millisecond},
-		q, finishedAll{}, func(context.Context, jetstream.Msg) error { return nil }, testenv.Logger(t))
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { _ = s.Run(runCtx) }()
+	runFinishedAll(t, q)
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		for _, stage := range queue.Stages {
 			cs, err := q.Consumers(ctx, stage)
@@ -180,3 +176,32 @@ func TestSchedulerRemovesFinishedBroadcasts(t *testing.T) {
 type finishedAll struct{ running }
 
 func (finishedAll) Finished(context.Context, string) (bool, error) { return true, nil }
+
+// runFinishedAll runs a send scheduler to which every broadcast is
+// finished, until the test ends.
+func runFinishedAll(t *testing.T, q *queue.Queue) {
+	s := queue.NewScheduler(queue.SchedulerConfig{Stage: broadcast.StageSend, Refresh: 20 * time.Millisecond},
+		q, finishedAll{}, func(context.Context, jetstream.Msg) error { return nil }, testenv.Logger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+}
+
+// A job published for a finished broadcast after its consumers are gone
+// has nobody to take it: the scheduler purges it.
+func TestSchedulerPurgesStrayJobsOfFinishedBroadcasts(t *testing.T) {
+	t.Parallel()
+	q, _ := newQueue(t)
+	ctx := context.Background()
+	job := broadcast.Job{BroadcastID: "done", TenantID: tenant, UserID: "u1"}
+	require.NoError(t, q.Publish(ctx, broadcast.StageSend, job))
+	n, err := q.Jobs(ctx, tenant, "done")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	runFinishedAll(t, q)
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		n, err := q.Jobs(ctx, tenant, "done")
+		return err == nil && n == 0
+	}, "the stray job is purged")
+}

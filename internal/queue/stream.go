@@ -18,11 +18,6 @@ import (
 // and stage (see ConsumerName).
 const StreamJobs = "JOBS"
 
-// legacyConsumers are the two consumers of earlier versions, one per stage
-// for every broadcast: their filters overlap the per-broadcast ones, so
-// Setup removes them.
-var legacyConsumers = []string{"installer", "sender"}
-
 // Settings of the JOBS stream and its consumers.
 const (
 	// DuplicateWindow is how long the server remembers message ids.
@@ -95,8 +90,7 @@ func New(js jetstream.JetStream, ns string) *Queue {
 	return q
 }
 
-// Setup creates or updates the streams, and brings the broadcasts'
-// consumers to this version's settings.
+// Setup creates or updates the streams.
 func (q *Queue) Setup(ctx context.Context) error {
 	err := q.createStream(ctx, jetstream.StreamConfig{
 		Name:        q.stream,
@@ -114,14 +108,7 @@ func (q *Queue) Setup(ctx context.Context) error {
 	if err := q.setupFailed(ctx); err != nil {
 		return err
 	}
-	// Their jobs stay in the stream and are taken by the broadcasts' own
-	// consumers once they are gone.
-	for _, name := range legacyConsumers {
-		if err := q.js.DeleteConsumer(ctx, q.stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return fmt.Errorf("remove the old %s consumer: %w", name, err)
-		}
-	}
-	return q.upgradeConsumers(ctx)
+	return nil
 }
 
 // streamSetup bounds each attempt to create or update a stream, and the

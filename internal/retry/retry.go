@@ -10,6 +10,7 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 )
@@ -43,11 +44,16 @@ func (p Policy) Delay(n int) time.Duration {
 
 // Do calls fn until it returns nil, Attempts times at most, waiting
 // Delay(n) after the nth failure. It returns fn's last error, or ctx's if
-// ctx ends during a wait.
+// ctx ends during a wait. An error fn marks Permanent stops it at once.
 func (p Policy) Do(ctx context.Context, fn func(ctx context.Context) error) error {
 	var err error
 	for n := 1; ; n++ {
-		if err = fn(ctx); err == nil || n >= p.Attempts {
+		err = fn(ctx)
+		var perm *permanent
+		if errors.As(err, &perm) {
+			return perm.err
+		}
+		if err == nil || n >= p.Attempts {
 			return err
 		}
 		if serr := Sleep(ctx, p.Delay(n)); serr != nil {
@@ -65,6 +71,20 @@ func (p Policy) rand(n time.Duration) time.Duration {
 	}
 	return rand.N(n)
 }
+
+// Permanent marks err as not worth another attempt: Do returns it (err
+// itself, unmarked) at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanent{err: err}
+}
+
+type permanent struct{ err error }
+
+func (p *permanent) Error() string { return p.err.Error() }
+func (p *permanent) Unwrap() error { return p.err }
 
 // Jitter returns d stretched by up to a quarter, uniformly: a wait that
 // must not be shortened (a Retry-After, a pause, a backlog) but that many

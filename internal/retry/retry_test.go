@@ -3,6 +3,7 @@ package retry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -82,6 +83,20 @@ func TestDoIsBounded(t *testing.T) {
 		return nil
 	}))
 	require.Equal(t, 2, calls)
+}
+
+// An error marked Permanent stops Do at once, and comes back unmarked.
+func TestDoStopsAtAPermanentError(t *testing.T) {
+	t.Parallel()
+	p := retry.Policy{Base: time.Microsecond, Max: time.Millisecond, Attempts: 4}
+	refused := errors.New("refused")
+	calls := 0
+	err := p.Do(context.Background(), func(context.Context) error {
+		calls++
+		return fmt.Errorf("call: %w", retry.Permanent(refused))
+	})
+	require.Equal(t, 1, calls)
+	require.Same(t, refused, err)
 }
 
 // Do gives up when its context ends during a wait.

@@ -27,14 +27,9 @@ import (
 //	{b:<id>}:unres:ids      sorted set: ids it does not know
 //	{b:<id>}:unres:groups   sorted set: group ids it does not know
 //
-// and in the meta hash: audience ("resolve"), audience_spec (allUsers,
+// and in the meta hash: audience_spec (allUsers,
 // includeGuests, the group ids), resolve_step and resolve_cursor (where
 // resolution stands), audience_size and unres_* counts once it is done.
-
-// audienceResolve is the meta's audience of a broadcast whose audience is
-// resolved into {b:<id>}:aud. Broadcasts written before resolution
-// existed have "all" (expanded from Graph's /users) or "list".
-const audienceResolve = "resolve"
 
 type audienceKeys struct {
 	aud, excl, upns, xids, xupns, unresUPNs, unresIDs, unresGroups string
@@ -71,17 +66,14 @@ func (s *Store) AudienceInput(ctx context.Context, id, list string, offset, n in
 
 // Resolution is where a broadcast's audience resolution stands.
 type Resolution struct {
-	// Resolve is false for a broadcast from before resolution existed: it
-	// is expanded from Graph ("all") or its list directly.
-	Resolve bool
-	Done    bool
-	Step    string // "" before the first step
-	Cursor  string // within the step
+	Done   bool
+	Step   string // "" before the first step
+	Cursor string // within the step
 }
 
 // Resolution returns where the broadcast's audience resolution stands.
 func (s *Store) Resolution(ctx context.Context, id string) (Resolution, error) {
-	vals, err := s.rdb.HMGet(ctx, keysOf(id).meta, "id", "audience", "resolve_step", "resolve_cursor", "audience_size").Result()
+	vals, err := s.rdb.HMGet(ctx, keysOf(id).meta, "id", "resolve_step", "resolve_cursor", "audience_size").Result()
 	if err != nil {
 		return Resolution{}, fmt.Errorf("read resolution of %s: %w", id, err)
 	}
@@ -89,16 +81,7 @@ func (s *Store) Resolution(ctx context.Context, id string) (Resolution, error) {
 		return Resolution{}, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
 	str := func(v any) string { s, _ := v.(string); return s }
-	return Resolution{Resolve: str(vals[1]) == audienceResolve, Step: str(vals[2]), Cursor: str(vals[3]), Done: vals[4] != nil}, nil
-}
-
-// SaveResolution records that resolution has done everything before
-// cursor of step.
-func (s *Store) SaveResolution(ctx context.Context, id, step, cursor string) error {
-	if err := s.rdb.HSet(ctx, keysOf(id).meta, "resolve_step", step, "resolve_cursor", cursor).Err(); err != nil {
-		return fmt.Errorf("save resolution of %s: %w", id, err)
-	}
-	return nil
+	return Resolution{Step: str(vals[1]), Cursor: str(vals[2]), Done: vals[3] != nil}, nil
 }
 
 // Exclude adds ids to the broadcast's excluded users.

@@ -88,7 +88,7 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 	args := []any{b.ID, created, score}
 	args = section(args, append([]any{"id", b.ID, "tenant", b.TenantID, "status", string(status),
 		"created_at", created, "message", msg, "activity", activity,
-		"audience", audienceResolve, "audience_spec", spec, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0"},
+		"audience_spec", spec, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0"},
 		append(scheduleFields(b), approvalFields(b)...)...)...)
 	counts := []any{"total", 0}
 	for _, st := range broadcast.States {

@@ -3,9 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -241,48 +239,4 @@ func (s *Store) DirectorySize(ctx context.Context, tenant string) (members, gues
 		return 0, 0, fmt.Errorf("count directory of %s: %w", tenant, err)
 	}
 	return m.Val(), g.Val(), nil
-}
-
-// Leases: a key holding its owner's token with a TTL, taken with SET NX,
-// renewed and released only by its owner.
-
-var renewLeaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`)
-
-var releaseLeaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
-
-// TakeLease takes the lease key for owner for ttl, if nobody holds it.
-func (s *Store) TakeLease(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, key, owner, ttl).Result()
-	if err != nil {
-		return false, fmt.Errorf("take lease %s: %w", key, err)
-	}
-	return ok, nil
-}
-
-// ErrLeaseLost is returned when a lease is no longer its owner's.
-var ErrLeaseLost = errors.New("lease lost")
-
-// RenewLease extends owner's lease by ttl; ErrLeaseLost if it is not
-// owner's any more.
-func (s *Store) RenewLease(ctx context.Context, key, owner string, ttl time.Duration) error {
-	n, err := renewLeaseScript.Run(ctx, s.rdb, []string{key}, owner, strconv.FormatInt(ttl.Milliseconds(), 10)).Int()
-	if err != nil {
-		return fmt.Errorf("renew lease %s: %w", key, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("renew lease %s: %w", key, ErrLeaseLost)
-	}
-	return nil
-}
-
-// ReleaseLease gives owner's lease up (nothing if it is not owner's).
-func (s *Store) ReleaseLease(ctx context.Context, key, owner string) error {
-	if err := releaseLeaseScript.Run(ctx, s.rdb, []string{key}, owner).Err(); err != nil {
-		return fmt.Errorf("release lease %s: %w", key, err)
-	}
-	return nil
 }

@@ -14,12 +14,15 @@ type bkeys struct {
 	idx                      map[broadcast.State]string
 	// ops records the answers of fenced calls (fence.go).
 	ops string
+	// expander is the lease of the dispatcher expanding it (expansion.go).
+	expander string
 }
 
 func keysOf(id string) bkeys {
 	p := "{b:" + id + "}:"
 	k := bkeys{id: id, meta: MetaKey(id), counts: p + "counts", rec: RecordKey(id), users: p + "users", ops: p + "ops",
-		idx: make(map[broadcast.State]string, len(broadcast.States))}
+		expander: p + "expander",
+		idx:      make(map[broadcast.State]string, len(broadcast.States))}
 	for _, s := range broadcast.States {
 		k.idx[s] = p + "idx:" + string(s)
 	}

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
@@ -169,17 +169,15 @@ func (s *Store) matching(ctx context.Context, cands []pos, f ListFilter) ([]bool
 func (s *Store) broadcasts(ctx context.Context, ids []string) ([]*broadcast.Broadcast, error) {
 	out := make([]*broadcast.Broadcast, len(ids))
 	errs := make([]error, len(ids))
-	sem := make(chan struct{}, listFetchers)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(listFetchers)
 	for i, id := range ids {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			out[i], errs[i] = s.Broadcast(ctx, id)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // errors are per broadcast, in errs
 	list := out[:0]
 	for i, b := range out {
 		switch {

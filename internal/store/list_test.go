@@ -120,7 +120,7 @@ func TestListBroadcastsHundredThousand(t *testing.T) {
 					status = broadcast.StatusSending
 				}
 				p.HSet(ctx, keysOf(ids[j]).meta, "id", ids[j], "tenant", tenant, "status", string(status),
-					"created_at", base+int64(j), "message", `{"text":"hi"}`, "audience", "all", "priority", "normal")
+					"created_at", base+int64(j), "message", `{"text":"hi"}`, "audience_spec", `{"allUsers":true}`, "priority", "normal")
 				zs = append(zs, redis.Z{Score: float64(base + int64(j)), Member: ids[j]})
 			}
 			p.ZAdd(ctx, tenantListKey(tenant), zs...)

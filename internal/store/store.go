@@ -94,11 +94,8 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 	if err := json.Unmarshal([]byte(m["message"]), &b.Message); err != nil {
 		return nil, fmt.Errorf("broadcast %s: decode message: %w", id, err)
 	}
-	b.Audience.AllUsers = m["audience"] == "all"
-	if spec := m["audience_spec"]; spec != "" {
-		if err := json.Unmarshal([]byte(spec), &b.Audience); err != nil {
-			return nil, fmt.Errorf("broadcast %s: decode audience: %w", id, err)
-		}
+	if err := json.Unmarshal([]byte(m["audience_spec"]), &b.Audience); err != nil {
+		return nil, fmt.Errorf("broadcast %s: decode audience: %w", id, err)
 	}
 	if err := s.readResolution(ctx, b, m); err != nil {
 		return nil, err
@@ -157,37 +154,6 @@ func (s *Store) Expanding(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list expanding broadcasts: %w", err)
 	}
 	return ids, nil
-}
-
-// ExpansionCursor returns where expansion stopped ("" = at the start) and
-// whether the broadcast still exists.
-func (s *Store) ExpansionCursor(ctx context.Context, id string) (string, error) {
-	vals, err := s.rdb.HMGet(ctx, keysOf(id).meta, "id", "cursor").Result()
-	if err != nil {
-		return "", fmt.Errorf("read cursor of %s: %w", id, err)
-	}
-	if vals[0] == nil {
-		return "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
-	}
-	c, _ := vals[1].(string)
-	return c, nil
-}
-
-// SaveExpansionCursor records that expansion has published everything before cursor.
-func (s *Store) SaveExpansionCursor(ctx context.Context, id, cursor string) error {
-	if err := s.rdb.HSet(ctx, keysOf(id).meta, "cursor", cursor).Err(); err != nil {
-		return fmt.Errorf("save cursor of %s: %w", id, err)
-	}
-	return nil
-}
-
-// AudiencePage returns up to n user ids of an explicit audience from offset.
-func (s *Store) AudiencePage(ctx context.Context, id string, offset, n int64) ([]string, error) {
-	users, err := s.rdb.LRange(ctx, keysOf(id).users, offset, offset+n-1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read audience of %s: %w", id, err)
-	}
-	return users, nil
 }
 
 // FinishExpansion marks every recipient of the broadcast as known and

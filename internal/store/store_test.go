@@ -46,7 +46,7 @@ func TestCreateAndRead(t *testing.T) {
 	act, err := s.Activity(ctx, b.ID)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"type":"message","text":"hello"}`, string(act))
-	page, err := s.AudiencePage(ctx, b.ID, 1, 5)
+	page, err := s.AudienceInput(ctx, b.ID, InputUserIDs, 1, 5)
 	require.NoError(t, err)
 	require.Equal(t, []string{userN(2), userN(3)}, page)
 	ids, err := s.Expanding(ctx)

@@ -26,21 +26,22 @@ const (
 )
 
 // server is a server shared by every test of the binary, found or started
-// once, on first use, and never stopped.
+// once, on first use, and stopped by Main once every test has run.
 type server struct {
 	once sync.Once
 	url  string
+	stop func()
 	err  error
 }
 
-func (s *server) get(t testing.TB, what string, start func(context.Context) (string, error)) string {
+func (s *server) get(t testing.TB, what string, start func(context.Context) (string, func(), error)) string {
 	t.Helper()
 	s.once.Do(func() {
 		// Not the test's context: the server outlives the test that
 		// happens to start it.
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
-		s.url, s.err = start(ctx)
+		s.url, s.stop, s.err = start(ctx)
 	})
 	if s.err != nil {
 		t.Fatalf("testenv: no %s for tests: %v", what, s.err)
@@ -55,21 +56,20 @@ var sharedNATS, sharedRedis server
 // The test fails if there is none.
 func NATS(t testing.TB) string {
 	t.Helper()
-	return sharedNATS.get(t, "NATS", func(ctx context.Context) (string, error) {
+	return sharedNATS.get(t, "NATS", func(ctx context.Context) (string, func(), error) {
 		opts := devenv.NATSOptions{URL: os.Getenv("NATS_URL")}
 		if opts.URL == "" {
 			dir, err := processDir("nats")
 			if err != nil {
-				return "", err
+				return "", nil, err
 			}
 			opts.StoreDir = dir
 			// TEST_NATS_SYNC measures what the fsync setting costs.
 			if opts.SyncInterval, opts.SyncAlways, err = devenv.ParseSync(os.Getenv("TEST_NATS_SYNC")); err != nil {
-				return "", fmt.Errorf("TEST_NATS_SYNC: %w", err)
+				return "", nil, fmt.Errorf("TEST_NATS_SYNC: %w", err)
 			}
 		}
-		url, _, err := devenv.StartNATS(ctx, opts)
-		return url, err
+		return devenv.StartNATS(ctx, opts)
 	})
 }
 
@@ -79,20 +79,18 @@ func NATS(t testing.TB) string {
 // binary. The test fails, saying how to get a Redis, if there is none.
 func Redis(t testing.TB) string {
 	t.Helper()
-	return sharedRedis.get(t, "Redis", func(ctx context.Context) (string, error) {
+	return sharedRedis.get(t, "Redis", func(ctx context.Context) (string, func(), error) {
 		if u := os.Getenv("REDIS_URL"); u != "" {
-			url, _, err := devenv.StartRedis(ctx, devenv.RedisOptions{URL: u})
-			return url, err
+			return devenv.StartRedis(ctx, devenv.RedisOptions{URL: u})
 		}
 		if url, ok := localRedis(ctx); ok {
-			return url, nil
+			return url, func() {}, nil
 		}
 		dir, err := processDir("redis")
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		url, _, err := devenv.StartRedis(ctx, devenv.RedisOptions{Dir: dir, Logger: zap.NewNop()})
-		return url, err
+		return devenv.StartRedis(ctx, devenv.RedisOptions{Dir: dir, Logger: zap.NewNop()})
 	})
 }
 

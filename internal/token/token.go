@@ -1,28 +1,32 @@
 // Package token gets OAuth2 access tokens from Microsoft Entra ID (Azure AD)
 // with the client-credentials grant, for the Bot Connector and for Graph.
 //
-// A Source caches its token and fetches a new one shortly before the old one
-// expires. Concurrent callers share a single fetch, so a burst of senders at
-// the moment of expiry causes one request to the login endpoint, not one per
-// goroutine. After a 401 from the API the caller calls Invalidate with the
-// token it used, so that the next Token fetches a fresh one.
+// The grant itself is golang.org/x/oauth2/clientcredentials. A Source
+// caches its token and fetches a new one shortly before the old one
+// expires. Concurrent callers share a single fetch (singleflight), so a
+// burst of senders at the moment of expiry causes one request to the login
+// endpoint, not one per goroutine. After a 401 from the API the caller
+// calls Invalidate with the token it used, so that the next Token fetches a
+// fresh one.
 //
 // Neither the client secret nor a token ever appears in an error.
 package token
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/broadcast-dev/broadcast/internal/retry"
 )
 
 // Scopes and the tenant of the Bot Connector token.
@@ -33,15 +37,13 @@ const (
 )
 
 const (
-	maxAttempts  = 3
-	backoffBase  = 200 * time.Millisecond
-	backoffCap   = 2 * time.Second
 	fetchTimeout = time.Minute      // bounds a shared fetch that no single caller owns
 	maxEarly     = 5 * time.Minute  // refresh at most this long before expiry
-	maxBody      = 1 << 20          // bytes of a token answer read
-	drainBody    = 64 << 10         // bytes drained so the connection can be reused
 	defaultHTTP  = 30 * time.Second // timeout of the client used when Config.HTTP is nil
 )
+
+// fetchPolicy retries network errors, 429 and 5xx.
+var fetchPolicy = retry.Policy{Base: 200 * time.Millisecond, Max: 2 * time.Second, Attempts: 3}
 
 // Config describes where and how to get tokens.
 type Config struct {
@@ -77,21 +79,13 @@ func (e *Error) Error() string {
 
 // Source hands out cached tokens. It is safe for concurrent use.
 type Source struct {
-	cfg      Config
-	endpoint string
+	cfg   Config
+	grant clientcredentials.Config
+	fetch singleflight.Group
 
 	mu        sync.Mutex
 	token     string
-	expiry    time.Time
 	refreshAt time.Time
-	inflight  *fetch
-}
-
-// fetch is one request for a token that several callers may wait for.
-type fetch struct {
-	done  chan struct{}
-	token string
-	err   error
 }
 
 // NewSource validates cfg and returns a Source.
@@ -119,7 +113,8 @@ func NewSource(cfg Config) (*Source, error) {
 		cfg.Now = time.Now
 	}
 	endpoint := strings.TrimRight(cfg.LoginURL, "/") + "/" + url.PathEscape(cfg.Tenant) + "/oauth2/v2.0/token"
-	return &Source{cfg: cfg, endpoint: endpoint}, nil
+	return &Source{cfg: cfg, grant: clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		TokenURL: endpoint, Scopes: []string{cfg.Scope}, AuthStyle: oauth2.AuthStyleInParams}}, nil
 }
 
 // Token returns a valid token, fetching one if the cached token is missing
@@ -132,45 +127,50 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 		s.mu.Unlock()
 		return tok, nil
 	}
-	f := s.inflight
-	if f == nil {
-		f = &fetch{done: make(chan struct{})}
-		s.inflight = f
-		// The fetch is shared, so it must not die with the context of the
-		// caller that happened to start it; it keeps the values only and is
-		// bounded by its own timeout.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
-		go func() {
-			defer cancel()
-			s.run(fctx, f)
-		}()
-	}
 	s.mu.Unlock()
 
+	// The fetch is shared, so it must not die with the context of the
+	// caller that happened to start it; it keeps the values only and is
+	// bounded by its own timeout.
+	ch := s.fetch.DoChan("", func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		defer cancel()
+		return s.fetchAndCache(fctx)
+	})
 	select {
-	case <-f.done:
-		return f.token, f.err
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
 	case <-ctx.Done():
 		return "", fmt.Errorf("token: wait for token: %w", ctx.Err())
 	}
 }
 
-// run performs the fetch f and publishes its result.
-func (s *Source) run(ctx context.Context, f *fetch) {
+// fetchAndCache fetches a token, trying again on network errors, 429 and
+// 5xx, and caches it.
+func (s *Source) fetchAndCache(ctx context.Context) (string, error) {
 	start := s.cfg.Now()
-	tok, lifetime, err := s.fetchWithRetry(ctx)
-
-	s.mu.Lock()
-	s.inflight = nil
-	if err == nil {
-		s.token = tok
-		s.expiry = start.Add(lifetime)
-		s.refreshAt = s.expiry.Add(-min(maxEarly, lifetime/10))
+	var tok string
+	var lifetime time.Duration
+	err := fetchPolicy.Do(ctx, func(ctx context.Context) error {
+		var err error
+		tok, lifetime, err = s.fetchOnce(ctx)
+		if err != nil && !retryable(err) {
+			return retry.Permanent(err)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
-	s.mu.Unlock()
-
-	f.token, f.err = tok, err
-	close(f.done)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = tok
+	expiry := start.Add(lifetime)
+	s.refreshAt = expiry.Add(-min(maxEarly, lifetime/10))
+	return tok, nil
 }
 
 // Invalidate forgets the cached token if it is still tok, typically after
@@ -180,36 +180,8 @@ func (s *Source) Invalidate(tok string) {
 	defer s.mu.Unlock()
 	if tok != "" && s.token == tok {
 		s.token = ""
-		s.expiry, s.refreshAt = time.Time{}, time.Time{}
+		s.refreshAt = time.Time{}
 	}
-}
-
-// fetchWithRetry tries up to maxAttempts times on network errors, 429 and
-// 5xx, with exponential backoff and full jitter.
-func (s *Source) fetchWithRetry(ctx context.Context) (string, time.Duration, error) {
-	var err error
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			d := rand.N(min(backoffCap, backoffBase<<attempt))
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return "", 0, fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
-			case <-t.C:
-			}
-		}
-		var tok string
-		var lifetime time.Duration
-		tok, lifetime, err = s.fetchOnce(ctx)
-		if err == nil {
-			return tok, lifetime, nil
-		}
-		if !retryable(err) || ctx.Err() != nil {
-			break
-		}
-	}
-	return "", 0, err
 }
 
 func retryable(err error) bool {
@@ -217,8 +189,8 @@ func retryable(err error) bool {
 	if errors.As(err, &te) {
 		return te.Status == http.StatusTooManyRequests || te.Status >= 500
 	}
-	var bad *badAnswerError
-	return !errors.As(err, &bad) // network errors and timeouts
+	var ue *url.Error
+	return errors.As(err, &ue) // network errors and timeouts
 }
 
 // badAnswerError is a 2xx answer that carries no usable token.
@@ -226,63 +198,34 @@ type badAnswerError struct{ msg string }
 
 func (e *badAnswerError) Error() string { return "token: " + e.msg }
 
-type answer struct {
-	TokenType   string      `json:"token_type"`
-	ExpiresIn   json.Number `json:"expires_in"` // a number, or a string in older endpoints
-	AccessToken string      `json:"access_token"`
-	Error       string      `json:"error"`
-	Description string      `json:"error_description"`
-}
-
+// fetchOnce asks the token endpoint once. oauth2's own errors are not
+// returned as they are: a RetrieveError's text carries the whole answer.
 func (s *Source) fetchOnce(ctx context.Context) (string, time.Duration, error) {
-	form := url.Values{
-		"grant_type":    {"client_credentials"},
-		"client_id":     {s.cfg.ClientID},
-		"client_secret": {s.cfg.ClientSecret},
-		"scope":         {s.cfg.Scope},
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", 0, fmt.Errorf("token: build request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.cfg.HTTP.Do(req)
-	if err != nil {
-		// *url.Error names the endpoint, never the form body.
-		return "", 0, fmt.Errorf("token: request for tenant %s: %w", s.cfg.Tenant, err)
-	}
-	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	_, _ = io.CopyN(io.Discard, resp.Body, drainBody)
-	_ = resp.Body.Close()
-	if readErr != nil {
-		return "", 0, fmt.Errorf("token: read answer for tenant %s: %w", s.cfg.Tenant, readErr)
-	}
-
-	var a answer
-	jsonErr := json.Unmarshal(body, &a)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := &Error{Status: resp.StatusCode}
-		if jsonErr == nil {
-			e.Code = a.Error
-			e.Description = s.scrub(a.Description)
+	t, err := s.grant.Token(context.WithValue(ctx, oauth2.HTTPClient, s.cfg.HTTP))
+	var re *oauth2.RetrieveError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &re):
+		e := &Error{Code: re.ErrorCode, Description: s.scrub(re.ErrorDescription)}
+		if re.Response != nil {
+			e.Status = re.Response.StatusCode
 		}
 		return "", 0, e
+	case errors.As(err, &ue):
+		// *url.Error names the endpoint, never the form body.
+		return "", 0, fmt.Errorf("token: request for tenant %s: %w", s.cfg.Tenant, err)
+	case err != nil:
+		return "", 0, &badAnswerError{msg: strings.TrimPrefix(s.scrub(err.Error()), "oauth2: ")}
 	}
-	if jsonErr != nil {
-		return "", 0, &badAnswerError{msg: fmt.Sprintf("%d answer is not JSON", resp.StatusCode)}
+	if !strings.EqualFold(t.Type(), "Bearer") {
+		return "", 0, &badAnswerError{msg: fmt.Sprintf("token_type %q is not Bearer", t.TokenType)}
 	}
-	if a.AccessToken == "" {
-		return "", 0, &badAnswerError{msg: "answer has no access_token"}
+	// oauth2 turns expires_in into an expiry on the real clock.
+	lifetime := time.Until(t.Expiry).Round(time.Second)
+	if t.Expiry.IsZero() || lifetime <= 0 || lifetime > 1e7*time.Second {
+		return "", 0, &badAnswerError{msg: "expires_in is not a positive number of seconds"}
 	}
-	if a.TokenType != "" && !strings.EqualFold(a.TokenType, "Bearer") {
-		return "", 0, &badAnswerError{msg: fmt.Sprintf("token_type %q is not Bearer", a.TokenType)}
-	}
-	secs, err := strconv.ParseFloat(a.ExpiresIn.String(), 64)
-	if err != nil || secs <= 0 || secs > 1e7 {
-		return "", 0, &badAnswerError{msg: fmt.Sprintf("expires_in %q is not a positive number of seconds", a.ExpiresIn.String())}
-	}
-	return a.AccessToken, time.Duration(secs * float64(time.Second)), nil
+	return t.AccessToken, lifetime, nil
 }
 
 // scrub keeps the first line of an AAD error description (the rest is trace
