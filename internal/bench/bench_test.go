@@ -78,11 +78,11 @@ func TestReport(t *testing.T) {
 		{sc: crash[0], res: &demo.Result{Broadcast: bc(3000), Elapsed: 61 * time.Second, SteadyRate: 49.5, Senders: 2}},
 		{sc: crash[1], res: &demo.Result{Broadcast: bc(3000), Elapsed: 64500 * time.Millisecond, SteadyRate: 49.5, Senders: 2,
 			Killed: &demo.KillResult{Name: "sender", Done: 2700, At: 55 * time.Second}}},
-		{scs["E1"], &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, Senders: 1, Endpoint: &demo.EndpointResult{
+		{sc: scs["E1"], res: &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, Senders: 1, Endpoint: &demo.EndpointResult{
 			Rate: 500, Duration: 30 * time.Second, Posted: 15000, Statuses: map[int]int{200: 15000}, Invokes: map[string]int{"valid": 2250},
 			P50: 2 * time.Millisecond, P99: 40 * time.Millisecond, Max: 90 * time.Millisecond,
 			CPU: []demo.ProcessCPU{{Name: "dispatcher", CPU: 3 * time.Second}}}}},
-		{scs["E2"], &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, Senders: 1,
+		{sc: scs["E2"], res: &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, Senders: 1,
 			CPU:          []demo.ProcessCPU{{Name: "sender", CPU: 2 * time.Second}, {Name: "dispatcher", CPU: time.Second}},
 			LedgerBefore: teamsim.Ledger{Engagement: teamsim.EngagementLedger{Reads: 1000, Receipts: 900, Invokes: 500, InvokesValid: 500}},
 			Ledger:       teamsim.Ledger{Engagement: teamsim.EngagementLedger{Reads: 2600, Receipts: 2340, Invokes: 1300, InvokesValid: 1300}}}},
