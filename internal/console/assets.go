@@ -29,7 +29,7 @@ func staticHandler() http.Handler {
 // pages are the parsed templates: each page with the layout.
 type pages map[string]*template.Template
 
-var pageNames = []string{"compose", "broadcasts", "broadcast", "cancel", "unreachable", "audit", "error", "signedout"}
+var pageNames = []string{"compose", "broadcasts", "broadcast", "cancel", "approvals", "unreachable", "audit", "error", "signedout"}
 
 var funcs = template.FuncMap{
 	"when": func(t any) string {
@@ -47,11 +47,13 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprint(t)
 	},
-	"count":     func(c broadcast.Counts, s broadcast.State) int64 { return c.Of(s) },
-	"states":    func() []broadcast.State { return broadcast.States },
-	"title":     func(s string) string { return strings.ToUpper(s[:1]) + strings.ReplaceAll(s[1:], "_", " ") },
-	"isAdmin":   func(s *session) bool { return s != nil && s.Role.Allows(auth.Admin) },
-	"mayCreate": func(s *session) bool { return s != nil && mayCreate(s) },
+	"count":      func(c broadcast.Counts, s broadcast.State) int64 { return c.Of(s) },
+	"states":     func() []broadcast.State { return broadcast.States },
+	"title":      func(s string) string { return strings.ToUpper(s[:1]) + strings.ReplaceAll(s[1:], "_", " ") },
+	"isAdmin":    func(s *session) bool { return s != nil && s.Role.Allows(auth.Admin) },
+	"mayCreate":  func(s *session) bool { return s != nil && mayCreate(s) },
+	"mayApprove": func(s *session) bool { return s != nil && mayApprove(s) },
+	"audience":   audienceOf,
 	"fieldArgs": func(problems map[string]string, name, label, kind, value string) map[string]string {
 		return map[string]string{"Name": name, "Label": label, "Kind": kind, "Value": value, "Problem": problems[name]}
 	},

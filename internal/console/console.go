@@ -130,6 +130,9 @@ func (c *Console) routes() http.Handler {
 	m.HandleFunc("GET /broadcasts/{id}/live", c.authed(c.liveFeed))
 	m.HandleFunc("GET /broadcasts/{id}/cancel", c.authed(c.confirmCancel))
 	m.HandleFunc("POST /broadcasts/{id}/cancel", c.authed(c.cancel))
+	m.HandleFunc("GET /approvals", c.authed(c.approvals))
+	m.HandleFunc("POST /broadcasts/{id}/approve", c.authed(c.approve))
+	m.HandleFunc("POST /broadcasts/{id}/reject", c.authed(c.reject))
 	m.HandleFunc("GET /unreachable", c.authed(c.unreachable))
 	m.HandleFunc("GET /audit", c.authed(c.audit))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

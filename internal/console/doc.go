@@ -1,8 +1,9 @@
 // Package console is the comms team's web console, served by the
 // dispatcher on its own listener (CONSOLE_ADDR): the broadcasts and their
 // filters, a broadcast's page with live progress (server-sent events) and
-// its recipients, cancel behind a confirmation, the unreachable users and
-// the audit log (admins).
+// its recipients, cancel behind a confirmation, approvals (the
+// broadcasts waiting for one, approve or reject on a broadcast's page,
+// approval.go), the unreachable users and the audit log (admins).
 //
 // People sign in with Microsoft Entra ID: OpenID Connect authorization
 // code with PKCE (oidc.go); the roles claim of the ID token maps to the

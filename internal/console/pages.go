@@ -30,7 +30,8 @@ type errorPage struct {
 
 // titles of the pages whose title does not depend on their data.
 var titles = map[string]string{"broadcasts": "Broadcasts", "unreachable": "Unreachable users", "audit": "Audit log",
-	"signedout": "Signed out", "compose": "New broadcast", "cancel": "Cancel the broadcast", "broadcast": "Broadcast"}
+	"signedout": "Signed out", "compose": "New broadcast", "cancel": "Cancel the broadcast", "broadcast": "Broadcast",
+	"approvals": "Waiting for approval"}
 
 // page renders page name with data: the whole page, buffered, so that a
 // template error is a clean 500.
@@ -121,6 +122,11 @@ type broadcastData struct {
 	ExportURL  string
 	CanCancel  bool
 	Notice     string
+	// CanDecide offers the approve and reject form; Decision is that form
+	// sent back with a problem.
+	CanDecide bool
+	Decision  decisionForm
+	CSRF      string
 }
 
 // broadcastFor reads broadcast {id} through the API.
@@ -142,21 +148,32 @@ func mayCancel(s *session, b *broadcast.Broadcast) bool {
 	return b.CompletedAt == nil && b.Status != broadcast.StatusCanceling && b.Status != broadcast.StatusCanceled
 }
 
+// notices are what the broadcast's page says after an action
+// (?notice=...).
+var notices = map[string]string{
+	"canceled": "The broadcast is canceled: recipients not yet sent are being stopped.",
+	"approved": "The broadcast is approved: it starts now, or at its scheduled time.",
+	"rejected": "The broadcast is rejected: nothing was sent, and its author can see why.",
+}
+
 func (c *Console) broadcast(w http.ResponseWriter, r *http.Request, s *session) {
 	b, e := c.broadcastFor(r, s)
 	if e != nil {
 		c.apiFailed(w, r, s, e)
 		return
 	}
-	d := broadcastData{B: *b, State: r.URL.Query().Get("state"), CanCancel: mayCancel(s, b)}
+	c.renderBroadcast(w, r, s, b, decisionForm{}, http.StatusOK)
+}
+
+// renderBroadcast renders b's page, with its recipients as r filters
+// them, and the approve and reject form f.
+func (c *Console) renderBroadcast(w http.ResponseWriter, r *http.Request, s *session, b *broadcast.Broadcast, f decisionForm, status int) {
+	d := broadcastData{B: *b, State: r.URL.Query().Get("state"), CanCancel: mayCancel(s, b),
+		CanDecide: mayDecide(s, b), Decision: f, CSRF: s.CSRF, Notice: notices[r.URL.Query().Get("notice")]}
 	d.Live, _ = progressOf(b, b.CreatedAt, nil)
-	if r.URL.Query().Get("notice") == "canceled" {
-		d.Notice = "The broadcast is canceled: recipients not yet sent are being stopped."
-	}
 	q := filters(r, "state", "cursor")
 	q.Set("limit", "50")
 	var rp api.RecipientsPage
-	status := http.StatusOK
 	if e := c.call(r, s, http.MethodGet, "/v1/broadcasts/"+b.ID+"/recipients", q, nil, "", &rp); e != nil {
 		if e.Status != http.StatusBadRequest {
 			c.apiFailed(w, r, s, e)
