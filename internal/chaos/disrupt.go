@@ -16,10 +16,6 @@ import (
 // before it returns, ctx or not: the check and the clean stop need every
 // service and server up.
 
-// stopDisruptingAt is the share of the audience done after which no new
-// disruption starts: the last ones need time to heal before the end.
-const stopDisruptingAt = 0.85
-
 // killServices kills -9 the dispatcher (first during the expansion), the
 // installer and the senders at random moments spread over the broadcast,
 // and starts each again after a short random delay with the same
@@ -130,17 +126,22 @@ func (r *runner) redisOutages(ctx context.Context) error {
 	return r.outages(ctx, "Redis", 2, r.redis.Stop, start)
 }
 
+// waitForTurn spreads n disruptions over the broadcast: it waits until
+// the ith one's moment, a random one of its share of [from, 75%] done. By
+// the broadcast's progress, not the clock: on a fast machine a short
+// broadcast is over before a clock's first moment comes.
+func (r *runner) waitForTurn(ctx context.Context, i, n int, from float64) error {
+	slot := (0.75 - from) / float64(n)
+	return r.waitUntil(ctx, from+slot*float64(i)+slot*float64(r.intn(1000))/1000)
+}
+
 func (r *runner) outages(ctx context.Context, what string, defaultN int, stop, start func() error) error {
 	n := r.o.Disruptions
 	if n == 0 {
 		n = defaultN
 	}
 	for i := range n {
-		// Spread the outages over the broadcast: the ith at a random
-		// moment of its share of [10%, 75%].
-		slot := 0.65 / float64(n)
-		at := 0.10 + slot*float64(i) + slot*float64(r.intn(1000))/1000
-		if err := r.waitUntil(ctx, at); err != nil {
+		if err := r.waitForTurn(ctx, i, n, 0.10); err != nil {
 			return err
 		}
 		if err := stop(); err != nil {
@@ -167,12 +168,9 @@ func (r *runner) throttleBursts(ctx context.Context) error {
 	if n == 0 {
 		n = 10
 	}
-	for range n {
-		if err := sleep(ctx, r.between(2*time.Second, 6*time.Second)); err != nil {
+	for i := range n {
+		if err := r.waitForTurn(ctx, i, n, 0.05); err != nil {
 			return err
-		}
-		if r.doneShare() >= stopDisruptingAt {
-			return nil
 		}
 		ra := time.Duration(1+r.intn(3)) * time.Second
 		r.env.Sim().InjectTenant(r.env.Tenants()[0], teamsim.Fault{Status: http.StatusTooManyRequests, Code: "Throttled", RetryAfter: ra})
