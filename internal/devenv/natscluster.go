@@ -190,6 +190,17 @@ func (c *NATSCluster) URL() string {
 // Node is the i-th server (0-based).
 func (c *NATSCluster) Node(i int) *NATSServer { return c.nodes[i] }
 
+// Named is the node with the server name JetStream's cluster information
+// gives (a stream's leader, say), or nil.
+func (c *NATSCluster) Named(name string) *NATSServer {
+	for _, n := range c.nodes {
+		if n.Name() == name {
+			return n
+		}
+	}
+	return nil
+}
+
 // Close stops every node and removes the stores if NewNATSCluster created
 // their directory.
 func (c *NATSCluster) Close() {

@@ -45,18 +45,13 @@ func TestNATSClusterKeepsAStreamThroughANodeLoss(t *testing.T) {
 	}, clusterReadyTimeout, 50*time.Millisecond, "the stream has a leader and two replicas")
 	publish(0, 100)
 	// Stop the stream's leader: the hardest node to lose.
-	leader := -1
-	for i := range c.Size() {
-		if c.Node(i).Name() == info.Cluster.Leader {
-			leader = i
-		}
-	}
-	require.NotEqual(t, -1, leader, "the leader %q is one of ours", info.Cluster.Leader)
-	c.Node(leader).Stop()
+	leader := c.Named(info.Cluster.Leader)
+	require.NotNil(t, leader, "the stream's leader %q is a node of the cluster", info.Cluster.Leader)
+	leader.Stop()
 	// The two left elect a new leader; publishing goes on (retried while
 	// the election runs).
 	publish(100, 200)
-	require.NoError(t, c.Node(leader).Start())
+	require.NoError(t, leader.Start())
 	require.NoError(t, c.waitJetStream())
 
 	require.Eventually(t, func() bool {

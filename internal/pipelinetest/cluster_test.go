@@ -32,16 +32,11 @@ func TestBroadcastThroughTheLossOfANATSNode(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, info.Cluster)
 	require.Len(t, info.Cluster.Replicas, 2, "the jobs stream has a copy on every node")
-	leader := -1
-	for i := range c.Size() {
-		if c.Node(i).Name() == info.Cluster.Leader {
-			leader = i
-		}
-	}
-	require.NotEqual(t, -1, leader, "the stream's leader %q is a node of the cluster", info.Cluster.Leader)
-	c.Node(leader).Stop()
+	leader := c.Named(info.Cluster.Leader)
+	require.NotNil(t, leader, "the stream's leader %q is a node of the cluster", info.Cluster.Leader)
+	leader.Stop()
 	e.WaitFor(b.ID, 2*time.Minute, "half sent without the node", func(b *broadcast.Broadcast) bool { return b.Counts.Sent >= 300 })
-	require.NoError(t, c.Node(leader).Start())
+	require.NoError(t, leader.Start())
 
 	b = e.WaitCompleted(b.ID, 3*time.Minute)
 	require.Equal(t, b.Counts.Total, b.Counts.Sent, "%+v", b.Counts)
