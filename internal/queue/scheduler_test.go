@@ -189,8 +189,9 @@ func runFinishedAll(t *testing.T, q *queue.Queue) {
 }
 
 // A job published for a finished broadcast after its consumers are gone
-// has nobody to take it: the scheduler purges it.
-func TestSchedulerPurgesStrayJobsOfFinishedBroadcasts(t *testing.T) {
+// has nobody to take it: the scheduler puts the consumer back, the job is
+// taken (and acked), and the idle consumer goes again.
+func TestSchedulerTakesStrayJobsOfFinishedBroadcasts(t *testing.T) {
 	t.Parallel()
 	q, _ := newQueue(t)
 	ctx := context.Background()
@@ -203,5 +204,17 @@ func TestSchedulerPurgesStrayJobsOfFinishedBroadcasts(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		n, err := q.Jobs(ctx, tenant, "done")
 		return err == nil && n == 0
-	}, "the stray job is purged")
+	}, "the stray job is taken")
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		cs, err := q.Consumers(ctx, broadcast.StageSend)
+		if err != nil {
+			return false
+		}
+		for _, c := range cs {
+			if c.BroadcastID == "done" {
+				return false
+			}
+		}
+		return true
+	}, "the consumer put back goes again once idle")
 }

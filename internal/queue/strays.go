@@ -6,18 +6,25 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
 // A job published for a broadcast after its consumers were removed (a
 // second publish of a job already done, a page in flight when the
-// broadcast ended) has no consumer to take it: in a work queue it would
-// stay for ever, counted in the depth. Each refresh, a scheduler purges
-// the jobs at its stage of broadcasts that have no consumer there and are
-// finished. Only jobs stored before the broadcast was seen finished go: a
-// replay that reopens it publishes after, and puts its consumers back.
+// broadcast ended, a replay's job whose dispatcher died before it reopened
+// the recipient) has no consumer to take it: in a work queue it would stay
+// for ever, counted in the depth. Each refresh, a scheduler gives the
+// finished broadcasts that have jobs at its stage and no consumer there
+// their consumer back. The jobs are taken as any other: one for a
+// recipient already final changes nothing and is acked, a replay's job
+// (a later round) reopens its recipient, as a replay counts on; once they
+// are done the consumer is idle and goes again. Purging them instead
+// would drop that replay.
 
-// sweepStrays purges the stray jobs at the scheduler's stage; consumers
-// are the broadcasts that have a consumer there.
+// sweepStrays puts back the consumers of the finished broadcasts that have
+// jobs at the scheduler's stage; consumers are the broadcasts that have a
+// consumer there.
 func (s *Scheduler) sweepStrays(ctx context.Context, consumers []BroadcastConsumer) {
 	stream, err := s.q.js.Stream(ctx, s.q.stream)
 	if err != nil {
@@ -32,25 +39,21 @@ func (s *Scheduler) sweepStrays(ctx context.Context, consumers []BroadcastConsum
 	if len(info.State.Subjects) == 0 {
 		return
 	}
-	// Every job stored so far is at or before last; read before the
-	// broadcasts are asked whether they are finished.
-	last := info.State.LastSeq
 	have := make(map[string]bool, len(consumers))
 	for _, c := range consumers {
 		have[c.BroadcastID] = true
 	}
-	for subj := range info.State.Subjects {
+	for subj, n := range info.State.Subjects {
 		tenant, id, ok := s.q.broadcastOf(string(s.cfg.Stage), subj)
 		if !ok || have[id] || !s.finished(ctx, id) {
 			continue
 		}
-		err := stream.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeSequence(last+1))
 		log := s.log.With(zap.String("broadcast_id", id), zap.String("tenant_id", tenant))
-		if err != nil {
-			log.Warn("stray jobs of a finished broadcast not purged", zap.Error(err))
+		if err := s.q.EnsureConsumers(ctx, tenant, id, broadcast.PriorityNormal, s.cfg.Stage); err != nil {
+			log.Warn("jobs of a finished broadcast without a consumer: consumer not put back", zap.Error(err))
 			continue
 		}
-		log.Info("purged the stray jobs of a finished broadcast", zap.Uint64("jobs", info.State.Subjects[subj]))
+		log.Info("jobs of a finished broadcast without a consumer: consumer put back to take them", zap.Uint64("jobs", n))
 	}
 }
 
