@@ -282,17 +282,12 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	b, err := s.store.Broadcast(r.Context(), id)
+	st, err := s.status(r.Context(), id)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	counts, err := s.engage.Counts(r.Context(), id)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, BroadcastStatus{Broadcast: b, Engagement: counts})
+	writeJSON(w, http.StatusOK, st)
 }
 
 // cancel answers 202 with the broadcast when this call canceled it and

@@ -18,6 +18,19 @@ type BroadcastStatus struct {
 	Engagement engage.Counts `json:"engagement"`
 }
 
+// status reads a broadcast and its engagement counters.
+func (s *Server) status(ctx context.Context, id string) (BroadcastStatus, error) {
+	b, err := s.store.Broadcast(ctx, id)
+	if err != nil {
+		return BroadcastStatus{}, err
+	}
+	counts, err := s.engage.Counts(ctx, id)
+	if err != nil {
+		return BroadcastStatus{}, err
+	}
+	return BroadcastStatus{Broadcast: b, Engagement: counts}, nil
+}
+
 // EngagementReport is the answer of GET /v1/broadcasts/{id}/engagement.
 type EngagementReport struct {
 	BroadcastID string `json:"broadcastId"`
@@ -93,16 +106,12 @@ func (s *Server) engagement(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	b, err := s.store.Broadcast(r.Context(), id)
+	st, err := s.status(r.Context(), id)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	counts, err := s.engage.Counts(r.Context(), id)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
+	b, counts := st.Broadcast, st.Engagement
 	since := b.CreatedAt
 	if b.StartedAt != nil {
 		since = *b.StartedAt
