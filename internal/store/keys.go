@@ -25,7 +25,7 @@ func keysOf(id string) bkeys {
 	p := "{b:" + id + "}:"
 	k := bkeys{id: id, meta: MetaKey(id), counts: p + "counts", rec: RecordKey(id), users: p + "users", ops: p + "ops",
 		expander: p + "expander", outcomes: p + "outcomes",
-		idx:      make(map[broadcast.State]string, len(broadcast.States))}
+		idx: make(map[broadcast.State]string, len(broadcast.States))}
 	for _, s := range broadcast.States {
 		k.idx[s] = p + "idx:" + string(s)
 	}
