@@ -19,6 +19,7 @@
       set("live-status", p.status);
       set("live-rate", p.rate);
       set("live-eta", p.etaSeconds === undefined ? "–" : p.etaSeconds + " s");
+      live.dispatchEvent(new CustomEvent("broadcast:progress", { detail: p })); // report.js
       if (p.final) {
         live.dataset.final = "true";
         var cancel = document.getElementById("cancel-link");
