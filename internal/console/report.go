@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/engage"
@@ -11,14 +12,16 @@ import (
 
 // report is what the broadcast's page charts: the send's outcomes and
 // the reads over time, each drawn from the table that is its text
-// alternative (charts.js), and the department breakdown when asked for:
+// alternative (report.js), and the department breakdown when asked for:
 // it reads every recipient sent the message, so never on every view.
 type report struct {
-	Deliveries      []deliveryRow
-	DeliveryTotals  store.DeliveryPoint
-	Reads           []readRow
-	ReadTotals      engage.Point
-	Delivered       int64
+	Deliveries     []deliveryRow
+	DeliveryTotals store.DeliveryPoint
+	Reads          []readRow
+	ReadTotals     engage.Point
+	Delivered      int64
+	// Since is where the series start: the send's start.
+	Since           time.Time
 	Departments     []api.DepartmentEngagement
 	ShowDepartments bool
 	DepartmentsURL  string
@@ -48,7 +51,7 @@ func (c *Console) reportOf(r *http.Request, s *session, id string) (report, *api
 	if e := c.call(r, s, http.MethodGet, "/v1/broadcasts/"+id+"/engagement", q, nil, "", &er); e != nil {
 		return rp, e
 	}
-	rp.Delivered, rp.Departments = er.Delivered, er.Departments
+	rp.Delivered, rp.Departments, rp.Since = er.Delivered, er.Departments, er.Since
 	for i, ps := range [][]store.DeliveryPoint{er.Deliveries.Minutes, er.Deliveries.Hours} {
 		for _, p := range ps {
 			rp.Deliveries = append(rp.Deliveries, deliveryRow{DeliveryPoint: p, Hour: i == 1})

@@ -11,13 +11,19 @@
   function when(sec) { return new Date(sec * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC"; }
   function title(s) { return s.charAt(0).toUpperCase() + s.slice(1); }
 
-  // columns reads a series table: x (seconds) and one running total per series.
+  // columns reads a series table: x (seconds) and one running total per
+  // series, each bucket's at its end, from zero at the send's start.
   function columns(table) {
     var names = table.dataset.series.split(" "), xs = [], ys = names.map(function () { return []; });
     var sums = names.map(function () { return 0; });
+    var since = Number(table.dataset.since), first = table.tBodies[0].rows[0];
+    if (since && first && first.dataset.at && since < Number(first.dataset.at) + 60) {
+      xs.push(since);
+      ys.forEach(function (y) { y.push(0); });
+    }
     Array.prototype.forEach.call(table.tBodies[0].rows, function (tr) {
       if (!tr.dataset.at) return;
-      xs.push(Number(tr.dataset.at));
+      xs.push(Number(tr.dataset.at) + (tr.dataset.hour ? 3600 : 60));
       names.forEach(function (n, i) { sums[i] += Number(tr.cells[i + 1].textContent); ys[i].push(sums[i]); });
     });
     return [xs].concat(ys);
@@ -48,6 +54,7 @@
     rows.forEach(function (r) {
       var p = r[0], tr = body.insertRow(), at = Date.parse(p.at) / 1000;
       tr.dataset.at = at;
+      if (r[1]) tr.dataset.hour = "true";
       var th = document.createElement("th");
       th.scope = "row";
       th.textContent = when(at) + (r[1] ? " (hour)" : "");
