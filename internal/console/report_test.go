@@ -2,10 +2,13 @@ package console_test
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,3 +206,21 @@ func TestEditATemplate(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// uPlot is served as the build its VERSION pins.
+func TestUPlotIsThePinnedBuild(t *testing.T) {
+	t.Parallel()
+	b := setup(t, pipelinetest.Options{NoWorkers: true, Sim: teamsim.Config{UsersPerTenant: 6}})
+	br := b.browser(t)
+	version, err := os.ReadFile("static/vendor/uplot/VERSION")
+	require.NoError(t, err)
+	for _, f := range []string{"uPlot.iife.min.js", "uPlot.min.css"} {
+		res, body := br.get("/static/vendor/uplot/" + f)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		sum := sha256.Sum256([]byte(body))
+		require.Contains(t, string(version), "sha256 "+hex.EncodeToString(sum[:])+"  "+f)
+	}
+	res, lic := br.get("/static/vendor/uplot/LICENSE")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, lic, "The MIT License")
+}
