@@ -115,17 +115,8 @@ func (c *Console) edit(w http.ResponseWriter, r *http.Request, s *session) {
 		c.apiFailed(w, r, s, e)
 		return
 	}
-	d := changeData{B: *b, Affected: b.Counts.Sent, F: f, CSRF: s.CSRF, Problems: map[string]string{}}
-	for _, fe := range e.Fields {
-		if k := editField(fe.Field, m); k != "" && d.Problems[k] == "" {
-			d.Problems[k] = fe.Problem
-		} else if k == "" {
-			d.Other = append(d.Other, fe.Field+": "+fe.Problem)
-		}
-	}
-	if len(e.Fields) == 0 {
-		d.Other = append(d.Other, e.Message)
-	}
+	d := changeData{B: *b, Affected: b.Counts.Sent, F: f, CSRF: s.CSRF}
+	d.Problems, d.Other = e.byField(func(field string) string { return editField(field, m) })
 	c.page(w, r, s, e.Status, "edit", d)
 }
 

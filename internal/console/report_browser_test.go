@@ -34,6 +34,16 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	return v
 }
 
+// confirmByKeyboard presses Enter on the form's button and waits for
+// the broadcast's page to say what was done.
+func confirmByKeyboard(t *testing.T, ctx context.Context, button string) {
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Focus(chromedp.CSS(button)),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(chromedp.CSS(`.notice`)),
+	))
+}
+
 // statesListed and usersListed are the states and the user ids of the
 // recipients the page lists.
 func statesListed(t *testing.T, ctx context.Context) []string { return column(t, ctx, 1) }
@@ -151,12 +161,8 @@ func TestBrowserWatchReportEditAndRecall(t *testing.T) {
 	require.Equal(t, "true", eval[string](t, ctx, `document.getElementById("text").getAttribute("aria-invalid")`))
 	screenshot(t, ctx, "edit")
 	accessible(t, ctx, "the edit with a problem")
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.CSS(`#text`), "Town hall moved to 11"),
-		chromedp.Focus(chromedp.CSS(`form.edit button[type="submit"]`)),
-		chromedp.KeyEvent("\r"),
-		chromedp.WaitVisible(chromedp.CSS(`.notice`)),
-	))
+	require.NoError(t, chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#text`), "Town hall moved to 11")))
+	confirmByKeyboard(t, ctx, `form.edit button[type="submit"]`)
 	require.Contains(t, text(t, ctx, `.notice`), "queued for "+strconv.FormatInt(c.Sent, 10)+" recipients")
 	edited := b.e.WaitFor(bc.ID, time.Minute, "edit done", func(x *broadcast.Broadcast) bool {
 		return x.Edit != nil && x.Edit.Status == broadcast.ChangeCompleted
@@ -177,11 +183,7 @@ func TestBrowserWatchReportEditAndRecall(t *testing.T) {
 	require.Equal(t, c.Sent, number(t, ctx, `#recall-effect [data-testid="affected"]`))
 	screenshot(t, ctx, "recall")
 	accessible(t, ctx, "the recall confirmation")
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Focus(chromedp.CSS(`form.confirm button[type="submit"]`)),
-		chromedp.KeyEvent("\r"),
-		chromedp.WaitVisible(chromedp.CSS(`.notice`)),
-	))
+	confirmByKeyboard(t, ctx, `form.confirm button[type="submit"]`)
 	recalled := b.e.WaitFor(bc.ID, time.Minute, "recall done", func(x *broadcast.Broadcast) bool {
 		return x.Recall != nil && x.Recall.Status == broadcast.ChangeCompleted
 	})
