@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"sync"
@@ -24,8 +25,10 @@ type progress struct {
 	AudienceSize *int64           `json:"audienceSize,omitempty"`
 	// Rate is recipients finished per second over the last rateWindow.
 	Rate float64 `json:"rate"`
-	// ETASeconds is the time left at Rate; absent while it is unknown.
+	// ETASeconds is the time left at Rate, ETA the same for people ("3 min
+	// 05 s"); absent while it is unknown.
 	ETASeconds *int64 `json:"etaSeconds,omitempty"`
+	ETA        string `json:"eta,omitempty"`
 	// Edit and Recall are the progress of the message's changes.
 	Edit   *broadcast.ChangeProgress `json:"edit,omitempty"`
 	Recall *broadcast.ChangeProgress `json:"recall,omitempty"`
@@ -36,6 +39,17 @@ type progress struct {
 	// Final: the broadcast has ended, and so have its edit and recall;
 	// the feed sends nothing after it.
 	Final bool `json:"final"`
+}
+
+// timeLeft says s seconds to the minute after the first hour.
+func timeLeft(s int64) string {
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%d s", s)
+	case s < 3600:
+		return fmt.Sprintf("%d min %02d s", s/60, s%60)
+	}
+	return fmt.Sprintf("%d h %02d min", s/3600, s%3600/60)
 }
 
 func changeDone(p *broadcast.ChangeProgress) bool {
@@ -69,7 +83,7 @@ func progressOf(b *broadcast.Broadcast, at time.Time, samples []sample) (progres
 	}
 	if left := total - b.Counts.Done(); !p.Final && p.Rate > 0 && left >= 0 {
 		eta := int64(math.Ceil(float64(left) / p.Rate))
-		p.ETASeconds = &eta
+		p.ETASeconds, p.ETA = &eta, timeLeft(eta)
 	}
 	return p, samples
 }
