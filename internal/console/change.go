@@ -17,23 +17,31 @@ import (
 // it, through the API (its policy, validation and audit). Each is behind
 // a confirmation that says how many people it reaches.
 
-// mayChange reports whether the API's policy lets s make the change of
-// route, and whether b has recipients it would reach and was not
-// recalled: the page offers the button only then.
-func mayChange(s *session, b *broadcast.Broadcast, route string) bool {
+// offersChange reports whether the API's policy lets s make the change
+// of route, and b was not recalled: the page offers the button then,
+// hidden until someone got the message (report.js shows it).
+func offersChange(s *session, b *broadcast.Broadcast, route string) bool {
 	least, own, _ := api.Policy(route)
 	if !s.Role.Allows(least) || (own && !s.Role.Allows(auth.Admin) && b.CreatedBy != s.Name) {
 		return false
 	}
-	return b.Counts.Sent > 0 && b.Recall == nil
+	return b.Recall == nil
 }
 
-func mayEdit(s *session, b *broadcast.Broadcast) bool {
-	return mayChange(s, b, "POST /v1/broadcasts/{id}/edit") && editable(b.Message)
+const (
+	editRoute   = "POST /v1/broadcasts/{id}/edit"
+	recallRoute = "POST /v1/broadcasts/{id}/recall"
+)
+
+func offersEdit(s *session, b *broadcast.Broadcast) bool {
+	return offersChange(s, b, editRoute) && editable(b.Message)
 }
+
+// mayEdit and mayRecall: offered, and someone got the message.
+func mayEdit(s *session, b *broadcast.Broadcast) bool { return offersEdit(s, b) && b.Counts.Sent > 0 }
 
 func mayRecall(s *session, b *broadcast.Broadcast) bool {
-	return mayChange(s, b, "POST /v1/broadcasts/{id}/recall")
+	return offersChange(s, b, recallRoute) && b.Counts.Sent > 0
 }
 
 // editable: the console edits a text message, or a template's title and

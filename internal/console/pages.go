@@ -127,7 +127,8 @@ type broadcastData struct {
 	ExportURL                  string
 	Report                     report
 	CanCancel                  bool
-	// CanEdit and CanRecall offer the edit and the recall (change.go).
+	// CanEdit and CanRecall offer the edit and the recall (change.go),
+	// hidden while nobody got the message.
 	CanEdit, CanRecall bool
 	Notice             string
 	// CanDecide offers the approve and reject form; Decision is that form
@@ -185,7 +186,7 @@ func (c *Console) broadcast(w http.ResponseWriter, r *http.Request, s *session) 
 // them, and the approve and reject form f.
 func (c *Console) renderBroadcast(w http.ResponseWriter, r *http.Request, s *session, b *broadcast.Broadcast, f decisionForm, status int) {
 	d := broadcastData{B: *b, State: r.URL.Query().Get("state"), Engagement: r.URL.Query().Get("engagement"),
-		Engagements: recipientEngagements, CanCancel: mayCancel(s, b), CanEdit: mayEdit(s, b), CanRecall: mayRecall(s, b),
+		Engagements: recipientEngagements, CanCancel: mayCancel(s, b), CanEdit: offersEdit(s, b), CanRecall: offersChange(s, b, recallRoute),
 		CanDecide: mayDecide(s, b), Decision: f, CSRF: s.CSRF, Notice: notices[r.URL.Query().Get("notice")]}
 	if n, err := strconv.ParseInt(r.URL.Query().Get("queued"), 10, 64); err == nil && d.Notice != "" {
 		d.Notice += fmt.Sprintf(" It is queued for %d recipients.", n)

@@ -69,6 +69,8 @@ func TestBrowserWatchReportEditAndRecall(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#live[data-final="true"]`)),
 	))
 	done := b.e.WaitCompleted(bc.ID, time.Minute)
+	require.True(t, eval[bool](t, ctx, `document.getElementById("edit-link").offsetParent !== null && document.getElementById("recall-link").offsetParent !== null`),
+		"edit and recall once someone got it")
 	c := done.Counts
 	require.EqualValues(t, users, c.Total)
 	require.Positive(t, c.Sent)

@@ -174,6 +174,24 @@ func TestEditAndRecallFollowTheAPIsRules(t *testing.T) {
 	}, actions)
 }
 
+// The edit and the recall wait for a recipient who got the message.
+func TestChangesWaitForASend(t *testing.T) {
+	t.Parallel()
+	b := setup(t, pipelinetest.Options{NoWorkers: true})
+	admin := b.browser(t)
+	readBody(t, admin.signIn(0))
+	bc := b.create(t, b.accounts[1].UPN, 3)
+	b.e.WaitStatus(bc.ID, broadcast.StatusSending, time.Minute) // no workers: nobody gets it
+	_, page := admin.get("/broadcasts/" + bc.ID)
+	require.Contains(t, page, `/edit" hidden>`, "offered, hidden until someone got it")
+	require.Contains(t, page, `/recall" hidden>`)
+	for _, p := range []string{"/edit", "/recall"} {
+		res, body := admin.get("/broadcasts/" + bc.ID + p)
+		require.Equal(t, http.StatusConflict, res.StatusCode, body)
+		require.Contains(t, body, "nobody got it yet")
+	}
+}
+
 // A template's title and summary are what the console edits; the API's
 // problem with the title shows at it.
 func TestEditATemplate(t *testing.T) {

@@ -97,6 +97,11 @@
       charts.forEach(function (c) { c.u.setData(columns(c.table)); });
       change("change-edit", p.edit);
       change("change-recall", p.recall);
+      // The edit and the recall are for a message someone got, and not recalled.
+      ["edit-link", "recall-link"].forEach(function (id) {
+        var a = document.getElementById(id);
+        if (a) a.hidden = !(p.counts.sent > 0) || !!p.recall;
+      });
     });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
