@@ -9,6 +9,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/engage"
+	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
 // BroadcastStatus is the answer of GET /v1/broadcasts/{id}: the broadcast
@@ -41,6 +42,8 @@ type EngagementReport struct {
 	// creation).
 	Since  time.Time     `json:"since"`
 	Series engage.Series `json:"series"`
+	// Deliveries is the send's outcomes over time, in the same buckets.
+	Deliveries store.DeliverySeries `json:"deliveries"`
 	// Departments is the breakdown by the directory cache's department
 	// (?breakdown=department): recipients delivered, and of them those
 	// who read, acknowledged, reacted and replied. "" is no department.
@@ -121,7 +124,12 @@ func (s *Server) engagement(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	rep := EngagementReport{BroadcastID: id, Delivered: b.Counts.Sent, Counts: counts, Since: since, Series: series}
+	deliveries, err := s.store.Deliveries(r.Context(), id, since)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	rep := EngagementReport{BroadcastID: id, Delivered: b.Counts.Sent, Counts: counts, Since: since, Series: series, Deliveries: deliveries}
 	if breakdown != "" {
 		if rep.Departments, err = s.departments(r.Context(), b); err != nil {
 			s.fail(w, err)

@@ -121,6 +121,13 @@ func TestEngagementThroughTheAPI(t *testing.T) {
 	}
 	require.EqualValues(t, 2, reads)
 	require.EqualValues(t, 2, acks)
+	var outcomes broadcast.Counts
+	for _, p := range append(rep.Deliveries.Minutes, rep.Deliveries.Hours...) {
+		outcomes.Sent, outcomes.Blocked, outcomes.Failed = outcomes.Sent+p.Sent, outcomes.Blocked+p.Blocked, outcomes.Failed+p.Failed
+	}
+	require.Equal(t, st.Counts.Sent, outcomes.Sent, "the series of outcomes sums to the counters")
+	require.Equal(t, st.Counts.Blocked, outcomes.Blocked)
+	require.Equal(t, st.Counts.Failed, outcomes.Failed)
 	require.NotEmpty(t, rep.Departments)
 	reads, acks = 0, 0
 	for _, d := range rep.Departments {

@@ -35,6 +35,24 @@ func (e *apiError) field(name string) string {
 	return ""
 }
 
+// byField sorts the API's problems by the form's field that shows each
+// (field maps an API field to it, "" for none): those no field shows, and
+// the message of an error that names no field, are in other.
+func (e *apiError) byField(field func(apiField string) string) (problems map[string]string, other []string) {
+	problems = map[string]string{}
+	for _, fe := range e.Fields {
+		if k := field(fe.Field); k != "" && problems[k] == "" {
+			problems[k] = fe.Problem
+		} else if k == "" {
+			other = append(other, fe.Field+": "+fe.Problem)
+		}
+	}
+	if len(e.Fields) == 0 {
+		other = append(other, e.Message)
+	}
+	return problems, other
+}
+
 // call makes an API call in-process as the session's user, and decodes
 // the answer into out (if not nil). The request carries r's context and
 // X-Request-Id. An error is an *apiError: what the API answered.

@@ -29,7 +29,7 @@ func staticHandler() http.Handler {
 // pages are the parsed templates: each page with the layout.
 type pages map[string]*template.Template
 
-var pageNames = []string{"compose", "broadcasts", "broadcast", "cancel", "approvals", "unreachable", "audit", "error", "signedout"}
+var pageNames = []string{"compose", "broadcasts", "broadcast", "cancel", "edit", "recall", "approvals", "unreachable", "audit", "error", "signedout"}
 
 var funcs = template.FuncMap{
 	"when": func(t any) string {

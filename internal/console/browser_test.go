@@ -122,7 +122,7 @@ func TestBrowserSignInWatchAndCancel(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#live[data-final="true"]`)),
 	))
 	require.Equal(t, "completed", text(t, ctx, `#live-status`))
-	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("cancel-link") === null || document.getElementById("cancel-link").hidden`))
+	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("cancel-link") === null || document.getElementById("cancel-link").offsetParent === null`))
 	require.NoError(t, err)
 	require.True(t, hidden, "no cancel once it has ended")
 	b.e.WaitCompleted(done.ID, time.Minute)

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/engage"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -23,10 +25,35 @@ type progress struct {
 	AudienceSize *int64           `json:"audienceSize,omitempty"`
 	// Rate is recipients finished per second over the last rateWindow.
 	Rate float64 `json:"rate"`
-	// ETASeconds is the time left at Rate; absent while it is unknown.
+	// ETASeconds is the time left at Rate, ETA the same for people ("3 min
+	// 05 s"); absent while it is unknown.
 	ETASeconds *int64 `json:"etaSeconds,omitempty"`
-	// Final: the broadcast has ended; the feed sends nothing after it.
+	ETA        string `json:"eta,omitempty"`
+	// Edit and Recall are the progress of the message's changes.
+	Edit   *broadcast.ChangeProgress `json:"edit,omitempty"`
+	Recall *broadcast.ChangeProgress `json:"recall,omitempty"`
+	// Deliveries and Reads are the series the page charts (the feed's
+	// only; a page renders its own).
+	Deliveries *store.DeliverySeries `json:"deliveries,omitempty"`
+	Reads      *engage.Series        `json:"reads,omitempty"`
+	// Final: the broadcast has ended, and so have its edit and recall;
+	// the feed sends nothing after it.
 	Final bool `json:"final"`
+}
+
+// timeLeft says s seconds to the minute after the first hour.
+func timeLeft(s int64) string {
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%d s", s)
+	case s < 3600:
+		return fmt.Sprintf("%d min %02d s", s/60, s%60)
+	}
+	return fmt.Sprintf("%d h %02d min", s/3600, s%3600/60)
+}
+
+func changeDone(p *broadcast.ChangeProgress) bool {
+	return p == nil || p.Status == broadcast.ChangeCompleted
 }
 
 // rateWindow is the span of samples the rate is measured over.
@@ -40,7 +67,8 @@ type sample struct {
 // progressOf computes the progress of b, given the samples before it
 // (oldest first, within rateWindow); it returns them with b's added.
 func progressOf(b *broadcast.Broadcast, at time.Time, samples []sample) (progress, []sample) {
-	p := progress{Status: b.Status, Counts: b.Counts, AudienceSize: b.AudienceSize, Final: b.CompletedAt != nil}
+	p := progress{Status: b.Status, Counts: b.Counts, AudienceSize: b.AudienceSize, Edit: b.Edit, Recall: b.Recall,
+		Final: b.CompletedAt != nil && changeDone(b.Edit) && changeDone(b.Recall)}
 	samples = append(samples, sample{at: at, done: b.Counts.Done()})
 	for len(samples) > 2 && at.Sub(samples[0].at) > rateWindow {
 		samples = samples[1:]
@@ -55,7 +83,7 @@ func progressOf(b *broadcast.Broadcast, at time.Time, samples []sample) (progres
 	}
 	if left := total - b.Counts.Done(); !p.Final && p.Rate > 0 && left >= 0 {
 		eta := int64(math.Ceil(float64(left) / p.Rate))
-		p.ETASeconds = &eta
+		p.ETASeconds, p.ETA = &eta, timeLeft(eta)
 	}
 	return p, samples
 }
@@ -66,6 +94,7 @@ func progressOf(b *broadcast.Broadcast, at time.Time, samples []sample) (progres
 // holds the others back). The last watcher to leave stops it.
 type hub struct {
 	st    *store.Store
+	eng   *engage.Store
 	every time.Duration
 	log   *zap.Logger
 	reads atomic.Int64 // counter reads, for tests
@@ -84,7 +113,7 @@ type feed struct {
 }
 
 func newHub(st *store.Store, every time.Duration, log *zap.Logger) *hub {
-	return &hub{st: st, every: every, log: log, feeds: map[string]*feed{}, done: make(chan struct{})}
+	return &hub{st: st, eng: engage.New(st.Client()), every: every, log: log, feeds: map[string]*feed{}, done: make(chan struct{})}
 }
 
 // subscribe returns the feed of broadcast id and the func that leaves
@@ -130,6 +159,11 @@ func (h *hub) poll(ctx context.Context, id string, f *feed) {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, readTimeout)
 		b, err := h.st.Broadcast(rctx, id)
+		var p progress
+		if err == nil {
+			p, samples = progressOf(b, time.Now(), samples)
+			err = h.readSeries(rctx, b, &p)
+		}
 		cancel()
 		h.reads.Add(1)
 		switch {
@@ -138,8 +172,6 @@ func (h *hub) poll(ctx context.Context, id string, f *feed) {
 		case err != nil:
 			h.log.Warn("live progress: broadcast not read", zap.String("broadcast_id", id), zap.Error(err))
 		default:
-			var p progress
-			p, samples = progressOf(b, time.Now(), samples)
 			h.publish(f, p)
 			if p.Final {
 				return // its watchers get the final value and end their streams
@@ -151,6 +183,25 @@ func (h *hub) poll(ctx context.Context, id string, f *feed) {
 		case <-t.C:
 		}
 	}
+}
+
+// readSeries adds b's series to p: two reads, whatever the number of
+// people watching.
+func (h *hub) readSeries(ctx context.Context, b *broadcast.Broadcast, p *progress) error {
+	since := b.CreatedAt
+	if b.StartedAt != nil {
+		since = *b.StartedAt
+	}
+	d, err := h.st.Deliveries(ctx, b.ID, since)
+	if err != nil {
+		return err
+	}
+	r, err := h.eng.Series(ctx, b.ID, since)
+	if err != nil {
+		return err
+	}
+	p.Deliveries, p.Reads = &d, &r
+	return nil
 }
 
 // publish hands p to every watcher of f, replacing a value not yet taken.

@@ -24,6 +24,7 @@ func TestProgressRateAndETA(t *testing.T) {
 	p, samples = progressOf(b, t0.Add(4*time.Second), samples)
 	require.Equal(t, 50.0, p.Rate)
 	require.Equal(t, int64(16), *p.ETASeconds)
+	require.Equal(t, "16 s", p.ETA)
 
 	// The window forgets samples older than rateWindow: 20 s later, 100
 	// more in the last 16 s.
@@ -39,4 +40,11 @@ func TestProgressRateAndETA(t *testing.T) {
 	p, _ = progressOf(b, now, samples)
 	require.True(t, p.Final)
 	require.Nil(t, p.ETASeconds)
+}
+
+func TestTimeLeft(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[int64]string{0: "0 s", 59: "59 s", 60: "1 min 00 s", 125: "2 min 05 s", 3599: "59 min 59 s", 3600: "1 h 00 min", 7380: "2 h 03 min", 90000: "25 h 00 min"} {
+		require.Equal(t, want, timeLeft(s), "%d s", s)
+	}
 }

@@ -2,8 +2,10 @@ package console
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"go.uber.org/zap"
 
@@ -31,7 +33,7 @@ type errorPage struct {
 // titles of the pages whose title does not depend on their data.
 var titles = map[string]string{"broadcasts": "Broadcasts", "unreachable": "Unreachable users", "audit": "Audit log",
 	"signedout": "Signed out", "compose": "New broadcast", "cancel": "Cancel the broadcast", "broadcast": "Broadcast",
-	"approvals": "Waiting for approval"}
+	"approvals": "Waiting for approval", "edit": "Edit the message", "recall": "Recall the message"}
 
 // page renders page name with data: the whole page, buffered, so that a
 // template error is a clean 500.
@@ -113,15 +115,22 @@ func (c *Console) broadcasts(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 type broadcastData struct {
-	B          broadcast.Broadcast
-	Live       progress
-	State      string
-	Problem    string
-	Recipients []api.RecipientRow
-	NextURL    string
-	ExportURL  string
-	CanCancel  bool
-	Notice     string
+	B    broadcast.Broadcast
+	Live progress
+	// State and Engagement filter the recipients; Problem is the API's
+	// problem with State, EngagementProblem with Engagement.
+	State, Engagement          string
+	Problem, EngagementProblem string
+	Engagements                []string
+	Recipients                 []api.RecipientRow
+	NextURL, FirstURL          string
+	ExportURL                  string
+	Report                     report
+	CanCancel                  bool
+	// CanEdit and CanRecall offer the edit and the recall (change.go),
+	// hidden while nobody got the message.
+	CanEdit, CanRecall bool
+	Notice             string
 	// CanDecide offers the approve and reject form; Decision is that form
 	// sent back with a problem.
 	CanDecide bool
@@ -148,12 +157,20 @@ func mayCancel(s *session, b *broadcast.Broadcast) bool {
 	return b.CompletedAt == nil && b.Status != broadcast.StatusCanceling && b.Status != broadcast.StatusCanceled
 }
 
+// recipientsPage is how many recipients the page lists at a time.
+const recipientsPage = 50
+
+// recipientEngagements are the engagement filters the page offers.
+var recipientEngagements = []string{api.EngagementRead, api.EngagementUnread, api.EngagementAcknowledged, api.EngagementUnacknowledged}
+
 // notices are what the broadcast's page says after an action
 // (?notice=...).
 var notices = map[string]string{
 	"canceled": "The broadcast is canceled: recipients not yet sent are being stopped.",
 	"approved": "The broadcast is approved: it starts now, or at its scheduled time.",
 	"rejected": "The broadcast is rejected: nothing was sent, and its author can see why.",
+	"edited":   "The edit is under way: each recipient's message is being updated (see Changes).",
+	"recalled": "The recall is under way: the message is being deleted from each recipient's chat (see Changes).",
 }
 
 func (c *Console) broadcast(w http.ResponseWriter, r *http.Request, s *session) {
@@ -168,26 +185,42 @@ func (c *Console) broadcast(w http.ResponseWriter, r *http.Request, s *session) 
 // renderBroadcast renders b's page, with its recipients as r filters
 // them, and the approve and reject form f.
 func (c *Console) renderBroadcast(w http.ResponseWriter, r *http.Request, s *session, b *broadcast.Broadcast, f decisionForm, status int) {
-	d := broadcastData{B: *b, State: r.URL.Query().Get("state"), CanCancel: mayCancel(s, b),
+	d := broadcastData{B: *b, State: r.URL.Query().Get("state"), Engagement: r.URL.Query().Get("engagement"),
+		Engagements: recipientEngagements, CanCancel: mayCancel(s, b), CanEdit: offersEdit(s, b), CanRecall: offersChange(s, b, recallRoute),
 		CanDecide: mayDecide(s, b), Decision: f, CSRF: s.CSRF, Notice: notices[r.URL.Query().Get("notice")]}
+	if n, err := strconv.ParseInt(r.URL.Query().Get("queued"), 10, 64); err == nil && d.Notice != "" {
+		d.Notice += fmt.Sprintf(" It is queued for %d recipients.", n)
+	}
 	d.Live, _ = progressOf(b, b.CreatedAt, nil)
-	q := filters(r, "state", "cursor")
-	q.Set("limit", "50")
+	q := filters(r, "state", "engagement", "cursor")
+	q.Set("limit", strconv.Itoa(recipientsPage))
 	var rp api.RecipientsPage
 	if e := c.call(r, s, http.MethodGet, "/v1/broadcasts/"+b.ID+"/recipients", q, nil, "", &rp); e != nil {
 		if e.Status != http.StatusBadRequest {
 			c.apiFailed(w, r, s, e)
 			return
 		}
-		d.Problem, status = e.Message, http.StatusBadRequest
+		status = http.StatusBadRequest
+		if d.EngagementProblem = e.field("engagement"); d.EngagementProblem == "" {
+			d.Problem = e.Message
+		}
 	}
 	d.Recipients = rp.Recipients
+	list := filters(r, "state", "engagement")
 	if rp.NextCursor != "" {
-		d.NextURL = pageURL("/broadcasts/"+b.ID, filters(r, "state"), rp.NextCursor)
+		d.NextURL = pageURL("/broadcasts/"+b.ID, list, rp.NextCursor) + "#recipients-h"
+	}
+	if q.Get("cursor") != "" {
+		d.FirstURL = "/broadcasts/" + b.ID + "?" + list.Encode() + "#recipients-h"
 	}
 	d.ExportURL = "/broadcasts/" + b.ID + "/export"
 	if d.State != "" && d.Problem == "" {
 		d.ExportURL += "?state=" + url.QueryEscape(d.State)
+	}
+	var e *apiError
+	if d.Report, e = c.reportOf(r, s, b.ID); e != nil {
+		c.apiFailed(w, r, s, e)
+		return
 	}
 	c.page(w, r, s, status, "broadcast", d)
 }
@@ -226,14 +259,20 @@ func (c *Console) confirmCancel(w http.ResponseWriter, r *http.Request, s *sessi
 			Message: "You cannot cancel this broadcast: it has ended, or it is not yours to cancel."})
 		return
 	}
-	d := cancelData{B: *b, Sent: b.Counts.Sent, CSRF: s.CSRF}
-	d.Affected = b.Counts.Total - b.Counts.Done()
-	if b.AudienceSize != nil {
-		d.Affected = *b.AudienceSize - b.Counts.Done()
-	} else if b.Status == broadcast.StatusScheduled || b.Status == broadcast.StatusExpanding {
+	d := cancelData{B: *b, Sent: b.Counts.Sent, Affected: notSent(b), CSRF: s.CSRF}
+	if b.AudienceSize == nil && (b.Status == broadcast.StatusScheduled || b.Status == broadcast.StatusExpanding) {
 		d.NotStarted = true
 	}
 	c.page(w, r, s, http.StatusOK, "cancel", d)
+}
+
+// notSent is how many recipients of b are not final yet: those a cancel
+// or a recall stops.
+func notSent(b *broadcast.Broadcast) int64 {
+	if b.AudienceSize != nil {
+		return *b.AudienceSize - b.Counts.Done()
+	}
+	return b.Counts.Total - b.Counts.Done()
 }
 
 // cancel cancels through the API (its policy, its audit entry).

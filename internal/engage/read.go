@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/timeseries"
 )
 
 // Counts are a broadcast's exact engagement counters.
@@ -168,43 +169,15 @@ func (s *Store) Series(ctx context.Context, id string, start time.Time) (Series,
 	if err != nil {
 		return Series{}, fmt.Errorf("read time series of %s: %w", id, err)
 	}
-	firstHour := start.Add(time.Hour)
-	minutes, hours := map[int64]*Point{}, map[int64]*Point{}
-	for f, v := range m {
-		parts := strings.Split(f, ":")
-		n, _ := strconv.ParseInt(v, 10, 64)
-		if len(parts) != 3 || parts[1] != "m" || n == 0 {
-			continue
-		}
-		unit, err := strconv.ParseInt(parts[2], 10, 64)
-		if err != nil {
-			continue
-		}
-		at, into := time.Unix(unit*60, 0).UTC(), minutes
-		if !at.Before(firstHour) {
-			at, into = at.Truncate(time.Hour), hours
-		}
-		p := into[at.Unix()]
-		if p == nil {
-			p = &Point{At: at}
-			into[at.Unix()] = p
-		}
-		switch parts[0] {
-		case "r":
-			p.Read += n
-		case "a":
-			p.Acknowledged += n
-		}
-	}
-	return Series{Minutes: sorted(minutes), Hours: sorted(hours)}, nil
+	minutes, hours := timeseries.Fold(m, start)
+	return Series{Minutes: points(minutes), Hours: points(hours)}, nil
 }
 
-func sorted(m map[int64]*Point) []Point {
-	out := make([]Point, 0, len(m))
-	for _, p := range m {
-		out = append(out, *p)
+func points(bs []timeseries.Bucket) []Point {
+	out := make([]Point, len(bs))
+	for i, b := range bs {
+		out[i] = Point{At: b.At, Read: b.N["r"], Acknowledged: b.N["a"]}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
 }
 

@@ -1,6 +1,10 @@
 package engage
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/timeseries"
+)
 
 // luaIDs compares activity ids and finds when a message was read.
 //
@@ -120,20 +124,12 @@ end
 return 1
 `)
 
-// luaSeries counts an event in the broadcast's time series (KEYS[n] of the
-// caller): per minute since the epoch (the reader sums the hours).
-const luaSeries = `
-local function bucket(key, kind, ms, n)
-  redis.call('HINCRBY', key, kind .. ':m:' .. string.format('%d', math.floor(ms / 60000)), n)
-end
-`
-
 // readScript records on the broadcast that a recipient read it (the
 // earliest time kept) or has receipts on. KEYS[1] counts, KEYS[2] read,
 // KEYS[3] rxon, KEYS[4] series, KEYS[5] the store's rec. ARGV[1] user,
 // ARGV[2] read at (ms, 0: not read), ARGV[3] receipts on ('1').
 // Returns 1 when the recipient is newly read, -1 when not a recipient.
-var readScript = redis.NewScript(luaSeries + `
+var readScript = redis.NewScript(timeseries.Lua + `
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then return -1 end
 if ARGV[3] == '1' and redis.call('HSETNX', KEYS[3], ARGV[1], 1) == 1 then
   redis.call('HINCRBY', KEYS[1], 'receipts_on', 1)
@@ -199,7 +195,7 @@ return changed
 // acknowledgement, ARGV[8] most actions kept per recipient.
 // Returns {'norecipient'} or {'ok', new ack '1'/'0', acknowledged at (ms,
 // '0': never), duplicate '1'/'0'}.
-var actScript = redis.NewScript(luaSeries + `
+var actScript = redis.NewScript(timeseries.Lua + `
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 or redis.call('HGET', KEYS[6], 'tenant') ~= ARGV[2] then
   return {'norecipient'}
 end

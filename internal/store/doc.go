@@ -13,6 +13,7 @@
 //	{b:<id>}:counts        hash: total and one counter per state
 //	{b:<id>}:rec           hash: user id -> recipient record (JSON)
 //	{b:<id>}:idx:<state>   sorted set (score 0, by user id): recipients in that state
+//	{b:<id>}:outcomes      hash: <state>:m:<minute> -> recipients that reached sent, blocked or failed then (series.go)
 //	{b:<id>}:users         list: the audience's userIds, in request order
 //	{b:<id>}:aud, :excl, :in:*, :unres:*   the audience's resolution (audience.go)
 //	{b:<id>}:ops           hash: op:<token> -> the answer of a fenced call (fence.go); 10 min TTL

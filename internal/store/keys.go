@@ -16,13 +16,16 @@ type bkeys struct {
 	ops string
 	// expander is the lease of the dispatcher expanding it (expansion.go).
 	expander string
+	// outcomes counts the recipients reaching sent, blocked or failed per
+	// minute (series.go).
+	outcomes string
 }
 
 func keysOf(id string) bkeys {
 	p := "{b:" + id + "}:"
 	k := bkeys{id: id, meta: MetaKey(id), counts: p + "counts", rec: RecordKey(id), users: p + "users", ops: p + "ops",
-		expander: p + "expander",
-		idx:      make(map[broadcast.State]string, len(broadcast.States))}
+		expander: p + "expander", outcomes: p + "outcomes",
+		idx: make(map[broadcast.State]string, len(broadcast.States))}
 	for _, s := range broadcast.States {
 		k.idx[s] = p + "idx:" + string(s)
 	}

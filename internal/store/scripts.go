@@ -6,6 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/timeseries"
 )
 
 // nScriptKeys is the number of KEYS every recipient script takes
@@ -129,6 +130,8 @@ return out
 // owner, lease (ms), then the changes as a JSON object:
 // {reason, err, conv, act, incr: [counter names], dup: count a possible
 // duplicate}.
+// KEYS[nScriptKeys+1] is the outcomes series (series.go): a recipient
+// reaching sent, blocked or failed counts in its minute.
 // Returns {verdict, previous state, record JSON, tenant}; verdict is ok, skip (the
 // current state is not allowed), busy (claimed by another owner whose lease
 // runs), lost (a move out of a claim by an owner whose claim it is no
@@ -136,7 +139,7 @@ return out
 // to canceled instead of a state that would lead to a send), or missing.
 // The tenant is given when the recipient is sent, blocked or failed, for
 // the tenant's unreachable report (see Store.noteReach), else "".
-var transitionScript = redis.NewScript(luaPrelude + `
+var transitionScript = redis.NewScript(luaPrelude + timeseries.Lua + `
 local function reach_tenant(s)
   if s == 'sent' or s == 'blocked' or s == 'failed' then return redis.call('HGET', KEYS[3], 'tenant') or '' end
   return ''
@@ -190,7 +193,10 @@ if ch.incr then
 end
 local out = cjson.encode(r)
 redis.call('HSET', KEYS[1], user, out)
-if final[to] and not final[cur] then complete_if_done(now) end
+if final[to] and not final[cur] then
+  if to ~= 'canceled' then bucket(KEYS[` + itoa(nScriptKeys+1) + `], to, now, 1) end
+  complete_if_done(now)
+end
 return {verdict, cur, out, reach_tenant(to)}
 `)
 

@@ -18,7 +18,8 @@
       set("live-total", c.total);
       set("live-status", p.status);
       set("live-rate", p.rate);
-      set("live-eta", p.etaSeconds === undefined ? "–" : p.etaSeconds + " s");
+      set("live-eta", p.eta || "–");
+      live.dispatchEvent(new CustomEvent("broadcast:progress", { detail: p })); // report.js
       if (p.final) {
         live.dataset.final = "true";
         var cancel = document.getElementById("cancel-link");
