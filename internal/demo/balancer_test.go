@@ -28,13 +28,7 @@ func TestBalancerPassesOverARefusedBackend(t *testing.T) {
 	a, b := backend(0), backend(1)
 	defer a.Close()
 	defer b.Close()
-	// A port nobody listens on: a killed dispatcher.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := deadAddr(t)
 
 	live := []string{dead, strings.TrimPrefix(a.URL, "http://"), strings.TrimPrefix(b.URL, "http://")}
 	bal, err := startBalancer("127.0.0.1:0", func() []string { return live })
@@ -71,12 +65,7 @@ func TestBalancerPassesOverARefusedBackend(t *testing.T) {
 func TestBalancerFindsARestartedBackend(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := deadAddr(t)
 	var mu sync.Mutex
 	resolved := 0
 	bal, err := startBalancer("127.0.0.1:0", func() []string {
@@ -111,12 +100,7 @@ func TestBalancerFindsARestartedBackend(t *testing.T) {
 
 // When every backend refuses, the client gets a 502, not a hang.
 func TestBalancerWithEveryBackendDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := deadAddr(t)
 	bal, err := startBalancer("127.0.0.1:0", func() []string { return []string{dead} })
 	if err != nil {
 		t.Fatal(err)
@@ -130,4 +114,15 @@ func TestBalancerWithEveryBackendDown(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d, want 502", resp.StatusCode)
 	}
+}
+
+// deadAddr is an address nobody listens on: a killed dispatcher's.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
