@@ -270,9 +270,9 @@ func (s *Store) Due(ctx context.Context, now time.Time, n int64) ([][2]string, e
 // KEYS: meta, waves, waves:due. ARGV: id, zone, now (Unix ms), the tenants
 // served (comma separated). Returns started; early (not due); foreign (a
 // tenant not served: left registered); canceled (the broadcast was
-// canceled or failed: the wave too); missing; or the wave's state, or the
-// broadcast's status, when it cannot start. All but early and foreign
-// unregister it.
+// canceled or failed: the wave too); missing; "wave <state>" for a wave
+// not pending (another caller started it); or the broadcast's status
+// when it cannot start. All but early, foreign and a status unregister it.
 var startScript = redis.NewScript(`
 local member = ARGV[1] .. ' ' .. ARGV[2]
 local m = redis.call('HMGET', KEYS[1], 'status', 'tenant')
@@ -284,7 +284,7 @@ end
 local w = cjson.decode(raw)
 if w.s ~= 'pending' then
   redis.call('ZREM', KEYS[3], member)
-  return w.s
+  return 'wave ' .. w.s
 end
 if m[1] == 'canceling' or m[1] == 'canceled' or m[1] == 'failed' then
   w.s = 'canceled'
