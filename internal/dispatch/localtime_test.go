@@ -3,7 +3,6 @@ package dispatch_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,44 +16,9 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/localtime"
 	"github.com/broadcast-dev/broadcast/internal/store"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
+	"github.com/broadcast-dev/broadcast/internal/testenv"
 	"github.com/broadcast-dev/broadcast/internal/wave"
 )
-
-// fakeClock is the dispatchers' clock: set by the test, and counting the
-// reads, so that a test can tell the watchers have looked at a time.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	reads int
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.reads++
-	return c.now
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
-// looked waits until the clock has been read n more times from now on:
-// every running dispatcher's watcher has looked at the time set (each
-// tick reads it once).
-func (c *fakeClock) looked(t *testing.T, n int) {
-	t.Helper()
-	c.mu.Lock()
-	from := c.reads
-	c.mu.Unlock()
-	require.Eventually(t, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.reads >= from+n
-	}, 10*time.Second, 5*time.Millisecond)
-}
 
 // The zones of the test population: Windows and IANA names, and a user
 // without one (the tenant's zone, as for guests, who have no mailbox).
@@ -64,7 +28,7 @@ const tenantZone = "Asia/Kolkata" // UTC+05:30, no daylight saving
 
 type localBundle struct {
 	*bundle
-	clock *fakeClock
+	clock *testenv.Clock
 	logs  *observer.ObservedLogs
 	waves *wave.Store
 }
@@ -73,7 +37,7 @@ func setupLocal(t *testing.T, users int) *localBundle {
 	core, logs := observer.New(zapcore.InfoLevel)
 	log := zap.New(core)
 	b := setupSim(t, teamsim.Config{UsersPerTenant: users, Seed: 3, TimeZones: testZones}, log)
-	return &localBundle{bundle: b, clock: &fakeClock{}, logs: logs, waves: wave.New(b.st.Client())}
+	return &localBundle{bundle: b, clock: testenv.NewClock(time.Time{}), logs: logs, waves: wave.New(b.st.Client())}
 }
 
 func (b *localBundle) dispatcher() *dispatch.Dispatcher {
@@ -164,7 +128,7 @@ func utc(s string) time.Time {
 // broadcast takes them from the cache.
 func TestLocalTimeWavesAcrossDaylightSaving(t *testing.T) {
 	b := setupLocal(t, 60)
-	b.clock.set(utc("2026-03-04T12:00:00Z")) // zones read now are fresh (wave.ZoneMaxAge) on the 9th
+	b.clock.Set(utc("2026-03-04T12:00:00Z")) // zones read now are fresh (wave.ZoneMaxAge) on the 9th
 	d1, d2 := b.dispatcher(), b.dispatcher()
 	b.run(d1)
 	b.run(d2)
@@ -200,14 +164,14 @@ func TestLocalTimeWavesAcrossDaylightSaving(t *testing.T) {
 
 	got := map[string]bool{}
 	for _, zone := range []string{"Asia/Tokyo", "Asia/Kolkata", "Europe/Berlin", "America/New_York"} {
-		// A millisecond before the wave's start, both watchers look and
-		// leave it.
-		b.clock.set(want[zone].Add(-time.Millisecond))
-		b.clock.looked(t, 6)
+		// A millisecond before the wave's start, both watchers look (each
+		// reads the clock once a tick) and leave it.
+		b.clock.Set(want[zone].Add(-time.Millisecond))
+		b.clock.Read(t, 6)
 		require.Equal(t, got, b.recorded(id), "nothing of %s before its start", zone)
 		require.Equal(t, broadcast.ZonePending, b.zonesNow(id)[zone].State)
 
-		b.clock.set(want[zone])
+		b.clock.Set(want[zone])
 		for _, u := range byZone[zone] {
 			got[u] = true
 		}
@@ -235,7 +199,7 @@ func TestLocalTimeWavesAcrossDaylightSaving(t *testing.T) {
 // recorded nor queued; the started one's are canceled as any are.
 func TestLocalTimeCancelStopsPendingWaves(t *testing.T) {
 	b := setupLocal(t, 40)
-	b.clock.set(utc("2026-03-20T12:00:00Z"))
+	b.clock.Set(utc("2026-03-20T12:00:00Z"))
 	d := b.dispatcher()
 	b.run(d)
 	// Berlin's clocks go forward on the 29th: 09:00 is 07:00 UTC on the 30th.
@@ -245,7 +209,7 @@ func TestLocalTimeCancelStopsPendingWaves(t *testing.T) {
 	require.True(t, utc("2026-03-30T00:00:00Z").Equal(zones[0].StartAt))
 	require.True(t, utc("2026-03-30T07:00:00Z").Equal(b.zonesNow(id)["Europe/Berlin"].StartAt))
 
-	b.clock.set(zones[0].StartAt)
+	b.clock.Set(zones[0].StartAt)
 	require.Eventually(t, func() bool { return b.zonesNow(id)["Asia/Tokyo"].State == broadcast.ZoneDone },
 		20*time.Second, 10*time.Millisecond)
 	tokyo := b.recorded(id)
@@ -266,8 +230,8 @@ func TestLocalTimeCancelStopsPendingWaves(t *testing.T) {
 			require.Equal(t, broadcast.ZoneCanceled, z.State, zone)
 		}
 	}
-	b.clock.set(utc("2026-03-31T00:00:00Z"))
-	b.clock.looked(t, 5)
+	b.clock.Set(utc("2026-03-31T00:00:00Z"))
+	b.clock.Read(t, 5)
 	require.Equal(t, tokyo, b.recorded(id), "no wave started after the cancel")
 	due, err := b.waves.Due(context.Background(), utc("2026-04-01T00:00:00Z"), 100)
 	require.NoError(t, err)
@@ -281,7 +245,7 @@ func TestLocalTimeCancelStopsPendingWaves(t *testing.T) {
 // the field and the zone.
 func TestLocalTimeRefusedWhenPassed(t *testing.T) {
 	b := setupLocal(t, 20)
-	b.clock.set(utc("2026-03-09T04:00:00Z")) // 09:00 has passed in Tokyo and in Kolkata
+	b.clock.Set(utc("2026-03-09T04:00:00Z")) // 09:00 has passed in Tokyo and in Kolkata
 	d := b.dispatcher()
 	local := "2026-03-09T09:00"
 	req := broadcast.CreateRequest{Message: broadcast.Message{Text: "late"}, LocalTime: &local,
