@@ -158,8 +158,11 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	if cfg.ExpansionLease <= 0 {
 		cfg.ExpansionLease = DefaultExpansionLease
 	}
-	d := &Dispatcher{cfg: cfg, store: st, waves: wave.New(st.Client()), pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
+	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
 		holder: uuid.NewString()}
+	if st != nil { // nil in tests of prepare alone
+		d.waves = wave.New(st.Client())
+	}
 	if usersFor != nil {
 		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) {
 			u, err := usersFor(tenant)
