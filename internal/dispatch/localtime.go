@@ -108,22 +108,29 @@ func (d *Dispatcher) expandWaves(ctx context.Context, b *broadcast.Broadcast, lo
 			return false, err
 		}
 	}
-	waves, err := d.waves.Waves(ctx, b.ID)
-	if err != nil {
-		return false, err
-	}
-	all := true
-	for _, w := range waves {
-		switch w.State {
-		case broadcast.ZoneStarted:
-			if err := d.expandWave(ctx, b, w, log); err != nil {
-				return false, err
+	// Read again after queuing: a wave another dispatcher started
+	// meanwhile found the lease held here and left its queuing to us.
+	for {
+		waves, err := d.waves.Waves(ctx, b.ID)
+		if err != nil {
+			return false, err
+		}
+		all, queued := true, false
+		for _, w := range waves {
+			switch w.State {
+			case broadcast.ZoneStarted:
+				if err := d.expandWave(ctx, b, w, log); err != nil {
+					return false, err
+				}
+				queued = true
+			case broadcast.ZonePending:
+				all = false
 			}
-		case broadcast.ZonePending:
-			all = false
+		}
+		if !queued {
+			return all, nil
 		}
 	}
-	return all, nil
 }
 
 // groupByZone puts each recipient of the resolved audience, a page at a
