@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,8 +41,11 @@ func setupLocal(t *testing.T, users int) *localBundle {
 	return &localBundle{bundle: b, clock: testenv.NewClock(time.Time{}), logs: logs, waves: wave.New(b.st.Client())}
 }
 
-func (b *localBundle) dispatcher() *dispatch.Dispatcher {
-	return dispatch.New(dispatch.Config{Tenants: []string{b.tenant}, ResumeEvery: 50 * time.Millisecond,
+func (b *localBundle) dispatcher() *dispatch.Dispatcher { return b.dispatcherPaging(0) }
+
+// dispatcherPaging is a dispatcher reading pages of pageSize (0: its default).
+func (b *localBundle) dispatcherPaging(pageSize int) *dispatch.Dispatcher {
+	return dispatch.New(dispatch.Config{Tenants: []string{b.tenant}, ResumeEvery: 50 * time.Millisecond, PageSize: pageSize,
 		ScheduleEvery: 10 * time.Millisecond, Now: b.clock.Now, TimeZone: tenantZone}, b.st, b.q,
 		func(tenant string) (dispatch.Users, error) { return b.graphs.For(tenant) }, b.log)
 }
@@ -256,4 +260,47 @@ func TestLocalTimeRefusedWhenPassed(t *testing.T) {
 	require.ErrorAs(t, err, &verr)
 	require.Equal(t, "localTime", verr.Problems[0].Field)
 	require.ErrorContains(t, err, "has passed in Asia/Kolkata", "the tenant's zone; no user's is known yet")
+}
+
+// A wave started by a dispatcher that died before queuing it, and whose
+// queuing then stops half-way, is resumed from the wave's cursor by the
+// dispatchers' resume: every recipient of it once.
+func TestLocalTimeWaveResumes(t *testing.T) {
+	b := setupLocal(t, 40)
+	b.clock.Set(utc("2026-03-04T12:00:00Z"))
+	d := b.dispatcherPaging(3)
+	var mu sync.Mutex
+	failed := 0
+	d.OnPageRead(func(cursor string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if cursor != "" && failed == 0 {
+			failed++
+			return errors.New("injected: the dispatcher stops here")
+		}
+		return nil
+	})
+	b.run(d)
+	id := b.createLocal(d, "2026-03-09T09:00")
+	zones := b.grouped(id)
+	tokyo := zones[0]
+	require.Equal(t, "Asia/Tokyo", tokyo.Zone)
+	require.Greater(t, tokyo.Recipients, int64(3), "more than a page")
+
+	// Started as a dying dispatcher would: the script alone, nothing queued.
+	v, err := b.waves.Start(context.Background(), id, tokyo.Zone, tokyo.StartAt, []string{b.tenant})
+	require.NoError(t, err)
+	require.Equal(t, "started", v)
+	require.Eventually(t, func() bool { return b.zonesNow(id)[tokyo.Zone].State == broadcast.ZoneDone },
+		20*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	require.Equal(t, 1, failed)
+	mu.Unlock()
+	bc, err := b.st.Broadcast(context.Background(), id)
+	require.NoError(t, err)
+	require.EqualValues(t, tokyo.Recipients, bc.Counts.Total)
+	require.Len(t, b.recorded(id), int(tokyo.Recipients))
+	install, send := b.jobs(id)
+	require.EqualValues(t, tokyo.Recipients, install+send, "each once")
+	require.Equal(t, broadcast.StatusExpanding, bc.Status, "the other waves wait")
 }
