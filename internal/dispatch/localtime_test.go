@@ -304,3 +304,30 @@ func TestLocalTimeWaveResumes(t *testing.T) {
 	require.EqualValues(t, tokyo.Recipients, install+send, "each once")
 	require.Equal(t, broadcast.StatusExpanding, bc.Status, "the other waves wait")
 }
+
+// Without MailboxSettings.Read Graph refuses the zones: the broadcast
+// fails, saying so, as any refusal during expansion does.
+func TestLocalTimeFailsWhenGraphRefusesZones(t *testing.T) {
+	b := setupLocal(t, 30)
+	b.clock.Set(utc("2026-03-04T12:00:00Z"))
+	// A group audience reads no /users/ path but the mailboxes'.
+	b.sim.InjectGraph(b.tenant, teamsim.GraphFault{PathPrefix: "/users/", Status: 403, Code: "ErrorAccessDenied",
+		Message: "Access is denied. Check credentials and try again."})
+	d := b.dispatcher()
+	b.run(d)
+	local := "2026-03-09T09:00"
+	req := broadcast.CreateRequest{Message: broadcast.Message{Text: "at nine"}, LocalTime: &local,
+		Audience: broadcast.Audience{GroupIDs: []string{b.sim.Groups(b.tenant)[0].ID}}}
+	require.NoError(t, req.Normalize())
+	bc, err := d.Create(context.Background(), &req)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		got, err := b.st.Broadcast(context.Background(), bc.ID)
+		require.NoError(t, err)
+		bc = got
+		return got.Status == broadcast.StatusFailed
+	}, 30*time.Second, 20*time.Millisecond)
+	require.Contains(t, bc.Error, "Graph 403 ErrorAccessDenied")
+	require.Contains(t, bc.Error, "(mailbox time zones)")
+	require.Zero(t, bc.Counts.Total)
+}
