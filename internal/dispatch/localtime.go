@@ -170,7 +170,7 @@ func (d *Dispatcher) groupByZone(ctx context.Context, b *broadcast.Broadcast, cu
 	}
 	lt, err := localtime.Parse(*b.LocalTime)
 	if err != nil {
-		return fmt.Errorf("%w: localTime %q", errCorruptCursor, *b.LocalTime)
+		return fmt.Errorf("broadcast %s: stored localTime: %w", b.ID, err)
 	}
 	zones, err := d.waves.GroupedZones(ctx, b.ID)
 	if err != nil {
