@@ -10,6 +10,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/engage"
 	"github.com/broadcast-dev/broadcast/internal/store"
+	"github.com/broadcast-dev/broadcast/internal/wave"
 )
 
 // BroadcastStatus is the answer of GET /v1/broadcasts/{id}: the broadcast
@@ -28,6 +29,11 @@ func (s *Server) status(ctx context.Context, id string) (BroadcastStatus, error)
 	counts, err := s.engage.Counts(ctx, id)
 	if err != nil {
 		return BroadcastStatus{}, err
+	}
+	if b.LocalTime != nil {
+		if b.Zones, err = wave.New(s.store.Client()).Zones(ctx, b); err != nil {
+			return BroadcastStatus{}, err
+		}
 	}
 	return BroadcastStatus{Broadcast: b, Engagement: counts}, nil
 }

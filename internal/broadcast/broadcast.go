@@ -25,7 +25,12 @@ type Broadcast struct {
 	Approval  *Approval `json:"approval,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	// SendAt is when a scheduled broadcast starts; StartedAt when it did.
+	// A LocalTime broadcast starts (its audience resolved and grouped by
+	// zone) at SendAt, and each zone's recipients get it at LocalTime in
+	// their zone: Zones.
 	SendAt     *time.Time `json:"sendAt,omitempty"`
+	LocalTime  *string    `json:"localTime,omitempty"`
+	Zones      []Zone     `json:"zones,omitempty"`
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	CanceledAt *time.Time `json:"canceledAt,omitempty"`
 	// CompletedAt is when the broadcast ended: completed, canceled or
@@ -50,6 +55,26 @@ type Broadcast struct {
 	// directory does not know (absent when there are none).
 	Unresolved *Unresolved `json:"unresolved,omitempty"`
 }
+
+// Zone is the wave of a LocalTime broadcast's recipients in one time zone
+// (IANA name): they get the message from StartAt, when LocalTime occurs
+// there.
+type Zone struct {
+	Zone       string    `json:"zone"`
+	StartAt    time.Time `json:"startAt"`
+	Recipients int64     `json:"recipients"`
+	State      ZoneState `json:"state"`
+}
+
+// ZoneState is where a zone's wave stands.
+type ZoneState string
+
+const (
+	ZonePending  ZoneState = "pending"  // before its StartAt
+	ZoneStarted  ZoneState = "started"  // its recipients are being queued
+	ZoneDone     ZoneState = "done"     // every recipient of it is queued (see Counts for how they fare)
+	ZoneCanceled ZoneState = "canceled" // the broadcast ended before it started: none of it was sent
+)
 
 // Message is what every recipient gets: markdown text, an Adaptive Card,
 // both (then the card is the message and the text its notification

@@ -32,6 +32,10 @@ type CreateRequest struct {
 	// it now, empty is refused. Normalize leaves it in UTC, to the
 	// millisecond (see SendTime).
 	SendAt *string `json:"sendAt,omitempty"`
+	// LocalTime schedules the broadcast at a wall-clock time
+	// ("2026-12-08T09:00") in each recipient's own time zone, instead of
+	// SendAt (giving both is refused).
+	LocalTime *string `json:"localTime,omitempty"`
 	// CreatedBy is the name of the API key creating it: set by the API,
 	// never read from the body.
 	CreatedBy string `json:"-"`
@@ -127,6 +131,7 @@ func (r *CreateRequest) Normalize() error {
 	r.Message.validate(v)
 	r.Audience.normalize(v)
 	r.normalizeSendAt(v)
+	r.normalizeLocalTime(v)
 	return v.orNil()
 }
 

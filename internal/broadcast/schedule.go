@@ -2,6 +2,8 @@ package broadcast
 
 import (
 	"time"
+
+	"github.com/broadcast-dev/broadcast/internal/localtime"
 )
 
 // Bounds of a create request's sendAt.
@@ -65,6 +67,51 @@ func CheckSendAt(at, now time.Time) error {
 	case at.After(now.Add(MaxScheduleAhead)):
 		return Invalid("sendAt", "%s is more than %d days ahead (it is now %s)",
 			at.Format(time.RFC3339), int(MaxScheduleAhead/(24*time.Hour)), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// normalizeLocalTime checks that localTime is a wall-clock time
+// (localtime.Layout) and that sendAt is not given too.
+func (r *CreateRequest) normalizeLocalTime(v *ValidationError) {
+	if r.LocalTime == nil {
+		return
+	}
+	if r.SendAt != nil {
+		v.add("localTime", "give either sendAt (one instant for everyone) or localTime (the same time in each recipient's zone), not both")
+		return
+	}
+	t, err := localtime.Parse(*r.LocalTime)
+	if err != nil {
+		v.add("localTime", "%s", err)
+		return
+	}
+	s := t.String()
+	r.LocalTime = &s
+}
+
+// LocalTimeOf returns the request's localTime, and false when it has none
+// (or one Normalize refused).
+func (r *CreateRequest) LocalTimeOf() (localtime.Time, bool) {
+	if r.LocalTime == nil {
+		return localtime.Time{}, false
+	}
+	t, err := localtime.Parse(*r.LocalTime)
+	return t, err == nil
+}
+
+// CheckLocalTime refuses a localTime whose first wave, at first (the
+// earliest instant it occurs in the zones the tenant is known to have),
+// is more than ScheduleSkew in the past, or whose last possible wave is
+// more than MaxScheduleAhead after now.
+func CheckLocalTime(t localtime.Time, first time.Time, firstZone string, now time.Time) error {
+	switch {
+	case first.Before(now.Add(-ScheduleSkew)):
+		return Invalid("localTime", "%s has passed in %s (%s; it is now %s): give a later time",
+			t, firstZone, first.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case t.Latest().After(now.Add(MaxScheduleAhead)):
+		return Invalid("localTime", "%s is more than %d days ahead (it is now %s)",
+			t, int(MaxScheduleAhead/(24*time.Hour)), now.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

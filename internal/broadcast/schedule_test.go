@@ -70,3 +70,37 @@ func TestPreviewRequests(t *testing.T) {
 	require.ErrorAs(t, err, &verr)
 	require.Equal(t, "audience", verr.Problems[0].Field, "a draft preview has no audience")
 }
+
+func TestLocalTime(t *testing.T) {
+	t.Parallel()
+	decode := func(fields string) (*CreateRequest, error) {
+		return DecodeCreateRequest(strings.NewReader(`{"message":{"text":"hi"},"audience":{"allUsers":true},` + fields + `}`))
+	}
+	req, err := decode(`"localTime":"2026-12-08T09:00"`)
+	require.NoError(t, err)
+	lt, ok := req.LocalTimeOf()
+	require.True(t, ok)
+	require.Equal(t, "2026-12-08T09:00", lt.String())
+	_, ok = req.SendTime()
+	require.False(t, ok)
+
+	for _, bad := range []string{`""`, `"2026-12-08"`, `"2026-12-08T09:00Z"`, `"2026-12-08T09:00:00"`, `"2026-12-08T25:00"`, `9`} {
+		_, err := decode(`"localTime":` + bad)
+		var verr *ValidationError
+		require.ErrorAs(t, err, &verr, bad)
+		require.Equal(t, "localTime", verr.Problems[0].Field, bad)
+	}
+	_, err = decode(`"localTime":"2026-12-08T09:00","sendAt":"2026-12-08T09:00:00Z"`)
+	require.ErrorContains(t, err, "localTime: give either sendAt")
+
+	now := time.Date(2026, 12, 8, 8, 0, 0, 0, time.UTC)
+	berlin := time.Date(2026, 12, 8, 8, 0, 0, 0, time.UTC) // 09:00 CET
+	require.NoError(t, CheckLocalTime(lt, berlin, "Europe/Berlin", now))
+	require.NoError(t, CheckLocalTime(lt, berlin, "Europe/Berlin", now.Add(ScheduleSkew)), "within the skew")
+	require.ErrorContains(t, CheckLocalTime(lt, berlin, "Europe/Berlin", now.Add(time.Minute)),
+		"localTime: 2026-12-08T09:00 has passed in Europe/Berlin")
+	far, err := decode(`"localTime":"2027-12-08T09:00"`)
+	require.NoError(t, err)
+	flt, _ := far.LocalTimeOf()
+	require.ErrorContains(t, CheckLocalTime(flt, time.Date(2027, 12, 8, 8, 0, 0, 0, time.UTC), "Europe/Berlin", now), "more than 365 days ahead")
+}

@@ -209,6 +209,8 @@ type Broadcast struct {
 	Message      json.RawMessage  `json:"message"`
 	CreatedAt    time.Time        `json:"createdAt"`
 	SendAt       *time.Time       `json:"sendAt,omitempty"`
+	LocalTime    *string          `json:"localTime,omitempty"`
+	Zones        []broadcast.Zone `json:"zones,omitempty"`
 	CompletedAt  *time.Time       `json:"completedAt,omitempty"`
 	Error        string           `json:"error,omitempty"`
 	AudienceSize *int64           `json:"audienceSize,omitempty"`

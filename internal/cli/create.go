@@ -152,8 +152,10 @@ type createFlags struct {
 	aud      audienceFlags
 	priority string
 	sendAt   string
-	key      string
-	watch    watchFlags
+	// localTime is a wall-clock time in each recipient's own zone.
+	localTime string
+	key       string
+	watch     watchFlags
 }
 
 // parseSendAt reads an RFC 3339 time, or a duration from now (90m, 2h).
@@ -196,17 +198,19 @@ func (a *app) scheduleCmd() *cobra.Command {
 	f := &createFlags{}
 	cmd := &cobra.Command{
 		Use:   "schedule",
-		Short: "Create a broadcast sent later (--send-at required)",
+		Short: "Create a broadcast sent later (--send-at or --local-time required)",
 		Long: `Create a broadcast that waits, status scheduled, until --send-at, then is
-sent as any other. 'bcast cancel ID' before then cancels it. Takes every flag
-of create.`,
+sent as any other; or, with --local-time, that reaches each recipient at that
+time in their own time zone, zone after zone ('bcast status ID' lists the
+zones). 'bcast cancel ID' before then cancels it (the zones not started yet,
+with --local-time). Takes every flag of create.`,
 		Example: `  bcast schedule --text "Happy new year!" --all-users --send-at 2027-01-01T09:00:00Z
-  bcast schedule --text "Reminder: timesheets" --group 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 --send-at 2h`,
+  bcast schedule --text "Reminder: timesheets" --group 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 --send-at 2h
+  bcast schedule --text "Good morning!" --all-users --local-time 2026-12-08T09:00`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.create(cmd, f, true) },
 	}
 	a.addCreateFlags(cmd, f)
-	_ = cmd.MarkFlagRequired("send-at")
 	return cmd
 }
 
@@ -216,6 +220,7 @@ func (a *app) addCreateFlags(cmd *cobra.Command, f *createFlags) {
 	f.aud.add(fs)
 	fs.StringVar(&f.priority, "priority", "", "normal (default) or urgent: an urgent one takes most of the tenant's send rate")
 	fs.StringVar(&f.sendAt, "send-at", "", "send at this RFC 3339 `TIME`, or after this duration (90m)")
+	fs.StringVar(&f.localTime, "local-time", "", "send at this wall-clock `TIME` (2026-12-08T09:00) in each recipient's own time zone")
 	fs.StringVar(&f.key, "idempotency-key", "", "a `KEY` that makes a retried create return the first broadcast instead of a second")
 	f.watch.add(fs, true)
 }
@@ -240,11 +245,15 @@ func (a *app) create(cmd *cobra.Command, f *createFlags, scheduled bool) error {
 	if err != nil {
 		return err
 	}
-	if scheduled && at == "" {
-		return usageError("--send-at is required")
-	}
-	if at != "" {
+	switch {
+	case at != "" && f.localTime != "":
+		return usageError("give --send-at (one instant for everyone) or --local-time (the same time in each recipient's zone), not both")
+	case scheduled && at == "" && f.localTime == "":
+		return usageError("--send-at or --local-time is required")
+	case at != "":
 		body["sendAt"] = at
+	case f.localTime != "":
+		body["localTime"] = f.localTime
 	}
 	req := request{method: http.MethodPost, path: "/v1/broadcasts", header: http.Header{}}
 	if f.key != "" {

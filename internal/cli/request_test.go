@@ -94,6 +94,11 @@ func TestCreateRequestFromFlags(t *testing.T) {
 	require.NoError(t, json.Unmarshal(last().body, &body))
 	require.WithinDuration(t, time.Now().Add(2*time.Hour), body.SendAt, time.Minute)
 
+	// --local-time: the same time in each recipient's zone, as given.
+	code, _, stderr = bcast(t, api, "schedule", "--text", "at nine", "--all-users", "--local-time", "2026-12-08T09:00")
+	require.Equal(t, 0, code, stderr)
+	require.JSONEq(t, `{"message":{"text":"at nine"},"audience":{"allUsers":true},"localTime":"2026-12-08T09:00"}`, string(last().body))
+
 	// A card file and a recipients CSV: multipart, the file as it is.
 	dir := t.TempDir()
 	card := filepath.Join(dir, "card.json")
@@ -152,4 +157,18 @@ func TestNonJSONError(t *testing.T) {
 	code, _, stderr := bcast(t, api, "status", "6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d")
 	require.Equal(t, cli.ExitError, code)
 	require.Contains(t, stderr, "502 Bad Gateway: upstream gone")
+}
+
+// status lists a localTime broadcast's zones, one a line.
+func TestStatusShowsZones(t *testing.T) {
+	t.Parallel()
+	api, _ := recorder(t, http.StatusOK, `{"id":"6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d","status":"expanding","priority":"normal",
+		"createdAt":"2026-12-07T10:00:00Z","sendAt":"2026-12-07T18:00:00Z","localTime":"2026-12-08T09:00","counts":{"total":12,"sent":12},
+		"zones":[{"zone":"Asia/Tokyo","startAt":"2026-12-08T00:00:00Z","recipients":12,"state":"done"},
+		{"zone":"Europe/Berlin","startAt":"2026-12-08T08:00:00Z","recipients":30,"state":"pending"}]}`)
+	code, out, stderr := bcast(t, api, "status", "6f1c0d2e-8c1b-4a7e-9d55-0b1f3e2a4c6d")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "local time  2026-12-08T09:00 in each recipient's zone")
+	require.Regexp(t, `zones\s+Asia/Tokyo\s+2026-12-08T00:00:00Z\s+12 recipients\s+done\n`, out)
+	require.Regexp(t, `\n\s+Europe/Berlin\s+2026-12-08T08:00:00Z\s+30 recipients\s+pending\n`, out)
 }

@@ -89,8 +89,17 @@ func (a *app) describe(b *Broadcast) {
 	if b.CreatedBy != "" {
 		a.printf("created by  %s\n", b.CreatedBy)
 	}
-	if b.SendAt != nil {
+	if b.LocalTime != nil {
+		a.printf("local time  %s in each recipient's zone (audience grouped by zone at %s)\n", *b.LocalTime, b.SendAt.Format(time.RFC3339))
+	} else if b.SendAt != nil {
 		a.printf("send at     %s\n", b.SendAt.Format(time.RFC3339))
+	}
+	for i, z := range b.Zones {
+		label := ""
+		if i == 0 {
+			label = "zones"
+		}
+		a.printf("%-11s %-32s %s  %6d recipients  %s\n", label, z.Zone, z.StartAt.Format(time.RFC3339), z.Recipients, z.State)
 	}
 	if b.CompletedAt != nil {
 		a.printf("ended       %s\n", b.CompletedAt.Format(time.RFC3339))

@@ -17,6 +17,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/localtime"
 )
 
 // Defaults for Microsoft's public cloud.
@@ -78,6 +79,10 @@ type Dispatcher struct {
 	Bot             BotEndpoint
 	Approval        Approval
 	Console         Console
+	// TimeZone (TENANT_TIME_ZONE, an IANA or Windows name, default UTC) is
+	// the zone of a localTime broadcast's recipients who have none in their
+	// mailbox settings; read back as its IANA name.
+	TimeZone string
 }
 
 // BotEndpoint configures the bot's messaging endpoint (POST /api/messages),
@@ -353,6 +358,17 @@ func (r *reader) readable(name string) string {
 	return path
 }
 
+// timeZone reads a zone name, IANA or Windows, and returns its IANA name.
+func (r *reader) timeZone(name, def string) string {
+	v := r.str(name, def)
+	iana, _, err := localtime.Zone(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a time zone: give an IANA name such as Europe/Berlin, or a Windows one such as \"W. Europe Standard Time\"", name, v))
+		return ""
+	}
+	return iana
+}
+
 func (r *reader) err() error { return errors.Join(r.errs...) }
 
 // LoadDispatcher reads the dispatcher's configuration.
@@ -370,6 +386,7 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 		c.Bot.ServiceURL = r.serviceURL(c.Bot.ServiceHosts)
 	}
 	c.Console = r.console(c.Common)
+	c.TimeZone = r.timeZone("TENANT_TIME_ZONE", "UTC")
 	c.Approval = r.approval()
 	// The approval request's button opens the broadcast in the console.
 	c.Approval.ConsoleURL = c.Console.URL
@@ -412,7 +429,8 @@ func (c Dispatcher) Fields() []zap.Field {
 		zap.String("bot_openid_metadata_url", c.Bot.OpenIDMetadataURL), zap.String("bot_jwks_url", c.Bot.JWKSURL),
 		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts),
 		zap.Bool("bot_auto_reply", c.Bot.AutoReply != ""), zap.String("bot_service_url", c.Bot.ServiceURL),
-		zap.Stringer("approval_required", c.Approval.Policy), zap.Strings("approval_notify", c.Approval.Notify))
+		zap.Stringer("approval_required", c.Approval.Policy), zap.Strings("approval_notify", c.Approval.Notify),
+		zap.String("tenant_time_zone", c.TimeZone))
 	return append(f, c.Console.Fields()...)
 }
 

@@ -284,3 +284,16 @@ func TestEnvForFlags(t *testing.T) {
 		require.ErrorContains(t, err, name)
 	}
 }
+
+func TestTenantTimeZone(t *testing.T) {
+	d, err := LoadDispatcher(env(base))
+	require.NoError(t, err)
+	require.Equal(t, "Etc/UTC", d.TimeZone)
+	for in, want := range map[string]string{"Europe/Berlin": "Europe/Berlin", "Pacific Standard Time": "America/Los_Angeles"} {
+		d, err := LoadDispatcher(env(withVars(map[string]string{"TENANT_TIME_ZONE": in})))
+		require.NoError(t, err, in)
+		require.Equal(t, want, d.TimeZone)
+	}
+	_, err = LoadDispatcher(env(withVars(map[string]string{"TENANT_TIME_ZONE": "Mars/Olympus"})))
+	require.ErrorContains(t, err, `TENANT_TIME_ZONE: "Mars/Olympus" is not a time zone`)
+}

@@ -127,6 +127,11 @@ func (d *Dispatcher) sweep(ctx context.Context, id string) error {
 	if _, err := d.store.FinishExpansion(ctx, id); err != nil {
 		return err
 	}
+	if b.LocalTime != nil {
+		if err := d.cancelWaves(ctx, id, log); err != nil {
+			return err
+		}
+	}
 	purge := func() error {
 		n, err := d.pub.Purge(ctx, b.TenantID, id)
 		if n > 0 {

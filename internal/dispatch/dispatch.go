@@ -27,6 +27,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
 	"github.com/broadcast-dev/broadcast/internal/store"
+	"github.com/broadcast-dev/broadcast/internal/wave"
 )
 
 // MaxActivityUnits is the payload budget of one activity in UTF-16 code
@@ -43,6 +44,14 @@ type Users interface {
 }
 
 var _ Users = (*graph.Client)(nil)
+
+// Mailboxes reads users' mailbox time zones (localTime broadcasts); a
+// tenant's Users must be one too for them.
+type Mailboxes interface {
+	MailboxTimeZones(ctx context.Context, userIDs []string) (map[string]string, error)
+}
+
+var _ Mailboxes = (*graph.Client)(nil)
 
 // Config tunes a Dispatcher.
 type Config struct {
@@ -62,8 +71,12 @@ type Config struct {
 	// ScheduleEvery is how often the scheduled broadcasts that are due are
 	// looked for and started (default DefaultScheduleEvery, 1 s).
 	ScheduleEvery time.Duration
-	// Now is the clock sendAt is checked against (default time.Now).
+	// Now is the clock sendAt and localTime are checked against, and zone
+	// waves are due by (default time.Now).
 	Now func() time.Time
+	// TimeZone is the IANA zone of a localTime broadcast's recipients who
+	// have none (default Etc/UTC).
+	TimeZone string
 	// Directory tunes the sync of tenants' directories before an
 	// allUsers audience is resolved.
 	Directory directory.Config
@@ -91,6 +104,7 @@ type Config struct {
 type Dispatcher struct {
 	cfg      Config
 	store    *store.Store
+	waves    *wave.Store
 	pub      *queue.Queue
 	usersFor func(tenant string) (Users, error)
 	syncer   *directory.Syncer // nil without usersFor
@@ -146,6 +160,9 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	}
 	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
 		holder: uuid.NewString()}
+	if st != nil { // nil in tests of prepare alone
+		d.waves = wave.New(st.Client())
+	}
 	if usersFor != nil {
 		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) {
 			u, err := usersFor(tenant)
@@ -207,7 +224,7 @@ func (d *Dispatcher) Create(ctx context.Context, req *broadcast.CreateRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if err := d.checkSchedule(b); err != nil {
+	if err := d.checkSchedule(ctx, b); err != nil {
 		return nil, err
 	}
 	if err := d.record(ctx, b, activity); err != nil {
@@ -243,6 +260,9 @@ func (d *Dispatcher) prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast
 		if at.After(now) {
 			b.Status = broadcast.StatusScheduled
 		}
+	}
+	if lt, ok := req.LocalTimeOf(); ok {
+		scheduleLocal(b, lt, now)
 	}
 	if rule := d.cfg.Approval.Policy.Requires(b.Audience); rule != "" {
 		// It keeps its sendAt: an approval schedules it, or starts it when
@@ -380,14 +400,15 @@ func (d *Dispatcher) expandHeld(ctx context.Context, b *broadcast.Broadcast, log
 	if err := d.pub.EnsureConsumers(ctx, b.TenantID, b.ID, b.Priority); err != nil {
 		return err
 	}
-	cursor, err := d.store.ExpansionCursor(ctx, id)
-	if err != nil {
-		return err
-	}
-	if cursor != "" {
-		log.Info("resuming expansion")
-	}
-	if err := d.expandFrom(ctx, b, cursor); errors.Is(err, store.ErrCanceled) {
+	if b.LocalTime != nil {
+		all, err := d.expandWaves(ctx, b, log)
+		if errors.Is(err, store.ErrCanceled) {
+			return d.stopCanceled(ctx, id, log)
+		}
+		if err != nil || !all {
+			return err // the next due wave's start runs it again
+		}
+	} else if err := d.expandAudience(ctx, b, log); errors.Is(err, store.ErrCanceled) {
 		return d.stopCanceled(ctx, id, log)
 	} else if err != nil {
 		return err
@@ -403,6 +424,20 @@ func (d *Dispatcher) expandHeld(ctx context.Context, b *broadcast.Broadcast, log
 	}
 	log.Info("audience expanded", zap.Int64("recipients", b.Counts.Total), zap.Bool("completed", completed))
 	return nil
+}
+
+// expandAudience queues the whole resolved audience from the saved cursor.
+func (d *Dispatcher) expandAudience(ctx context.Context, b *broadcast.Broadcast, log *zap.Logger) error {
+	cursor, err := d.store.ExpansionCursor(ctx, b.ID)
+	if err != nil {
+		return err
+	}
+	if cursor != "" {
+		log.Info("resuming expansion")
+	}
+	return d.expandFrom(ctx, b, cursor, source{next: d.pager(b), save: func(ctx context.Context, after string) error {
+		return d.store.SaveExpansionCursor(ctx, b.ID, d.holder, after)
+	}})
 }
 
 func contains(list []string, s string) bool {

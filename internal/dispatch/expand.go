@@ -48,19 +48,27 @@ type published struct {
 	after string
 }
 
+// source is what an expansion queues: next reads one page at a cursor
+// and returns the cursor after it ("" after the last page); save records
+// that everything before a cursor is queued.
+type source struct {
+	next func(ctx context.Context, cursor string) ([]string, string, error)
+	save func(ctx context.Context, after string) error
+}
+
 // errStopped is returned when the pipeline stopped before the last page
 // without an error of its own: its context ended.
 var errStopped = errors.New("expansion stopped before the last page")
 
 // expandFrom runs the pipeline from cursor to the last page of the audience.
-func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cursor string) error {
+func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cursor string, src source) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 
 	// read. A page that cannot be read stops the reading only: the pages
 	// before it still go through, so that their cursor is saved.
-	next := d.pager(b)
+	next := src.next
 	pages := make(chan page, 1)
 	var readErr error
 	var last bool
@@ -111,7 +119,7 @@ func (d *Dispatcher) expandFrom(ctx context.Context, b *broadcast.Broadcast, cur
 			}
 			countPublished(b.TenantID, p.items)
 			if p.after != "" {
-				if err := d.store.SaveExpansionCursor(ctx, b.ID, d.holder, p.after); err != nil {
+				if err := src.save(ctx, p.after); err != nil {
 					ackErr = err
 					cancel()
 				}

@@ -140,6 +140,13 @@ func (d *Dispatcher) position(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if b.LocalTime != nil {
+		w, err := d.wavesPosition(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		cursor += "\x00" + w
+	}
 	sync := ""
 	if b.Audience.AllUsers {
 		st, err := d.store.DirectorySync(ctx, b.TenantID)

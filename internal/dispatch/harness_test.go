@@ -49,9 +49,15 @@ type bundle struct {
 
 func setup(t testing.TB, users int, log *zap.Logger) *bundle {
 	t.Helper()
+	return setupSim(t, teamsim.Config{UsersPerTenant: users, Seed: 1}, log)
+}
+
+// setupSim is setup with the simulator's population as cfg says.
+func setupSim(t testing.TB, cfg teamsim.Config, log *zap.Logger) *bundle {
+	t.Helper()
 	tenant := testenv.FreeTenant(t)
-	sim, err := teamsim.New(teamsim.Config{Tenants: []string{tenant}, UsersPerTenant: users,
-		BotAppID: botAppID, BotAppPassword: botPassword, TeamsAppID: teamsAppID, Seed: 1})
+	cfg.Tenants, cfg.BotAppID, cfg.BotAppPassword, cfg.TeamsAppID = []string{tenant}, botAppID, botPassword, teamsAppID
+	sim, err := teamsim.New(cfg)
 	require.NoError(t, err)
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)

@@ -53,7 +53,7 @@ func (d *Dispatcher) CreateOnce(ctx context.Context, req *broadcast.CreateReques
 	if fresh {
 		// sendAt's window is checked once the key is claimed: a retry of
 		// a scheduled create gets its broadcast whenever it comes.
-		if err := d.checkSchedule(b); err != nil {
+		if err := d.checkSchedule(ctx, b); err != nil {
 			d.release(ctx, b, key)
 			return nil, false, err
 		}
@@ -129,7 +129,10 @@ func requestHash(b *broadcast.Broadcast, activity []byte) string {
 	}
 	raw, _ := json.Marshal(b.Audience)
 	h.Write(raw)
-	if b.SendAt != nil {
+	if b.LocalTime != nil {
+		// Its sendAt is derived from the clock: the localTime is what was asked.
+		h.Write([]byte("\x00localTime\x00" + *b.LocalTime))
+	} else if b.SendAt != nil {
 		h.Write([]byte("\x00sendAt\x00" + strconv.FormatInt(b.SendAt.UnixMilli(), 10)))
 	}
 	return hex.EncodeToString(h.Sum(nil))

@@ -18,13 +18,17 @@ const DefaultScheduleEvery = time.Second
 const dueBatch = 500
 
 // checkSchedule refuses a sendAt outside the accepted window (see
-// broadcast.CheckSendAt). It is not part of prepare: a retry of a create
-// with an Idempotency-Key gets the broadcast it made however late it comes.
-func (d *Dispatcher) checkSchedule(b *broadcast.Broadcast) error {
-	if b.SendAt == nil {
-		return nil
+// broadcast.CheckSendAt), or a localTime (checkLocalTime). It is not part
+// of prepare: a retry of a create with an Idempotency-Key gets the
+// broadcast it made however late it comes.
+func (d *Dispatcher) checkSchedule(ctx context.Context, b *broadcast.Broadcast) error {
+	switch {
+	case b.LocalTime != nil:
+		return d.checkLocalTime(ctx, b)
+	case b.SendAt != nil:
+		return broadcast.CheckSendAt(*b.SendAt, d.cfg.Now())
 	}
-	return broadcast.CheckSendAt(*b.SendAt, d.cfg.Now())
+	return nil
 }
 
 // watchScheduled starts the scheduled broadcasts as they become due, until
@@ -57,9 +61,12 @@ func (d *Dispatcher) watchScheduled(ctx context.Context) {
 	}
 }
 
-// startDue starts the scheduled broadcasts due now and begins their
-// expansion here.
+// startDue starts the scheduled broadcasts and the zone waves due now and
+// begins their expansion here.
 func (d *Dispatcher) startDue(ctx context.Context) error {
+	if err := d.startDueWaves(ctx); err != nil {
+		return err
+	}
 	ids, err := d.store.DueScheduled(ctx, dueBatch)
 	if err != nil {
 		return err

@@ -9,11 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/broadcast-dev/broadcast/internal/retry"
 )
 
 // The directory reads an audience needs: the tenant's users by delta query
@@ -132,92 +129,20 @@ func (c *Client) UsersByKey(ctx context.Context, keys []string) (map[string]Dire
 	return out, nil
 }
 
-type batchAnswer struct {
-	Responses []struct {
-		ID      string            `json:"id"`
-		Status  int               `json:"status"`
-		Headers map[string]string `json:"headers"`
-		Body    json.RawMessage   `json:"body"`
-	} `json:"responses"`
-}
-
 // lookupBatch looks up at most MaxBatch keys into out.
 func (c *Client) lookupBatch(ctx context.Context, keys []string, out map[string]DirectoryUser) error {
-	left := keys
-	for attempt := 0; len(left) > 0; attempt++ {
-		type inner struct {
-			ID     string `json:"id"`
-			Method string `json:"method"`
-			URL    string `json:"url"`
-		}
-		reqs := make([]inner, len(left))
-		for i, k := range left {
-			reqs[i] = inner{ID: strconv.Itoa(i), Method: http.MethodGet, URL: "/users/" + url.PathEscape(k) + "?$select=" + ProfileSelect}
-		}
-		body, err := json.Marshal(map[string]any{"requests": reqs})
-		if err != nil {
-			return err
-		}
-		raw, err := c.do(ctx, call{kind: kindDirectory, method: http.MethodPost, url: c.baseURL + "/$batch", body: body,
-			fields: []zap.Field{zap.Int("lookups", len(left))}})
-		if err != nil {
-			return fmt.Errorf("graph: look up %d users: %w", len(left), err)
-		}
-		var ans batchAnswer
-		if err := json.Unmarshal(raw, &ans); err != nil {
-			return fmt.Errorf("graph: look up %d users: decode batch answer: %w", len(left), err)
-		}
-		answered := make([]bool, len(left))
-		var again []string
-		var wait time.Duration
-		for _, r := range ans.Responses {
-			i, err := strconv.Atoi(r.ID)
-			if err != nil || i < 0 || i >= len(left) || answered[i] {
-				return fmt.Errorf("graph: look up users: batch answer with unknown id %q", r.ID)
-			}
-			answered[i] = true
-			switch {
-			case r.Status == http.StatusOK:
-				var u DirectoryUser
-				if err := json.Unmarshal(r.Body, &u); err != nil || u.ID == "" {
-					return fmt.Errorf("graph: look up user %s: decode: %v", left[i], err)
-				}
-				out[left[i]] = u
-			case r.Status == http.StatusNotFound:
-			case r.Status == http.StatusTooManyRequests || retryableStatus(r.Status):
-				again = append(again, left[i])
-				h := http.Header{}
-				for k, v := range r.Headers {
-					h.Set(k, v)
-				}
-				if ra := parseRetryAfter(h.Get("Retry-After")); ra > 0 && r.Status == http.StatusTooManyRequests {
-					wait = max(wait, ra)
-				}
-			default:
-				e := parseError(r.Status, http.Header{}, r.Body)
-				return fmt.Errorf("graph: look up user %s: %w", left[i], e)
-			}
-		}
-		for i, ok := range answered {
-			if !ok {
-				again = append(again, left[i])
-			}
-		}
-		if len(again) == 0 {
-			return nil
-		}
-		if attempt >= c.maxRetries {
-			return fmt.Errorf("graph: look up %d users: still throttled or failing after %d attempts", len(again), attempt+1)
-		}
-		if wait > 0 {
-			c.pause(wait) // every request of the client waits, as for a 429 of its own
-			c.log.Warn("graph: lookups throttled in a batch, pausing the client", zap.Int("lookups", len(again)), zap.Duration("retry_after", wait))
-		} else if err := retry.Sleep(ctx, backoff(attempt)); err != nil {
-			return err
-		}
-		left = again
+	urls := make([]string, len(keys))
+	for i, k := range keys {
+		urls[i] = "/users/" + url.PathEscape(k) + "?$select=" + ProfileSelect
 	}
-	return nil
+	return c.getBatch(ctx, "look up", keys, urls, false, func(i int, body json.RawMessage) error {
+		var u DirectoryUser
+		if err := json.Unmarshal(body, &u); err != nil || u.ID == "" {
+			return fmt.Errorf("graph: look up user %s: decode: %v", keys[i], err)
+		}
+		out[keys[i]] = u
+		return nil
+	})
 }
 
 // Guest reports whether the user is a guest of the tenant.

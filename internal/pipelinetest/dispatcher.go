@@ -31,7 +31,7 @@ func (e *Env) StartDispatcher() {
 	graphs := e.Graphs
 	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: e.Tenants, PageSize: 100, ResumeEvery: 200 * time.Millisecond,
 		ScheduleEvery: 100 * time.Millisecond, IdempotencyGrace: e.opts.IdempotencyGrace, PublishBudget: e.opts.PublishBudget,
-		Approval: e.opts.Approval}, e.Store, e.Queue,
+		Approval: e.opts.Approval, Now: e.opts.Now, TimeZone: e.opts.TimeZone}, e.Store, e.Queue,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, e.Log.Named("dispatch"))
 	if e.AdminKey == "" {
 		token, k, err := auth.Generate("admin", auth.Admin)

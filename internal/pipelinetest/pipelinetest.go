@@ -98,6 +98,10 @@ type Options struct {
 	// Keys are keys the API accepts beside AdminKey's.
 	Approval dispatch.Approval
 	Keys     []auth.Key
+	// Now is the dispatcher's clock (default time.Now), TimeZone its
+	// tenant zone for localTime broadcasts (default Etc/UTC).
+	Now      func() time.Time
+	TimeZone string
 }
 
 // Env is a running pipeline.

@@ -59,3 +59,11 @@ func aimdKey(tenant string) string  { return "{t:" + tenant + "}:aimd" }
 // (engage): their scripts check a recipient in the same slot.
 func RecordKey(id string) string { return "{b:" + id + "}:rec" }
 func MetaKey(id string) string   { return "{b:" + id + "}:meta" }
+
+// ExpanderKey names a broadcast's expansion lease (its holder's name), for
+// the packages whose scripts write only while the caller holds it (wave).
+func ExpanderKey(id string) string { return keysOf(id).expander }
+
+// DirectoryTag is the hash tag of a tenant's directory cache, for the
+// packages that cache beside it (wave: mailbox time zones).
+func DirectoryTag(tenant string) string { return "{d:" + tenant + "}" }

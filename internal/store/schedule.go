@@ -17,7 +17,8 @@ import (
 // starts them (StartScheduled).
 const keyScheduled = "broadcasts:scheduled"
 
-// scheduleFields are the meta fields of a broadcast's kind, author and schedule.
+// scheduleFields are the meta fields of a broadcast's kind, author and
+// schedule (sendAt; localTime, whose zone waves package wave keeps).
 func scheduleFields(b *broadcast.Broadcast) []any {
 	f := []any{"kind", string(b.Kind.OrBroadcast())}
 	if b.PreviewOf != "" {
@@ -29,6 +30,9 @@ func scheduleFields(b *broadcast.Broadcast) []any {
 	if b.SendAt != nil {
 		f = append(f, "send_at", b.SendAt.UnixMilli())
 	}
+	if b.LocalTime != nil {
+		f = append(f, "local_time", *b.LocalTime)
+	}
 	return f
 }
 
@@ -36,6 +40,9 @@ func readScheduleFields(b *broadcast.Broadcast, m map[string]string) {
 	b.Kind = broadcast.Kind(m["kind"]).OrBroadcast()
 	b.PreviewOf = m["preview_of"]
 	b.CreatedBy = m["created_by"]
+	if v, ok := m["local_time"]; ok {
+		b.LocalTime = &v
+	}
 	for _, f := range []struct {
 		field string
 		to    **time.Time
