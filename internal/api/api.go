@@ -20,6 +20,7 @@
 //	GET  /v1/tenants/{tenant}/unreachable the users who blocked or uninstalled the bot (JSON or CSV)
 //	POST /v1/tenants/{tenant}/render     a draft message as one user gets it, and its size (compose.go)
 //	POST /v1/tenants/{tenant}/audience-size how many recipients an audience names, from the directory cache
+//	GET  /v1/tenants/{tenant}/groups     the tenant's groups found by name, from the directory cache
 //	POST /v1/tenants/{tenant}/conversations/import  cache known conversations from a CSV (admin; conversations.go)
 //	GET  /v1/audit                       the audit log: every state-changing call, newest first (admin)
 //	GET  /healthz                        liveness (the only route without a key)
@@ -153,6 +154,7 @@ func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}/unreachable", s.unreachable)
 	s.mux.HandleFunc("POST /v1/tenants/{tenant}/render", s.render)
 	s.mux.HandleFunc("POST /v1/tenants/{tenant}/audience-size", s.audienceSize)
+	s.mux.HandleFunc("GET /v1/tenants/{tenant}/groups", s.groups)
 	s.mux.HandleFunc("GET /v1/audit", s.auditList)
 	s.mux.HandleFunc("POST /v1/tenants/{tenant}/conversations/import", s.importConversations)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

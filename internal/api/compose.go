@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/message"
+	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
 // What an author asks while composing: the message as a recipient gets
@@ -180,4 +182,39 @@ func (s *Server) profilesOf(ctx context.Context, tenant string, ids, upns []stri
 		}
 	}
 	return ps, unknown, nil
+}
+
+// GroupsPage is the answer of GET /v1/tenants/{tenant}/groups.
+type GroupsPage struct {
+	Groups []store.GroupName `json:"groups"`
+}
+
+// groups finds the tenant's groups by name in the directory cache (the
+// names each directory sync caches): those whose name contains search,
+// ignoring case, the ones starting with it first.
+func (s *Server) groups(w http.ResponseWriter, r *http.Request) {
+	tenant, ok := s.servedTenant(w, r)
+	if !ok {
+		return
+	}
+	c := &queryCheck{q: r.URL.Query()}
+	c.only("search", "limit")
+	limit := c.limit(20, 100)
+	search := c.q.Get("search")
+	if utf8.RuneCountInString(search) > 256 {
+		c.bad("search", "too long: at most 256 characters")
+	}
+	if err := c.err(); err != nil {
+		s.fail(w, err)
+		return
+	}
+	gs, err := s.store.SearchGroups(r.Context(), tenant, search, limit)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if gs == nil {
+		gs = []store.GroupName{}
+	}
+	writeJSON(w, http.StatusOK, GroupsPage{Groups: gs})
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -123,4 +124,33 @@ func TestAudienceSizeFromTheDirectoryCache(t *testing.T) {
 	rec, eb := do(t, e.API, http.MethodPost, path, "application/json", `{"audience":{"groupIds":["Sales"]}}`)
 	require.Equal(t, http.StatusBadRequest, rec.Code)
 	require.Equal(t, "audience.groupIds[0]", eb.Error.Fields[0].Field)
+}
+
+func TestGroupsFoundByNameOnceSynced(t *testing.T) {
+	t.Parallel()
+	e := pipelinetest.Start(t, pipelinetest.Options{Sim: teamsim.Config{UsersPerTenant: 10, InstalledFraction: 1}})
+	path := "/v1/tenants/" + e.Tenant + "/groups?search="
+	find := func(q string) []string {
+		t.Helper()
+		rec, _ := do(t, e.API, http.MethodGet, path+q, "", "")
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		var page struct {
+			Groups []struct{ ID, DisplayName string }
+		}
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
+		var names []string
+		for _, g := range page.Groups {
+			names = append(names, g.DisplayName)
+			require.True(t, broadcast.IsGUID(g.ID))
+		}
+		return names
+	}
+	require.Empty(t, find("sales"), "nothing before a directory sync")
+	b := e.Create(broadcast.CreateRequest{Message: broadcast.Message{Text: "hi"}, Audience: broadcast.Audience{AllUsers: true}})
+	e.WaitCompleted(b.ID, time.Minute) // an allUsers broadcast syncs the directory
+	require.Equal(t, []string{"Sales"}, find("ALE"))
+	require.Equal(t, []string{"People Managers", "Europe"}, find("pe"), "names starting with it first")
+	rec, eb := do(t, e.API, http.MethodGet, path+"x&limit=0", "", "")
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	require.Equal(t, "limit", eb.Error.Fields[0].Field)
 }

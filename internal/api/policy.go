@@ -51,6 +51,7 @@ var policy = map[string]rule{
 	"GET /v1/broadcasts/{id}/replies":      {role: auth.Viewer},
 	"GET /v1/tenants/{tenant}":             {role: auth.Viewer},
 	"GET /v1/tenants/{tenant}/unreachable": {role: auth.Viewer},
+	"GET /v1/tenants/{tenant}/groups":      {role: auth.Viewer},
 
 	"POST /v1/broadcasts": {role: auth.Author, action: ActionCreate, maxUpload: MaxUploadBytes},
 	"POST /v1/previews":   {role: auth.Author, action: ActionDraftPreview},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
 // composeForm is the compose page's fields, as the person typed them.
@@ -442,4 +443,26 @@ func usersOf(s string) (ids, upns []string) {
 		}
 	}
 	return ids, upns
+}
+
+// groupsAnswer is the groups the compose page's search found.
+type groupsAnswer struct {
+	Groups  []store.GroupName `json:"groups"`
+	Message string            `json:"message,omitempty"`
+}
+
+// findGroups finds groups by name through the API (GET
+// /v1/tenants/{tenant}/groups).
+func (c *Console) findGroups(w http.ResponseWriter, r *http.Request, s *session) {
+	var page api.GroupsPage
+	q := url.Values{"search": {r.URL.Query().Get("q")}, "limit": {"10"}}
+	if e := c.call(r, s, http.MethodGet, "/v1/tenants/"+url.PathEscape(c.cfg.Tenant)+"/groups", q, nil, "", &page); e != nil {
+		writeJSON(w, e.Status, groupsAnswer{Message: e.Message})
+		return
+	}
+	out := groupsAnswer{Groups: page.Groups}
+	if len(out.Groups) == 0 {
+		out.Message = "No group of the directory cache has that in its name. Groups are cached when the directory syncs (at a broadcast to all users)."
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -128,6 +128,7 @@ func (c *Console) routes() http.Handler {
 	m.HandleFunc("POST /compose/preview", c.authed(c.previewToSelf))
 	m.HandleFunc("POST /compose/render", c.authed(c.renderCompose))
 	m.HandleFunc("POST /compose/size", c.authed(c.audienceSize))
+	m.HandleFunc("GET /compose/groups", c.authed(c.findGroups))
 	m.HandleFunc("GET /broadcasts/{id}", c.authed(c.broadcast))
 	m.HandleFunc("GET /broadcasts/{id}/export", c.authed(c.export))
 	m.HandleFunc("GET /broadcasts/{id}/live", c.authed(c.liveFeed))

@@ -222,3 +222,34 @@ func (c *Client) lookupBatch(ctx context.Context, keys []string, out map[string]
 
 // Guest reports whether the user is a guest of the tenant.
 func (u DirectoryUser) Guest() bool { return strings.EqualFold(u.UserType, "Guest") }
+
+// Group is a group as the directory sync caches it: its id and name.
+type Group struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+}
+
+// GroupsPage returns a page of the tenant's groups (id and display name)
+// and the link to the next page, "" after the last; next is "" for the
+// first page.
+func (c *Client) GroupsPage(ctx context.Context, next string) ([]Group, string, error) {
+	u := c.baseURL + "/groups?$select=id,displayName&$top=" + strconv.Itoa(maxPageSize)
+	if next != "" {
+		if err := c.checkLink("nextLink", next); err != nil {
+			return nil, "", fmt.Errorf("graph: groups: %w", err)
+		}
+		u = next
+	}
+	body, err := c.do(ctx, call{kind: kindDirectory, method: http.MethodGet, url: u})
+	if err != nil {
+		return nil, "", fmt.Errorf("graph: groups: %w", err)
+	}
+	var page struct {
+		Value    []Group `json:"value"`
+		NextLink string  `json:"@odata.nextLink"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, "", fmt.Errorf("graph: groups: decode page: %w", err)
+	}
+	return page.Value, page.NextLink, nil
+}

@@ -2,6 +2,7 @@ package teamsim
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -344,4 +345,74 @@ func (s *Sim) pageSize(w http.ResponseWriter, r *http.Request, v string, def int
 func (s *Sim) resourceNotFound(w http.ResponseWriter, r *http.Request, id string) {
 	s.graphFail(w, r, http.StatusNotFound, "Request_ResourceNotFound",
 		fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
+}
+
+const groupTokenPrefix = "groups:"
+
+// handleGroups lists the tenant's groups in id order, as Graph's
+// GET /groups?$select=id,displayName&$top= does (other properties are not
+// simulated: a $select of them is refused).
+func (s *Sim) handleGroups(w http.ResponseWriter, r *http.Request) {
+	s.led.request(kindGraphGroups)
+	t, ok := s.graphAuth(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	if !s.onlyOptions(w, r, q, "select", "top", "skiptoken") {
+		return
+	}
+	top, ok := s.pageSize(w, r, odata(q, "top"), defaultPageSize)
+	if !ok {
+		return
+	}
+	sel := odata(q, "select")
+	for _, p := range strings.Split(sel, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != "id" && p != "displayName" {
+			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest",
+				fmt.Sprintf("The simulator's groups have no property '%s'.", p))
+			return
+		}
+	}
+	after := ""
+	if tok := odata(q, "skiptoken"); tok != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || !strings.HasPrefix(string(raw), groupTokenPrefix) {
+			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", "The skip token is not valid.")
+			return
+		}
+		after = string(raw[len(groupTokenPrefix):])
+	}
+	t.dir.RLock()
+	all := make([]*groupState, 0, len(t.groups))
+	for _, g := range t.groups {
+		if g.id > after {
+			all = append(all, g)
+		}
+	}
+	t.dir.RUnlock()
+	slices.SortFunc(all, func(a, b *groupState) int { return strings.Compare(a.id, b.id) })
+	page := all[:min(top, len(all))]
+	type group struct {
+		ID          string `json:"id"`
+		DisplayName string `json:"displayName"`
+	}
+	body := struct {
+		Value    []group `json:"value"`
+		NextLink string  `json:"@odata.nextLink,omitempty"`
+	}{Value: make([]group, 0, len(page))}
+	for _, g := range page {
+		body.Value = append(body.Value, group{ID: g.id, DisplayName: g.name})
+	}
+	if len(page) < len(all) {
+		next := url.Values{}
+		if sel != "" {
+			next.Set("$select", sel)
+		}
+		next.Set("$top", strconv.Itoa(top))
+		next.Set("$skiptoken", base64.RawURLEncoding.EncodeToString([]byte(groupTokenPrefix+page[len(page)-1].id)))
+		body.NextLink = graphBase(r) + "/groups?" + next.Encode()
+	}
+	raw, _ := json.Marshal(body)
+	s.reply(w, r, http.StatusOK, contentTypeGraph, raw, true)
 }
