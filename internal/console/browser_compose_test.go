@@ -104,6 +104,8 @@ func TestBrowserCompose(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the budget grew from %.1f KB (now %.1f)", before, after)
 		require.NoError(t, chromedp.Do(ctx, chromedp.Sleep(100*time.Millisecond)))
 	}
+	require.NoError(t, chromedp.Do(ctx, clear(`summary`), chromedp.SendKeys(chromedp.CSS(`#summary`), "Enrol by **Friday**.")))
+	waitText(t, ctx, `#budget-text`, strconv.FormatFloat(before, 'f', 1, 64)+" KB of 80.0 KB")
 
 	// The API's problem shows at its field as one types.
 	require.NoError(t, chromedp.Do(ctx,
@@ -145,7 +147,7 @@ func TestBrowserCompose(t *testing.T) {
 	checked, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("aud-groups").checked`))
 	require.NoError(t, err)
 	require.True(t, checked)
-	waitText(t, ctx, `#audience-size`, "1 group (their members are read from Microsoft Graph")
+	waitText(t, ctx, `#audience-size`, "Audience, an estimate: 1 group (their members are read from Microsoft Graph")
 	require.NoError(t, chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS(`#group-search`))))
 	screenshot(t, ctx, "compose-audience")
 	accessible(t, ctx, "compose with its preview")

@@ -168,13 +168,14 @@
     function sizeText(ans) {
       var s = ans.size;
       if (!s) return (ans.other || []).join(" ") || "The audience size is shown once the audience is valid.";
-      var who = s.size === 1 ? " recipient" : " recipients";
-      if (s.exact) return "Audience: " + s.size + who + " (from the directory cache).";
+      var plural = function (n, one, many) { return n + " " + (n === 1 ? one : many); };
+      if (s.exact) return "Audience: " + plural(s.size, "recipient", "recipients") + " (from the directory cache).";
       var parts = [];
-      if (s.uncountedGroups) parts.push(s.uncountedGroups + (s.uncountedGroups === 1 ? " group" : " groups") + " (their members are read from Microsoft Graph when it is sent)");
-      if (s.unknownUsers) parts.push(s.unknownUsers + (s.unknownUsers === 1 ? " user" : " users") + " the directory cache does not know");
-      if (form.querySelector("#aud-all:checked") && !s.directorySyncedAt) parts.push("the directory, never synced yet");
-      return "Audience: at least " + s.size + who + " known to the directory cache (an estimate); not counted: " + parts.join("; ") + ".";
+      if (s.size > 0) parts.push(plural(s.size, "recipient", "recipients") + " known to the directory cache");
+      if (s.uncountedGroups) parts.push(plural(s.uncountedGroups, "group", "groups") + " (their members are read from Microsoft Graph when it is sent)");
+      if (s.unknownUsers) parts.push(plural(s.unknownUsers, "user", "users") + " the directory cache does not know (looked up when it is sent)");
+      if (form.querySelector("#aud-all:checked") && !s.directorySyncedAt) parts.push("all users: the directory has not been synced yet");
+      return "Audience, an estimate: " + parts.join("; plus ") + ". The exact number is known once it is sent.";
     }
 
     // Groups found by name.
