@@ -86,8 +86,8 @@ func (s *Server) cachedUser(ctx context.Context, tenant, idOrUPN string) (broadc
 // audienceSize counts an audience from the directory cache: allUsers
 // from the synced directory, users by id or UPN the cache knows, minus the
 // excluded users it knows. Groups are not counted (their members are read
-// from Graph when the broadcast starts): the answer says so, as it says
-// how many users it does not know.
+// from Graph when the broadcast starts) unless allUsers has them all: the
+// answer says so, as it says how many users it does not know.
 func (s *Server) audienceSize(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := s.servedTenant(w, r)
 	if !ok || !jsonBody(w, r) {
@@ -106,7 +106,11 @@ func (s *Server) audienceSize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) countAudience(ctx context.Context, tenant string, a broadcast.Audience) (*broadcast.AudienceSize, error) {
-	out := &broadcast.AudienceSize{UncountedGroups: len(a.GroupIDs) + len(a.Exclude.GroupIDs)}
+	// With allUsers, a group adds nobody: its members pass the same filter.
+	out := &broadcast.AudienceSize{UncountedGroups: len(a.Exclude.GroupIDs)}
+	if !a.AllUsers {
+		out.UncountedGroups += len(a.GroupIDs)
+	}
 	// inAll: whether the allUsers listing has the user (an enabled member,
 	// or guest with includeGuests), as the directory sync files them.
 	inAll := func(p broadcast.Profile) bool {

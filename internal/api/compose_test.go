@@ -117,6 +117,10 @@ func TestAudienceSizeFromTheDirectoryCache(t *testing.T) {
 	s = size(`{"allUsers":true,"upns":["guest@fabrikam.com"],"exclude":{"userIds":["` + ids[0] + `"],"upns":["B@contoso.com","off@contoso.com"]}}`)
 	require.True(t, s.Exact)
 	require.EqualValues(t, 2, s.Size, "c and the guest")
+	// All users hold every group's members.
+	s = size(`{"allUsers":true,"groupIds":["00000000-0000-4000-8000-0000000000aa"]}`)
+	require.True(t, s.Exact)
+	require.EqualValues(t, 3, s.Size)
 	// Named users: the unknown ones are counted apart, groups not at all.
 	s = size(`{"userIds":["` + ids[0] + `","00000000-0000-4000-8000-0000000000ff"],"upns":["nobody@contoso.com"],"groupIds":["00000000-0000-4000-8000-0000000000aa"]}`)
 	require.Equal(t, broadcast.AudienceSize{Size: 1, UnknownUsers: 2, UncountedGroups: 1}, s)
