@@ -252,33 +252,15 @@ const memberTokenPrefix = "members:"
 // handleGroupMembers lists a group's transitive user members in id order:
 // GET /graph/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=&$top=.
 func (s *Sim) handleGroupMembers(w http.ResponseWriter, r *http.Request) {
-	s.led.request(kindGraphGroupMembers)
-	t, ok := s.graphAuth(w, r)
+	p, ok := s.readPage(w, r, kindGraphGroupMembers, memberTokenPrefix)
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	if !s.onlyOptions(w, r, q, "select", "top", "skiptoken") {
-		return
-	}
-	top, ok := s.pageSize(w, r, odata(q, "top"), defaultPageSize)
-	if !ok {
-		return
-	}
-	sel := odata(q, "select")
+	t, top, sel, after := p.t, p.top, p.sel, p.after
 	props, err := parseSelect(sel)
 	if err != nil {
 		s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", err.Error())
 		return
-	}
-	after := ""
-	if tok := odata(q, "skiptoken"); tok != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(tok)
-		if err != nil || !strings.HasPrefix(string(raw), memberTokenPrefix) {
-			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", "The skip token is not valid.")
-			return
-		}
-		after = string(raw[len(memberTokenPrefix):])
 	}
 	id := r.PathValue("group")
 	t.dir.RLock()
@@ -308,6 +290,42 @@ func (s *Sim) handleGroupMembers(w http.ResponseWriter, r *http.Request) {
 	t.dir.RUnlock()
 	*buf = out
 	s.reply(w, r, http.StatusOK, contentTypeGraph, out, true)
+}
+
+// pageRequest is a Graph list request: its tenant, $select, page size, and
+// the key after which the page starts (from its $skiptoken).
+type pageRequest struct {
+	t          *tenantState
+	sel, after string
+	top        int
+}
+
+// readPage counts and authenticates a list request, and reads its options;
+// a $skiptoken is valid with tokenPrefix only.
+func (s *Sim) readPage(w http.ResponseWriter, r *http.Request, k kind, tokenPrefix string) (pageRequest, bool) {
+	s.led.request(k)
+	t, ok := s.graphAuth(w, r)
+	if !ok {
+		return pageRequest{}, false
+	}
+	q := r.URL.Query()
+	if !s.onlyOptions(w, r, q, "select", "top", "skiptoken") {
+		return pageRequest{}, false
+	}
+	top, ok := s.pageSize(w, r, odata(q, "top"), defaultPageSize)
+	if !ok {
+		return pageRequest{}, false
+	}
+	p := pageRequest{t: t, sel: odata(q, "select"), top: top}
+	if tok := odata(q, "skiptoken"); tok != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || !strings.HasPrefix(string(raw), tokenPrefix) {
+			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", "The skip token is not valid.")
+			return pageRequest{}, false
+		}
+		p.after = string(raw[len(tokenPrefix):])
+	}
+	return p, true
 }
 
 // onlyOptions refuses the query options other than allowed (names without "$").
@@ -353,35 +371,17 @@ const groupTokenPrefix = "groups:"
 // GET /groups?$select=id,displayName&$top= does (other properties are not
 // simulated: a $select of them is refused).
 func (s *Sim) handleGroups(w http.ResponseWriter, r *http.Request) {
-	s.led.request(kindGraphGroups)
-	t, ok := s.graphAuth(w, r)
+	p, ok := s.readPage(w, r, kindGraphGroups, groupTokenPrefix)
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	if !s.onlyOptions(w, r, q, "select", "top", "skiptoken") {
-		return
-	}
-	top, ok := s.pageSize(w, r, odata(q, "top"), defaultPageSize)
-	if !ok {
-		return
-	}
-	sel := odata(q, "select")
+	t, top, sel, after := p.t, p.top, p.sel, p.after
 	for _, p := range strings.Split(sel, ",") {
 		if p = strings.TrimSpace(p); p != "" && p != "id" && p != "displayName" {
 			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest",
 				fmt.Sprintf("The simulator's groups have no property '%s'.", p))
 			return
 		}
-	}
-	after := ""
-	if tok := odata(q, "skiptoken"); tok != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(tok)
-		if err != nil || !strings.HasPrefix(string(raw), groupTokenPrefix) {
-			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", "The skip token is not valid.")
-			return
-		}
-		after = string(raw[len(groupTokenPrefix):])
 	}
 	t.dir.RLock()
 	all := make([]*groupState, 0, len(t.groups))
