@@ -323,9 +323,19 @@ func (c *Console) renderCompose(w http.ResponseWriter, r *http.Request, s *sessi
 		writeJSON(w, http.StatusOK, out)
 		return
 	}
-	body, _ := json.Marshal(broadcast.RenderRequest{Message: f.message(), As: strings.TrimSpace(f.PreviewAs)})
+	req := broadcast.RenderRequest{Message: f.message(), As: strings.TrimSpace(f.PreviewAs)}
 	var got broadcast.Rendering
-	e := c.call(r, s, http.MethodPost, "/v1/tenants/"+url.PathEscape(c.cfg.Tenant)+"/render", nil, bytes.NewReader(body), "application/json", &got)
+	path := "/v1/tenants/" + url.PathEscape(c.cfg.Tenant) + "/render"
+	body, _ := json.Marshal(req)
+	e := c.call(r, s, http.MethodPost, path, nil, bytes.NewReader(body), "application/json", &got)
+	if e != nil && e.Status == http.StatusUnprocessableEntity && e.field("as") != "" {
+		// A user the cache lacks: the problem at its field, the preview
+		// with its placeholders as they are.
+		out.Problems["previewAs"] = e.field("as")
+		req.As = ""
+		body, _ = json.Marshal(req)
+		e = c.call(r, s, http.MethodPost, path, nil, bytes.NewReader(body), "application/json", &got)
+	}
 	switch {
 	case e == nil:
 	case e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity:

@@ -180,6 +180,7 @@ func TestComposeLiveAnswers(t *testing.T) {
 	require.Contains(t, a.Problems["ackTitle"], "required")
 	a = ask("/compose/render", url.Values{"kind": {"template"}, "title": {"Hi"}, "previewAs": {"nobody@contoso.com"}})
 	require.Contains(t, a.Problems["previewAs"], "no such user")
+	require.Contains(t, string(a.Card), `"text":"Hi"`, "previewed all the same, its placeholders as they are")
 	a = ask("/compose/render", url.Values{"kind": {"text"}, "text": {strings.Repeat("x", 81*1024)}})
 	require.Greater(t, a.Units, a.MaxUnits)
 	require.Contains(t, a.Problems["text"], "80 KB")

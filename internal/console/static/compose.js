@@ -136,7 +136,7 @@
     }
 
     var seq = 0;
-    var render = debounce(function () {
+    function renderNow() {
       if (empty()) return;
       var n = ++seq;
       post(form, form.dataset.render).then(function (ans) {
@@ -146,7 +146,8 @@
         draw(ans);
         budget(ans);
       }).catch(function () {});
-    });
+    }
+    var render = debounce(renderNow);
 
     // The audience's size.
     var sizeOut = $("audience-size");
@@ -242,7 +243,7 @@
       $(id).addEventListener("change", function () { if (last) draw(last); });
     });
     showKind();
-    render();
+    renderNow();
     size();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
