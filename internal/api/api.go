@@ -84,6 +84,9 @@ type Creator interface {
 	// pending approval (approval.go).
 	Approve(ctx context.Context, id string, req *broadcast.DecisionRequest) (*broadcast.Broadcast, error)
 	Reject(ctx context.Context, id string, req *broadcast.DecisionRequest) (*broadcast.Broadcast, error)
+	// GroupSizes counts the transitive user members of the groups Graph
+	// knows, best effort (the audience size of compose.go).
+	GroupSizes(ctx context.Context, tenant string, ids []string) map[string]int64
 }
 
 // Queue reports the jobs waiting per tenant.

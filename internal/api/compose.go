@@ -85,9 +85,10 @@ func (s *Server) cachedUser(ctx context.Context, tenant, idOrUPN string) (broadc
 
 // audienceSize counts an audience from the directory cache: allUsers
 // from the synced directory, users by id or UPN the cache knows, minus the
-// excluded users it knows. Groups are not counted (their members are read
-// from Graph when the broadcast starts) unless allUsers has them all: the
-// answer says so, as it says how many users it does not know.
+// excluded users it knows. A group's members are read from Graph when the
+// broadcast starts, so the cache cannot count them (allUsers has them all):
+// Graph's count of each gives an upper bound, and the answer says which
+// groups it could not count, as it says how many users it does not know.
 func (s *Server) audienceSize(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := s.servedTenant(w, r)
 	if !ok || !jsonBody(w, r) {
@@ -153,7 +154,14 @@ func (s *Server) countAudience(ctx context.Context, tenant string, a broadcast.A
 			out.Size--
 		}
 	}
-	out.Exact = out.UncountedGroups == 0 && out.UnknownUsers == 0 && unknownExcluded == 0 &&
+	if !a.AllUsers && len(a.GroupIDs) > 0 {
+		for _, n := range s.creator.GroupSizes(ctx, tenant, a.GroupIDs) {
+			out.GroupMembers += n
+			out.CountedGroups++
+			out.UncountedGroups--
+		}
+	}
+	out.Exact = out.CountedGroups == 0 && out.UncountedGroups == 0 && out.UnknownUsers == 0 && unknownExcluded == 0 &&
 		(!a.AllUsers || out.DirectorySyncedAt != nil)
 	return out, nil
 }

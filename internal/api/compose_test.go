@@ -154,6 +154,22 @@ func TestGroupsFoundByNameOnceSynced(t *testing.T) {
 	e.WaitCompleted(b.ID, time.Minute) // an allUsers broadcast syncs the directory
 	require.Equal(t, []string{"Sales"}, find("ALE"))
 	require.Equal(t, []string{"People Managers", "Europe"}, find("pe"), "names starting with it first")
+	// A group's members are counted by Graph: an upper bound.
+	var sales teamsim.Group
+	for _, g := range e.Sim.Groups(e.Tenant) {
+		if g.DisplayName == "Sales" {
+			sales = g
+		}
+	}
+	members, err := e.Sim.GroupMembers(e.Tenant, sales.ID)
+	require.NoError(t, err)
+	rec, _ := do(t, e.API, http.MethodPost, "/v1/tenants/"+e.Tenant+"/audience-size", "application/json",
+		`{"audience":{"groupIds":["`+sales.ID+`","00000000-0000-4000-8000-0000000000aa"]}}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var size broadcast.AudienceSize
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &size))
+	require.Equal(t, broadcast.AudienceSize{GroupMembers: int64(len(members)), CountedGroups: 1, UncountedGroups: 1}, size)
+
 	rec, eb := do(t, e.API, http.MethodGet, path+"x&limit=0", "", "")
 	require.Equal(t, http.StatusBadRequest, rec.Code)
 	require.Equal(t, "limit", eb.Error.Fields[0].Field)

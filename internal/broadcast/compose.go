@@ -77,6 +77,12 @@ type AudienceSize struct {
 	// UnknownUsers are the ids and UPNs of the audience the cache does not
 	// know: looked up in Graph when sent, reported unresolved if absent.
 	UnknownUsers int `json:"unknownUsers,omitempty"`
+	// GroupMembers is how many more recipients the groups of the audience
+	// may add, at most: the members Microsoft Graph counts in the
+	// CountedGroups (guests, disabled accounts, users counted already and
+	// members of two groups not removed).
+	GroupMembers  int64 `json:"groupMembers,omitempty"`
+	CountedGroups int   `json:"countedGroups,omitempty"`
 	// UncountedGroups are the groups (to include or exclude) whose
 	// members are not counted.
 	UncountedGroups int `json:"uncountedGroups,omitempty"`

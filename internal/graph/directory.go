@@ -253,3 +253,21 @@ func (c *Client) GroupsPage(ctx context.Context, next string) ([]Group, string, 
 	}
 	return page.Value, page.NextLink, nil
 }
+
+// GroupMemberCount returns the number of the group's transitive user
+// members (guests and disabled accounts included), by Graph's $count, an
+// advanced query (ConsistencyLevel: eventual: it may lag a change by a
+// little). An unknown group is an error matching ErrNotFound.
+func (c *Client) GroupMemberCount(ctx context.Context, groupID string) (int64, error) {
+	u := c.baseURL + "/groups/" + url.PathEscape(groupID) + "/transitiveMembers/microsoft.graph.user/$count"
+	body, err := c.do(ctx, call{kind: kindDirectory, method: http.MethodGet, url: u,
+		header: map[string]string{"ConsistencyLevel": "eventual", "Accept": "text/plain"}, fields: []zap.Field{zap.String("group_id", groupID)}})
+	if err != nil {
+		return 0, fmt.Errorf("graph: members of group %s: count: %w", groupID, err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(string(body), "\ufeff")), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("graph: members of group %s: count: not a count: %.40q", groupID, body)
+	}
+	return n, nil
+}

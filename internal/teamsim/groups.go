@@ -292,6 +292,36 @@ func (s *Sim) handleGroupMembers(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, contentTypeGraph, out, true)
 }
 
+// handleGroupMemberCount answers the number of the group's transitive user
+// members, as text, as Graph's
+// GET /groups/{id}/transitiveMembers/microsoft.graph.user/$count does: an
+// advanced query, refused without the header ConsistencyLevel: eventual.
+func (s *Sim) handleGroupMemberCount(w http.ResponseWriter, r *http.Request) {
+	s.led.request(kindGraphGroupMembers)
+	t, ok := s.graphAuth(w, r)
+	if !ok {
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("ConsistencyLevel"), "eventual") {
+		s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest",
+			"Count is not currently supported without the ConsistencyLevel header set to eventual.")
+		return
+	}
+	id := r.PathValue("group")
+	t.dir.RLock()
+	g, ok := t.groupIDs[strings.ToLower(id)]
+	n := 0
+	if ok {
+		n = len(t.transitive(g))
+	}
+	t.dir.RUnlock()
+	if !ok {
+		s.resourceNotFound(w, r, id)
+		return
+	}
+	s.reply(w, r, http.StatusOK, []string{"text/plain"}, []byte(strconv.Itoa(n)), true)
+}
+
 // pageRequest is a Graph list request: its tenant, $select, page size, and
 // the key after which the page starts (from its $skiptoken).
 type pageRequest struct {

@@ -140,6 +140,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("GET /graph/v1.0/users/{user}/mailboxSettings/timeZone", s.handleMailboxSettings)
 	m.HandleFunc("GET /graph/v1.0/groups", s.handleGroups)
 	m.HandleFunc("GET /graph/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user", s.handleGroupMembers)
+	m.HandleFunc("GET /graph/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user/$count", s.handleGroupMemberCount)
 	m.HandleFunc("POST /graph/v1.0/$batch", s.handleBatch)
 	m.HandleFunc("GET /graph/v1.0/appCatalogs/teamsApps", s.handleCatalog)
 	m.HandleFunc("POST /graph/v1.0/users/{user}/teamwork/installedApps", s.handleInstall)

@@ -173,7 +173,9 @@
       if (s.exact) return "Audience: " + plural(s.size, "recipient", "recipients") + " (from the directory cache).";
       var parts = [];
       if (s.size > 0) parts.push(plural(s.size, "recipient", "recipients") + " known to the directory cache");
-      if (s.uncountedGroups) parts.push(plural(s.uncountedGroups, "group", "groups") + " (their members are read from Microsoft Graph when it is sent)");
+      if (s.countedGroups) parts.push("up to " + plural(s.groupMembers, "member", "members") + " of " + plural(s.countedGroups, "group", "groups") +
+        " (as Microsoft Graph counts them: guests, disabled accounts and people in two groups included)");
+      if (s.uncountedGroups) parts.push(plural(s.uncountedGroups, "group", "groups") + " not counted (their members are read from Microsoft Graph when it is sent)");
       if (s.unknownUsers) parts.push(plural(s.unknownUsers, "user", "users") + " the directory cache does not know (looked up when it is sent)");
       if (form.querySelector("#aud-all:checked") && !s.directorySyncedAt) parts.push("all users: the directory has not been synced yet");
       return "Audience, an estimate: " + parts.join("; plus ") + ". The exact number is known once it is sent.";
