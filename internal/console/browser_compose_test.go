@@ -129,12 +129,16 @@ func TestBrowserCompose(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#excludeUsers`), b.accounts[4].UPN)))
 	waitText(t, ctx, `#audience-size`, "Audience: "+strconv.FormatInt(members-1, 10)+" recipients")
 
-	// A group found by name.
+	// A group found by name, picked with the keyboard.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#group-search`), "sal"),
 		chromedp.WaitVisible(chromedp.CSS(`#group-results button[aria-label="Include Sales"]`)),
-		chromedp.Click(chromedp.CSS(`#group-results button[aria-label="Include Sales"]`)),
+		chromedp.KeyEvent("\t"),
 	))
+	focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.getAttribute("aria-label")`))
+	require.NoError(t, err)
+	require.Equal(t, "Include Sales", focused, "the result comes next in the tab order")
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("\r")))
 	groups, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#groups`)))
 	require.NoError(t, err)
 	var sales teamsim.Group
