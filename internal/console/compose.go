@@ -26,6 +26,7 @@ type composeForm struct {
 	Title, Summary, ImageURL, Author string
 	ButtonTitle, ButtonURL           string
 	Acknowledge                      bool
+	Silent                           bool // no activity-feed notification
 	AckTitle                         string
 	Audience                         string // all, groups, users, csv
 	IncludeGuests                    bool
@@ -68,7 +69,7 @@ func readComposeForm(r *http.Request) composeForm {
 	v := r.PostFormValue
 	return composeForm{Kind: v("kind"), Text: v("text"), Card: v("card"), Title: v("title"), Summary: v("summary"),
 		ImageURL: v("imageUrl"), Author: v("author"), ButtonTitle: v("buttonTitle"), ButtonURL: v("buttonUrl"),
-		Acknowledge: v("acknowledge") != "", AckTitle: v("ackTitle"),
+		Acknowledge: v("acknowledge") != "", AckTitle: v("ackTitle"), Silent: v("silent") != "",
 		Audience: v("audience"), IncludeGuests: v("includeGuests") != "", Groups: v("groups"), Users: v("users"),
 		ExcludeGroups: v("excludeGroups"), ExcludeUsers: v("excludeUsers"),
 		Priority: v("priority"), SendAt: v("sendAt"), PreviewAs: v("previewAs")}
@@ -96,6 +97,10 @@ func (f composeForm) message() broadcast.Message {
 		}
 	default:
 		m.Text = f.Text
+	}
+	if f.Silent {
+		notify := false
+		m.Notify = &notify
 	}
 	return m
 }

@@ -167,6 +167,9 @@ func TestComposeLiveAnswers(t *testing.T) {
 	require.Positive(t, a.Units)
 	require.Equal(t, 80*1024, a.MaxUnits)
 
+	quiet := ask("/compose/render", url.Values{"kind": {"text"}, "text": {"Hello {{givenName}}"}, "previewAs": {me.UPN}, "silent": {"1"}})
+	require.Less(t, quiet.Units, a.Units, "no activity-feed notification: no channelData")
+
 	card := `{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"Hi {{displayName}}"}]}`
 	a = ask("/compose/render", url.Values{"kind": {"card"}, "card": {card}, "previewAs": {me.ID}})
 	require.Empty(t, a.Problems)

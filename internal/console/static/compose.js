@@ -232,7 +232,7 @@
       var n = ev.target.name || ev.target.id;
       touched[n] = true;
       if (ev.target.id === "group-search") { findGroups(); return; }
-      if (MESSAGE.indexOf(n) >= 0 || n === "kind" || n === "acknowledge") render();
+      if (MESSAGE.indexOf(n) >= 0 || n === "kind" || n === "acknowledge" || n === "silent") render();
       if (AUDIENCE.indexOf(n) >= 0 || n === "includeGuests") size();
     });
     form.addEventListener("change", function (ev) {
