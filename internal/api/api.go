@@ -18,6 +18,9 @@
 //	POST /v1/broadcasts/{id}/reject      reject it, with a comment (approver)
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /v1/tenants/{tenant}/unreachable the users who blocked or uninstalled the bot (JSON or CSV)
+//	POST /v1/tenants/{tenant}/render     a draft message as one user gets it, and its size (compose.go)
+//	POST /v1/tenants/{tenant}/audience-size how many recipients an audience names, from the directory cache
+//	GET  /v1/tenants/{tenant}/groups     the tenant's groups found by name, from the directory cache
 //	POST /v1/tenants/{tenant}/conversations/import  cache known conversations from a CSV (admin; conversations.go)
 //	GET  /v1/audit                       the audit log: every state-changing call, newest first (admin)
 //	GET  /healthz                        liveness (the only route without a key)
@@ -81,6 +84,9 @@ type Creator interface {
 	// pending approval (approval.go).
 	Approve(ctx context.Context, id string, req *broadcast.DecisionRequest) (*broadcast.Broadcast, error)
 	Reject(ctx context.Context, id string, req *broadcast.DecisionRequest) (*broadcast.Broadcast, error)
+	// GroupSizes counts the transitive user members of the groups Graph
+	// knows, best effort (the audience size of compose.go).
+	GroupSizes(ctx context.Context, tenant string, ids []string) map[string]int64
 }
 
 // Queue reports the jobs waiting per tenant.
@@ -149,6 +155,9 @@ func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/broadcasts", s.list)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/export", s.export)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}/unreachable", s.unreachable)
+	s.mux.HandleFunc("POST /v1/tenants/{tenant}/render", s.render)
+	s.mux.HandleFunc("POST /v1/tenants/{tenant}/audience-size", s.audienceSize)
+	s.mux.HandleFunc("GET /v1/tenants/{tenant}/groups", s.groups)
 	s.mux.HandleFunc("GET /v1/audit", s.auditList)
 	s.mux.HandleFunc("POST /v1/tenants/{tenant}/conversations/import", s.importConversations)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

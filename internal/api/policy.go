@@ -51,11 +51,15 @@ var policy = map[string]rule{
 	"GET /v1/broadcasts/{id}/replies":      {role: auth.Viewer},
 	"GET /v1/tenants/{tenant}":             {role: auth.Viewer},
 	"GET /v1/tenants/{tenant}/unreachable": {role: auth.Viewer},
+	"GET /v1/tenants/{tenant}/groups":      {role: auth.Viewer},
 
-	"POST /v1/broadcasts":              {role: auth.Author, action: ActionCreate, maxUpload: MaxUploadBytes},
-	"POST /v1/previews":                {role: auth.Author, action: ActionDraftPreview},
-	"POST /v1/broadcasts/{id}/preview": {role: auth.Author, own: true, action: ActionPreview},
-	"POST /v1/broadcasts/{id}/cancel":  {role: auth.Author, own: true, action: ActionCancel},
+	"POST /v1/broadcasts": {role: auth.Author, action: ActionCreate, maxUpload: MaxUploadBytes},
+	"POST /v1/previews":   {role: auth.Author, action: ActionDraftPreview},
+	// Composing reads only: no audit entry.
+	"POST /v1/tenants/{tenant}/render":        {role: auth.Author},
+	"POST /v1/tenants/{tenant}/audience-size": {role: auth.Author},
+	"POST /v1/broadcasts/{id}/preview":        {role: auth.Author, own: true, action: ActionPreview},
+	"POST /v1/broadcasts/{id}/cancel":         {role: auth.Author, own: true, action: ActionCancel},
 
 	// Nobody decides on their own broadcast, admins neither (store.Decide).
 	"POST /v1/broadcasts/{id}/approve": {role: auth.Approver, action: ActionApprove},

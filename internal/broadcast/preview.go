@@ -61,7 +61,7 @@ func DecodePreviewRequest(r io.Reader) (*PreviewRequest, error) {
 		return nil, err
 	}
 	v := &ValidationError{}
-	req.To = checkTo(v, req.To)
+	req.To = checkUser(v, "to", req.To)
 	return &req, v.orNil()
 }
 
@@ -73,7 +73,7 @@ func DecodeDraftPreviewRequest(r io.Reader) (*DraftPreviewRequest, error) {
 		return nil, err
 	}
 	v := &ValidationError{}
-	req.To = checkTo(v, req.To)
+	req.To = checkUser(v, "to", req.To)
 	create := CreateRequest{TenantID: req.TenantID, Message: req.Message, Audience: Audience{AllUsers: true}}
 	if err := create.Normalize(); err != nil {
 		if verr, ok := err.(*ValidationError); ok {
@@ -86,19 +86,20 @@ func DecodeDraftPreviewRequest(r io.Reader) (*DraftPreviewRequest, error) {
 	return &req, v.orNil()
 }
 
-// checkTo validates a preview's recipient: a GUID (returned lowercased) or
-// something shaped like a user principal name (name@domain).
-func checkTo(v *ValidationError, to string) string {
+// checkUser validates a user named by a field such as a preview's
+// recipient: a GUID (returned lowercased) or something shaped like a user
+// principal name (name@domain).
+func checkUser(v *ValidationError, field, to string) string {
 	to = strings.TrimSpace(to)
 	switch {
 	case to == "":
-		v.add("to", "required: the user id (GUID) or user principal name (name@domain) of the user who gets the preview")
+		v.add(field, "required: the user id (GUID) or user principal name (name@domain) of the user who gets the preview")
 	case IsGUID(to):
 		return strings.ToLower(to)
 	case len(to) > MaxUPNBytes:
-		v.add("to", "too long for a user principal name: %d bytes, at most %d", len(to), MaxUPNBytes)
+		v.add(field, "too long for a user principal name: %d bytes, at most %d", len(to), MaxUPNBytes)
 	case !upnShaped(to):
-		v.add("to", "must be a user id (GUID) or a user principal name (name@domain), got %q", clip(to))
+		v.add(field, "must be a user id (GUID) or a user principal name (name@domain), got %q", clip(to))
 	}
 	return to
 }

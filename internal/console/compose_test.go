@@ -2,9 +2,13 @@ package console_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +116,108 @@ func TestComposeCreatesThroughTheAPI(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, res.StatusCode, page)
 		require.Contains(t, page, `id="csv-problem"`)
 	})
+}
+
+// The live preview's answers: the card and budget as the senders render
+// them, personalised from the directory cache, problems by form field.
+func TestComposeLiveAnswers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, pipelinetest.Options{NoWorkers: true})
+	author := b.browser(t)
+	readBody(t, author.signIn(1))
+	_, page := author.get("/compose")
+	token := csrfOf(t, page)
+	var ps []broadcast.Profile
+	for _, u := range b.e.Users() {
+		ps = append(ps, broadcast.Profile{ID: u.ID, DisplayName: u.DisplayName, GivenName: u.GivenName, UserPrincipalName: u.UPN})
+	}
+	require.NoError(t, b.e.Store.SaveDirectory(t.Context(), b.e.Tenant, ps, nil, false))
+	require.NoError(t, b.e.Store.FinishSync(t.Context(), b.e.Tenant, "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"))
+
+	type answer struct {
+		Card            json.RawMessage
+		Text            string
+		Units, MaxUnits int
+		As              string
+		Problems        map[string]string
+		Size            *broadcast.AudienceSize
+	}
+	ask := func(path string, form url.Values) answer {
+		t.Helper()
+		form.Set("csrf", token)
+		res, body := author.post(path, form)
+		require.Equal(t, http.StatusOK, res.StatusCode, body)
+		var a answer
+		require.NoError(t, json.Unmarshal([]byte(body), &a), body)
+		return a
+	}
+	me := b.accounts[1]
+
+	a := ask("/compose/render", url.Values{"kind": {"text"}, "text": {"Hello {{givenName}}"}, "previewAs": {me.UPN}})
+	require.Empty(t, a.Problems)
+	require.Nil(t, a.Card)
+	var given string
+	for _, p := range ps {
+		if p.ID == me.ID {
+			given = p.GivenName
+		}
+	}
+	require.Equal(t, "Hello "+given, a.Text)
+	require.Equal(t, me.DisplayName, a.As)
+	require.Positive(t, a.Units)
+	require.Equal(t, 80*1024, a.MaxUnits)
+
+	quiet := ask("/compose/render", url.Values{"kind": {"text"}, "text": {"Hello {{givenName}}"}, "previewAs": {me.UPN}, "silent": {"1"}})
+	require.Less(t, quiet.Units, a.Units, "no activity-feed notification: no channelData")
+
+	card := `{"type":"AdaptiveCard","version":"1.5","body":[{"type":"TextBlock","text":"Hi {{displayName}}"}]}`
+	a = ask("/compose/render", url.Values{"kind": {"card"}, "card": {card}, "previewAs": {me.ID}})
+	require.Empty(t, a.Problems)
+	require.Contains(t, string(a.Card), "Hi "+me.DisplayName)
+
+	a = ask("/compose/render", url.Values{"kind": {"card"}, "card": {`{"type":"AdaptiveCard"`}})
+	require.Contains(t, a.Problems["card"], "not valid JSON")
+	a = ask("/compose/render", url.Values{"kind": {"card"}, "card": {`{"type":"AdaptiveCard","version":"1.5","body":[{"type":"Carousel"}]}`}})
+	require.Contains(t, a.Problems["card"], "Carousel")
+	a = ask("/compose/render", url.Values{"kind": {"template"}, "title": {"Hi"}, "acknowledge": {"1"}, "ackTitle": {""}})
+	require.Contains(t, a.Problems["ackTitle"], "required")
+	a = ask("/compose/render", url.Values{"kind": {"template"}, "title": {"Hi"}, "previewAs": {"nobody@contoso.com"}})
+	require.Contains(t, a.Problems["previewAs"], "no such user")
+	require.Contains(t, string(a.Card), `"text":"Hi"`, "previewed all the same, its placeholders as they are")
+	a = ask("/compose/render", url.Values{"kind": {"text"}, "text": {strings.Repeat("x", 81*1024)}})
+	require.Greater(t, a.Units, a.MaxUnits)
+	require.Contains(t, a.Problems["text"], "80 KB")
+
+	a = ask("/compose/size", url.Values{"audience": {"all"}, "excludeUsers": {me.UPN}})
+	require.Equal(t, &broadcast.AudienceSize{Size: int64(len(ps) - 1), Exact: true, DirectorySyncedAt: a.Size.DirectorySyncedAt}, a.Size)
+	a = ask("/compose/size", url.Values{"audience": {"groups"}, "groups": {"Sales (not an id)"}})
+	require.Contains(t, a.Problems["groups"], "GUID")
+	a = ask("/compose/size", url.Values{"audience": {"users"}, "users": {me.ID + "\n" + b.accounts[2].UPN}, "excludeGroups": {"Sales (00000000-0000-4000-8000-0000000000aa)"}})
+	require.Equal(t, &broadcast.AudienceSize{Size: 2, UncountedGroups: 1}, a.Size)
+}
+
+// The preview's renderer, its Teams host configs and markdown-it are the
+// pinned builds VERSION names, served from the console itself.
+func TestComposeAssetsArePinned(t *testing.T) {
+	t.Parallel()
+	b := setup(t, pipelinetest.Options{NoWorkers: true})
+	br := b.browser(t)
+	for _, f := range []struct{ dir, file, licence string }{
+		{"adaptivecards", "adaptivecards.min.js", "Microsoft"},
+		{"adaptivecards", "microsoft-teams-light.json", ""},
+		{"adaptivecards", "microsoft-teams-dark.json", ""},
+		{"markdown-it", "markdown-it.min.js", "Vitaly Puzrin"},
+	} {
+		res, body := br.get("/static/vendor/" + f.dir + "/" + f.file)
+		require.Equal(t, http.StatusOK, res.StatusCode, f.file)
+		version, err := os.ReadFile("static/vendor/" + f.dir + "/VERSION")
+		require.NoError(t, err)
+		sum := sha256.Sum256([]byte(body))
+		require.Contains(t, string(version), hex.EncodeToString(sum[:])+"  "+f.file, "%s is the pinned build", f.file)
+		if f.licence != "" {
+			res, lic := br.get("/static/vendor/" + f.dir + "/LICENSE")
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			require.Contains(t, lic, f.licence)
+		}
+	}
 }

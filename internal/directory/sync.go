@@ -39,6 +39,17 @@ type Source interface {
 
 var _ Source = (*graph.Client)(nil)
 
+// GroupSource lists a tenant's groups; a Source that is one has the
+// groups' names cached by each sync, for authors to find groups by name.
+type GroupSource interface {
+	GroupsPage(ctx context.Context, next string) ([]graph.Group, string, error)
+}
+
+var _ GroupSource = (*graph.Client)(nil)
+
+// maxGroupPages bounds a sync's listing of groups (999 a page).
+const maxGroupPages = 1000
+
 // Config tunes a Syncer.
 type Config struct {
 	// LeaseTTL is how long a sync's lease lasts unless renewed (it is
@@ -76,6 +87,7 @@ type Result struct {
 	Pages   int  // Graph pages read
 	Saved   int  // users added or changed
 	Removed int  // users removed (by delta, or swept after a full round)
+	Groups  int  // groups whose names were cached (with a GroupSource)
 	// Waited is true when another dispatcher's sync was waited for
 	// instead: its round is as fresh as one of our own.
 	Waited bool
@@ -230,13 +242,49 @@ func (s *Syncer) round(ctx context.Context, tenant string, log *zap.Logger) (Res
 			}
 			res.Removed += swept
 		}
+		if gs, ok := src.(GroupSource); ok {
+			// Group names only help authors find groups: their failure
+			// keeps the names of the last sync and fails no broadcast.
+			if res.Groups, err = s.groups(ctx, tenant, gs); err != nil {
+				log.Warn("directory sync: group names not cached; the last sync's stay", zap.Error(err))
+			}
+		}
 		if err := s.store.FinishSync(ctx, tenant, page.DeltaLink); err != nil {
 			return res, err
 		}
 		log.Info("directory synced", zap.Bool("full", res.Full), zap.Int("pages", res.Pages),
-			zap.Int("saved", res.Saved), zap.Int("removed", res.Removed))
+			zap.Int("saved", res.Saved), zap.Int("removed", res.Removed), zap.Int("groups", res.Groups))
 		return res, nil
 	}
+}
+
+// groups lists the tenant's groups (Graph has no delta here that is worth
+// its state: groups are few beside users) and replaces the cached names.
+func (s *Syncer) groups(ctx context.Context, tenant string, src GroupSource) (int, error) {
+	if err := s.store.StartGroups(ctx, tenant); err != nil {
+		return 0, err
+	}
+	n, next := 0, ""
+	for range maxGroupPages {
+		page, link, err := src.GroupsPage(ctx, next)
+		if err != nil {
+			return n, fmt.Errorf("directory sync of %s: %w", tenant, err)
+		}
+		names := make([]store.GroupName, 0, len(page))
+		for _, g := range page {
+			if broadcast.IsGUID(g.ID) {
+				names = append(names, store.GroupName{ID: g.ID, DisplayName: g.DisplayName})
+			}
+		}
+		if err := s.store.AddGroups(ctx, tenant, names); err != nil {
+			return n, err
+		}
+		n += len(names)
+		if next = link; next == "" {
+			return n, s.store.FinishGroups(ctx, tenant)
+		}
+	}
+	return n, fmt.Errorf("directory sync of %s: groups: more than %d pages", tenant, maxGroupPages)
 }
 
 // ProfileOf is the cached profile of a Graph user (its id lowercased).

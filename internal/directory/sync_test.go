@@ -94,7 +94,7 @@ func TestSyncFullThenOnlyChanges(t *testing.T) {
 
 	res, err := s.Sync(ctx, b.tenant)
 	require.NoError(t, err)
-	require.Equal(t, directory.Result{Full: true, Pages: 3, Saved: 2500}, res)
+	require.Equal(t, directory.Result{Full: true, Pages: 3, Saved: 2500, Groups: defaultGroups}, res)
 	require.EqualValues(t, 3, b.deltaRequests())
 	require.Equal(t, b.wantListed(false), b.listed(t, false), "enabled members are listed")
 	require.Equal(t, b.wantListed(true), b.listed(t, true), "enabled guests are listed apart")
@@ -113,7 +113,7 @@ func TestSyncFullThenOnlyChanges(t *testing.T) {
 
 	res, err = s.Sync(ctx, b.tenant)
 	require.NoError(t, err)
-	require.Equal(t, directory.Result{Pages: 1, Saved: 3, Removed: 1}, res)
+	require.Equal(t, directory.Result{Pages: 1, Saved: 3, Removed: 1, Groups: defaultGroups}, res)
 	require.EqualValues(t, 4, b.deltaRequests(), "the second sync reads one page of changes, not everyone again")
 	listed := b.listed(t, false)
 	require.Equal(t, b.wantListed(false), listed)
@@ -133,7 +133,7 @@ func TestSyncFullThenOnlyChanges(t *testing.T) {
 	// Nothing changed: one request, nothing saved.
 	res, err = s.Sync(ctx, b.tenant)
 	require.NoError(t, err)
-	require.Equal(t, directory.Result{Pages: 1}, res)
+	require.Equal(t, directory.Result{Pages: 1, Groups: defaultGroups}, res)
 }
 
 // An expired deltaLink starts a full round, which also drops the users
@@ -152,7 +152,7 @@ func TestExpiredDeltaLinkFallsBackToAFullResync(t *testing.T) {
 	before := b.deltaRequests()
 	res, err := s.Sync(ctx, b.tenant)
 	require.NoError(t, err)
-	require.Equal(t, directory.Result{Full: true, Pages: 2, Saved: 1199, Removed: 1}, res)
+	require.Equal(t, directory.Result{Full: true, Pages: 2, Saved: 1199, Removed: 1, Groups: defaultGroups}, res)
 	require.Equal(t, before+3, b.deltaRequests(), "the refused link, then two pages")
 	require.Equal(t, b.wantListed(false), b.listed(t, false))
 	p, err := b.st.Profiles(ctx, b.tenant, []string{gone})
@@ -188,7 +188,7 @@ func TestSyncResumesMidRound(t *testing.T) {
 
 	res, err := b.syncer(t, nil).Sync(ctx, b.tenant)
 	require.NoError(t, err)
-	require.Equal(t, directory.Result{Full: true, Pages: 2, Saved: 3500 - 2*999}, res)
+	require.Equal(t, directory.Result{Full: true, Pages: 2, Saved: 3500 - 2*999, Groups: defaultGroups}, res)
 	require.EqualValues(t, 4, b.deltaRequests(), "each page read once")
 	require.Equal(t, b.wantListed(false), b.listed(t, false), "the swept round kept the users of its first pages")
 }
@@ -214,3 +214,6 @@ func TestOneSyncPerTenantAtATime(t *testing.T) {
 	require.True(t, results[0].Waited != results[1].Waited, "one synced, one waited: %+v", results)
 	require.EqualValues(t, 3, b.deltaRequests(), "the directory was listed once")
 }
+
+// defaultGroups is how many group names a sync of the simulator caches.
+var defaultGroups = len(teamsim.DefaultGroups())

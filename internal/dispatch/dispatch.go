@@ -169,6 +169,9 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 			if err != nil {
 				return nil, err
 			}
+			if gs, ok := u.(directory.GroupSource); ok {
+				return graphGroupSource{graphSource{u}, gs}, nil
+			}
 			return graphSource{u}, nil
 		}, log.Named("directory"))
 	}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/directory"
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/retry"
 	"github.com/broadcast-dev/broadcast/internal/store"
@@ -72,6 +73,17 @@ type graphSource struct{ Users }
 func (g graphSource) UsersDelta(ctx context.Context, link string) (graph.DeltaPage, error) {
 	p, err := g.Users.UsersDelta(ctx, link)
 	return p, inGraph("directory sync", err)
+}
+
+// graphGroupSource is a graphSource whose Users list groups too.
+type graphGroupSource struct {
+	graphSource
+	groups directory.GroupSource
+}
+
+func (g graphGroupSource) GroupsPage(ctx context.Context, next string) ([]graph.Group, string, error) {
+	page, link, err := g.groups.GroupsPage(ctx, next)
+	return page, link, inGraph("directory sync", err)
 }
 
 // runExpansion expands the broadcast, trying a refusal of Graph again

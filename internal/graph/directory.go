@@ -147,3 +147,52 @@ func (c *Client) lookupBatch(ctx context.Context, keys []string, out map[string]
 
 // Guest reports whether the user is a guest of the tenant.
 func (u DirectoryUser) Guest() bool { return strings.EqualFold(u.UserType, "Guest") }
+
+// Group is a group as the directory sync caches it: its id and name.
+type Group struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+}
+
+// GroupsPage returns a page of the tenant's groups (id and display name)
+// and the link to the next page, "" after the last; next is "" for the
+// first page.
+func (c *Client) GroupsPage(ctx context.Context, next string) ([]Group, string, error) {
+	u := c.baseURL + "/groups?$select=id,displayName&$top=" + strconv.Itoa(maxPageSize)
+	if next != "" {
+		if err := c.checkLink("nextLink", next); err != nil {
+			return nil, "", fmt.Errorf("graph: groups: %w", err)
+		}
+		u = next
+	}
+	body, err := c.do(ctx, call{kind: kindDirectory, method: http.MethodGet, url: u})
+	if err != nil {
+		return nil, "", fmt.Errorf("graph: groups: %w", err)
+	}
+	var page struct {
+		Value    []Group `json:"value"`
+		NextLink string  `json:"@odata.nextLink"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, "", fmt.Errorf("graph: groups: decode page: %w", err)
+	}
+	return page.Value, page.NextLink, nil
+}
+
+// GroupMemberCount returns the number of the group's transitive user
+// members (guests and disabled accounts included), by Graph's $count, an
+// advanced query (ConsistencyLevel: eventual: it may lag a change by a
+// little). An unknown group is an error matching ErrNotFound.
+func (c *Client) GroupMemberCount(ctx context.Context, groupID string) (int64, error) {
+	u := c.baseURL + "/groups/" + url.PathEscape(groupID) + "/transitiveMembers/microsoft.graph.user/$count"
+	body, err := c.do(ctx, call{kind: kindDirectory, method: http.MethodGet, url: u,
+		header: map[string]string{"ConsistencyLevel": "eventual", "Accept": "text/plain"}, fields: []zap.Field{zap.String("group_id", groupID)}})
+	if err != nil {
+		return 0, fmt.Errorf("graph: members of group %s: count: %w", groupID, err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(string(body), "\ufeff")), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("graph: members of group %s: count: not a count: %.40q", groupID, body)
+	}
+	return n, nil
+}

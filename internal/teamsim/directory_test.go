@@ -218,3 +218,33 @@ func TestDirectoryControl(t *testing.T) {
 	r = b.do(t, http.MethodGet, "/_sim/groups", "", nil)
 	require.Equal(t, http.StatusOK, r.status)
 }
+
+func TestGroupsListedInPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{UsersPerTenant: 20, Seed: 5})
+	token := b.graphToken(t)
+	want := map[string]string{}
+	for _, g := range b.sim.Groups(b.tenant) {
+		want[g.ID] = g.DisplayName
+	}
+	got := map[string]string{}
+	pages := 0
+	for link := "/graph/v1.0/groups?$select=id,displayName&$top=4"; link != ""; pages++ {
+		r := b.do(t, http.MethodGet, link, token, nil)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		m := r.json(t)
+		for _, v := range m["value"].([]any) {
+			g := v.(map[string]any)
+			got[g["id"].(string)] = g["displayName"].(string)
+		}
+		link, _ = m["@odata.nextLink"].(string)
+	}
+	require.Equal(t, want, got)
+	require.Equal(t, 2, pages, "six groups, four a page")
+	r := b.do(t, http.MethodGet, "/graph/v1.0/groups/"+b.sim.Groups(b.tenant)[0].ID+"/transitiveMembers/microsoft.graph.user/$count", token, nil)
+	require.Equal(t, http.StatusBadRequest, r.status, "$count is an advanced query: ConsistencyLevel: eventual")
+	r = b.do(t, http.MethodGet, "/graph/v1.0/groups?$select=mail", token, nil)
+	require.Equal(t, http.StatusBadRequest, r.status)
+	r = b.do(t, http.MethodGet, "/graph/v1.0/groups?$skiptoken=bWVtYmVyczp4", token, nil)
+	require.Equal(t, http.StatusBadRequest, r.status, "a members token is not a groups token")
+}

@@ -79,7 +79,8 @@
 // objects. AddUser, ChangeUser, RemoveUser and ExpireDeltaTokens (and
 // /_sim/directory/...) change it at run time. Groups from Config.Groups,
 // with nested groups, serve transitiveMembers/microsoft.graph.user pages
-// (users only); GET /users/{id or UPN} and POST /$batch (at most 20 GETs,
+// (users only), and GET /groups lists them (id and displayName, the
+// directory sync's group names); GET /users/{id or UPN} and POST /$batch (at most 20 GETs,
 // each answered as on its own, without the latency) look users up. The
 // simulator supports no $filter on these, and Graph's Prefer:
 // return=minimal (changed properties only) is not simulated.

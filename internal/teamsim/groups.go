@@ -2,6 +2,7 @@ package teamsim
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -251,33 +252,15 @@ const memberTokenPrefix = "members:"
 // handleGroupMembers lists a group's transitive user members in id order:
 // GET /graph/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=&$top=.
 func (s *Sim) handleGroupMembers(w http.ResponseWriter, r *http.Request) {
-	s.led.request(kindGraphGroupMembers)
-	t, ok := s.graphAuth(w, r)
+	p, ok := s.readPage(w, r, kindGraphGroupMembers, memberTokenPrefix)
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	if !s.onlyOptions(w, r, q, "select", "top", "skiptoken") {
-		return
-	}
-	top, ok := s.pageSize(w, r, odata(q, "top"), defaultPageSize)
-	if !ok {
-		return
-	}
-	sel := odata(q, "select")
+	t, top, sel, after := p.t, p.top, p.sel, p.after
 	props, err := parseSelect(sel)
 	if err != nil {
 		s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", err.Error())
 		return
-	}
-	after := ""
-	if tok := odata(q, "skiptoken"); tok != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(tok)
-		if err != nil || !strings.HasPrefix(string(raw), memberTokenPrefix) {
-			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", "The skip token is not valid.")
-			return
-		}
-		after = string(raw[len(memberTokenPrefix):])
 	}
 	id := r.PathValue("group")
 	t.dir.RLock()
@@ -307,6 +290,72 @@ func (s *Sim) handleGroupMembers(w http.ResponseWriter, r *http.Request) {
 	t.dir.RUnlock()
 	*buf = out
 	s.reply(w, r, http.StatusOK, contentTypeGraph, out, true)
+}
+
+// handleGroupMemberCount answers the number of the group's transitive user
+// members, as text, as Graph's
+// GET /groups/{id}/transitiveMembers/microsoft.graph.user/$count does: an
+// advanced query, refused without the header ConsistencyLevel: eventual.
+func (s *Sim) handleGroupMemberCount(w http.ResponseWriter, r *http.Request) {
+	s.led.request(kindGraphGroupMembers)
+	t, ok := s.graphAuth(w, r)
+	if !ok {
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("ConsistencyLevel"), "eventual") {
+		s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest",
+			"Count is not currently supported without the ConsistencyLevel header set to eventual.")
+		return
+	}
+	id := r.PathValue("group")
+	t.dir.RLock()
+	g, ok := t.groupIDs[strings.ToLower(id)]
+	n := 0
+	if ok {
+		n = len(t.transitive(g))
+	}
+	t.dir.RUnlock()
+	if !ok {
+		s.resourceNotFound(w, r, id)
+		return
+	}
+	s.reply(w, r, http.StatusOK, []string{"text/plain"}, []byte(strconv.Itoa(n)), true)
+}
+
+// pageRequest is a Graph list request: its tenant, $select, page size, and
+// the key after which the page starts (from its $skiptoken).
+type pageRequest struct {
+	t          *tenantState
+	sel, after string
+	top        int
+}
+
+// readPage counts and authenticates a list request, and reads its options;
+// a $skiptoken is valid with tokenPrefix only.
+func (s *Sim) readPage(w http.ResponseWriter, r *http.Request, k kind, tokenPrefix string) (pageRequest, bool) {
+	s.led.request(k)
+	t, ok := s.graphAuth(w, r)
+	if !ok {
+		return pageRequest{}, false
+	}
+	q := r.URL.Query()
+	if !s.onlyOptions(w, r, q, "select", "top", "skiptoken") {
+		return pageRequest{}, false
+	}
+	top, ok := s.pageSize(w, r, odata(q, "top"), defaultPageSize)
+	if !ok {
+		return pageRequest{}, false
+	}
+	p := pageRequest{t: t, sel: odata(q, "select"), top: top}
+	if tok := odata(q, "skiptoken"); tok != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || !strings.HasPrefix(string(raw), tokenPrefix) {
+			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest", "The skip token is not valid.")
+			return pageRequest{}, false
+		}
+		p.after = string(raw[len(tokenPrefix):])
+	}
+	return p, true
 }
 
 // onlyOptions refuses the query options other than allowed (names without "$").
@@ -344,4 +393,56 @@ func (s *Sim) pageSize(w http.ResponseWriter, r *http.Request, v string, def int
 func (s *Sim) resourceNotFound(w http.ResponseWriter, r *http.Request, id string) {
 	s.graphFail(w, r, http.StatusNotFound, "Request_ResourceNotFound",
 		fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
+}
+
+const groupTokenPrefix = "groups:"
+
+// handleGroups lists the tenant's groups in id order, as Graph's
+// GET /groups?$select=id,displayName&$top= does (other properties are not
+// simulated: a $select of them is refused).
+func (s *Sim) handleGroups(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.readPage(w, r, kindGraphGroups, groupTokenPrefix)
+	if !ok {
+		return
+	}
+	t, top, sel, after := p.t, p.top, p.sel, p.after
+	for _, p := range strings.Split(sel, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != "id" && p != "displayName" {
+			s.graphFail(w, r, http.StatusBadRequest, "Request_BadRequest",
+				fmt.Sprintf("The simulator's groups have no property '%s'.", p))
+			return
+		}
+	}
+	t.dir.RLock()
+	all := make([]*groupState, 0, len(t.groups))
+	for _, g := range t.groups {
+		if g.id > after {
+			all = append(all, g)
+		}
+	}
+	t.dir.RUnlock()
+	slices.SortFunc(all, func(a, b *groupState) int { return strings.Compare(a.id, b.id) })
+	page := all[:min(top, len(all))]
+	type group struct {
+		ID          string `json:"id"`
+		DisplayName string `json:"displayName"`
+	}
+	body := struct {
+		Value    []group `json:"value"`
+		NextLink string  `json:"@odata.nextLink,omitempty"`
+	}{Value: make([]group, 0, len(page))}
+	for _, g := range page {
+		body.Value = append(body.Value, group{ID: g.id, DisplayName: g.name})
+	}
+	if len(page) < len(all) {
+		next := url.Values{}
+		if sel != "" {
+			next.Set("$select", sel)
+		}
+		next.Set("$top", strconv.Itoa(top))
+		next.Set("$skiptoken", base64.RawURLEncoding.EncodeToString([]byte(groupTokenPrefix+page[len(page)-1].id)))
+		body.NextLink = graphBase(r) + "/groups?" + next.Encode()
+	}
+	raw, _ := json.Marshal(body)
+	s.reply(w, r, http.StatusOK, contentTypeGraph, raw, true)
 }

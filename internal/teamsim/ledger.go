@@ -97,6 +97,7 @@ const (
 	KindBotMetadata       = "bot_metadata" // the Bot Framework's OpenID metadata
 	KindBotKeys           = "bot_keys"     // the Bot Framework's signing keys
 	KindGraphMailbox      = "graph_mailbox_settings"
+	KindGraphGroups       = "graph_groups"
 )
 
 type kind int
@@ -119,13 +120,14 @@ const (
 	kindBotMetadata
 	kindBotKeys
 	kindGraphMailbox
+	kindGraphGroups
 	kindCount
 	kindNone kind = -1 // not one of the counted endpoints
 )
 
 var kindNames = [kindCount]string{KindToken, KindGraphUsers, KindGraphCatalog, KindGraphInstall, KindGraphInstalledGet,
 	KindGraphChat, KindConnectorCreate, KindConnectorSend, KindConnectorUpdate, KindConnectorDelete,
-	KindGraphUsersDelta, KindGraphUser, KindGraphBatch, KindGraphGroupMembers, KindBotMetadata, KindBotKeys, KindGraphMailbox}
+	KindGraphUsersDelta, KindGraphUser, KindGraphBatch, KindGraphGroupMembers, KindBotMetadata, KindBotKeys, KindGraphMailbox, KindGraphGroups}
 
 const maxStatus = 600
 
