@@ -32,6 +32,9 @@ type CreateRequest struct {
 	// it now, empty is refused. Normalize leaves it in UTC, to the
 	// millisecond (see SendTime).
 	SendAt *string `json:"sendAt,omitempty"`
+	// Reminders are follow-ups sent after the broadcast completed
+	// (reminder.go): [{"after": "24h", "to": "unacknowledged"}].
+	Reminders []ReminderSpec `json:"reminders,omitempty"`
 	// CreatedBy is the name of the API key creating it: set by the API,
 	// never read from the body.
 	CreatedBy string `json:"-"`
@@ -127,6 +130,7 @@ func (r *CreateRequest) Normalize() error {
 	r.Message.validate(v)
 	r.Audience.normalize(v)
 	r.normalizeSendAt(v)
+	r.normalizeReminders(v)
 	return v.orNil()
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/directory"
+	"github.com/broadcast-dev/broadcast/internal/engage"
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/message"
 	"github.com/broadcast-dev/broadcast/internal/metrics"
@@ -85,12 +86,20 @@ type Config struct {
 	// outlives its last renewal (default DefaultExpansionLease): one
 	// dispatcher at a time expands a broadcast (lease.go).
 	ExpansionLease time.Duration
+	// ReminderPrefix leads the original's message in a reminder sent
+	// without a message of its own (DefaultReminderPrefix in the
+	// dispatcher's configuration); empty: the message as it was.
+	ReminderPrefix string
+	// ReminderRecheck is how often a create's reminder whose broadcast has
+	// not completed is looked at again (default DefaultReminderRecheck).
+	ReminderRecheck time.Duration
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
 type Dispatcher struct {
 	cfg      Config
 	store    *store.Store
+	engage   *engage.Store
 	pub      *queue.Queue
 	usersFor func(tenant string) (Users, error)
 	syncer   *directory.Syncer // nil without usersFor
@@ -144,7 +153,10 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	if cfg.ExpansionLease <= 0 {
 		cfg.ExpansionLease = DefaultExpansionLease
 	}
-	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
+	if cfg.ReminderRecheck <= 0 {
+		cfg.ReminderRecheck = DefaultReminderRecheck
+	}
+	d := &Dispatcher{cfg: cfg, store: st, engage: engage.New(st.Client()), pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
 		holder: uuid.NewString()}
 	if usersFor != nil {
 		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) {
@@ -243,6 +255,9 @@ func (d *Dispatcher) prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast
 		if at.After(now) {
 			b.Status = broadcast.StatusScheduled
 		}
+	}
+	if err := d.scheduleReminders(b, req.Reminders, activity); err != nil {
+		return nil, nil, err
 	}
 	if rule := d.cfg.Approval.Policy.Requires(b.Audience); rule != "" {
 		// It keeps its sendAt: an approval schedules it, or starts it when
