@@ -78,6 +78,10 @@ type Dispatcher struct {
 	Bot             BotEndpoint
 	Approval        Approval
 	Console         Console
+	// ReminderPrefix leads the original's message in a reminder sent
+	// without a message of its own (REMINDER_PREFIX, default
+	// "Reminder: "; "none" for no prefix).
+	ReminderPrefix string
 }
 
 // BotEndpoint configures the bot's messaging endpoint (POST /api/messages),
@@ -355,6 +359,9 @@ func (r *reader) readable(name string) string {
 
 func (r *reader) err() error { return errors.Join(r.errs...) }
 
+// DefaultReminderPrefix is REMINDER_PREFIX's default.
+const DefaultReminderPrefix = "Reminder: "
+
 // LoadDispatcher reads the dispatcher's configuration.
 func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	r := &reader{getenv: getenv}
@@ -371,6 +378,9 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	}
 	c.Console = r.console(c.Common)
 	c.Approval = r.approval()
+	if c.ReminderPrefix = r.str("REMINDER_PREFIX", DefaultReminderPrefix); c.ReminderPrefix == "none" {
+		c.ReminderPrefix = ""
+	}
 	// The approval request's button opens the broadcast in the console.
 	c.Approval.ConsoleURL = c.Console.URL
 	return c, r.err()
@@ -412,7 +422,8 @@ func (c Dispatcher) Fields() []zap.Field {
 		zap.String("bot_openid_metadata_url", c.Bot.OpenIDMetadataURL), zap.String("bot_jwks_url", c.Bot.JWKSURL),
 		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts),
 		zap.Bool("bot_auto_reply", c.Bot.AutoReply != ""), zap.String("bot_service_url", c.Bot.ServiceURL),
-		zap.Stringer("approval_required", c.Approval.Policy), zap.Strings("approval_notify", c.Approval.Notify))
+		zap.Stringer("approval_required", c.Approval.Policy), zap.Strings("approval_notify", c.Approval.Notify),
+		zap.String("reminder_prefix", c.ReminderPrefix))
 	return append(f, c.Console.Fields()...)
 }
 

@@ -87,8 +87,8 @@ type Config struct {
 	// dispatcher at a time expands a broadcast (lease.go).
 	ExpansionLease time.Duration
 	// ReminderPrefix leads the original's message in a reminder sent
-	// without a message of its own (DefaultReminderPrefix in the
-	// dispatcher's configuration); empty: the message as it was.
+	// without a message of its own (the dispatcher's REMINDER_PREFIX);
+	// empty: the message as it was.
 	ReminderPrefix string
 	// ReminderRecheck is how often a create's reminder whose broadcast has
 	// not completed is looked at again (default DefaultReminderRecheck).

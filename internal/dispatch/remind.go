@@ -20,9 +20,6 @@ import (
 // has not completed yet is looked at again.
 const DefaultReminderRecheck = time.Minute
 
-// DefaultReminderPrefix leads the original's message in a reminder.
-const DefaultReminderPrefix = "Reminder: "
-
 // Remind sends a reminder of broadcast id now: a broadcast of kind
 // reminder to the recipients req.To chooses among those id was delivered
 // to (remind.Select), chosen now. A reminder of a reminder reminds of its

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -142,4 +143,17 @@ func (s *Store) SettleReminder(ctx context.Context, r DueReminder, outcome broad
 		return false, fmt.Errorf("settle reminder %d of %s: %w", r.Index, r.BroadcastID, err)
 	}
 	return n == 1, nil
+}
+
+// ReminderOf returns the broadcast a reminder follows up, "" for a
+// broadcast that is no reminder (or has no record).
+func (s *Store) ReminderOf(ctx context.Context, id string) (string, error) {
+	v, err := s.rdb.HGet(ctx, MetaKey(id), "reminder_of").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the original of %s: %w", id, err)
+	}
+	return v, nil
 }
