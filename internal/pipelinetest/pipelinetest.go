@@ -98,6 +98,9 @@ type Options struct {
 	// Keys are keys the API accepts beside AdminKey's.
 	Approval dispatch.Approval
 	Keys     []auth.Key
+	// Now is the dispatchers' clock (default time.Now): a test moves it
+	// to make a create's reminders due.
+	Now func() time.Time
 }
 
 // Env is a running pipeline.
