@@ -181,6 +181,11 @@ func TestRemindRefusalsAndIdempotency(t *testing.T) {
 	require.Equal(t, http.StatusConflict, rec.Code)
 	require.Equal(t, "nobody_to_remind", eb.Error.Code)
 	require.Contains(t, eb.Error.Message, "2 have read receipts off or unknown")
+	// A create's unacknowledged reminder wants the acknowledge button too.
+	rec, eb = do(t, e.API, http.MethodPost, "/v1/broadcasts", "application/json",
+		`{"message":{"text":"no button"},"audience":{"allUsers":true},"reminders":[{"after":"1h","to":"unacknowledged"}]}`)
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	require.Equal(t, "reminders[0].to", eb.Error.Fields[0].Field)
 	rec, _ = remind(t, e.API, "0190a1b2-0000-7000-8000-000000000000", `{"to":"unread"}`, "")
 	require.Equal(t, http.StatusNotFound, rec.Code)
 
