@@ -212,6 +212,13 @@ func (d *Dispatcher) fireReminder(ctx context.Context, r store.DueReminder, now 
 	if at := of.CompletedAt.Add(spec.Delay()); at.After(now) {
 		return d.store.PostponeReminder(ctx, r, at)
 	}
+	if _, err := d.store.Broadcast(ctx, spec.ID); err == nil {
+		// Made by a dispatcher that stopped before settling it.
+		_, err := d.store.SettleReminder(ctx, r, broadcast.ReminderSent, "", now)
+		return err
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	b, activity, err := d.newReminder(ctx, of, spec.To, nil, of.CreatedBy, spec.ID)
 	var conflict *broadcast.ConflictError
 	if errors.As(err, &conflict) {
