@@ -156,8 +156,11 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	if cfg.ReminderRecheck <= 0 {
 		cfg.ReminderRecheck = DefaultReminderRecheck
 	}
-	d := &Dispatcher{cfg: cfg, store: st, engage: engage.New(st.Client()), pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
+	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
 		holder: uuid.NewString()}
+	if st != nil {
+		d.engage = engage.New(st.Client())
+	}
 	if usersFor != nil {
 		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) {
 			u, err := usersFor(tenant)
