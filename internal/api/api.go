@@ -236,6 +236,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !replayed {
 		s.auditApprovalRequest(r, b)
 	}
+	writeMade(w, b, replayed)
+}
+
+// writeMade answers a call that made broadcast b: 202 with its Location,
+// or 200 marked replayed when an earlier request with the Idempotency-Key
+// made it.
+func writeMade(w http.ResponseWriter, b *broadcast.Broadcast, replayed bool) {
 	w.Header().Set("Location", "/v1/broadcasts/"+b.ID)
 	if replayed {
 		w.Header().Set(ReplayedHeader, "true")

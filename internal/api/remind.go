@@ -44,11 +44,5 @@ func (s *Server) remind(w http.ResponseWriter, r *http.Request) {
 		p, _ := auth.FromContext(r.Context())
 		s.audit(r, p, ActionReminder, &auditNote{broadcastID: b.ID, tenantID: b.TenantID, status: http.StatusAccepted})
 	}
-	w.Header().Set("Location", "/v1/broadcasts/"+b.ID)
-	if replayed {
-		w.Header().Set(ReplayedHeader, "true")
-		writeJSON(w, http.StatusOK, b)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, b)
+	writeMade(w, b, replayed)
 }

@@ -278,8 +278,11 @@ func (d *Dispatcher) record(ctx context.Context, b *broadcast.Broadcast, activit
 	fields := []zap.Field{zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID),
 		zap.String("priority", string(b.Priority)), zap.Bool("all_users", b.Audience.AllUsers), zap.Int("groups", len(b.Audience.GroupIDs)),
 		zap.Int("listed_users", len(b.Audience.UserIDs)), zap.Int("listed_upns", len(b.Audience.UPNs))}
-	if b.Kind == broadcast.KindPreview {
+	switch b.Kind {
+	case broadcast.KindPreview:
 		fields = append(fields, zap.String("kind", string(b.Kind)), zap.String("preview_of", b.PreviewOf))
+	case broadcast.KindReminder:
+		fields = append(fields, zap.String("kind", string(b.Kind)), zap.String("reminder_of", b.ReminderOf))
 	}
 	if b.Status == broadcast.StatusPendingApproval {
 		d.log.Info("broadcast waits for approval", append(fields, zap.String("rule", b.Approval.Rule))...)
