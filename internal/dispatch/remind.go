@@ -34,6 +34,7 @@ func (d *Dispatcher) Remind(ctx context.Context, id string, req *broadcast.Remin
 	if err := d.chooseReminded(ctx, of, b); err != nil {
 		return nil, err
 	}
+	d.holdReminder(b, req.Message != nil)
 	if err := d.record(ctx, b, activity); err != nil {
 		return nil, err
 	}
@@ -57,6 +58,7 @@ func (d *Dispatcher) RemindOnce(ctx context.Context, id string, req *broadcast.R
 			d.release(ctx, b, key)
 			return err
 		}
+		d.holdReminder(b, req.Message != nil)
 		if err := d.recordClaimed(ctx, b, activity, key); err != nil {
 			return err
 		}
@@ -141,6 +143,19 @@ func (d *Dispatcher) chooseReminded(ctx context.Context, of, b *broadcast.Broadc
 	b.Audience = broadcast.Audience{UserIDs: users}
 	b.Reminder = &sum
 	return nil
+}
+
+// holdReminder holds back for an approver, as a create would be, a
+// reminder with a message of its own: it is a new message to its
+// recipients. One with the original's message was approved with it, or
+// not held back.
+func (d *Dispatcher) holdReminder(b *broadcast.Broadcast, ownMessage bool) {
+	if !ownMessage {
+		return
+	}
+	if rule := d.cfg.Approval.Policy.Requires(b.Audience); rule != "" {
+		b.Status, b.Approval = broadcast.StatusPendingApproval, &broadcast.Approval{Rule: rule}
+	}
 }
 
 func nobody(id string, s broadcast.Reminder) string {

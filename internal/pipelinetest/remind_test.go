@@ -159,3 +159,31 @@ func TestScheduledReminderOfCanceledBroadcastIsSkipped(t *testing.T) {
 	_, err := e.Store.Broadcast(context.Background(), orig.Reminders[0].ID)
 	require.Error(t, err, "no reminder was made")
 }
+
+// A reminder with a message of its own is a new message: the approval
+// policy holds it back as a create; one with the approved message is not.
+func TestReminderWithItsOwnMessageWaitsForApproval(t *testing.T) {
+	t.Parallel()
+	a := startApprovals(t, "always", 4)
+	e := a.e
+	code, body := a.call(t, a.author, http.MethodPost, "/v1/broadcasts",
+		`{"message":{"template":{"title":"Sign","acknowledge":{"title":"Signed"}}},"audience":{"userIds":["`+a.others[0].ID+`"]}}`)
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	orig := decodeBroadcast(t, body)
+	require.Equal(t, broadcast.StatusPendingApproval, orig.Status)
+	code, body = a.call(t, a.approver, http.MethodPost, "/v1/broadcasts/"+orig.ID+"/approve", "")
+	require.Equal(t, http.StatusOK, code, string(body))
+	e.WaitCompleted(orig.ID, 2*time.Minute)
+
+	code, body = a.call(t, a.author, http.MethodPost, "/v1/broadcasts/"+orig.ID+"/remind", `{"to":"unacknowledged","message":{"text":"Anything I like"}}`)
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	own := decodeBroadcast(t, body)
+	require.Equal(t, broadcast.StatusPendingApproval, own.Status)
+	require.Equal(t, "always", own.Approval.Rule)
+	code, body = a.call(t, a.author, http.MethodPost, "/v1/broadcasts/"+orig.ID+"/remind", `{"to":"unacknowledged"}`)
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	same := decodeBroadcast(t, body)
+	require.Nil(t, same.Approval)
+	e.WaitCompleted(same.ID, 2*time.Minute)
+	untouched(t, e, own.ID, broadcast.StatusPendingApproval)
+}
