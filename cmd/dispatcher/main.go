@@ -33,7 +33,7 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 	graphs := graph.NewTenants(graph.TenantsConfig{LoginURL: cfg.LoginURL, GraphURL: cfg.GraphURL,
 		ClientID: cfg.BotAppID, ClientSecret: cfg.BotAppPassword, RPS: cfg.GraphRPS, Logger: env.Log})
 	approval := dispatch.Approval{Policy: cfg.Approval.Policy, Notify: cfg.Approval.Notify, ConsoleURL: cfg.Approval.ConsoleURL}
-	d := dispatch.New(dispatch.Config{Tenants: cfg.Tenants, Approval: approval, TimeZone: cfg.TimeZone}, env.Store, env.Queue,
+	d := dispatch.New(dispatch.Config{Tenants: cfg.Tenants, Approval: approval, TimeZone: cfg.TimeZone, ReminderPrefix: cfg.ReminderPrefix}, env.Store, env.Queue,
 		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, env.Log.Named("expand"))
 	keys, err := auth.NewKeys(cfg.APIKeys)
 	if err != nil {

@@ -16,6 +16,7 @@
 //	POST /v1/broadcasts/{id}/recall      delete the message for everyone who got it, stop the rest
 //	POST /v1/broadcasts/{id}/approve     approve a broadcast pending approval (approver; approval.go)
 //	POST /v1/broadcasts/{id}/reject      reject it, with a comment (approver)
+//	POST /v1/broadcasts/{id}/remind      remind those who did not acknowledge or read it (202; remind.go)
 //	GET  /v1/tenants/{tenant}            the tenant's pause, booked budget and queued jobs
 //	GET  /v1/tenants/{tenant}/unreachable the users who blocked or uninstalled the bot (JSON or CSV)
 //	POST /v1/tenants/{tenant}/render     a draft message as one user gets it, and its size (compose.go)
@@ -87,6 +88,10 @@ type Creator interface {
 	// GroupSizes counts the transitive user members of the groups Graph
 	// knows, best effort (the audience size of compose.go).
 	GroupSizes(ctx context.Context, tenant string, ids []string) map[string]int64
+	// Remind sends a reminder of a broadcast to those of its recipients
+	// req.To chooses; RemindOnce at most once per Idempotency-Key.
+	Remind(ctx context.Context, id string, req *broadcast.RemindRequest) (*broadcast.Broadcast, error)
+	RemindOnce(ctx context.Context, id string, req *broadcast.RemindRequest, key string) (*broadcast.Broadcast, bool, error)
 }
 
 // Queue reports the jobs waiting per tenant.
@@ -151,6 +156,7 @@ func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/recall", s.recall)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/approve", s.approve)
 	s.mux.HandleFunc("POST /v1/broadcasts/{id}/reject", s.reject)
+	s.mux.HandleFunc("POST /v1/broadcasts/{id}/remind", s.remind)
 	s.mux.HandleFunc("GET /v1/tenants/{tenant}", s.tenant)
 	s.mux.HandleFunc("GET /v1/broadcasts", s.list)
 	s.mux.HandleFunc("GET /v1/broadcasts/{id}/export", s.export)
@@ -239,6 +245,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !replayed {
 		s.auditApprovalRequest(r, b)
 	}
+	writeMade(w, b, replayed)
+}
+
+// writeMade answers a call that made broadcast b: 202 with its Location,
+// or 200 marked replayed when an earlier request with the Idempotency-Key
+// made it.
+func writeMade(w http.ResponseWriter, b *broadcast.Broadcast, replayed bool) {
 	w.Header().Set("Location", "/v1/broadcasts/"+b.ID)
 	if replayed {
 		w.Header().Set(ReplayedHeader, "true")
@@ -533,6 +546,8 @@ var retryAdvice = map[string]string{
 	"create": "A retry with the same Idempotency-Key is safe: it answers this broadcast if it was created, or creates it once; " +
 		"without a key, look the broadcast up before creating it again",
 	"preview": "A retry may send the preview twice: look the preview up first",
+	"remind": "A retry with the same Idempotency-Key is safe: it answers this reminder if it was made, or makes it once; " +
+		"without a key, look the original's remindedBy up before reminding again",
 	"cancel":  "A retry is safe: a broadcast is canceled once",
 	"replay":  "A retry is safe: a replay never queues a recipient twice",
 	"edit":    "A retry is safe: it starts another edit round to the same message",

@@ -137,6 +137,9 @@ func TestAnswersConformToOpenAPI(t *testing.T) {
 	call(http.MethodGet, "/v1/tenants/"+e.Tenant, "", http.StatusOK)
 	call(http.MethodGet, "/v1/tenants/"+e.Tenant+"/unreachable", "", http.StatusOK)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/cancel", "", http.StatusConflict)
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/remind", `{"to":"unread","message":{"text":" "}}`, http.StatusBadRequest)
+	// The create's Idempotency-Key: a remind is another request.
+	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/remind", `{"to":"unread"}`, http.StatusUnprocessableEntity)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/approve", `{"comment":"fine"}`, http.StatusConflict)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/reject", `{"comment":"no"}`, http.StatusConflict)
 	call(http.MethodPost, "/v1/broadcasts/"+b.ID+"/replay", `{"reasons":["throttled"]}`, http.StatusAccepted)

@@ -14,9 +14,13 @@ const (
 	ActionImport       = "conversations.import"
 	ActionApprove      = "broadcast.approve"
 	ActionReject       = "broadcast.reject"
+	ActionRemind       = "broadcast.remind"
 	// ActionRequestApproval: a create held back by the approval policy
 	// told the approvers (its entry names the approval request).
 	ActionRequestApproval = "broadcast.request_approval"
+	// ActionReminder: a remind made a reminder (its entry names the
+	// reminder; the remind's own names the original).
+	ActionReminder = "broadcast.reminder"
 )
 
 // rule is who may call a route, and what the audit log calls the call.
@@ -60,6 +64,7 @@ var policy = map[string]rule{
 	"POST /v1/tenants/{tenant}/audience-size": {role: auth.Author},
 	"POST /v1/broadcasts/{id}/preview":        {role: auth.Author, own: true, action: ActionPreview},
 	"POST /v1/broadcasts/{id}/cancel":         {role: auth.Author, own: true, action: ActionCancel},
+	"POST /v1/broadcasts/{id}/remind":         {role: auth.Author, own: true, action: ActionRemind},
 
 	// Nobody decides on their own broadcast, admins neither (store.Decide).
 	"POST /v1/broadcasts/{id}/approve": {role: auth.Approver, action: ActionApprove},

@@ -38,7 +38,7 @@ var ListStatuses = []broadcast.Status{broadcast.StatusScheduled, broadcast.Statu
 	broadcast.StatusPendingApproval, broadcast.StatusRejected}
 
 // Kinds are the kinds of broadcast GET /v1/broadcasts filters on.
-var Kinds = []broadcast.Kind{broadcast.KindBroadcast, broadcast.KindPreview, broadcast.KindApprovalRequest}
+var Kinds = []broadcast.Kind{broadcast.KindBroadcast, broadcast.KindPreview, broadcast.KindApprovalRequest, broadcast.KindReminder}
 
 // BroadcastsPage is the answer of GET /v1/broadcasts.
 type BroadcastsPage struct {

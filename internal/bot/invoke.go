@@ -127,6 +127,7 @@ func (h *Handler) cardAction(ctx context.Context, a *activity, log *zap.Logger) 
 	if !ack {
 		return invokeMessage(outcome, textRecorded)
 	}
+	h.ackOriginal(ctx, id, tenant, user, act.Verb, act.Data, a.ID, log)
 	card, err := h.acknowledgedCard(ctx, id, tenant, user, res.AcknowledgedAt)
 	if err != nil {
 		// Recorded: the user is told so, in a message instead of the card.
@@ -134,6 +135,31 @@ func (h *Handler) cardAction(ctx context.Context, a *activity, log *zap.Logger) 
 		return invokeMessage(outcome, textAcknowledge)
 	}
 	return invokeAnswer(outcome, InvokeResponse{StatusCode: http.StatusOK, Type: InvokeCard, Value: card})
+}
+
+// ackOriginal records an acknowledgement of a reminder as one of the
+// broadcast it reminds of too: that is what the reminder asked for, and a
+// later reminder of the unacknowledged must leave the user out. It runs
+// on every acknowledgement, a repeated one too (recorded once, by the
+// invoke's id), so that Teams' retry mends a failed record.
+func (h *Handler) ackOriginal(ctx context.Context, id, tenant, user, verb string, data json.RawMessage, activityID string, log *zap.Logger) {
+	of, err := h.store.ReminderOf(ctx, id)
+	if err != nil || of == "" {
+		if err != nil {
+			log.Warn("acknowledgement of a reminder not recorded for its original", zap.Error(err))
+		}
+		return
+	}
+	res, err := h.engage.Act(ctx, of, tenant, user, engage.Action{ActivityID: activityID, Verb: verb, Data: data, At: h.cfg.Now()}, true)
+	switch {
+	case errors.Is(err, engage.ErrNotRecipient):
+		log.Info("acknowledged a reminder of a broadcast that did not reach the user", zap.String("reminder_of", of))
+	case err != nil:
+		log.Warn("acknowledgement of a reminder not recorded for its original", zap.String("reminder_of", of), zap.Error(err))
+	case res.NewAck:
+		metrics.Engagement(metrics.EngageAcknowledged, 1)
+		log.Info("original acknowledged through its reminder", zap.String("reminder_of", of))
+	}
 }
 
 // actionBroadcast finds the broadcast an invoke is about: the message it

@@ -18,6 +18,15 @@ type Broadcast struct {
 	// PreviewOf is the broadcast a preview shows (none for a draft's
 	// preview), or the one an approval request asks about.
 	PreviewOf string `json:"previewOf,omitempty"`
+	// ReminderOf is the broadcast a reminder follows up, and Reminder
+	// whom it chose and left out (reminder.go).
+	ReminderOf string    `json:"reminderOf,omitempty"`
+	Reminder   *Reminder `json:"reminder,omitempty"`
+	// RemindedBy lists the reminders of this broadcast sent so far, oldest
+	// first; Reminders the ones its create asked for, and what became of
+	// each.
+	RemindedBy []string            `json:"remindedBy,omitempty"`
+	Reminders  []ScheduledReminder `json:"reminders,omitempty"`
 	// CreatedBy names the API key that created it (empty before keys).
 	CreatedBy string `json:"createdBy,omitempty"`
 	// Approval is present when the approval policy wanted an approver's

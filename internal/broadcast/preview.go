@@ -21,6 +21,10 @@ const (
 	// waits for them (PreviewOf names it). It is sent as any broadcast is,
 	// and never needs approval itself.
 	KindApprovalRequest Kind = "approval_request"
+	// KindReminder is a follow-up to the recipients of another broadcast
+	// (ReminderOf) who have not acknowledged or read it (reminder.go). It is
+	// sent, reported, canceled and replayed as any broadcast is.
+	KindReminder Kind = "reminder"
 )
 
 // OrBroadcast returns k, or KindBroadcast when k is empty (a record

@@ -36,6 +36,9 @@ type CreateRequest struct {
 	// ("2026-12-08T09:00") in each recipient's own time zone, instead of
 	// SendAt (giving both is refused).
 	LocalTime *string `json:"localTime,omitempty"`
+	// Reminders are follow-ups sent after the broadcast completed
+	// (reminder.go): [{"after": "24h", "to": "unacknowledged"}].
+	Reminders []ReminderSpec `json:"reminders,omitempty"`
 	// CreatedBy is the name of the API key creating it: set by the API,
 	// never read from the body.
 	CreatedBy string `json:"-"`
@@ -132,6 +135,7 @@ func (r *CreateRequest) Normalize() error {
 	r.Audience.normalize(v)
 	r.normalizeSendAt(v)
 	r.normalizeLocalTime(v)
+	r.normalizeReminders(v)
 	return v.orNil()
 }
 

@@ -199,22 +199,26 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 
 // Broadcast is a broadcast as the API shows it: the fields the CLI reads.
 type Broadcast struct {
-	ID           string           `json:"id"`
-	TenantID     string           `json:"tenantId"`
-	Kind         string           `json:"kind,omitempty"`
-	PreviewOf    string           `json:"previewOf,omitempty"`
-	CreatedBy    string           `json:"createdBy,omitempty"`
-	Status       broadcast.Status `json:"status"`
-	Priority     string           `json:"priority"`
-	Message      json.RawMessage  `json:"message"`
-	CreatedAt    time.Time        `json:"createdAt"`
-	SendAt       *time.Time       `json:"sendAt,omitempty"`
-	LocalTime    *string          `json:"localTime,omitempty"`
-	Zones        []broadcast.Zone `json:"zones,omitempty"`
-	CompletedAt  *time.Time       `json:"completedAt,omitempty"`
-	Error        string           `json:"error,omitempty"`
-	AudienceSize *int64           `json:"audienceSize,omitempty"`
-	Counts       broadcast.Counts `json:"counts"`
+	ID           string                        `json:"id"`
+	TenantID     string                        `json:"tenantId"`
+	Kind         string                        `json:"kind,omitempty"`
+	PreviewOf    string                        `json:"previewOf,omitempty"`
+	ReminderOf   string                        `json:"reminderOf,omitempty"`
+	Reminder     *broadcast.Reminder           `json:"reminder,omitempty"`
+	RemindedBy   []string                      `json:"remindedBy,omitempty"`
+	Reminders    []broadcast.ScheduledReminder `json:"reminders,omitempty"`
+	CreatedBy    string                        `json:"createdBy,omitempty"`
+	Status       broadcast.Status              `json:"status"`
+	Priority     string                        `json:"priority"`
+	Message      json.RawMessage               `json:"message"`
+	CreatedAt    time.Time                     `json:"createdAt"`
+	SendAt       *time.Time                    `json:"sendAt,omitempty"`
+	LocalTime    *string                       `json:"localTime,omitempty"`
+	Zones        []broadcast.Zone              `json:"zones,omitempty"`
+	CompletedAt  *time.Time                    `json:"completedAt,omitempty"`
+	Error        string                        `json:"error,omitempty"`
+	AudienceSize *int64                        `json:"audienceSize,omitempty"`
+	Counts       broadcast.Counts              `json:"counts"`
 	Unresolved   *struct {
 		Count int      `json:"count"`
 		UPNs  []string `json:"upns"`

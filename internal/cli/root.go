@@ -161,7 +161,7 @@ recipients (unless --allow-failures); 4 a followed broadcast was canceled.`,
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "how long one API request may take (an export or a watch makes many)")
 	root.AddCommand(a.createCmd(), a.scheduleCmd(), a.previewCmd(), a.statusCmd(), a.listCmd(), a.exportCmd(),
 		a.cancelCmd(), a.replayCmd(), a.editCmd(), a.recallCmd(), a.unreachableCmd(), a.keygenCmd(), a.auditCmd(),
-		a.importConversationsCmd(), a.engagementCmd(), a.approveCmd(), a.rejectCmd())
+		a.importConversationsCmd(), a.engagementCmd(), a.approveCmd(), a.rejectCmd(), a.remindCmd())
 	return root
 }
 

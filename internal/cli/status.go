@@ -110,6 +110,22 @@ func (a *app) describe(b *Broadcast) {
 	if b.Approval != nil {
 		a.printf("approval    %s\n", approvalLine(b.Approval))
 	}
+	if b.ReminderOf != "" {
+		a.printf("reminder of %s\n", b.ReminderOf)
+	}
+	if b.Reminder != nil {
+		a.printf("reminded    %s\n", reminderLine(b.Reminder))
+	}
+	for i, r := range b.Reminders {
+		line := fmt.Sprintf("%s after completion, to %s: %s", r.After, r.To, r.Status)
+		if r.Reason != "" {
+			line += " (" + r.Reason + ")"
+		}
+		a.printf("reminder %d  %s %s\n", i, r.ID, line)
+	}
+	if len(b.RemindedBy) > 0 {
+		a.printf("reminders   %s\n", strings.Join(b.RemindedBy, ", "))
+	}
 	a.printf("recipients  %s\n", countsLine(b))
 	if e := b.Engagement; e != nil {
 		a.printf("engagement  %s\n", engagementLine(b.Counts.Sent, *e))

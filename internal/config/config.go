@@ -83,6 +83,10 @@ type Dispatcher struct {
 	// the zone of a localTime broadcast's recipients who have none in their
 	// mailbox settings; read back as its IANA name.
 	TimeZone string
+	// ReminderPrefix leads the original's message in a reminder sent
+	// without a message of its own (REMINDER_PREFIX, default
+	// "Reminder: "; "none" for no prefix).
+	ReminderPrefix string
 }
 
 // BotEndpoint configures the bot's messaging endpoint (POST /api/messages),
@@ -371,6 +375,9 @@ func (r *reader) timeZone(name, def string) string {
 
 func (r *reader) err() error { return errors.Join(r.errs...) }
 
+// DefaultReminderPrefix is REMINDER_PREFIX's default.
+const DefaultReminderPrefix = "Reminder: "
+
 // LoadDispatcher reads the dispatcher's configuration.
 func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	r := &reader{getenv: getenv}
@@ -388,6 +395,9 @@ func LoadDispatcher(getenv func(string) string) (Dispatcher, error) {
 	c.Console = r.console(c.Common)
 	c.TimeZone = r.timeZone("TENANT_TIME_ZONE", "UTC")
 	c.Approval = r.approval()
+	if c.ReminderPrefix = r.str("REMINDER_PREFIX", DefaultReminderPrefix); c.ReminderPrefix == "none" {
+		c.ReminderPrefix = ""
+	}
 	// The approval request's button opens the broadcast in the console.
 	c.Approval.ConsoleURL = c.Console.URL
 	return c, r.err()
@@ -430,7 +440,7 @@ func (c Dispatcher) Fields() []zap.Field {
 		zap.String("bot_token_issuer", c.Bot.TokenIssuer), zap.Stringer("bot_service_hosts", c.Bot.ServiceHosts),
 		zap.Bool("bot_auto_reply", c.Bot.AutoReply != ""), zap.String("bot_service_url", c.Bot.ServiceURL),
 		zap.Stringer("approval_required", c.Approval.Policy), zap.Strings("approval_notify", c.Approval.Notify),
-		zap.String("tenant_time_zone", c.TimeZone))
+		zap.String("tenant_time_zone", c.TimeZone), zap.String("reminder_prefix", c.ReminderPrefix))
 	return append(f, c.Console.Fields()...)
 }
 

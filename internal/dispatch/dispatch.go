@@ -22,6 +22,7 @@ import (
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/directory"
+	"github.com/broadcast-dev/broadcast/internal/engage"
 	"github.com/broadcast-dev/broadcast/internal/graph"
 	"github.com/broadcast-dev/broadcast/internal/message"
 	"github.com/broadcast-dev/broadcast/internal/metrics"
@@ -98,6 +99,13 @@ type Config struct {
 	// outlives its last renewal (default DefaultExpansionLease): one
 	// dispatcher at a time expands a broadcast (lease.go).
 	ExpansionLease time.Duration
+	// ReminderPrefix leads the original's message in a reminder sent
+	// without a message of its own (the dispatcher's REMINDER_PREFIX);
+	// empty: the message as it was.
+	ReminderPrefix string
+	// ReminderRecheck is how often a create's reminder whose broadcast has
+	// not completed is looked at again (default DefaultReminderRecheck).
+	ReminderRecheck time.Duration
 }
 
 // Dispatcher creates broadcasts and runs their expansion.
@@ -105,6 +113,7 @@ type Dispatcher struct {
 	cfg      Config
 	store    *store.Store
 	waves    *wave.Store
+	engage   *engage.Store
 	pub      *queue.Queue
 	usersFor func(tenant string) (Users, error)
 	syncer   *directory.Syncer // nil without usersFor
@@ -158,10 +167,14 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	if cfg.ExpansionLease <= 0 {
 		cfg.ExpansionLease = DefaultExpansionLease
 	}
+	if cfg.ReminderRecheck <= 0 {
+		cfg.ReminderRecheck = DefaultReminderRecheck
+	}
 	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
 		holder: uuid.NewString()}
 	if st != nil { // nil in tests of prepare alone
 		d.waves = wave.New(st.Client())
+		d.engage = engage.New(st.Client())
 	}
 	if usersFor != nil {
 		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) {
@@ -267,6 +280,9 @@ func (d *Dispatcher) prepare(req *broadcast.CreateRequest) (*broadcast.Broadcast
 	if lt, ok := req.LocalTimeOf(); ok {
 		scheduleLocal(b, lt, now)
 	}
+	if err := d.scheduleReminders(b, req.Reminders, activity); err != nil {
+		return nil, nil, err
+	}
 	if rule := d.cfg.Approval.Policy.Requires(b.Audience); rule != "" {
 		// It keeps its sendAt: an approval schedules it, or starts it when
 		// the time has passed.
@@ -283,8 +299,11 @@ func (d *Dispatcher) record(ctx context.Context, b *broadcast.Broadcast, activit
 	fields := []zap.Field{zap.String("broadcast_id", b.ID), zap.String("tenant_id", b.TenantID),
 		zap.String("priority", string(b.Priority)), zap.Bool("all_users", b.Audience.AllUsers), zap.Int("groups", len(b.Audience.GroupIDs)),
 		zap.Int("listed_users", len(b.Audience.UserIDs)), zap.Int("listed_upns", len(b.Audience.UPNs))}
-	if b.Kind == broadcast.KindPreview {
+	switch b.Kind {
+	case broadcast.KindPreview:
 		fields = append(fields, zap.String("kind", string(b.Kind)), zap.String("preview_of", b.PreviewOf))
+	case broadcast.KindReminder:
+		fields = append(fields, zap.String("kind", string(b.Kind)), zap.String("reminder_of", b.ReminderOf))
 	}
 	if b.Status == broadcast.StatusPendingApproval {
 		d.log.Info("broadcast waits for approval", append(fields, zap.String("rule", b.Approval.Rule))...)

@@ -45,19 +45,30 @@ func (d *Dispatcher) CreateOnce(ctx context.Context, req *broadcast.CreateReques
 	if err != nil {
 		return nil, false, err
 	}
-	hash := requestHash(b, activity)
+	return d.once(ctx, b, key, requestHash(b, activity), func(fresh bool) error {
+		if fresh {
+			// sendAt's window is checked once the key is claimed: a retry of
+			// a scheduled create gets its broadcast whenever it comes.
+			if err := d.checkSchedule(ctx, b); err != nil {
+				d.release(ctx, b, key)
+				return err
+			}
+		}
+		return d.recordClaimed(ctx, b, activity, key)
+	})
+}
+
+// once claims key for b, a request whose hash is hash, and calls write
+// (fresh: the key was claimed now, not taken over) to write it; a retry
+// gets the broadcast the key names. write must release the key when it
+// certainly wrote nothing (recordClaimed, release).
+func (d *Dispatcher) once(ctx context.Context, b *broadcast.Broadcast, key, hash string, write func(fresh bool) error) (*broadcast.Broadcast, bool, error) {
 	claim, fresh, err := d.store.ClaimIdempotencyKey(ctx, idemKey(b, key), b.ID, hash, d.cfg.IdempotencyTTL)
 	if err != nil {
 		return nil, false, err
 	}
 	if fresh {
-		// sendAt's window is checked once the key is claimed: a retry of
-		// a scheduled create gets its broadcast whenever it comes.
-		if err := d.checkSchedule(ctx, b); err != nil {
-			d.release(ctx, b, key)
-			return nil, false, err
-		}
-		return b, false, d.recordClaimed(ctx, b, activity, key)
+		return b, false, write(true)
 	}
 	if claim.RequestHash != hash {
 		return nil, false, &broadcast.KeyReusedError{BroadcastID: claim.BroadcastID, UsedAt: claim.CreatedAt}
@@ -80,7 +91,7 @@ func (d *Dispatcher) CreateOnce(ctx context.Context, req *broadcast.CreateReques
 	d.log.Warn("re-creating a broadcast whose create stopped after claiming its idempotency key",
 		zap.String("broadcast_id", claim.BroadcastID), zap.String("tenant_id", b.TenantID), zap.Duration("claimed_for", claim.Age))
 	b.ID = claim.BroadcastID
-	return b, false, d.recordClaimed(ctx, b, activity, key)
+	return b, false, write(false)
 }
 
 // recordClaimed writes a broadcast whose key is claimed, and releases the
@@ -134,6 +145,21 @@ func requestHash(b *broadcast.Broadcast, activity []byte) string {
 		h.Write([]byte("\x00localTime\x00" + *b.LocalTime))
 	} else if b.SendAt != nil {
 		h.Write([]byte("\x00sendAt\x00" + strconv.FormatInt(b.SendAt.UnixMilli(), 10)))
+	}
+	for _, r := range b.Reminders { // their ids are new on each try
+		h.Write([]byte("\x00reminder\x00" + r.After + "\x00" + string(r.To)))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// reminderHash identifies a remind request: the original, whom it goes to
+// and the activity. Not its recipients: they change as people engage, and
+// a retry gets the reminder with those chosen the first time.
+func reminderHash(b *broadcast.Broadcast, activity []byte) string {
+	h := sha256.New()
+	for _, part := range []string{"remind-v1", b.TenantID, b.ReminderOf, string(b.Reminder.To), string(activity)} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -31,8 +31,8 @@ func (d *Dispatcher) checkSchedule(ctx context.Context, b *broadcast.Broadcast) 
 	return nil
 }
 
-// watchScheduled starts the scheduled broadcasts as they become due, until
-// ctx ends. Every dispatcher runs it; the start is one script
+// watchScheduled starts the scheduled broadcasts as they become due, and
+// sends the reminders that do (remindDue), until ctx ends. Every dispatcher runs it; the start is one script
 // (store.StartScheduled), so each broadcast is started once, and what a
 // dispatcher that dies right after starting one leaves is an expansion
 // registered like any other, which every dispatcher resumes (Run).
@@ -45,7 +45,11 @@ func (d *Dispatcher) watchScheduled(ctx context.Context) {
 	defer t.Stop()
 	failures := 0
 	for {
-		if err := d.startDue(ctx); err != nil && ctx.Err() == nil {
+		err := d.startDue(ctx)
+		if err == nil {
+			err = d.remindDue(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
 			// Redis away: say so once in a while, keep looking.
 			if failures++; failures == 1 || failures%60 == 0 {
 				d.log.Warn("look for scheduled broadcasts that are due", zap.Int("failures", failures), zap.Error(err))

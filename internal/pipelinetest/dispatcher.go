@@ -11,6 +11,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/api"
 	"github.com/broadcast-dev/broadcast/internal/auth"
 	"github.com/broadcast-dev/broadcast/internal/botauth"
+	"github.com/broadcast-dev/broadcast/internal/config"
 	"github.com/broadcast-dev/broadcast/internal/dispatch"
 )
 
@@ -28,11 +29,7 @@ func (e *Env) StartDispatcher() {
 	if e.disp != nil {
 		e.T.Fatal("pipelinetest: StartDispatcher while a dispatcher runs: stop it first")
 	}
-	graphs := e.Graphs
-	e.Dispatcher = dispatch.New(dispatch.Config{Tenants: e.Tenants, PageSize: 100, ResumeEvery: 200 * time.Millisecond,
-		ScheduleEvery: 100 * time.Millisecond, IdempotencyGrace: e.opts.IdempotencyGrace, PublishBudget: e.opts.PublishBudget,
-		Approval: e.opts.Approval, Now: e.opts.Now, TimeZone: e.opts.TimeZone}, e.Store, e.Queue,
-		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, e.Log.Named("dispatch"))
+	e.Dispatcher = e.NewDispatcher()
 	if e.AdminKey == "" {
 		token, k, err := auth.Generate("admin", auth.Admin)
 		require.NoError(e.T, err)
@@ -48,6 +45,16 @@ func (e *Env) StartDispatcher() {
 	e.disp = r
 	d := e.Dispatcher
 	e.run(func() { defer close(r.done); _ = d.Run(ctx) })
+}
+
+// NewDispatcher returns a dispatcher configured as the Env's, not
+// running: a test runs it beside the Env's as a second process.
+func (e *Env) NewDispatcher() *dispatch.Dispatcher {
+	graphs := e.Graphs
+	return dispatch.New(dispatch.Config{Tenants: e.Tenants, PageSize: 100, ResumeEvery: 200 * time.Millisecond,
+		ScheduleEvery: 100 * time.Millisecond, IdempotencyGrace: e.opts.IdempotencyGrace, PublishBudget: e.opts.PublishBudget,
+		Approval: e.opts.Approval, Now: e.opts.Now, TimeZone: e.opts.TimeZone, ReminderPrefix: config.DefaultReminderPrefix}, e.Store, e.Queue,
+		func(tenant string) (dispatch.Users, error) { return graphs.For(tenant) }, e.Log.Named("dispatch"))
 }
 
 // SetApproval sets the approval rule of the dispatchers started from now

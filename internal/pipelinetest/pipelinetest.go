@@ -98,8 +98,9 @@ type Options struct {
 	// Keys are keys the API accepts beside AdminKey's.
 	Approval dispatch.Approval
 	Keys     []auth.Key
-	// Now is the dispatcher's clock (default time.Now), TimeZone its
-	// tenant zone for localTime broadcasts (default Etc/UTC).
+	// Now is the dispatchers' clock (default time.Now): a test moves it
+	// to make a create's reminders due. TimeZone is their tenant zone for
+	// localTime broadcasts (default Etc/UTC).
 	Now      func() time.Time
 	TimeZone string
 }

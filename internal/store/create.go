@@ -15,10 +15,13 @@ import (
 //
 // KEYS: meta, counts, users, in:upns, in:xids, in:xupns, broadcasts, the
 // tenant's broadcasts, and broadcasts:expanding, broadcasts:scheduled or
-// broadcasts:pending_approval
+// broadcasts:pending_approval, the meta of the broadcast a reminder
+// follows up (its own meta for any other), broadcasts:reminders
 // (then the fence's record). ARGV: id, created_at (ms), the registration's
 // score, then sections, each its length and its items: the meta's fields
-// and values, the counters' and values, the four lists (then the fence's).
+// and values, the counters' and values, the four lists, a reminder's link
+// (one item, or none), its scheduled reminders (score and member pairs)
+// (then the fence's).
 // Returns created, or exists.
 var createScript = fencedScript(`
 local function apply()
@@ -40,6 +43,16 @@ local function apply()
     for j = from, from + n - 1, 1000 do
       redis.call('RPUSH', KEYS[k], unpack(ARGV, j, math.min(j + 999, from + n - 1)))
     end
+  end
+  from, n = section()
+  if n > 0 and redis.call('EXISTS', KEYS[10]) == 1 then
+    local cur = redis.call('HGET', KEYS[10], 'reminded_by')
+    if cur and cur ~= '' then cur = cur .. ',' .. id else cur = id end
+    redis.call('HSET', KEYS[10], 'reminded_by', cur)
+  end
+  from, n = section()
+  for j = from, from + n - 1, 2 do
+    redis.call('ZADD', KEYS[11], ARGV[j], ARGV[j + 1])
   end
   redis.call('ZADD', KEYS[7], ARGV[2], id)
   redis.call('ZADD', KEYS[8], ARGV[2], id)
@@ -89,7 +102,7 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 	args = section(args, append([]any{"id", b.ID, "tenant", b.TenantID, "status", string(status),
 		"created_at", created, "message", msg, "activity", activity,
 		"audience_spec", spec, "priority", string(b.Priority.OrNormal()), "cursor", "", "expanded", "0"},
-		append(scheduleFields(b), approvalFields(b)...)...)...)
+		append(append(scheduleFields(b), approvalFields(b)...), reminderFields(b)...)...)...)
 	counts := []any{"total", 0}
 	for _, st := range broadcast.States {
 		counts = append(counts, string(st), 0)
@@ -102,10 +115,20 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 		}
 		args = section(args, items...)
 	}
-	keys := []string{k.meta, k.counts, k.users, a.upns, a.xids, a.xupns, keyAll, tenantListKey(b.TenantID), register}
+	link, of := []any{}, k.meta
+	if b.ReminderOf != "" {
+		link, of = []any{"1"}, MetaKey(b.ReminderOf)
+	}
+	args = section(args, link...)
+	args = section(args, dueReminders(b)...)
+	keys := []string{k.meta, k.counts, k.users, a.upns, a.xids, a.xupns, keyAll, tenantListKey(b.TenantID), register,
+		of, keyReminders}
 	op := "create"
-	if b.Kind == broadcast.KindPreview {
+	switch b.Kind {
+	case broadcast.KindPreview:
 		op = "preview"
+	case broadcast.KindReminder:
+		op = "remind"
 	}
 	_, err = s.fenced(ctx, op, b.ID, createScript, k.ops, keys, args...)
 	return err

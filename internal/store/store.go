@@ -114,6 +114,7 @@ func (s *Store) Broadcast(ctx context.Context, id string) (*broadcast.Broadcast,
 	b.Replays, _ = strconv.Atoi(m["replays"])
 	readScheduleFields(b, m)
 	readApprovalFields(b, m)
+	readReminderFields(b, m)
 	b.Edit, b.Recall = parseProgress(edit), parseProgress(recall)
 	return b, nil
 }
