@@ -357,8 +357,8 @@ func (d *Dispatcher) expandHeld(ctx context.Context, b *broadcast.Broadcast, log
 	switch b.Status {
 	case broadcast.StatusCanceling, broadcast.StatusCanceled:
 		return d.stopCanceled(ctx, id, log)
-	case broadcast.StatusSending, broadcast.StatusCompleted:
-		// Expanded already: only its registration was left.
+	case broadcast.StatusSending, broadcast.StatusCompleted, broadcast.StatusFailed:
+		// Expanded (or failed) already: only its registration was left.
 		_, err := d.store.FinishExpansion(ctx, id)
 		return err
 	}

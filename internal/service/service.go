@@ -39,7 +39,7 @@ type Env struct {
 	Store *store.Store
 	Queue *queue.Queue
 
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	nc  *nats.Conn
 }
 

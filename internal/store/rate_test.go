@@ -17,7 +17,7 @@ var steady = Adaptive{Decrease: 0.9, Floor: 0.1, MinRPS: 1, Hold: time.Hour, Qui
 
 func nextSlot(t *testing.T, s *Store, tenant string) float64 {
 	t.Helper()
-	v, err := s.rdb.Get(context.Background(), rateKey(tenant)).Result()
+	v, err := s.rdb.Get(context.Background(), s.rateKey(tenant)).Result()
 	require.NoError(t, err)
 	f, err := strconv.ParseFloat(v, 64)
 	require.NoError(t, err)

@@ -110,7 +110,7 @@ func TestAddRecipientsLargePage(t *testing.T) {
 	got, err := s.Broadcast(ctx, b.ID)
 	require.NoError(t, err)
 	require.Equal(t, broadcast.Counts{Total: 2500, Pending: 1250, Installing: 1250}, got.Counts)
-	n, err := s.Client().ZCard(ctx, keysOf(b.ID).idx[broadcast.StateInstalling]).Result()
+	n, err := s.Client().ZCard(ctx, s.keysOf(b.ID).idx[broadcast.StateInstalling]).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 1250, n)
 	rec, err := s.Recipient(ctx, b.ID, userN(1000))
