@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
@@ -111,6 +112,16 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 		op = "preview"
 	}
 	_, err = s.fenced(ctx, op, b.ID, createScript, k.ops, keys, args...)
+	if errors.Is(err, ErrNotApplied) {
+		// Certainly not written by this call: unlist it, unless an
+		// earlier call under the same id (an Idempotency-Key's, whose
+		// claim keeps others out while this one runs) wrote it. What
+		// this leaves on failure the lists skip and the registries'
+		// readers forget.
+		if exists, xerr := s.BroadcastExists(ctx, b.ID); xerr == nil && !exists {
+			_ = s.unregister(ctx, b.ID, s.Key(keyAll), s.tenantListKey(b.TenantID), register)
+		}
+	}
 	return err
 }
 
