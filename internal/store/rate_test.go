@@ -80,7 +80,7 @@ func TestNewEpisodeLowersAgain(t *testing.T) {
 	a := steady
 	a.Hold = time.Millisecond
 	s, ctx := newStore(t).WithAdaptive(a), context.Background()
-	other := newStore(t).WithAdaptive(a)
+	other := storeUnder(t, s.Keyspace).WithAdaptive(a)
 	tenant := testenv.FreeTenant(t)
 	_, rate, lowered, err := s.Throttle(ctx, tenant, time.Millisecond, 100)
 	require.NoError(t, err)

@@ -13,12 +13,28 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
+// newStore returns a store under a prefix of its own, whose every command
+// is checked: one slot per script and MULTI, every key prefixed.
 func newStore(t *testing.T) *Store {
+	t.Helper()
+	ks, err := NewKeyspace("test-" + uuid.NewString()[:8] + ":")
+	require.NoError(t, err)
+	return storeUnder(t, ks)
+}
+
+// storeUnder returns a store of its own client under ks, as another
+// process of the same application has.
+func storeUnder(t *testing.T, ks Keyspace) *Store {
 	t.Helper()
 	rdb, err := Connect(context.Background(), testenv.Redis(t))
 	require.NoError(t, err)
-	t.Cleanup(func() { rdb.Close() })
-	return New(rdb)
+	check := &keyCheck{prefix: ks.Prefix()}
+	rdb.AddHook(check)
+	t.Cleanup(func() {
+		rdb.Close()
+		check.report(t)
+	})
+	return New(rdb, WithKeyspace(ks))
 }
 
 func newBroadcast(t *testing.T, s *Store, users ...string) *broadcast.Broadcast {
