@@ -200,3 +200,19 @@ func Ping(ctx context.Context, rdb redis.UniversalClient) error {
 	}
 	return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
 }
+
+// ErrBadPrefix says a REDIS_PREFIX cannot be used.
+var ErrBadPrefix = errors.New("REDIS_PREFIX: not a usable key prefix")
+
+// CheckPrefix checks a REDIS_PREFIX: at most 64 printable ASCII
+// characters, no space, and no brace (a brace would make it a key's hash
+// tag, and put every key in one slot).
+func CheckPrefix(prefix string) error {
+	switch {
+	case len(prefix) > 64:
+		return fmt.Errorf("%w: longer than 64 characters", ErrBadPrefix)
+	case strings.ContainsAny(prefix, "{} ") || strings.IndexFunc(prefix, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0:
+		return fmt.Errorf("%w: only printable ASCII without braces or spaces", ErrBadPrefix)
+	}
+	return nil
+}

@@ -1,10 +1,8 @@
 package store
 
 import (
-	"errors"
-	"strings"
-
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/redisclient"
 )
 
 // Keyspace builds every key the store, and the packages that keep state
@@ -20,18 +18,11 @@ import (
 // touch the registries, keys of their own, is split).
 type Keyspace struct{ prefix string }
 
-// ErrBadPrefix says a REDIS_PREFIX cannot be used.
-var ErrBadPrefix = errors.New("REDIS_PREFIX")
-
-// NewKeyspace returns the keyspace under prefix: at most 64 printable
-// ASCII characters, no braces (a brace would make it a hash tag) and no
-// space.
+// NewKeyspace returns the keyspace under prefix, which
+// redisclient.CheckPrefix must accept.
 func NewKeyspace(prefix string) (Keyspace, error) {
-	if len(prefix) > 64 {
-		return Keyspace{}, errors.Join(ErrBadPrefix, errors.New("REDIS_PREFIX: longer than 64 characters"))
-	}
-	if strings.ContainsAny(prefix, "{} ") || strings.IndexFunc(prefix, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
-		return Keyspace{}, errors.Join(ErrBadPrefix, errors.New("REDIS_PREFIX: only printable ASCII without braces or spaces"))
+	if err := redisclient.CheckPrefix(prefix); err != nil {
+		return Keyspace{}, err
 	}
 	return Keyspace{prefix: prefix}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/redisclient"
 )
 
 // Two stores under different prefixes on one Redis see nothing of each
@@ -50,7 +51,7 @@ func TestPrefixesKeepStoresApart(t *testing.T) {
 func TestNewKeyspaceRefusesBadPrefixes(t *testing.T) {
 	for _, p := range []string{"{app}:", "a b", "é", string(make([]byte, 65))} {
 		_, err := NewKeyspace(p)
-		require.ErrorIs(t, err, ErrBadPrefix, "%q", p)
+		require.ErrorIs(t, err, redisclient.ErrBadPrefix, "%q", p)
 		require.ErrorContains(t, err, "REDIS_PREFIX")
 	}
 	ks, err := NewKeyspace("app1:")
