@@ -76,9 +76,9 @@ type RedisCluster struct {
 // Close removes it either way), joins them with `redis-cli --cluster
 // create` and waits until every node reports cluster_state:ok.
 func NewRedisCluster(ctx context.Context, dir string) (*RedisCluster, error) {
-	bin, err := exec.LookPath("redis-server")
+	bin, err := redisServerBin()
 	if err != nil {
-		return nil, fmt.Errorf("redis-server is not on PATH (install it, e.g. `apt-get install redis-server`): %w", err)
+		return nil, err
 	}
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
@@ -189,9 +189,9 @@ const SentinelMaster = "broadcast"
 // empty; Close removes it either way), and waits until the sentinel
 // answers with the master's address.
 func NewRedisSentinel(ctx context.Context, dir string) (*RedisSentinel, error) {
-	bin, err := exec.LookPath("redis-server")
+	bin, err := redisServerBin()
 	if err != nil {
-		return nil, fmt.Errorf("redis-server is not on PATH (install it, e.g. `apt-get install redis-server`): %w", err)
+		return nil, err
 	}
 	if dir, err = groupDir(dir, "devenv-redis-sentinel-"); err != nil {
 		return nil, err

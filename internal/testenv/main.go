@@ -16,7 +16,7 @@ import (
 //	func TestMain(m *testing.M) { testenv.Main(m) }
 func Main(m *testing.M, opts ...goleak.Option) {
 	code := m.Run()
-	for _, s := range []*server{&sharedNATS, &sharedRedis, &sharedCluster} {
+	for _, s := range []*server{&sharedNATS, &sharedRedis} {
 		if s.stop != nil {
 			s.stop()
 		}

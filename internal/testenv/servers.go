@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,28 +101,6 @@ func Redis(t testing.TB) string {
 		}
 		return devenv.StartRedis(ctx, devenv.RedisOptions{Dir: dir, Logger: zap.NewNop()})
 	})
-}
-
-// RedisMode is the mode of the Redis tests run on (REDIS_MODE): "single"
-// or "cluster".
-func RedisMode() string {
-	if os.Getenv("REDIS_MODE") == "cluster" || strings.HasPrefix(os.Getenv("REDIS_URL"), "redis+cluster") {
-		return "cluster"
-	}
-	return "single"
-}
-
-var sharedCluster server
-
-// RedisCluster returns the URL of a three-master Redis Cluster shared by
-// every test of the binary, whatever REDIS_MODE says: for the tests that
-// check a rule of the Cluster itself.
-func RedisCluster(t testing.TB) string {
-	t.Helper()
-	if RedisMode() == "cluster" {
-		return Redis(t)
-	}
-	return sharedCluster.get(t, "Redis Cluster", startCluster)
 }
 
 func startCluster(ctx context.Context) (string, func(), error) {
