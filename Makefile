@@ -4,7 +4,7 @@ BIN      := bin
 SERVICES := dispatcher installer sender teamsim demo bench chaos bcast apppackage
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-browser screenshots fuzz bench chaos vet fmt clean app-package
+.PHONY: all build demo test test-cluster test-browser screenshots fuzz bench chaos vet fmt clean app-package
 
 all: build
 
@@ -21,10 +21,17 @@ APP_PACKAGE ?= $(BIN)/broadcast.zip
 app-package: build
 	$(BIN)/apppackage -out $(APP_PACKAGE)
 
-## test: unit and integration tests (real NATS JetStream and Redis), and the console in chromium.
+## test: unit and integration tests (real NATS JetStream and Redis), again on a Redis Cluster, and the console in chromium.
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) test-cluster
 	$(MAKE) test-browser
+
+## test-cluster: the packages that use Redis most, on a three-master Redis Cluster the tests start
+## (redis-server --cluster-enabled, redis-cli --cluster create): every script and MULTI must keep to one slot.
+REDIS_CLUSTER_PKGS := ./internal/store/ ./internal/engage/ ./internal/console/ ./internal/queue/ ./internal/pipelinetest/
+test-cluster:
+	REDIS_MODE=cluster REDIS_URL= $(GO) test -race -count=1 -timeout 10m $(REDIS_CLUSTER_PKGS)
 
 ## test-browser: the console in Debian's chromium (apt-get install chromium); fails without it.
 test-browser:

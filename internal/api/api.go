@@ -140,7 +140,7 @@ func New(c Creator, q Queue, st *store.Store, a Auth, log *zap.Logger) *Server {
 		s.auditMax = DefaultAuditMaxEntries
 	}
 	if st != nil {
-		s.engage = engage.New(st.Client())
+		s.engage = engage.New(st.Client(), st.Keyspace)
 	}
 	s.mux = newRouteMux(s.guard)
 	s.mux.HandleFunc("POST /v1/broadcasts", s.create)

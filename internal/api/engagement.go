@@ -31,7 +31,7 @@ func (s *Server) status(ctx context.Context, id string) (BroadcastStatus, error)
 		return BroadcastStatus{}, err
 	}
 	if b.LocalTime != nil {
-		if b.Zones, err = wave.New(s.store.Client()).Zones(ctx, b); err != nil {
+		if b.Zones, err = wave.New(s.store.Client(), s.store.Keyspace).Zones(ctx, b); err != nil {
 			return BroadcastStatus{}, err
 		}
 	}

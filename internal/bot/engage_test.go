@@ -32,7 +32,7 @@ func newClock() *clock {
 func (c *clock) now() time.Time        { return time.UnixMilli(c.ms.Load()).UTC() }
 func (c *clock) add(d time.Duration)   { c.ms.Add(d.Milliseconds()) }
 func (c *clock) set(t time.Time)       { c.ms.Store(t.UnixMilli()) }
-func engageOf(b *bundle) *engage.Store { return engage.New(b.store.Client()) }
+func engageOf(b *bundle) *engage.Store { return engage.New(b.store.Client(), b.store.Keyspace) }
 func (b *bundle) counts(id string) engage.Counts {
 	b.t.Helper()
 	c, err := engageOf(b).Counts(context.Background(), id)

@@ -110,7 +110,7 @@ func New(cfg Config, auth Validator, st *store.Store, log *zap.Logger) *Handler 
 		cfg.Now = time.Now
 	}
 	h := &Handler{cfg: cfg, tenants: make(map[string]bool, len(cfg.Tenants)), auth: auth, store: st,
-		engage: engage.New(st.Client()), log: log, mux: http.NewServeMux()}
+		engage: engage.New(st.Client(), st.Keyspace), log: log, mux: http.NewServeMux()}
 	for _, t := range cfg.Tenants {
 		h.tenants[strings.ToLower(t)] = true
 	}

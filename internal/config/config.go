@@ -18,6 +18,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/botauth"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/localtime"
+	"github.com/broadcast-dev/broadcast/internal/redisclient"
 )
 
 // Defaults for Microsoft's public cloud.
@@ -50,8 +51,15 @@ type Common struct {
 	// the stream: give them all the same value.
 	FailedRetention time.Duration
 	// RedisTLS (REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE)
-	// completes a rediss:// REDIS_URL: a private CA, a client certificate.
+	// completes a rediss REDIS_URL (any mode): a private CA, a client
+	// certificate.
 	RedisTLS TLSFiles
+	// RedisSentinelPassword (REDIS_SENTINEL_PASSWORD) is the password of
+	// the sentinels of a redis+sentinel REDIS_URL, when they want one.
+	RedisSentinelPassword string
+	// RedisPrefix (REDIS_PREFIX) starts every key the binaries write, so
+	// that other applications can share the Redis: give them all the same.
+	RedisPrefix string
 	// NATSTLS (NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE, NATS_TLS_KEY_FILE)
 	// makes the NATS connection TLS (whatever NATS_URL's scheme) and
 	// verifies the server against the CA.
@@ -311,14 +319,26 @@ func (r *reader) common(metricsAddr string) Common {
 		FailedRetention: r.duration("FAILED_RETENTION", 14*24*time.Hour),
 	}
 	c.RedisTLS = r.tlsFiles("REDIS_TLS")
+	redisOpts, err := redisclient.ParseURL(c.RedisURL)
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
+	c.RedisSentinelPassword = r.str("REDIS_SENTINEL_PASSWORD", "")
+	if c.RedisSentinelPassword != "" && redisOpts != nil && redisOpts.Mode != redisclient.Sentinel {
+		r.errs = append(r.errs, errors.New("REDIS_SENTINEL_PASSWORD: set, but REDIS_URL is not a redis+sentinel:// or rediss+sentinel:// URL"))
+	}
+	c.RedisPrefix = r.str("REDIS_PREFIX", "")
+	if err := redisclient.CheckPrefix(c.RedisPrefix); err != nil {
+		r.errs = append(r.errs, err)
+	}
 	c.NATSTLS = r.tlsFiles("NATS_TLS")
 	c.NATSCredsFile = r.readable("NATS_CREDS_FILE")
 	c.StreamReplicas = r.int("NATS_STREAM_REPLICAS", 1, 1)
 	if c.StreamReplicas > 5 {
 		r.errs = append(r.errs, fmt.Errorf("NATS_STREAM_REPLICAS: %d is more than JetStream's 5", c.StreamReplicas))
 	}
-	if c.RedisTLS.Set() && !strings.HasPrefix(c.RedisURL, "rediss://") {
-		r.errs = append(r.errs, errors.New("REDIS_TLS_*_FILE: TLS to Redis needs a rediss:// REDIS_URL"))
+	if c.RedisTLS.Set() && redisOpts != nil && redisOpts.Universal.TLSConfig == nil {
+		r.errs = append(r.errs, errors.New("REDIS_TLS_*_FILE: TLS to Redis needs a rediss:// (or rediss+sentinel://, rediss+cluster://) REDIS_URL"))
 	}
 	if r.str("PPROF_ADDR", "") != "" {
 		c.PprofAddr = r.loopback("PPROF_ADDR", "")
@@ -469,6 +489,7 @@ func (c Common) Fields() []zap.Field {
 		zap.String("metrics_addr", c.MetricsAddr),
 		zap.Duration("failed_retention", c.FailedRetention),
 		zap.String("redis_tls_ca_file", c.RedisTLS.CAFile), zap.String("redis_tls_cert_file", c.RedisTLS.CertFile),
+		zap.String("redis_sentinel_password", mask(c.RedisSentinelPassword)), zap.String("redis_prefix", c.RedisPrefix),
 		zap.String("nats_tls_ca_file", c.NATSTLS.CAFile), zap.String("nats_tls_cert_file", c.NATSTLS.CertFile),
 		zap.String("nats_creds_file", c.NATSCredsFile), zap.Int("nats_stream_replicas", c.StreamReplicas),
 	}

@@ -93,7 +93,7 @@ func New(cfg Config, a *api.Server, st *store.Store, log *zap.Logger) (*Console,
 		return nil, err
 	}
 	c := &Console{cfg: cfg, api: a, store: st, log: log, pages: p,
-		sessions: &sessions{rdb: st.Client(), ttl: cfg.SessionTTL},
+		sessions: &sessions{rdb: st.Client(), ks: st.Keyspace, ttl: cfg.SessionTTL},
 		cookies:  cookies{insecure: cfg.InsecureCookies},
 		idp: &identity{issuer: cfg.Issuer, clientID: cfg.ClientID, secret: cfg.ClientSecret,
 			redirect: cfg.PublicURL + CallbackPath, client: &http.Client{Timeout: httpTimeout}},

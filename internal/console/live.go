@@ -113,7 +113,7 @@ type feed struct {
 }
 
 func newHub(st *store.Store, every time.Duration, log *zap.Logger) *hub {
-	return &hub{st: st, eng: engage.New(st.Client()), every: every, log: log, feeds: map[string]*feed{}, done: make(chan struct{})}
+	return &hub{st: st, eng: engage.New(st.Client(), st.Keyspace), every: every, log: log, feeds: map[string]*feed{}, done: make(chan struct{})}
 }
 
 // subscribe returns the feed of broadcast id and the func that leaves

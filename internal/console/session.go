@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/broadcast-dev/broadcast/internal/auth"
+	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
 // Redis keys of the console, all under one prefix. A session's key holds
@@ -22,14 +23,14 @@ import (
 // take over a session.
 const keyPrefix = "console:"
 
-func sessionKey(id string) string {
+func (ss *sessions) sessionKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return keyPrefix + "session:" + hex.EncodeToString(sum[:])
+	return ss.ks.Key(keyPrefix+"session:") + hex.EncodeToString(sum[:])
 }
 
-func loginKey(state string) string {
+func (ss *sessions) loginKey(state string) string {
 	sum := sha256.Sum256([]byte(state))
-	return keyPrefix + "login:" + hex.EncodeToString(sum[:])
+	return ss.ks.Key(keyPrefix+"login:") + hex.EncodeToString(sum[:])
 }
 
 // redisTimeout bounds every call the console makes to Redis.
@@ -70,6 +71,7 @@ const loginTTL = 10 * time.Minute
 // serves any user and a sign-out ends the session everywhere.
 type sessions struct {
 	rdb redis.UniversalClient
+	ks  store.Keyspace // the store's: the keys share its prefix
 	ttl time.Duration
 }
 
@@ -91,7 +93,7 @@ func (ss *sessions) create(ctx context.Context, s *session) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	if err := ss.rdb.Set(ctx, sessionKey(id), b, ss.ttl).Err(); err != nil {
+	if err := ss.rdb.Set(ctx, ss.sessionKey(id), b, ss.ttl).Err(); err != nil {
 		return "", fmt.Errorf("save session: %w", err)
 	}
 	return id, nil
@@ -106,7 +108,7 @@ func (ss *sessions) get(ctx context.Context, id string) (*session, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	b, err := ss.rdb.Get(ctx, sessionKey(id)).Bytes()
+	b, err := ss.rdb.Get(ctx, ss.sessionKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, errNoSession
 	}
@@ -123,7 +125,7 @@ func (ss *sessions) get(ctx context.Context, id string) (*session, error) {
 func (ss *sessions) delete(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	return ss.rdb.Del(ctx, sessionKey(id)).Err()
+	return ss.rdb.Del(ctx, ss.sessionKey(id)).Err()
 }
 
 // startLogin keeps l under state until the callback or loginTTL.
@@ -134,7 +136,7 @@ func (ss *sessions) startLogin(ctx context.Context, state string, l loginState) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	return ss.rdb.Set(ctx, loginKey(state), b, loginTTL).Err()
+	return ss.rdb.Set(ctx, ss.loginKey(state), b, loginTTL).Err()
 }
 
 // finishLogin returns and forgets the sign-in state names: a callback is
@@ -146,7 +148,7 @@ func (ss *sessions) finishLogin(ctx context.Context, state string) (loginState, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	b, err := ss.rdb.GetDel(ctx, loginKey(state)).Bytes()
+	b, err := ss.rdb.GetDel(ctx, ss.loginKey(state)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return l, errNoSession
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/broadcast-dev/broadcast/internal/redisclient"
 )
 
 // redisCheckTimeout bounds the PING of a Redis given by URL.
@@ -73,21 +75,23 @@ func StartRedis(ctx context.Context, opts RedisOptions) (string, func(), error) 
 		"or set REDIS_URL to a running Redis 7 (e.g. redis://127.0.0.1:6379/0), or start Docker", dockerErr)
 }
 
-// checkRedis PINGs the Redis at rawURL.
+// checkRedis PINGs the Redis at rawURL (any form redisclient takes: a
+// cluster's every master).
 func checkRedis(ctx context.Context, rawURL string) error {
 	shown := redactURL(rawURL)
-	o, err := redis.ParseURL(rawURL)
+	o, err := redisclient.ParseURL(rawURL)
 	if err != nil {
 		return fmt.Errorf("redis URL %s: %w", shown, err)
 	}
-	o.DialTimeout = time.Second
-	o.MaxRetries = -1
-	o.DialerRetries = 1
-	rdb := redis.NewClient(o)
+	u := o.Universal
+	u.DialTimeout = time.Second
+	u.MaxRetries = -1
+	u.DialerRetries = 1
+	rdb := redis.NewUniversalClient(&u)
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(ctx, redisCheckTimeout)
 	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	if err := redisclient.Ping(ctx, rdb); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %s: %w", redisCheckTimeout, err)
 		}

@@ -41,17 +41,10 @@ type redisProc struct {
 }
 
 // startRedisProc starts redis-server on 127.0.0.1:port with its data and
-// log in dir, and waits until it answers PING. ctx bounds only the start:
-// the child runs on after ctx ends, until stopped or killed.
-func startRedisProc(ctx context.Context, bin string, port int, dir string, aof bool) (*redisProc, error) {
-	logPath := filepath.Join(dir, redisLogName)
-	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("redis-server log: %w", err)
-	}
-	defer logFile.Close() // the child has its own descriptor once started
-	logStart, _ := logFile.Seek(0, io.SeekEnd)
-
+// log in dir, and waits until it answers PING. extra are more arguments
+// (cluster or replica settings). ctx bounds only the start: the child runs
+// on after ctx ends, until stopped or killed.
+func startRedisProc(ctx context.Context, bin string, port int, dir string, aof bool, extra ...string) (*redisProc, error) {
 	args := []string{
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(port),
@@ -69,6 +62,20 @@ func startRedisProc(ctx context.Context, bin string, port int, dir string, aof b
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	return runRedisProc(ctx, bin, port, dir, append(args, extra...))
+}
+
+// runRedisProc starts bin with args (which must make it listen on
+// 127.0.0.1:port), its log in dir, and waits until it answers PING.
+func runRedisProc(ctx context.Context, bin string, port int, dir string, args []string) (*redisProc, error) {
+	logPath := filepath.Join(dir, redisLogName)
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("redis-server log: %w", err)
+	}
+	defer logFile.Close() // the child has its own descriptor once started
+	logStart, _ := logFile.Seek(0, io.SeekEnd)
+
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile

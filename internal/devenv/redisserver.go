@@ -35,9 +35,9 @@ type RedisServer struct {
 // directory that Close removes. With aof, every acknowledged write is in
 // the append-only file, so it survives Stop. Close it when done.
 func NewRedisServer(ctx context.Context, dir string, aof bool) (*RedisServer, error) {
-	bin, err := exec.LookPath("redis-server")
+	bin, err := redisServerBin()
 	if err != nil {
-		return nil, fmt.Errorf("redis-server is not on PATH (install it, e.g. `apt-get install redis-server`): %w", err)
+		return nil, err
 	}
 	r := &RedisServer{bin: bin, dir: dir, aof: aof}
 	if r.dir == "" {
@@ -144,6 +144,15 @@ func (r *RedisServer) removeOwnDir() error {
 		return fmt.Errorf("remove redis dir: %w", err)
 	}
 	return nil
+}
+
+// redisServerBin finds redis-server, or says how to get it.
+func redisServerBin() (string, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("redis-server is not on PATH (install it, e.g. `apt-get install redis-server`): %w", err)
+	}
+	return bin, nil
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

@@ -98,7 +98,7 @@ type Result struct {
 // syncing the tenant, the end of its round.
 func (s *Syncer) Sync(ctx context.Context, tenant string) (Result, error) {
 	owner := uuid.NewString()
-	key := store.DirLeaseKey(tenant)
+	key := s.store.DirLeaseKey(tenant)
 	log := s.log.With(zap.String("tenant_id", tenant))
 	var before time.Time
 	waited := false

@@ -122,6 +122,14 @@ func (d *Dispatcher) sweep(ctx context.Context, id string) error {
 		return err
 	}
 	log := d.log.With(zap.String("broadcast_id", id), zap.String("tenant_id", b.TenantID))
+	switch b.Status {
+	case broadcast.StatusCanceling, broadcast.StatusCanceled, broadcast.StatusFailed:
+	default:
+		// Registered by a cancel whose script has not run yet, or did
+		// not cancel it (store's registry.go): nothing to sweep, and its
+		// jobs must stay.
+		return d.store.ForgetCanceling(ctx, id)
+	}
 	// The expansion may run in another dispatcher, or in none: finishing it
 	// here lets the broadcast end; a running one stops at its next page.
 	if _, err := d.store.FinishExpansion(ctx, id); err != nil {

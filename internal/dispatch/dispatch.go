@@ -173,8 +173,8 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, usersFor func(tenant str
 	d := &Dispatcher{cfg: cfg, store: st, pub: pub, usersFor: usersFor, log: log, running: make(map[string]bool),
 		holder: uuid.NewString()}
 	if st != nil { // nil in tests of prepare alone
-		d.waves = wave.New(st.Client())
-		d.engage = engage.New(st.Client())
+		d.waves = wave.New(st.Client(), st.Keyspace)
+		d.engage = engage.New(st.Client(), st.Keyspace)
 	}
 	if usersFor != nil {
 		d.syncer = directory.New(cfg.Directory, st, func(tenant string) (directory.Source, error) {
@@ -399,8 +399,8 @@ func (d *Dispatcher) expandHeld(ctx context.Context, b *broadcast.Broadcast, log
 	switch b.Status {
 	case broadcast.StatusCanceling, broadcast.StatusCanceled:
 		return d.stopCanceled(ctx, id, log)
-	case broadcast.StatusSending, broadcast.StatusCompleted:
-		// Expanded already: only its registration was left.
+	case broadcast.StatusSending, broadcast.StatusCompleted, broadcast.StatusFailed:
+		// Expanded (or failed) already: only its registration was left.
 		_, err := d.store.FinishExpansion(ctx, id)
 		return err
 	}

@@ -43,7 +43,8 @@ func TestDirectorySyncRefusedFailsTheBroadcast(t *testing.T) {
 	require.Equal(t, "Graph 403 Authorization_RequestDenied: Insufficient privileges to complete the operation. (directory sync)", got.Error)
 	require.Equal(t, broadcast.Counts{}, got.Counts)
 	require.NotNil(t, got.CompletedAt)
-	require.True(t, b.expanded(id), "out of broadcasts:expanding")
+	// Unregistered just after the status changed (store/registry.go).
+	testenv.Eventually(t, 10*time.Second, func() bool { return b.expanded(id) }, "out of broadcasts:expanding")
 	install, send := b.jobs(id)
 	require.Zero(t, install+send)
 	require.EqualValues(t, dispatch.DefaultPermanentTries, b.sim.Ledger().Requests[teamsim.KindGraphUsersDelta],
@@ -65,7 +66,7 @@ func TestGroupMembersRefusedFailsTheBroadcast(t *testing.T) {
 	require.Equal(t, broadcast.StatusFailed, got.Status)
 	require.Equal(t, "Graph 403 Authorization_RequestDenied: Insufficient privileges to complete the operation. (members of group "+group+")", got.Error)
 	require.Zero(t, got.Counts.Total)
-	require.True(t, b.expanded(id))
+	testenv.Eventually(t, 10*time.Second, func() bool { return b.expanded(id) }, "out of broadcasts:expanding")
 }
 
 // A Graph that keeps failing in a way that may pass (503s the client has
@@ -85,6 +86,6 @@ func TestGraphFailingWithoutProgressFailsTheBroadcast(t *testing.T) {
 	require.Contains(t, got.Error, "no progress for")
 	require.Contains(t, got.Error, "Graph 503 serviceNotAvailable")
 	require.Contains(t, got.Error, "(directory sync)")
-	require.True(t, b.expanded(id))
+	testenv.Eventually(t, 10*time.Second, func() bool { return b.expanded(id) }, "out of broadcasts:expanding")
 	require.GreaterOrEqual(t, b.sim.Ledger().Requests[teamsim.KindGraphUsersDelta], int64(2), "tried again before failing")
 }

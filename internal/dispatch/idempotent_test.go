@@ -20,7 +20,7 @@ import (
 var errInjected = errors.New("injected: Redis refused the broadcast's record")
 
 // failRecordWrites makes every script that writes a broadcast's record
-// (it names a {b:<id>}:meta key and broadcasts) fail before it reaches
+// (it names a {b:<id>}:meta key and the audience lists) fail before it reaches
 // Redis: the create's write fails after its key was claimed.
 type failRecordWrites struct{}
 
@@ -28,12 +28,12 @@ func (failRecordWrites) DialHook(next redis.DialHook) redis.DialHook { return ne
 func (failRecordWrites) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			meta, all := false, false
+			meta, lists := false, false
 			for _, a := range cmd.Args() {
 				s, _ := a.(string)
-				meta, all = meta || strings.HasSuffix(s, "}:meta"), all || s == "broadcasts"
+				meta, lists = meta || strings.HasSuffix(s, "}:meta"), lists || strings.HasSuffix(s, "}:in:xupns")
 			}
-			if meta && all {
+			if meta && lists { // the create script
 				return errInjected
 			}
 		}

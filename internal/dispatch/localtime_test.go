@@ -38,7 +38,7 @@ func setupLocal(t *testing.T, users int) *localBundle {
 	core, logs := observer.New(zapcore.InfoLevel)
 	log := zap.New(core)
 	b := setupSim(t, teamsim.Config{UsersPerTenant: users, Seed: 3, TimeZones: testZones}, log)
-	return &localBundle{bundle: b, clock: testenv.NewClock(time.Time{}), logs: logs, waves: wave.New(b.st.Client())}
+	return &localBundle{bundle: b, clock: testenv.NewClock(time.Time{}), logs: logs, waves: wave.New(b.st.Client(), b.st.Keyspace)}
 }
 
 func (b *localBundle) dispatcher() *dispatch.Dispatcher { return b.dispatcherPaging(0) }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
 // ErrNotRecipient is returned for an engagement of a user the broadcast
@@ -33,10 +35,13 @@ const (
 )
 
 // Store keeps engagement in Redis. It is safe for concurrent use.
-type Store struct{ rdb redis.UniversalClient }
+type Store struct {
+	rdb redis.UniversalClient
+	ks  store.Keyspace
+}
 
 // New returns a Store on rdb.
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+func New(rdb redis.UniversalClient, ks store.Keyspace) *Store { return &Store{rdb: rdb, ks: ks} }
 
 // pending is what sync found one broadcast must hear.
 type pending struct {
@@ -52,7 +57,7 @@ func (s *Store) NoteSent(ctx context.Context, tenant, user, broadcastID, activit
 	if activityID == "" {
 		return nil // nothing can name it
 	}
-	k := userKeys(tenant, user)
+	k := s.userKeys(tenant, user)
 	res, err := noteSentScript.Run(ctx, s.rdb, []string{k.sent, k.rcpt}, activityID, broadcastID, at.UnixMilli(),
 		MaxSentPerUser, int64(UserTTL/time.Second)).StringSlice()
 	if err != nil {
@@ -66,7 +71,7 @@ func (s *Store) NoteSent(ctx context.Context, tenant, user, broadcastID, activit
 // activity id is at or below lastRead is read, at now unless a receipt
 // said so earlier. It returns how many broadcasts are newly read.
 func (s *Store) Receipt(ctx context.Context, tenant, user, lastRead string, now time.Time) (int, error) {
-	k := userKeys(tenant, user)
+	k := s.userKeys(tenant, user)
 	res, err := receiptScript.Run(ctx, s.rdb, []string{k.sent, k.rcpt}, lastRead, now.UnixMilli(),
 		int64(UserTTL/time.Second)).StringSlice()
 	if err != nil {
@@ -91,7 +96,7 @@ func (s *Store) propagate(ctx context.Context, k ukeys, user string, res []strin
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(ps))
 	for i, p := range ps {
-		b := broadcastKeys(p.broadcast)
+		b := s.broadcastKeys(p.broadcast)
 		// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
 		cmds[i] = readScript.Eval(ctx, pipe, []string{b.counts, b.read, b.rxon, b.series, b.rec}, user, p.readAt, flag(p.on))
 	}
@@ -132,7 +137,7 @@ type sentEntry struct {
 // BroadcastOf returns the broadcast whose message to the user has the
 // activity id, "" when none is known.
 func (s *Store) BroadcastOf(ctx context.Context, tenant, user, activityID string) (string, error) {
-	raw, err := s.rdb.HGet(ctx, userKeys(tenant, user).sent, activityID).Bytes()
+	raw, err := s.rdb.HGet(ctx, s.userKeys(tenant, user).sent, activityID).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
@@ -148,7 +153,7 @@ func (s *Store) BroadcastOf(ctx context.Context, tenant, user, activityID string
 
 // Latest returns the broadcast that reached the user last, "" when none.
 func (s *Store) Latest(ctx context.Context, tenant, user string) (string, error) {
-	all, err := s.rdb.HGetAll(ctx, userKeys(tenant, user).sent).Result()
+	all, err := s.rdb.HGetAll(ctx, s.userKeys(tenant, user).sent).Result()
 	if err != nil {
 		return "", fmt.Errorf("read messages of %s: %w", user, err)
 	}
@@ -172,7 +177,7 @@ func (s *Store) React(ctx context.Context, id, user string, added bool, types []
 	if added {
 		op = "add"
 	}
-	b := broadcastKeys(id)
+	b := s.broadcastKeys(id)
 	args := append([]any{user, op, MaxReactionTypes}, anys(types)...)
 	n, err := reactScript.Run(ctx, s.rdb, []string{b.counts, b.react, b.rec}, args...).Int()
 	if err != nil {
@@ -210,7 +215,7 @@ type ActResult struct {
 // Act records an Action.Execute of a recipient of the broadcast in tenant,
 // and with ack the acknowledgement (its first time kept).
 func (s *Store) Act(ctx context.Context, id, tenant, user string, a Action, ack bool) (ActResult, error) {
-	b := broadcastKeys(id)
+	b := s.broadcastKeys(id)
 	data := string(a.Data)
 	if data == "" {
 		data = "null"
@@ -254,7 +259,7 @@ func (s *Store) Reply(ctx context.Context, id, user, key, text string, at time.T
 		key = user + ":" + strconv.FormatInt(at.UnixNano(), 10)
 	}
 	raw, _ := json.Marshal(replyRecord{U: user, T: text, At: at.UnixMilli()})
-	b := broadcastKeys(id)
+	b := s.broadcastKeys(id)
 	n, err := replyScript.Run(ctx, s.rdb, []string{b.counts, b.replied, b.reply, b.replyAt, b.rec},
 		user, key, at.UnixMilli(), raw).Int()
 	if err != nil {

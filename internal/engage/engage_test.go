@@ -27,7 +27,7 @@ func setup(t *testing.T) *bundle {
 	rdb, err := store.Connect(context.Background(), testenv.Redis(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	return &bundle{t: t, st: store.New(rdb), eng: engage.New(rdb), tenant: testenv.FreeTenant(t)}
+	return &bundle{t: t, st: store.New(rdb), eng: engage.New(rdb, store.Keyspace{}), tenant: testenv.FreeTenant(t)}
 }
 
 func userN(i int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", i) }

@@ -30,7 +30,7 @@ type Counts struct {
 
 // Counts returns the broadcast's counters.
 func (s *Store) Counts(ctx context.Context, id string) (Counts, error) {
-	m, err := s.rdb.HGetAll(ctx, broadcastKeys(id).counts).Result()
+	m, err := s.rdb.HGetAll(ctx, s.broadcastKeys(id).counts).Result()
 	if err != nil {
 		return Counts{}, fmt.Errorf("read engagement of %s: %w", id, err)
 	}
@@ -83,7 +83,7 @@ func (s *Store) Recipients(ctx context.Context, id string, users []string) (map[
 	if len(users) == 0 {
 		return out, nil
 	}
-	b := broadcastKeys(id)
+	b := s.broadcastKeys(id)
 	pipe := s.rdb.Pipeline()
 	read := pipe.HMGet(ctx, b.read, users...)
 	ack := pipe.HMGet(ctx, b.ack, users...)
@@ -165,7 +165,7 @@ type Series struct {
 // Series returns the broadcast's time series from start (the send's
 // start): buckets with nothing are left out.
 func (s *Store) Series(ctx context.Context, id string, start time.Time) (Series, error) {
-	m, err := s.rdb.HGetAll(ctx, broadcastKeys(id).series).Result()
+	m, err := s.rdb.HGetAll(ctx, s.broadcastKeys(id).series).Result()
 	if err != nil {
 		return Series{}, fmt.Errorf("read time series of %s: %w", id, err)
 	}
@@ -184,7 +184,7 @@ func points(bs []timeseries.Bucket) []Point {
 // Replies returns a page of the broadcast's replies, oldest first. The
 // cursor is opaque; "" starts, an empty next cursor means the last page.
 func (s *Store) Replies(ctx context.Context, id, cursor string, limit int) ([]Reply, string, error) {
-	b := broadcastKeys(id)
+	b := s.broadcastKeys(id)
 	offset, _ := strconv.ParseInt(cursor, 10, 64)
 	keys, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: b.replyAt, Start: offset, Stop: offset + int64(limit)}).Result()
 	if err != nil {

@@ -27,7 +27,7 @@ type SenderProcess struct {
 	ProcessID string
 
 	nc      *nats.Conn
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	cancel  context.CancelFunc
 	done    chan struct{}
 	handles sync.WaitGroup // its handlers, which may outlive its scheduler once killed

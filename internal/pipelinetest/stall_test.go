@@ -63,17 +63,18 @@ func (f *frozenRedis) freezeNext(d time.Duration, match func(args []any) bool) {
 	f.match.Store(&match)
 }
 
-// writesRecord matches a write of a broadcast's record: a script or
-// transaction naming a {b:<id>}:meta key and the create's or the cancel's
-// global set (reads name neither).
+// writesRecord matches a fenced write of a broadcast's record (the
+// create's, the cancel's): a script naming a {b:<id>}:meta key and the
+// fence's {b:<id>}:ops record (reads, and the fence's probe, do not name
+// both).
 func writesRecord(args []any) bool {
-	meta, mark := false, false
+	meta, fence := false, false
 	for _, a := range args {
 		s, _ := a.(string)
 		meta = meta || strings.HasSuffix(s, "}:meta")
-		mark = mark || s == "broadcasts" || s == "broadcasts:canceling"
+		fence = fence || strings.HasSuffix(s, "}:ops")
 	}
-	return meta && mark
+	return meta && fence
 }
 
 // claimsKey matches the claim of an Idempotency-Key.

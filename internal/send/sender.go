@@ -79,7 +79,7 @@ func New(cfg Config, st *store.Store, pub *queue.Queue, c Connector, gates *rate
 		cfg.Concurrency = 512
 	}
 	rate := func(tenant string) float64 { return gates.For(tenant).Rate() }
-	return &Sender{cfg: cfg, store: st, engage: engage.New(st.Client()), pub: pub, teams: c, gates: gates, log: log, acts: newActivities(st),
+	return &Sender{cfg: cfg, store: st, engage: engage.New(st.Client(), st.Keyspace), pub: pub, teams: c, gates: gates, log: log, acts: newActivities(st),
 		busy: queue.NewInFlight(rate, cfg.Concurrency), retry: retryPolicy(cfg)}
 }
 

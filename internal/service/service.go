@@ -24,6 +24,7 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/logging"
 	"github.com/broadcast-dev/broadcast/internal/metrics"
 	"github.com/broadcast-dev/broadcast/internal/queue"
+	"github.com/broadcast-dev/broadcast/internal/redisclient"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -39,7 +40,7 @@ type Env struct {
 	Store *store.Store
 	Queue *queue.Queue
 
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	nc  *nats.Conn
 }
 
@@ -112,7 +113,11 @@ func connect(ctx context.Context, name string, c config.Common, log *zap.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_TLS_*_FILE: %w", err)
 	}
-	rdb, err := store.Connect(ctx, c.RedisURL, store.WithTLS(redisTLS))
+	ks, err := store.NewKeyspace(c.RedisPrefix)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := store.Connect(ctx, c.RedisURL, store.WithTLS(redisTLS), redisclient.WithSentinelPassword(c.RedisSentinelPassword))
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +139,7 @@ func connect(ctx context.Context, name string, c config.Common, log *zap.Logger)
 		_ = rdb.Close()
 		return nil, err
 	}
-	return &Env{Log: log, Store: store.New(rdb), Queue: q, rdb: rdb, nc: nc}, nil
+	return &Env{Log: log, Store: store.New(rdb, store.WithKeyspace(ks)), Queue: q, rdb: rdb, nc: nc}, nil
 }
 
 // natsSecurity is the TLS and the credentials of the NATS connection.

@@ -31,16 +31,6 @@ import (
 // includeGuests, the group ids), resolve_step and resolve_cursor (where
 // resolution stands), audience_size and unres_* counts once it is done.
 
-type audienceKeys struct {
-	aud, excl, upns, xids, xupns, unresUPNs, unresIDs, unresGroups string
-}
-
-func audienceKeysOf(id string) audienceKeys {
-	p := "{b:" + id + "}:"
-	return audienceKeys{aud: p + "aud", excl: p + "excl", upns: p + "in:upns", xids: p + "in:xids", xupns: p + "in:xupns",
-		unresUPNs: p + "unres:upns", unresIDs: p + "unres:ids", unresGroups: p + "unres:groups"}
-}
-
 // Audience input lists, for AudienceInput.
 const (
 	InputUserIDs        = "userIds"
@@ -52,8 +42,8 @@ const (
 // AudienceInput returns up to n entries of one of the request's lists from
 // offset.
 func (s *Store) AudienceInput(ctx context.Context, id, list string, offset, n int64) ([]string, error) {
-	a := audienceKeysOf(id)
-	key := map[string]string{InputUserIDs: keysOf(id).users, InputUPNs: a.upns, InputExcludeUserIDs: a.xids, InputExcludeUPNs: a.xupns}[list]
+	a := s.audienceKeysOf(id)
+	key := map[string]string{InputUserIDs: s.keysOf(id).users, InputUPNs: a.upns, InputExcludeUserIDs: a.xids, InputExcludeUPNs: a.xupns}[list]
 	if key == "" {
 		return nil, fmt.Errorf("unknown audience list %q", list)
 	}
@@ -73,7 +63,7 @@ type Resolution struct {
 
 // Resolution returns where the broadcast's audience resolution stands.
 func (s *Store) Resolution(ctx context.Context, id string) (Resolution, error) {
-	vals, err := s.rdb.HMGet(ctx, keysOf(id).meta, "id", "resolve_step", "resolve_cursor", "audience_size").Result()
+	vals, err := s.rdb.HMGet(ctx, s.keysOf(id).meta, "id", "resolve_step", "resolve_cursor", "audience_size").Result()
 	if err != nil {
 		return Resolution{}, fmt.Errorf("read resolution of %s: %w", id, err)
 	}
@@ -93,7 +83,7 @@ func (s *Store) Exclude(ctx context.Context, id string, users []string) error {
 	for i, u := range users {
 		vals[i] = u
 	}
-	if err := s.rdb.SAdd(ctx, audienceKeysOf(id).excl, vals...).Err(); err != nil {
+	if err := s.rdb.SAdd(ctx, s.audienceKeysOf(id).excl, vals...).Err(); err != nil {
 		return fmt.Errorf("exclude %d users of %s: %w", len(users), id, err)
 	}
 	return nil
@@ -117,12 +107,12 @@ func (s *Store) AddAudience(ctx context.Context, id string, users []string) (int
 	if len(users) == 0 {
 		return 0, nil
 	}
-	a := audienceKeysOf(id)
+	a := s.audienceKeysOf(id)
 	args := make([]any, len(users))
 	for i, u := range users {
 		args[i] = u
 	}
-	n, err := addAudienceScript.Run(ctx, s.rdb, []string{a.aud, a.excl, keysOf(id).meta}, args...).Int()
+	n, err := addAudienceScript.Run(ctx, s.rdb, []string{a.aud, a.excl, s.keysOf(id).meta}, args...).Int()
 	if err != nil {
 		return 0, fmt.Errorf("add %d users to the audience of %s: %w", len(users), id, err)
 	}
@@ -145,7 +135,7 @@ func (s *Store) AddUnresolved(ctx context.Context, id, kind string, names []stri
 	if len(names) == 0 {
 		return nil
 	}
-	a := audienceKeysOf(id)
+	a := s.audienceKeysOf(id)
 	key := map[string]string{UnresolvedUPN: a.unresUPNs, UnresolvedID: a.unresIDs, UnresolvedGroup: a.unresGroups}[kind]
 	zs := make([]redis.Z, len(names))
 	for i, n := range names {
@@ -160,7 +150,7 @@ func (s *Store) AddUnresolved(ctx context.Context, id, kind string, names []stri
 // FinishResolution records the resolved audience's size and the
 // unresolved counts, and returns the size.
 func (s *Store) FinishResolution(ctx context.Context, id string) (int64, error) {
-	a := audienceKeysOf(id)
+	a := s.audienceKeysOf(id)
 	var size, upns, ids, groups *redis.IntCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		size = p.ZCard(ctx, a.aud)
@@ -172,7 +162,7 @@ func (s *Store) FinishResolution(ctx context.Context, id string) (int64, error) 
 	if err != nil {
 		return 0, fmt.Errorf("count the audience of %s: %w", id, err)
 	}
-	if err := s.rdb.HSet(ctx, keysOf(id).meta, "audience_size", size.Val(), "unres_upns", upns.Val(),
+	if err := s.rdb.HSet(ctx, s.keysOf(id).meta, "audience_size", size.Val(), "unres_upns", upns.Val(),
 		"unres_ids", ids.Val(), "unres_groups", groups.Val(), "resolve_step", "done", "resolve_cursor", "").Err(); err != nil {
 		return 0, fmt.Errorf("record the audience of %s: %w", id, err)
 	}
@@ -186,7 +176,7 @@ func (s *Store) AudienceMembers(ctx context.Context, id, after string, n int64) 
 	if after != "" {
 		lo = "(" + after
 	}
-	ids, err := s.rdb.ZRangeByLex(ctx, audienceKeysOf(id).aud, &redis.ZRangeBy{Min: lo, Max: "+", Count: n}).Result()
+	ids, err := s.rdb.ZRangeByLex(ctx, s.audienceKeysOf(id).aud, &redis.ZRangeBy{Min: lo, Max: "+", Count: n}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read the audience of %s: %w", id, err)
 	}
@@ -207,7 +197,7 @@ func (s *Store) readResolution(ctx context.Context, b *broadcast.Broadcast, m ma
 	if nu+ni+ng == 0 {
 		return nil
 	}
-	a := audienceKeysOf(b.ID)
+	a := s.audienceKeysOf(b.ID)
 	u := &broadcast.Unresolved{Count: nu + ni + ng}
 	for _, l := range []struct {
 		n   int64

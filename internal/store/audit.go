@@ -26,7 +26,7 @@ func (s *Store) AppendAudit(ctx context.Context, e broadcast.AuditEntry, maxLen 
 			vals = append(vals, f[0], f[1])
 		}
 	}
-	err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: KeyAudit, MaxLen: maxLen, Approx: true, Values: vals}).Err()
+	err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.Key(KeyAudit), MaxLen: maxLen, Approx: true, Values: vals}).Err()
 	if err != nil {
 		return fmt.Errorf("append audit entry %s: %w", e.Action, err)
 	}
@@ -76,7 +76,7 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]broadcast.AuditEntr
 	out := []broadcast.AuditEntry{}
 	examined := 0
 	for {
-		msgs, err := s.rdb.XRevRangeN(ctx, KeyAudit, upTo, "-", batch).Result()
+		msgs, err := s.rdb.XRevRangeN(ctx, s.Key(KeyAudit), upTo, "-", batch).Result()
 		if err != nil {
 			return nil, "", fmt.Errorf("read the audit log: %w", err)
 		}
@@ -112,7 +112,7 @@ func parseAudit(m redis.XMessage) broadcast.AuditEntry {
 // Owner returns the tenant of broadcast id and the name of the key that
 // created it (empty for a broadcast created before keys).
 func (s *Store) Owner(ctx context.Context, id string) (tenant, createdBy string, err error) {
-	vals, err := s.rdb.HMGet(ctx, keysOf(id).meta, "id", "tenant", "created_by").Result()
+	vals, err := s.rdb.HMGet(ctx, s.keysOf(id).meta, "id", "tenant", "created_by").Result()
 	if err != nil {
 		return "", "", fmt.Errorf("read broadcast %s: %w", id, err)
 	}

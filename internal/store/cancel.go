@@ -9,30 +9,23 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
-const keyCanceling = "broadcasts:canceling"
-
-// cancelLua defines cancel(now, id), which moves a broadcast that has not
-// ended to canceling and registers it for the sweep; a scheduled one,
-// which has no recipient yet, it ends canceled at once and unschedules,
-// and so one pending approval. KEYS as every recipient script, then
-// broadcasts:canceling, broadcasts:scheduled and
-// broadcasts:pending_approval. Returns the status before, or "" when the
-// broadcast has no record. It and the start of a scheduled broadcast
+// cancelLua defines cancel(now), which moves a broadcast that has not
+// ended to canceling, for the sweep; a scheduled one, which has no
+// recipient yet, it ends canceled at once, and so one pending approval.
+// KEYS as every recipient script. Returns the status before, or "" when
+// the broadcast has no record. It and the start of a scheduled broadcast
 // (startScheduledScript), and an approver's decision (decideScript), each
 // change the status in one script, so one of them wins a race and the
-// other sees its result.
+// other sees its result. The registries are the caller's (beforeCancel,
+// afterCancel).
 var cancelLua = `
-local function cancel(now, id)
-  local canceling, scheduled = KEYS[` + itoa(nScriptKeys+1) + `], KEYS[` + itoa(nScriptKeys+2) + `]
+local function cancel(now)
   local st = redis.call('HGET', KEYS[3], 'status')
   if not st then return '' end
   if st == 'scheduled' or st == 'pending_approval' then
     redis.call('HSET', KEYS[3], 'status', 'canceled', 'canceled_at', now, 'completed_at', now)
-    redis.call('ZREM', scheduled, id)
-    redis.call('ZREM', KEYS[` + itoa(nScriptKeys+3) + `], id)
   elseif st == 'expanding' or st == 'sending' then
     redis.call('HSET', KEYS[3], 'status', 'canceling', 'canceled_at', now)
-    redis.call('ZADD', canceling, now, id)
     -- nothing left to do if every known recipient is already final
     complete_if_done(now)
   end
@@ -40,15 +33,30 @@ local function cancel(now, id)
 end
 `
 
-// cancelKeys are the KEYS of a script that runs cancel().
-func cancelKeys(id string) []string {
-	return append(keysOf(id).script(), keyCanceling, keyScheduled, keyPendingApproval)
-}
-
 // cancelScript runs cancel(). ARGV: now (ms), id (then the fence's).
 var cancelScript = fencedScript(luaPrelude + cancelLua + `
-local function apply() return cancel(tonumber(ARGV[1]), ARGV[2]) end
+local function apply() return cancel(tonumber(ARGV[1])) end
 `)
+
+// beforeCancel registers the broadcast for the sweep before a script that
+// may make it canceling (registry.go): the sweep forgets the entry if the
+// script never made it so.
+func (s *Store) beforeCancel(ctx context.Context, id string) error {
+	return s.register(ctx, id, registration{s.Key(keyCanceling), s.nowMS()})
+}
+
+// afterCancel unregisters a broadcast that a cancel found with status was
+// from the registries it left: one that was scheduled or pending approval
+// is canceled, and one ended already needs no sweep. Its errors are left
+// to the registries' readers, which settle such entries.
+func (s *Store) afterCancel(ctx context.Context, id string, was broadcast.Status) {
+	switch {
+	case was == broadcast.StatusScheduled || was == broadcast.StatusPendingApproval:
+		_ = s.unregister(ctx, id, s.Key(keyScheduled), s.Key(keyPendingApproval), s.Key(keyCanceling))
+	case was.Ended():
+		_ = s.unregister(ctx, id, s.Key(keyCanceling))
+	}
+}
 
 // Cancel stops a broadcast: from now on no recipient is added to it and no
 // recipient of it is claimed for a send; a release or hand-off ends the
@@ -60,7 +68,10 @@ local function apply() return cancel(tonumber(ARGV[1]), ARGV[2]) end
 // It is fenced (fence.go): an error is ErrNotApplied, a
 // *broadcast.OutcomeUnknownError, or a failure before anything was sent.
 func (s *Store) Cancel(ctx context.Context, id string) (broadcast.Status, error) {
-	res, err := s.fenced(ctx, "cancel", id, cancelScript, keysOf(id).ops, cancelKeys(id), s.nowMS(), id)
+	if err := s.beforeCancel(ctx, id); err != nil {
+		return "", err
+	}
+	res, err := s.fenced(ctx, "cancel", id, cancelScript, s.keysOf(id).ops, s.keysOf(id).script(), s.nowMS(), id)
 	if err != nil {
 		return "", err
 	}
@@ -68,6 +79,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (broadcast.Status, error)
 	if st == "" {
 		return "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
+	s.afterCancel(ctx, id, broadcast.Status(st))
 	return broadcast.Status(st), nil
 }
 
@@ -119,7 +131,7 @@ type Sweep struct {
 // to its sender, whose outcome is recorded (sent) or turned into canceled.
 // The broadcast becomes canceled when no recipient is left.
 func (s *Store) SweepCanceled(ctx context.Context, id string, n int) (Sweep, error) {
-	res, err := sweepScript.Run(ctx, s.rdb, keysOf(id).script(), s.nowMS(), n).Slice()
+	res, err := sweepScript.Run(ctx, s.rdb, s.keysOf(id).script(), s.nowMS(), n).Slice()
 	if err != nil {
 		return Sweep{}, fmt.Errorf("sweep canceled %s: %w", id, err)
 	}
@@ -131,7 +143,7 @@ func (s *Store) SweepCanceled(ctx context.Context, id string, n int) (Sweep, err
 	st, _ := res[2].(string)
 	sw := Sweep{Moved: int(moved), Left: left, Status: broadcast.Status(st)}
 	if sw.Status != broadcast.StatusCanceling {
-		if err := s.rdb.ZRem(ctx, keyCanceling, id).Err(); err != nil {
+		if err := s.rdb.ZRem(ctx, s.Key(keyCanceling), id).Err(); err != nil {
 			return sw, fmt.Errorf("unregister canceled %s: %w", id, err)
 		}
 	}
@@ -140,7 +152,7 @@ func (s *Store) SweepCanceled(ctx context.Context, id string, n int) (Sweep, err
 
 // Canceling lists the broadcasts whose cancel has not finished sweeping.
 func (s *Store) Canceling(ctx context.Context) ([]string, error) {
-	ids, err := s.rdb.ZRange(ctx, keyCanceling, 0, -1).Result()
+	ids, err := s.rdb.ZRange(ctx, s.Key(keyCanceling), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list canceling broadcasts: %w", err)
 	}

@@ -31,19 +31,9 @@ import (
 // are exact; a new edit round starts its counters at zero and retargets
 // every recipient, whatever the round before had done for it.
 
-const keyChanging = "broadcasts:changing"
-
 // IsChangeStage reports whether stage is the edit or the recall.
 func IsChangeStage(stage broadcast.Stage) bool {
 	return stage == broadcast.StageEdit || stage == broadcast.StageRecall
-}
-
-type ckeys struct{ meta, counts, rec, sent, op, opc string }
-
-func changeKeys(id string, op broadcast.Stage) ckeys {
-	k := keysOf(id)
-	p := "{b:" + id + "}:" + string(op)
-	return ckeys{meta: k.meta, counts: k.counts, rec: k.rec, sent: k.idx[broadcast.StateSent], op: p, opc: p + ":counts"}
 }
 
 // changeLua is shared by the op scripts. KEYS: meta, rec, op records, op counters.
@@ -117,7 +107,7 @@ end
 // the status before}; {-1, 0, ""} without a broadcast.
 var startRecallScript = fencedScript(luaPrelude + cancelLua + `
 local function apply()
-  local opc = KEYS[` + itoa(nScriptKeys+4) + `]
+  local opc = KEYS[` + itoa(nScriptKeys+1) + `]
   if redis.call('EXISTS', KEYS[3]) == 0 then return {-1, 0, ''} end
   local st = redis.call('HGET', KEYS[3], 'status')
   if (tonumber(redis.call('HGET', KEYS[3], 'recall_round')) or 0) > 0 then
@@ -128,7 +118,7 @@ local function apply()
   redis.call('HSET', opc, 'round', 1, 'status', 'running', 'total', 0, 'pending', 0, 'done', 0, 'failed', 0,
     'skipped', 0, 'enumerated', 0, 'cursor', '', 'started_at', ARGV[1])
   local sent = tonumber(redis.call('HGET', KEYS[2], 'sent')) or 0
-  cancel(tonumber(ARGV[1]), ARGV[2])
+  cancel(tonumber(ARGV[1]))
   return {1, sent, st}
 end
 `)
@@ -143,11 +133,11 @@ func (s *Store) StartEdit(ctx context.Context, id string, msg broadcast.Message,
 	if err != nil {
 		return 0, 0, fmt.Errorf("encode message: %w", err)
 	}
-	k := changeKeys(id, broadcast.StageEdit)
-	if err := s.register(ctx, id, broadcast.StageEdit); err != nil {
+	k := s.changeKeys(id, broadcast.StageEdit)
+	if err := s.registerChange(ctx, id, broadcast.StageEdit); err != nil {
 		return 0, 0, err
 	}
-	out, err := s.fenced(ctx, "edit", id, startEditScript, keysOf(id).ops, []string{k.meta, k.counts, k.opc}, s.nowMS(), raw, activity)
+	out, err := s.fenced(ctx, "edit", id, startEditScript, s.keysOf(id).ops, []string{k.meta, k.counts, k.opc}, s.nowMS(), raw, activity)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -177,11 +167,14 @@ func (s *Store) StartEdit(ctx context.Context, id string, msg broadcast.Message,
 // fenced (fence.go): an error is ErrNotApplied, a
 // *broadcast.OutcomeUnknownError, or a failure before anything was sent.
 func (s *Store) StartRecall(ctx context.Context, id string) (started bool, queued int64, was broadcast.Status, err error) {
-	k := changeKeys(id, broadcast.StageRecall)
-	if err := s.register(ctx, id, broadcast.StageRecall); err != nil {
+	k := s.changeKeys(id, broadcast.StageRecall)
+	if err := s.registerChange(ctx, id, broadcast.StageRecall); err != nil {
 		return false, 0, "", err
 	}
-	out, err := s.fenced(ctx, "recall", id, startRecallScript, keysOf(id).ops, append(cancelKeys(id), k.opc), s.nowMS(), id)
+	if err := s.beforeCancel(ctx, id); err != nil {
+		return false, 0, "", err
+	}
+	out, err := s.fenced(ctx, "recall", id, startRecallScript, s.keysOf(id).ops, append(s.keysOf(id).script(), k.opc), s.nowMS(), id)
 	if err != nil {
 		return false, 0, "", err
 	}
@@ -193,15 +186,15 @@ func (s *Store) StartRecall(ctx context.Context, id string) (started bool, queue
 		return false, 0, "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
 	st, _ := res[2].(string)
+	s.afterCancel(ctx, id, broadcast.Status(st))
 	return asInt(res[0]) == 1, asInt(res[1]), broadcast.Status(st), nil
 }
 
-// register records that a change of the broadcast must run (or resume)
-// before it starts: a dispatcher that dies half-way leaves it for another.
-// It is a key of its own (another slot on Redis Cluster), so it is not
-// written by the start script.
-func (s *Store) register(ctx context.Context, id string, op broadcast.Stage) error {
-	if err := s.rdb.ZAdd(ctx, keyChanging, redis.Z{Score: float64(s.nowMS()), Member: id + ":" + string(op)}).Err(); err != nil {
+// registerChange records that a change of the broadcast must run (or
+// resume) before it starts: a dispatcher that dies half-way leaves it for
+// another. It is a registry (registry.go), not written by the start script.
+func (s *Store) registerChange(ctx context.Context, id string, op broadcast.Stage) error {
+	if err := s.rdb.ZAdd(ctx, s.Key(keyChanging), redis.Z{Score: float64(s.nowMS()), Member: id + ":" + string(op)}).Err(); err != nil {
 		return fmt.Errorf("register the %s of %s: %w", op, id, err)
 	}
 	return nil
@@ -215,7 +208,7 @@ type ChangeRef struct {
 
 // Changing lists the changes whose recipients may not all be queued yet.
 func (s *Store) Changing(ctx context.Context) ([]ChangeRef, error) {
-	ms, err := s.rdb.ZRange(ctx, keyChanging, 0, -1).Result()
+	ms, err := s.rdb.ZRange(ctx, s.Key(keyChanging), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list changes: %w", err)
 	}
@@ -233,7 +226,7 @@ func (s *Store) Changing(ctx context.Context) ([]ChangeRef, error) {
 // registered before the given time: a newer edit round registered since
 // stays.
 func (s *Store) Unregister(ctx context.Context, c ChangeRef, before time.Time) error {
-	if err := forgetScript.Run(ctx, s.rdb, []string{keyChanging}, c.BroadcastID+":"+string(c.Op), before.UnixMilli()).Err(); err != nil {
+	if err := forgetScript.Run(ctx, s.rdb, []string{s.Key(keyChanging)}, c.BroadcastID+":"+string(c.Op), before.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("unregister the %s of %s: %w", c.Op, c.BroadcastID, err)
 	}
 	return nil
@@ -251,7 +244,7 @@ type ChangeState struct {
 // Change returns the state of a broadcast's edit or recall; ErrNotFound
 // if it never started.
 func (s *Store) Change(ctx context.Context, id string, op broadcast.Stage) (ChangeState, error) {
-	k := changeKeys(id, op)
+	k := s.changeKeys(id, op)
 	var m *redis.MapStringStringCmd
 	var rr *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -317,7 +310,7 @@ return out
 // and the cursor past the page ("" after the last). superseded: a newer
 // edit round has started.
 func (s *Store) ChangeCandidates(ctx context.Context, id string, op broadcast.Stage, round int, cursor string, n int) (users []string, next string, superseded bool, err error) {
-	k := changeKeys(id, op)
+	k := s.changeKeys(id, op)
 	res, err := candidatesScript.Run(ctx, s.rdb, []string{k.sent, k.rec, k.op, k.opc}, round, cursor, n).StringSlice()
 	if err != nil {
 		return nil, "", false, fmt.Errorf("list the %s recipients of %s: %w", op, id, err)
@@ -348,7 +341,7 @@ return added
 // saves the queueing's cursor. Publish their jobs first: a job whose
 // target is not counted yet counts it itself (ClaimChange).
 func (s *Store) AddChangeTargets(ctx context.Context, id string, op broadcast.Stage, round int, users []string, cursor string) (int, error) {
-	k := changeKeys(id, op)
+	k := s.changeKeys(id, op)
 	args := make([]any, 0, 3+len(users))
 	args = append(args, round, s.nowMS(), cursor)
 	for _, u := range users {
@@ -371,7 +364,7 @@ return 1
 // FinishChangeQueueing records that every recipient of the round is
 // queued; the change completes once they are all final.
 func (s *Store) FinishChangeQueueing(ctx context.Context, id string, op broadcast.Stage, round int) error {
-	if err := finishChangeScript.Run(ctx, s.rdb, changeKeys(id, op).script(), round, s.nowMS()).Err(); err != nil {
+	if err := finishChangeScript.Run(ctx, s.rdb, s.changeKeys(id, op).script(), round, s.nowMS()).Err(); err != nil {
 		return fmt.Errorf("finish queueing the %s of %s: %w", op, id, err)
 	}
 	return nil
@@ -434,7 +427,7 @@ type ChangeClaim struct {
 // ClaimChange claims a recipient for the call of op's round, with owner
 // and a lease; see claimChangeScript for the verdicts.
 func (s *Store) ClaimChange(ctx context.Context, id string, op broadcast.Stage, user string, round int, owner string, lease time.Duration) (ChangeClaim, error) {
-	res, err := claimChangeScript.Run(ctx, s.rdb, changeKeys(id, op).script(), string(op), user, round, owner, lease.Milliseconds(), s.nowMS()).StringSlice()
+	res, err := claimChangeScript.Run(ctx, s.rdb, s.changeKeys(id, op).script(), string(op), user, round, owner, lease.Milliseconds(), s.nowMS()).StringSlice()
 	if err != nil {
 		return ChangeClaim{}, fmt.Errorf("claim %s of %s for the %s: %w", user, id, op, err)
 	}
@@ -516,7 +509,7 @@ func (s *Store) SettleChange(ctx context.Context, id string, op broadcast.Stage,
 		ch.Incr = append(ch.Incr, "th")
 	}
 	raw, _ := json.Marshal(ch)
-	v, err := settleChangeScript.Run(ctx, s.rdb, changeKeys(id, op).script(), user, round, owner, o.To, s.nowMS(), raw).Text()
+	v, err := settleChangeScript.Run(ctx, s.rdb, s.changeKeys(id, op).script(), user, round, owner, o.To, s.nowMS(), raw).Text()
 	if err != nil {
 		return "", fmt.Errorf("record the %s of %s for %s: %w", op, id, user, err)
 	}
@@ -550,7 +543,7 @@ return {'', tostring(n)}
 // of version (the edit round it was read at) needs: StageRecall, StageEdit
 // (of round), or nothing (""). round is the broadcast's current edit round.
 func (s *Store) FollowSent(ctx context.Context, id, user string, version int) (op broadcast.Stage, round int, err error) {
-	k := changeKeys(id, broadcast.StageEdit)
+	k := s.changeKeys(id, broadcast.StageEdit)
 	res, err := followSentScript.Run(ctx, s.rdb, []string{k.meta, k.op}, user, version, s.nowMS()).StringSlice()
 	if err != nil {
 		return "", 0, fmt.Errorf("follow the send of %s to %s: %w", id, user, err)
@@ -562,7 +555,7 @@ func (s *Store) FollowSent(ctx context.Context, id, user string, version int) (o
 // ActivityVersion returns the broadcast's activity and its version: the
 // edit round that stored it (0: as created).
 func (s *Store) ActivityVersion(ctx context.Context, id string) ([]byte, int, error) {
-	vals, err := s.rdb.HMGet(ctx, keysOf(id).meta, "activity", "edit_round").Result()
+	vals, err := s.rdb.HMGet(ctx, s.keysOf(id).meta, "activity", "edit_round").Result()
 	if err != nil {
 		return nil, 0, fmt.Errorf("read activity of %s: %w", id, err)
 	}
@@ -590,9 +583,9 @@ return out
 // counters of a broadcast (empty maps where absent).
 func (s *Store) readBroadcast(ctx context.Context, id string) ([4]map[string]string, error) {
 	var out [4]map[string]string
-	k := keysOf(id)
+	k := s.keysOf(id)
 	res, err := readBroadcastScript.Run(ctx, s.rdb, []string{k.meta, k.counts,
-		changeKeys(id, broadcast.StageEdit).opc, changeKeys(id, broadcast.StageRecall).opc}).Slice()
+		s.changeKeys(id, broadcast.StageEdit).opc, s.changeKeys(id, broadcast.StageRecall).opc}).Slice()
 	if err != nil {
 		return out, err
 	}
@@ -617,9 +610,9 @@ func (s *Store) statusAndChanges(ctx context.Context, id string) (string, bool, 
 	var st *redis.StringCmd
 	var cmds [2]*redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		st = p.HGet(ctx, keysOf(id).meta, "status")
+		st = p.HGet(ctx, s.keysOf(id).meta, "status")
 		for i, op := range []broadcast.Stage{broadcast.StageEdit, broadcast.StageRecall} {
-			cmds[i] = p.HGet(ctx, changeKeys(id, op).opc, "status")
+			cmds[i] = p.HGet(ctx, s.changeKeys(id, op).opc, "status")
 		}
 		return nil
 	})
@@ -640,7 +633,7 @@ func (s *Store) statusAndChanges(ctx context.Context, id string) (string, bool, 
 // ChangeWaiting returns the recipients of a change's round that wait for
 // their call: pending, or claimed by a call whose lease has run out.
 func (s *Store) ChangeWaiting(ctx context.Context, id string, op broadcast.Stage, round int) ([]string, error) {
-	k := changeKeys(id, op)
+	k := s.changeKeys(id, op)
 	now := s.nowMS()
 	var out []string
 	var cur uint64

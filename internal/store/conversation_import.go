@@ -43,7 +43,7 @@ func (s *Store) ImportConversations(ctx context.Context, tenant string, convs []
 		convs = convs[len(batch):]
 		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, c := range batch {
-				p.SetArgs(ctx, convKey(tenant, c.User), c.ID, redis.SetArgs{Get: true})
+				p.SetArgs(ctx, s.convKey(tenant, c.User), c.ID, redis.SetArgs{Get: true})
 			}
 			return nil
 		})

@@ -3,30 +3,27 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
 // createScript writes a new broadcast in one step: its record, counters
-// and audience lists, its place in the listings, and its registration for
-// expansion (or, scheduled, for its start). A broadcast already written
-// under the id is left as it is.
+// and audience lists. A broadcast already written under the id is left as
+// it is. Its place in the listings and its registration (for expansion,
+// its start or an approval) are written before, by CreateBroadcast: they
+// are other slots (registry.go).
 //
-// KEYS: meta, counts, users, in:upns, in:xids, in:xupns, broadcasts, the
-// tenant's broadcasts, and broadcasts:expanding, broadcasts:scheduled or
-// broadcasts:pending_approval, the meta of the broadcast a reminder
-// follows up (its own meta for any other), broadcasts:reminders
-// (then the fence's record). ARGV: id, created_at (ms), the registration's
-// score, then sections, each its length and its items: the meta's fields
-// and values, the counters' and values, the four lists, a reminder's link
-// (one item, or none), its scheduled reminders (score and member pairs)
-// (then the fence's).
-// Returns created, or exists.
+// KEYS: meta, counts, users, in:upns, in:xids, in:xupns (then the fence's
+// record). ARGV: id, created_at (ms), the registration's score, then
+// sections, each its length and its items: the meta's fields and values,
+// the counters' and values, the four lists (then the fence's). Returns
+// created, or exists.
 var createScript = fencedScript(`
 local function apply()
   if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-  local id, i = ARGV[1], 4
+  local i = 4
   local function section()
     local n = tonumber(ARGV[i])
     local from = i + 1
@@ -44,19 +41,6 @@ local function apply()
       redis.call('RPUSH', KEYS[k], unpack(ARGV, j, math.min(j + 999, from + n - 1)))
     end
   end
-  from, n = section()
-  if n > 0 and redis.call('EXISTS', KEYS[10]) == 1 then
-    local cur = redis.call('HGET', KEYS[10], 'reminded_by')
-    if cur and cur ~= '' then cur = cur .. ',' .. id else cur = id end
-    redis.call('HSET', KEYS[10], 'reminded_by', cur)
-  end
-  from, n = section()
-  for j = from, from + n - 1, 2 do
-    redis.call('ZADD', KEYS[11], ARGV[j], ARGV[j + 1])
-  end
-  redis.call('ZADD', KEYS[7], ARGV[2], id)
-  redis.call('ZADD', KEYS[8], ARGV[2], id)
-  redis.call('ZADD', KEYS[9], ARGV[3], id)
   return 'created'
 end
 `)
@@ -68,7 +52,7 @@ end
 // ErrNotApplied when it is not and never will be, or a
 // *broadcast.OutcomeUnknownError.
 func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, activity []byte) error {
-	k, a := keysOf(b.ID), audienceKeysOf(b.ID)
+	k, a := s.keysOf(b.ID), s.audienceKeysOf(b.ID)
 	msg, err := json.Marshal(b.Message)
 	if err != nil {
 		return fmt.Errorf("encode message: %w", err)
@@ -84,18 +68,18 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 	// others for expansion (by the time of registration).
 	// One waiting for approval is registered in broadcasts:pending_approval
 	// only: nothing starts it but an approval (Decide).
-	status, register, score := broadcast.StatusExpanding, keyExpanding, s.nowMS()
+	status, register, score := broadcast.StatusExpanding, s.Key(keyExpanding), s.nowMS()
 	switch b.Status {
 	case broadcast.StatusScheduled:
 		if b.SendAt == nil {
 			return fmt.Errorf("create broadcast %s: scheduled without a sendAt", b.ID)
 		}
-		status, register, score = broadcast.StatusScheduled, keyScheduled, b.SendAt.UnixMilli()
+		status, register, score = broadcast.StatusScheduled, s.Key(keyScheduled), b.SendAt.UnixMilli()
 	case broadcast.StatusPendingApproval:
 		if b.Approval == nil || b.Approval.Rule == "" {
 			return fmt.Errorf("create broadcast %s: pending approval without the rule that wants it", b.ID)
 		}
-		status, register, score = broadcast.StatusPendingApproval, keyPendingApproval, b.CreatedAt.UnixMilli()
+		status, register, score = broadcast.StatusPendingApproval, s.Key(keyPendingApproval), b.CreatedAt.UnixMilli()
 	}
 	created := b.CreatedAt.UnixMilli()
 	args := []any{b.ID, created, score}
@@ -115,14 +99,19 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 		}
 		args = section(args, items...)
 	}
-	link, of := []any{}, k.meta
-	if b.ReminderOf != "" {
-		link, of = []any{"1"}, MetaKey(b.ReminderOf)
+	// Listed and registered first (registry.go): a create that fails after
+	// leaves entries without a record, which the lists skip and the
+	// registries' readers forget; one that succeeded is never unlisted.
+	if err := s.register(ctx, b.ID, registration{s.Key(keyAll), created}, registration{s.tenantListKey(b.TenantID), created},
+		registration{register, score}); err != nil {
+		return err
 	}
-	args = section(args, link...)
-	args = section(args, dueReminders(b)...)
-	keys := []string{k.meta, k.counts, k.users, a.upns, a.xids, a.xupns, keyAll, tenantListKey(b.TenantID), register,
-		of, keyReminders}
+	// Its scheduled reminders too: one without a record is skipped when
+	// due (a minute at the earliest after the create), and forgotten.
+	if err := s.registerReminders(ctx, b); err != nil {
+		return err
+	}
+	keys := []string{k.meta, k.counts, k.users, a.upns, a.xids, a.xupns}
 	op := "create"
 	switch b.Kind {
 	case broadcast.KindPreview:
@@ -131,6 +120,22 @@ func (s *Store) CreateBroadcast(ctx context.Context, b *broadcast.Broadcast, act
 		op = "remind"
 	}
 	_, err = s.fenced(ctx, op, b.ID, createScript, k.ops, keys, args...)
+	if err == nil && b.ReminderOf != "" {
+		// The original lists its reminders: its own slot, so a step of its
+		// own after the create (a crash between loses the link back; the
+		// reminder keeps its reminderOf).
+		err = s.linkReminder(ctx, b.ReminderOf, b.ID)
+	}
+	if errors.Is(err, ErrNotApplied) {
+		// Certainly not written by this call: unlist it, unless an
+		// earlier call under the same id (an Idempotency-Key's, whose
+		// claim keeps others out while this one runs) wrote it. What
+		// this leaves on failure the lists skip and the registries'
+		// readers forget.
+		if exists, xerr := s.BroadcastExists(ctx, b.ID); xerr == nil && !exists {
+			_ = s.unregister(ctx, b.ID, s.Key(keyAll), s.tenantListKey(b.TenantID), register)
+		}
+	}
 	return err
 }
 

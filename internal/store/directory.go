@@ -13,8 +13,6 @@ import (
 
 // The directory cache of a tenant: its users' profiles, and their ids by
 // lowercased user principal name. Both share the hash tag {d:<tenant>}.
-func dirUsersKey(tenant string) string { return "{d:" + tenant + "}:users" }
-func dirUPNKey(tenant string) string   { return "{d:" + tenant + "}:upn" }
 
 // PutProfiles adds or replaces users in the tenant's directory cache.
 func (s *Store) PutProfiles(ctx context.Context, tenant string, ps []broadcast.Profile) error {
@@ -34,9 +32,9 @@ func (s *Store) PutProfiles(ctx context.Context, tenant string, ps []broadcast.P
 		}
 	}
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, dirUsersKey(tenant), users...)
+		p.HSet(ctx, s.dirUsersKey(tenant), users...)
 		if len(upns) > 0 {
-			p.HSet(ctx, dirUPNKey(tenant), upns...)
+			p.HSet(ctx, s.dirUPNKey(tenant), upns...)
 		}
 		return nil
 	})
@@ -53,7 +51,7 @@ func (s *Store) Profiles(ctx context.Context, tenant string, ids []string) (map[
 	if len(ids) == 0 {
 		return out, nil
 	}
-	vals, err := s.rdb.HMGet(ctx, dirUsersKey(tenant), ids...).Result()
+	vals, err := s.rdb.HMGet(ctx, s.dirUsersKey(tenant), ids...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read %d profiles of %s: %w", len(ids), tenant, err)
 	}
@@ -82,7 +80,7 @@ func (s *Store) UserIDsByUPN(ctx context.Context, tenant string, upns []string) 
 	for i, u := range upns {
 		lower[i] = strings.ToLower(u)
 	}
-	vals, err := s.rdb.HMGet(ctx, dirUPNKey(tenant), lower...).Result()
+	vals, err := s.rdb.HMGet(ctx, s.dirUPNKey(tenant), lower...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("look up %d user principal names of %s: %w", len(upns), tenant, err)
 	}
@@ -99,7 +97,7 @@ func (s *Store) RemoveProfiles(ctx context.Context, tenant string, ids []string)
 	if len(ids) == 0 {
 		return nil
 	}
-	vals, err := s.rdb.HMGet(ctx, dirUsersKey(tenant), ids...).Result()
+	vals, err := s.rdb.HMGet(ctx, s.dirUsersKey(tenant), ids...).Result()
 	if err != nil {
 		return fmt.Errorf("read %d profiles of %s: %w", len(ids), tenant, err)
 	}
@@ -111,9 +109,9 @@ func (s *Store) RemoveProfiles(ctx context.Context, tenant string, ids []string)
 		}
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HDel(ctx, dirUsersKey(tenant), ids...)
+		p.HDel(ctx, s.dirUsersKey(tenant), ids...)
 		if len(upns) > 0 {
-			p.HDel(ctx, dirUPNKey(tenant), upns...)
+			p.HDel(ctx, s.dirUPNKey(tenant), upns...)
 		}
 		return nil
 	})

@@ -21,17 +21,6 @@ import (
 //	                      progress), full ("1" while a full round runs), synced_at (ms)
 //	{d:<tenant>}:seen     set: ids seen by the full round in progress, to drop the others at its end
 //	{d:<tenant>}:lease    string: the owner of the tenant's sync, with a TTL
-func dirMembersKey(tenant string) string { return "{d:" + tenant + "}:members" }
-func dirGuestsKey(tenant string) string  { return "{d:" + tenant + "}:guests" }
-func dirSyncKey(tenant string) string    { return "{d:" + tenant + "}:sync" }
-func dirSeenKey(tenant string) string    { return "{d:" + tenant + "}:seen" }
-
-// DirLeaseKey is the key of a tenant's directory sync lease.
-func DirLeaseKey(tenant string) string { return "{d:" + tenant + "}:lease" }
-
-func dirKeys(tenant string) []string {
-	return []string{dirUsersKey(tenant), dirUPNKey(tenant), dirMembersKey(tenant), dirGuestsKey(tenant), dirSeenKey(tenant)}
-}
 
 // saveDirScript writes profiles and removals into the directory in one
 // step: a changed user principal name loses its old mapping, and the user
@@ -108,7 +97,7 @@ func (s *Store) SaveDirectory(ctx context.Context, tenant string, ps []broadcast
 			args = append(args, id)
 		}
 		removed = removed[nr:]
-		if err := saveDirScript.Run(ctx, s.rdb, dirKeys(tenant), args...).Err(); err != nil {
+		if err := saveDirScript.Run(ctx, s.rdb, s.dirKeys(tenant), args...).Err(); err != nil {
 			return fmt.Errorf("save directory of %s: %w", tenant, err)
 		}
 	}
@@ -125,7 +114,7 @@ type SyncState struct {
 
 // DirectorySync returns the tenant's sync state.
 func (s *Store) DirectorySync(ctx context.Context, tenant string) (SyncState, error) {
-	m, err := s.rdb.HGetAll(ctx, dirSyncKey(tenant)).Result()
+	m, err := s.rdb.HGetAll(ctx, s.dirSyncKey(tenant)).Result()
 	if err != nil {
 		return SyncState{}, fmt.Errorf("read directory sync of %s: %w", tenant, err)
 	}
@@ -140,8 +129,8 @@ func (s *Store) DirectorySync(ctx context.Context, tenant string) (SyncState, er
 // seen set emptied.
 func (s *Store) StartFullSync(ctx context.Context, tenant string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, dirSeenKey(tenant))
-		p.HSet(ctx, dirSyncKey(tenant), "delta", "", "next", "", "full", "1")
+		p.Del(ctx, s.dirSeenKey(tenant))
+		p.HSet(ctx, s.dirSyncKey(tenant), "delta", "", "next", "", "full", "1")
 		return nil
 	})
 	if err != nil {
@@ -152,7 +141,7 @@ func (s *Store) StartFullSync(ctx context.Context, tenant string) error {
 
 // SaveSyncLink records the link of the round's next page.
 func (s *Store) SaveSyncLink(ctx context.Context, tenant, next string) error {
-	if err := s.rdb.HSet(ctx, dirSyncKey(tenant), "next", next).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, s.dirSyncKey(tenant), "next", next).Err(); err != nil {
 		return fmt.Errorf("save sync link of %s: %w", tenant, err)
 	}
 	return nil
@@ -161,8 +150,8 @@ func (s *Store) SaveSyncLink(ctx context.Context, tenant, next string) error {
 // FinishSync records a finished round: its deltaLink and the time.
 func (s *Store) FinishSync(ctx context.Context, tenant, deltaLink string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, dirSyncKey(tenant), "delta", deltaLink, "next", "", "full", "", "synced_at", s.nowMS())
-		p.Del(ctx, dirSeenKey(tenant))
+		p.HSet(ctx, s.dirSyncKey(tenant), "delta", deltaLink, "next", "", "full", "", "synced_at", s.nowMS())
+		p.Del(ctx, s.dirSeenKey(tenant))
 		return nil
 	})
 	if err != nil {
@@ -178,7 +167,7 @@ func (s *Store) SweepUnseen(ctx context.Context, tenant string) (int, error) {
 	var cursor uint64
 	dropped := 0
 	for {
-		kv, next, err := s.rdb.HScan(ctx, dirUsersKey(tenant), cursor, "", 1000).Result()
+		kv, next, err := s.rdb.HScan(ctx, s.dirUsersKey(tenant), cursor, "", 1000).Result()
 		if err != nil {
 			return dropped, fmt.Errorf("scan directory of %s: %w", tenant, err)
 		}
@@ -187,7 +176,7 @@ func (s *Store) SweepUnseen(ctx context.Context, tenant string) (int, error) {
 			ids = append(ids, kv[i])
 		}
 		if len(ids) > 0 {
-			in, err := s.rdb.SMIsMember(ctx, dirSeenKey(tenant), ids...).Result()
+			in, err := s.rdb.SMIsMember(ctx, s.dirSeenKey(tenant), ids...).Result()
 			if err != nil {
 				return dropped, fmt.Errorf("check seen users of %s: %w", tenant, err)
 			}
@@ -212,9 +201,9 @@ func (s *Store) SweepUnseen(ctx context.Context, tenant string) (int, error) {
 // DirectoryIDs returns up to n ids of the tenant's enabled members (or,
 // with guests, enabled guests) after the id after, in id order.
 func (s *Store) DirectoryIDs(ctx context.Context, tenant string, guests bool, after string, n int64) ([]string, error) {
-	key := dirMembersKey(tenant)
+	key := s.dirMembersKey(tenant)
 	if guests {
-		key = dirGuestsKey(tenant)
+		key = s.dirGuestsKey(tenant)
 	}
 	lo := "-"
 	if after != "" {
@@ -231,8 +220,8 @@ func (s *Store) DirectoryIDs(ctx context.Context, tenant string, guests bool, af
 func (s *Store) DirectorySize(ctx context.Context, tenant string) (members, guests int64, err error) {
 	var m, g *redis.IntCmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		m = p.ZCard(ctx, dirMembersKey(tenant))
-		g = p.ZCard(ctx, dirGuestsKey(tenant))
+		m = p.ZCard(ctx, s.dirMembersKey(tenant))
+		g = p.ZCard(ctx, s.dirGuestsKey(tenant))
 		return nil
 	})
 	if err != nil {

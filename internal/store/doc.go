@@ -6,8 +6,13 @@
 // moves the broadcast's counters, so the counters are exact and a redelivered
 // job can see that its work is already done.
 //
-// All keys of one broadcast share the hash tag {b:<id>}, so each script
-// touches one slot and the same code runs on Redis Cluster.
+// All keys of one broadcast share the hash tag {b:<id>}, and every script
+// and MULTI keeps to the keys of one hash tag, so the same code runs on a
+// single Redis, behind Sentinel and on Redis Cluster (REDIS_URL's scheme:
+// internal/redisclient). The registries (broadcasts, broadcasts:*, the
+// tenants' lists) are other slots: they are written beside the scripts, in
+// a crash-safe order (registry.go). Every key is built by Keyspace
+// (keys.go), under REDIS_PREFIX, which the list below leaves out.
 //
 //	{b:<id>}:meta          hash: tenant, status, message, activity, cursor, expanded, times
 //	{b:<id>}:counts        hash: total and one counter per state
@@ -23,6 +28,7 @@
 //	{u:<tenant>}:unreachable hash: user id -> last unreachable outcome (reason, broadcast, at, times; JSON)
 //	{u:<tenant>}:unreachable:at sorted set by that outcome's time (ms): the same users, for paging
 //	broadcasts:expanding   sorted set by registration time: broadcasts whose expansion must run or resume
+//	broadcasts:scheduled, :pending_approval, :canceling, :changing   the other registries (keys.go)
 //	conv:<tenant>:<user>   string: the user's 1:1 conversation id with the bot
 //	botinst:<tenant>:<user> string: the conversation of the install the bot endpoint heard of last; AnnounceTTL
 //	idem:<tenant>:<actor>:<key>  hash: an API key's Idempotency-Key's broadcast id, request hash, created and claimed (ms); 24 h TTL

@@ -24,25 +24,25 @@ var ErrCursorBackwards = errors.New("expansion cursor moves backwards")
 // TakeExpansion takes the broadcast's expansion lease for holder: false if
 // another dispatcher holds it.
 func (s *Store) TakeExpansion(ctx context.Context, id, holder string, ttl time.Duration) (bool, error) {
-	return s.TakeLease(ctx, keysOf(id).expander, holder, ttl)
+	return s.TakeLease(ctx, s.keysOf(id).expander, holder, ttl)
 }
 
 // RenewExpansion extends holder's expansion lease: ErrLeaseLost if it is
 // not holder's any more.
 func (s *Store) RenewExpansion(ctx context.Context, id, holder string, ttl time.Duration) error {
-	return s.RenewLease(ctx, keysOf(id).expander, holder, ttl)
+	return s.RenewLease(ctx, s.keysOf(id).expander, holder, ttl)
 }
 
 // ReleaseExpansion ends holder's expansion lease, so that another
 // dispatcher may take the expansion over at once.
 func (s *Store) ReleaseExpansion(ctx context.Context, id, holder string) error {
-	return s.ReleaseLease(ctx, keysOf(id).expander, holder)
+	return s.ReleaseLease(ctx, s.keysOf(id).expander, holder)
 }
 
 // ExpansionCursor returns where expansion stopped ("" = at the start) and
 // whether the broadcast still exists.
 func (s *Store) ExpansionCursor(ctx context.Context, id string) (string, error) {
-	vals, err := s.rdb.HMGet(ctx, keysOf(id).meta, "id", "cursor").Result()
+	vals, err := s.rdb.HMGet(ctx, s.keysOf(id).meta, "id", "cursor").Result()
 	if err != nil {
 		return "", fmt.Errorf("read cursor of %s: %w", id, err)
 	}
@@ -78,8 +78,8 @@ return 1`)
 // before cursor: ErrLeaseLost if holder does not hold the expansion lease,
 // ErrCursorBackwards if cursor is before the one saved.
 func (s *Store) SaveExpansionCursor(ctx context.Context, id, holder, cursor string) error {
-	k := keysOf(id)
-	n, err := saveCursorScript.Run(ctx, s.rdb, []string{k.meta, audienceKeysOf(id).aud, k.expander}, holder, cursor).Int()
+	k := s.keysOf(id)
+	n, err := saveCursorScript.Run(ctx, s.rdb, []string{k.meta, s.audienceKeysOf(id).aud, k.expander}, holder, cursor).Int()
 	if err != nil {
 		return fmt.Errorf("save cursor of %s: %w", id, err)
 	}
@@ -97,7 +97,7 @@ return 1`)
 // SaveResolution records that resolution has done everything before
 // cursor of step: ErrLeaseLost if holder does not hold the expansion lease.
 func (s *Store) SaveResolution(ctx context.Context, id, holder, step, cursor string) error {
-	k := keysOf(id)
+	k := s.keysOf(id)
 	n, err := saveResolutionScript.Run(ctx, s.rdb, []string{k.meta, k.expander}, holder, step, cursor).Int()
 	if err != nil {
 		return fmt.Errorf("save resolution of %s: %w", id, err)

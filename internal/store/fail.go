@@ -18,21 +18,18 @@ import (
 // Graph's /users page by page has any) that are not final are swept to
 // canceled, from broadcasts:canceling, and complete_if_done then ends it
 // failed rather than canceled (the error tells them apart); with none, it
-// is failed at once. ARGV: now (ms), id, error. KEYS as every recipient
-// script, then broadcasts:expanding and broadcasts:canceling. Returns the
-// status after, or before when it was not expanding (then nothing
-// changes), or "" without a record.
+// is failed at once. ARGV: now (ms), error. KEYS as every recipient
+// script. Returns the status after, or before when it was not expanding
+// (then nothing changes), or "" without a record. The registries are
+// FailExpansion's (registry.go).
 var failScript = redis.NewScript(luaPrelude + `
-local now, id, msg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local now, msg = tonumber(ARGV[1]), ARGV[2]
 local st = redis.call('HGET', KEYS[3], 'status')
 if not st then return '' end
 if st ~= 'expanding' then return st end
-redis.call('ZREM', KEYS[#KEYS-1], id)
 redis.call('HSET', KEYS[3], 'status', 'canceling', 'error', msg, 'expanded', '1', 'cursor', '')
 complete_if_done(now)
-st = redis.call('HGET', KEYS[3], 'status')
-if st == 'canceling' then redis.call('ZADD', KEYS[#KEYS], now, id) end
-return st
+return redis.call('HGET', KEYS[3], 'status')
 `)
 
 // FailExpansion ends a broadcast that is expanding as failed with msg,
@@ -41,14 +38,22 @@ return st
 // broadcast that is no longer expanding (canceled meanwhile, or failed by
 // another dispatcher) is left as it is, and its status returned.
 func (s *Store) FailExpansion(ctx context.Context, id, msg string) (broadcast.Status, error) {
-	keys := append(keysOf(id).script(), keyExpanding, keyCanceling)
-	st, err := failScript.Run(ctx, s.rdb, keys, s.nowMS(), id, clipErr(msg)).Text()
+	// Registered for the sweep first, unregistered from the expansions
+	// after (registry.go).
+	if err := s.beforeCancel(ctx, id); err != nil {
+		return "", fmt.Errorf("fail the expansion of %s: %w", id, err)
+	}
+	st, err := failScript.Run(ctx, s.rdb, s.keysOf(id).script(), s.nowMS(), clipErr(msg)).Text()
 	if err != nil {
 		return "", fmt.Errorf("fail the expansion of %s: %w", id, err)
 	}
 	if st == "" {
 		return "", fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
+	if err := s.unregister(ctx, id, s.Key(keyExpanding)); err != nil {
+		return "", fmt.Errorf("fail the expansion of %s: %w", id, err)
+	}
+	s.afterCancel(ctx, id, broadcast.Status(st))
 	return broadcast.Status(st), nil
 }
 
@@ -69,7 +74,7 @@ return tonumber(ARGV[2])
 // when it has been failing there: every dispatcher that tries it adds to
 // the same record.
 func (s *Store) ExpansionStalled(ctx context.Context, id, position string) (time.Time, error) {
-	ms, err := stallScript.Run(ctx, s.rdb, []string{keysOf(id).meta}, position, strconv.FormatInt(s.nowMS(), 10)).Int64()
+	ms, err := stallScript.Run(ctx, s.rdb, []string{s.keysOf(id).meta}, position, strconv.FormatInt(s.nowMS(), 10)).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("record the stalled expansion of %s: %w", id, err)
 	}

@@ -157,8 +157,8 @@ func TestFencedScriptAfterItsDeadlineDoesNothing(t *testing.T) {
 	b := newBroadcast(t, s)
 	now, err := s.rdb.Time(ctx).Result()
 	require.NoError(t, err)
-	k := keysOf(b.ID)
-	err = cancelScript.Run(ctx, s.rdb, append(cancelKeys(b.ID), k.ops), s.nowMS(), b.ID, uuid.NewString(), now.Add(-time.Millisecond).UnixMilli()).Err()
+	k := s.keysOf(b.ID)
+	err = cancelScript.Run(ctx, s.rdb, append(k.script(), k.ops), s.nowMS(), b.ID, uuid.NewString(), now.Add(-time.Millisecond).UnixMilli()).Err()
 	require.Error(t, err)
 	require.True(t, isFenced(err), "%v", err)
 	got, err := s.Broadcast(ctx, b.ID)
@@ -168,7 +168,7 @@ func TestFencedScriptAfterItsDeadlineDoesNothing(t *testing.T) {
 	// Within its deadline it runs, once per token.
 	token := uuid.NewString()
 	for range 2 {
-		st, err := cancelScript.Run(ctx, s.rdb, append(cancelKeys(b.ID), k.ops), s.nowMS(), b.ID, token, now.Add(time.Minute).UnixMilli()).Text()
+		st, err := cancelScript.Run(ctx, s.rdb, append(k.script(), k.ops), s.nowMS(), b.ID, token, now.Add(time.Minute).UnixMilli()).Text()
 		require.NoError(t, err)
 		require.Equal(t, "expanding", st, "the second run answers the first's")
 	}

@@ -12,8 +12,8 @@ import (
 //
 //	{d:<tenant>}:groups      hash: group id -> display name
 //	{d:<tenant>}:groups:new  the hash being written by a sync, renamed over it at the end
-func dirGroupsKey(tenant string) string    { return "{d:" + tenant + "}:groups" }
-func dirNewGroupsKey(tenant string) string { return "{d:" + tenant + "}:groups:new" }
+func (ks Keyspace) dirGroupsKey(tenant string) string    { return ks.dirKey(tenant, "groups") }
+func (ks Keyspace) dirNewGroupsKey(tenant string) string { return ks.dirKey(tenant, "groups:new") }
 
 // GroupName is a cached group.
 type GroupName struct {
@@ -23,7 +23,7 @@ type GroupName struct {
 
 // StartGroups begins writing a new list of the tenant's groups.
 func (s *Store) StartGroups(ctx context.Context, tenant string) error {
-	if err := s.rdb.Del(ctx, dirNewGroupsKey(tenant)).Err(); err != nil {
+	if err := s.rdb.Del(ctx, s.dirNewGroupsKey(tenant)).Err(); err != nil {
 		return fmt.Errorf("start the groups of %s: %w", tenant, err)
 	}
 	return nil
@@ -38,7 +38,7 @@ func (s *Store) AddGroups(ctx context.Context, tenant string, gs []GroupName) er
 	for _, g := range gs {
 		args = append(args, strings.ToLower(g.ID), g.DisplayName)
 	}
-	if err := s.rdb.HSet(ctx, dirNewGroupsKey(tenant), args...).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, s.dirNewGroupsKey(tenant), args...).Err(); err != nil {
 		return fmt.Errorf("cache %d groups of %s: %w", len(gs), tenant, err)
 	}
 	return nil
@@ -48,12 +48,12 @@ func (s *Store) AddGroups(ctx context.Context, tenant string, gs []GroupName) er
 // (RENAME): a group deleted since the last sync is gone. The sync's lease
 // makes it the only writer.
 func (s *Store) FinishGroups(ctx context.Context, tenant string) error {
-	n, err := s.rdb.Exists(ctx, dirNewGroupsKey(tenant)).Result()
+	n, err := s.rdb.Exists(ctx, s.dirNewGroupsKey(tenant)).Result()
 	if err == nil {
 		if n == 0 { // no groups at all
-			err = s.rdb.Del(ctx, dirGroupsKey(tenant)).Err()
+			err = s.rdb.Del(ctx, s.dirGroupsKey(tenant)).Err()
 		} else {
-			err = s.rdb.Rename(ctx, dirNewGroupsKey(tenant), dirGroupsKey(tenant)).Err()
+			err = s.rdb.Rename(ctx, s.dirNewGroupsKey(tenant), s.dirGroupsKey(tenant)).Err()
 		}
 	}
 	if err != nil {
@@ -72,7 +72,7 @@ func (s *Store) SearchGroups(ctx context.Context, tenant, q string, limit int) (
 	var found []GroupName
 	var cursor uint64
 	for read := 0; read < maxGroupScan; {
-		kv, next, err := s.rdb.HScan(ctx, dirGroupsKey(tenant), cursor, "", 1000).Result()
+		kv, next, err := s.rdb.HScan(ctx, s.dirGroupsKey(tenant), cursor, "", 1000).Result()
 		if err != nil {
 			return nil, fmt.Errorf("search the groups of %s: %w", tenant, err)
 		}

@@ -34,10 +34,6 @@ type IdempotencyKey struct {
 	Tenant, Actor, Key string
 }
 
-// redisKey is idem:<tenant>:<actor>:<key>: a tenant id and an actor name
-// (auth.Key) have no ':', so no two scopes make one string.
-func (k IdempotencyKey) redisKey() string { return "idem:" + k.Tenant + ":" + k.Actor + ":" + k.Key }
-
 // redisNowMS is Redis's clock in ms, so that dispatchers on hosts whose
 // clocks differ agree on a claim's age.
 const redisNowMS = `local t = redis.call('TIME')
@@ -81,7 +77,7 @@ return 0
 // key expires ttl after the first claim. The claim is fenced (fence.go):
 // ErrNotApplied means it was not made and never will be.
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, k IdempotencyKey, id, hash string, ttl time.Duration) (c IdempotencyClaim, fresh bool, err error) {
-	rk := k.redisKey()
+	rk := s.idemKey(k)
 	out, err := s.fenced(ctx, "create", id, claimIdemScript, rk, []string{rk}, id, hash, ttl.Milliseconds())
 	if err != nil {
 		return c, false, fmt.Errorf("claim idempotency key of tenant %s: %w", k.Tenant, err)
@@ -102,7 +98,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k IdempotencyKey, id, h
 // its last claim is older than grace: the create that claimed it stopped
 // before writing the broadcast. Of several callers at most one gets true.
 func (s *Store) TakeOverIdempotencyKey(ctx context.Context, k IdempotencyKey, id string, grace time.Duration) (bool, error) {
-	n, err := takeOverIdemScript.Run(ctx, s.rdb, []string{k.redisKey()}, id, grace.Milliseconds()).Int()
+	n, err := takeOverIdemScript.Run(ctx, s.rdb, []string{s.idemKey(k)}, id, grace.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("take over idempotency key of tenant %s: %w", k.Tenant, err)
 	}
@@ -112,7 +108,7 @@ func (s *Store) TakeOverIdempotencyKey(ctx context.Context, k IdempotencyKey, id
 // ReleaseIdempotencyKey forgets k if it still names broadcast id: the
 // create that claimed it failed, and a retry may create afresh.
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, k IdempotencyKey, id string) error {
-	if err := releaseIdemScript.Run(ctx, s.rdb, []string{k.redisKey()}, id).Err(); err != nil {
+	if err := releaseIdemScript.Run(ctx, s.rdb, []string{s.idemKey(k)}, id).Err(); err != nil {
 		return fmt.Errorf("release idempotency key of tenant %s: %w", k.Tenant, err)
 	}
 	return nil
@@ -120,7 +116,7 @@ func (s *Store) ReleaseIdempotencyKey(ctx context.Context, k IdempotencyKey, id 
 
 // BroadcastExists reports whether a broadcast's record has been written.
 func (s *Store) BroadcastExists(ctx context.Context, id string) (bool, error) {
-	n, err := s.rdb.Exists(ctx, keysOf(id).meta).Result()
+	n, err := s.rdb.Exists(ctx, s.keysOf(id).meta).Result()
 	if err != nil {
 		return false, fmt.Errorf("look up broadcast %s: %w", id, err)
 	}

@@ -15,17 +15,11 @@ import (
 // seconds) and for the job's later deliveries to find it.
 const InstallMarkTTL = 10 * time.Minute
 
-// The mark belongs to one job (scope: its broadcast and round): an install
-// another broadcast made may have been undone since.
-func installMarkKey(tenant, user, scope string) string {
-	return "inst:" + tenant + ":" + user + ":" + scope
-}
-
 // MarkInstalled records that the job of scope installed the app for the
 // user at at, so that the job's next delivery, waiting for Teams to create
 // the chat, looks the conversation up instead of installing again.
 func (s *Store) MarkInstalled(ctx context.Context, tenant, user, scope string, at time.Time) error {
-	if err := s.rdb.Set(ctx, installMarkKey(tenant, user, scope), at.UnixMilli(), InstallMarkTTL).Err(); err != nil {
+	if err := s.rdb.Set(ctx, s.installMarkKey(tenant, user, scope), at.UnixMilli(), InstallMarkTTL).Err(); err != nil {
 		return fmt.Errorf("note install of %s: %w", user, err)
 	}
 	return nil
@@ -34,7 +28,7 @@ func (s *Store) MarkInstalled(ctx context.Context, tenant, user, scope string, a
 // InstalledAt is when MarkInstalled last recorded an install for the user
 // in scope, if within InstallMarkTTL.
 func (s *Store) InstalledAt(ctx context.Context, tenant, user, scope string) (time.Time, bool, error) {
-	v, err := s.rdb.Get(ctx, installMarkKey(tenant, user, scope)).Result()
+	v, err := s.rdb.Get(ctx, s.installMarkKey(tenant, user, scope)).Result()
 	return unixMillis(v, err, "install of "+user)
 }
 

@@ -14,10 +14,6 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
-// tenantListKey is a tenant's broadcasts by creation time (ms), written
-// with the broadcast by CreateBroadcast; keyAll holds every tenant's.
-func tenantListKey(tenant string) string { return "{t:" + tenant + "}:broadcasts" }
-
 // ListFilter selects broadcasts for ListBroadcasts. Zero fields do not
 // filter.
 type ListFilter struct {
@@ -46,9 +42,9 @@ const (
 // cursor on (ZRANGE BYSCORE REV LIMIT: O(log N + page)); a status or kind
 // filter is applied to the broadcasts read, within the scan bound above.
 func (s *Store) ListBroadcasts(ctx context.Context, f ListFilter) ([]*broadcast.Broadcast, string, error) {
-	key := keyAll
+	key := s.Key(keyAll)
 	if f.TenantID != "" {
-		key = tenantListKey(f.TenantID)
+		key = s.tenantListKey(f.TenantID)
 	}
 	lo, hi := "-inf", "+inf"
 	if !f.CreatedAfter.IsZero() {
@@ -145,7 +141,7 @@ func (s *Store) matching(ctx context.Context, cands []pos, f ListFilter) ([]bool
 	cmds := make([]*redis.SliceCmd, len(cands))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range cands {
-			cmds[i] = p.HMGet(ctx, keysOf(c.id).meta, "status", "kind")
+			cmds[i] = p.HMGet(ctx, s.keysOf(c.id).meta, "status", "kind")
 		}
 		return nil
 	})

@@ -49,20 +49,20 @@ func TestListBroadcastsNewestFirstWithFilters(t *testing.T) {
 			Audience: broadcast.Audience{AllUsers: true}, CreatedAt: base.Add(time.Duration(i/3) * time.Millisecond)}
 		require.NoError(t, s.CreateBroadcast(ctx, b, []byte(`{}`)))
 		if i%4 == 0 {
-			require.NoError(t, s.rdb.HSet(ctx, keysOf(b.ID).meta, "status", string(broadcast.StatusSending)).Err())
+			require.NoError(t, s.rdb.HSet(ctx, s.keysOf(b.ID).meta, "status", string(broadcast.StatusSending)).Err())
 		}
 		if i%5 == 0 {
-			require.NoError(t, s.rdb.HSet(ctx, keysOf(b.ID).meta, "kind", "preview").Err())
+			require.NoError(t, s.rdb.HSet(ctx, s.keysOf(b.ID).meta, "kind", "preview").Err())
 		}
 	}
-	zs, err := s.rdb.ZRevRangeWithScores(ctx, tenantListKey(tenant), 0, -1).Result()
+	zs, err := s.rdb.ZRevRangeWithScores(ctx, s.tenantListKey(tenant), 0, -1).Result()
 	require.NoError(t, err)
 	require.Len(t, zs, 23)
 	for _, z := range zs {
 		want = append(want, z.Member.(string))
 	}
 	for _, id := range want {
-		if st, _ := s.rdb.HGet(ctx, keysOf(id).meta, "status").Result(); st == string(broadcast.StatusSending) {
+		if st, _ := s.rdb.HGet(ctx, s.keysOf(id).meta, "status").Result(); st == string(broadcast.StatusSending) {
 			sending = append(sending, id)
 		}
 	}
@@ -119,11 +119,11 @@ func TestListBroadcastsHundredThousand(t *testing.T) {
 				if j < 3 { // the three oldest are still sending
 					status = broadcast.StatusSending
 				}
-				p.HSet(ctx, keysOf(ids[j]).meta, "id", ids[j], "tenant", tenant, "status", string(status),
+				p.HSet(ctx, s.keysOf(ids[j]).meta, "id", ids[j], "tenant", tenant, "status", string(status),
 					"created_at", base+int64(j), "message", `{"text":"hi"}`, "audience_spec", `{"allUsers":true}`, "priority", "normal")
 				zs = append(zs, redis.Z{Score: float64(base + int64(j)), Member: ids[j]})
 			}
-			p.ZAdd(ctx, tenantListKey(tenant), zs...)
+			p.ZAdd(ctx, s.tenantListKey(tenant), zs...)
 			return nil
 		})
 		require.NoError(t, err)
@@ -133,12 +133,12 @@ func TestListBroadcastsHundredThousand(t *testing.T) {
 		for i := 0; i < n; i += 1000 {
 			_, _ = s.rdb.Pipelined(c, func(p redis.Pipeliner) error {
 				for _, id := range ids[i : i+1000] {
-					p.Del(c, keysOf(id).meta)
+					p.Del(c, s.keysOf(id).meta)
 				}
 				return nil
 			})
 		}
-		s.rdb.Del(c, tenantListKey(tenant))
+		s.rdb.Del(c, s.tenantListKey(tenant))
 	})
 	cnt := &countCommands{}
 	s.rdb.AddHook(cnt)

@@ -89,7 +89,7 @@ func (s *Store) Reserve(ctx context.Context, tenant string, rps float64, ahead t
 // put its work back for later.
 func (s *Store) ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (ratelimit.Slot, error) {
 	a := s.adapt
-	res, err := reserveScript.Run(ctx, s.rdb, []string{rateKey(tenant), pauseKey(tenant), aimdKey(tenant)},
+	res, err := reserveScript.Run(ctx, s.rdb, []string{s.rateKey(tenant), s.pauseKey(tenant), s.aimdKey(tenant)},
 		luaFloat(rps), ahead.Microseconds(), luaFloat(a.Probe), max(margin, 0).Microseconds(), a.MaxMargin.Microseconds(),
 		luaFloat(fade(a))).Slice()
 	if err != nil {
@@ -113,7 +113,7 @@ func (s *Store) ReserveMargin(ctx context.Context, tenant string, rps float64, a
 // paused, its rate, and whether this 429 lowered it.
 func (s *Store) Throttle(ctx context.Context, tenant string, d time.Duration, rps float64) (left time.Duration, rate float64, lowered bool, err error) {
 	a := s.adapt
-	res, err := throttleScript.Run(ctx, s.rdb, []string{pauseKey(tenant), aimdKey(tenant)},
+	res, err := throttleScript.Run(ctx, s.rdb, []string{s.pauseKey(tenant), s.aimdKey(tenant)},
 		d.Microseconds(), luaFloat(rps), luaFloat(a.Decrease), luaFloat(a.floor(rps)),
 		a.Hold.Microseconds(), a.Quiet.Microseconds(), luaFloat(a.Probe),
 		a.Isolation.Microseconds(), a.Widen.Microseconds(), a.MaxMargin.Microseconds(), luaFloat(fade(a))).Slice()
@@ -148,7 +148,7 @@ func (s *Store) Budget(ctx context.Context, tenant string) (pausedFor, bookedAhe
 
 // TenantBudget returns the tenant's pause, booking and current rate.
 func (s *Store) TenantBudget(ctx context.Context, tenant string) (Budget, error) {
-	res, err := budgetScript.Run(ctx, s.rdb, []string{pauseKey(tenant), rateKey(tenant), aimdKey(tenant)},
+	res, err := budgetScript.Run(ctx, s.rdb, []string{s.pauseKey(tenant), s.rateKey(tenant), s.aimdKey(tenant)},
 		luaFloat(s.adapt.Probe)).Slice()
 	if err != nil {
 		return Budget{}, fmt.Errorf("read budget of %s: %w", tenant, err)

@@ -17,7 +17,7 @@ var steady = Adaptive{Decrease: 0.9, Floor: 0.1, MinRPS: 1, Hold: time.Hour, Qui
 
 func nextSlot(t *testing.T, s *Store, tenant string) float64 {
 	t.Helper()
-	v, err := s.rdb.Get(context.Background(), rateKey(tenant)).Result()
+	v, err := s.rdb.Get(context.Background(), s.rateKey(tenant)).Result()
 	require.NoError(t, err)
 	f, err := strconv.ParseFloat(v, 64)
 	require.NoError(t, err)
@@ -80,7 +80,7 @@ func TestNewEpisodeLowersAgain(t *testing.T) {
 	a := steady
 	a.Hold = time.Millisecond
 	s, ctx := newStore(t).WithAdaptive(a), context.Background()
-	other := newStore(t).WithAdaptive(a)
+	other := storeUnder(t, s.Keyspace).WithAdaptive(a)
 	tenant := testenv.FreeTenant(t)
 	_, rate, lowered, err := s.Throttle(ctx, tenant, time.Millisecond, 100)
 	require.NoError(t, err)

@@ -39,7 +39,7 @@ func (s *Store) AddRecipients(ctx context.Context, id string, rs []NewRecipient)
 	for _, r := range rs {
 		args = append(args, r.UserID, string(r.State), r.ConversationID)
 	}
-	res, err := addScript.Run(ctx, s.rdb, keysOf(id).script(), args...).StringSlice()
+	res, err := addScript.Run(ctx, s.rdb, s.keysOf(id).script(), args...).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("add %d recipients to %s: %w", len(rs), id, err)
 	}
@@ -122,7 +122,7 @@ func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Resu
 		ca.Incr = append(ca.Incr, "th")
 	}
 	chJSON, _ := json.Marshal(ca)
-	k := keysOf(id)
+	k := s.keysOf(id)
 	res, err := transitionScript.Run(ctx, s.rdb, append(k.script(), k.outcomes),
 		user, strings.Join(from, ","), string(c.To), s.nowMS(), c.Owner, c.Lease.Milliseconds(), chJSON).StringSlice()
 	if err != nil {
@@ -182,7 +182,7 @@ func decodeRecord(user string, raw []byte) (broadcast.Recipient, error) {
 
 // Recipient returns one recipient's record.
 func (s *Store) Recipient(ctx context.Context, id, user string) (broadcast.Recipient, error) {
-	raw, err := s.rdb.HGet(ctx, keysOf(id).rec, user).Bytes()
+	raw, err := s.rdb.HGet(ctx, s.keysOf(id).rec, user).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return broadcast.Recipient{}, fmt.Errorf("recipient %s of %s: %w", user, id, ErrNotFound)
 	}
@@ -196,7 +196,7 @@ func (s *Store) Recipient(ctx context.Context, id, user string) (broadcast.Recip
 // filtered by state. The cursor is opaque; "" starts, and an empty next
 // cursor means the last page.
 func (s *Store) Recipients(ctx context.Context, id string, state broadcast.State, cursor string, limit int) ([]broadcast.Recipient, string, error) {
-	k := keysOf(id)
+	k := s.keysOf(id)
 	if state == "" {
 		return s.scanRecipients(ctx, k, cursor, limit)
 	}

@@ -66,7 +66,7 @@ func TestTransitionRecordedButReportBehind(t *testing.T) {
 	rec, err := s.Recipient(ctx, b.ID, user)
 	require.NoError(t, err)
 	require.Equal(t, broadcast.StateSent, rec.State)
-	still, err := rdb.HExists(ctx, unreachableKey(b.TenantID), user).Result()
+	still, err := rdb.HExists(ctx, s.unreachableKey(b.TenantID), user).Result()
 	require.NoError(t, err)
 	require.True(t, still, "the report is behind")
 
@@ -75,7 +75,7 @@ func TestTransitionRecordedButReportBehind(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, res.Applied)
 	require.Equal(t, broadcast.StateSent, res.Prev)
-	still, err = rdb.HExists(ctx, unreachableKey(b.TenantID), user).Result()
+	still, err = rdb.HExists(ctx, s.unreachableKey(b.TenantID), user).Result()
 	require.NoError(t, err)
 	require.False(t, still, "the report caught up")
 }

@@ -41,14 +41,43 @@ func reminderFields(b *broadcast.Broadcast) []any {
 	return f
 }
 
-// dueReminders are the members of keyReminders a create adds: each of
-// its reminders, at the earliest its delay after the creation.
-func dueReminders(b *broadcast.Broadcast) []any {
-	out := make([]any, 0, 2*len(b.Reminders))
-	for i, r := range b.Reminders {
-		out = append(out, b.CreatedAt.Add(r.Delay()).UnixMilli(), reminderMember(b.ID, i))
+// registerReminders adds a create's reminders to keyReminders: each at the
+// earliest its delay after the creation. It comes before the create
+// (registry.go): a reminder whose broadcast has no record is skipped when
+// due.
+func (s *Store) registerReminders(ctx context.Context, b *broadcast.Broadcast) error {
+	if len(b.Reminders) == 0 {
+		return nil
 	}
-	return out
+	zs := make([]redis.Z, len(b.Reminders))
+	for i, r := range b.Reminders {
+		zs[i] = redis.Z{Score: float64(b.CreatedAt.Add(r.Delay()).UnixMilli()), Member: reminderMember(b.ID, i)}
+	}
+	if err := s.rdb.ZAdd(ctx, s.Key(keyReminders), zs...).Err(); err != nil {
+		return fmt.Errorf("register the reminders of %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// linkReminderScript adds a reminder's id to its original's reminded_by,
+// once. KEYS: the original's meta. ARGV: the reminder's id.
+var linkReminderScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local cur = redis.call('HGET', KEYS[1], 'reminded_by')
+if not cur or cur == '' then cur = ARGV[1]
+else
+  for v in string.gmatch(cur, '[^,]+') do if v == ARGV[1] then return 0 end end
+  cur = cur .. ',' .. ARGV[1]
+end
+redis.call('HSET', KEYS[1], 'reminded_by', cur)
+return 1`)
+
+// linkReminder records reminder as one of original's reminders.
+func (s *Store) linkReminder(ctx context.Context, original, reminder string) error {
+	if err := linkReminderScript.Run(ctx, s.rdb, []string{s.MetaKey(original)}, reminder).Err(); err != nil {
+		return fmt.Errorf("link reminder %s to %s: %w", reminder, original, err)
+	}
+	return nil
 }
 
 func reminderMember(id string, i int) string { return id + "/" + strconv.Itoa(i) }
@@ -93,7 +122,7 @@ type DueReminder struct {
 // DueReminders lists up to n scheduled reminders that may be due at now
 // (the caller's clock), earliest first.
 func (s *Store) DueReminders(ctx context.Context, now time.Time, n int) ([]DueReminder, error) {
-	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: keyReminders, ByScore: true, Start: "-inf",
+	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.Key(keyReminders), ByScore: true, Start: "-inf",
 		Stop: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(n)}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list due reminders: %w", err)
@@ -104,7 +133,7 @@ func (s *Store) DueReminders(ctx context.Context, now time.Time, n int) ([]DueRe
 		i, err := strconv.Atoi(idx)
 		if !ok || err != nil {
 			// Not one createScript wrote: drop it rather than trip on it forever.
-			s.rdb.ZRem(ctx, keyReminders, m)
+			s.rdb.ZRem(ctx, s.Key(keyReminders), m)
 			continue
 		}
 		out = append(out, DueReminder{BroadcastID: id, Index: i})
@@ -115,7 +144,7 @@ func (s *Store) DueReminders(ctx context.Context, now time.Time, n int) ([]DueRe
 // PostponeReminder moves a scheduled reminder's next look to at, if it is
 // still waiting.
 func (s *Store) PostponeReminder(ctx context.Context, r DueReminder, at time.Time) error {
-	err := s.rdb.ZAddXX(ctx, keyReminders, redis.Z{Score: float64(at.UnixMilli()), Member: reminderMember(r.BroadcastID, r.Index)}).Err()
+	err := s.rdb.ZAddXX(ctx, s.Key(keyReminders), redis.Z{Score: float64(at.UnixMilli()), Member: reminderMember(r.BroadcastID, r.Index)}).Err()
 	if err != nil {
 		return fmt.Errorf("postpone reminder %d of %s: %w", r.Index, r.BroadcastID, err)
 	}
@@ -123,22 +152,24 @@ func (s *Store) PostponeReminder(ctx context.Context, r DueReminder, at time.Tim
 }
 
 // settleReminderScript records what became of a scheduled reminder (the
-// first record stays) and stops waiting for it. KEYS: the original's
-// meta, broadcasts:reminders. ARGV: field, record, member. Returns 1 if
-// this call recorded it.
+// first record stays). KEYS: the original's meta. ARGV: field, record.
+// Returns 1 if this call recorded it.
 var settleReminderScript = redis.NewScript(`
-local n = 0
-if redis.call('EXISTS', KEYS[1]) == 1 then n = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) end
-redis.call('ZREM', KEYS[2], ARGV[3])
-return n`)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])`)
 
 // SettleReminder records a scheduled reminder sent or skipped (with
 // reason), once: of several dispatchers settling it, the first one's
 // record stays. It reports whether this call's did.
 func (s *Store) SettleReminder(ctx context.Context, r DueReminder, outcome broadcast.ReminderOutcome, reason string, at time.Time) (bool, error) {
 	raw, _ := json.Marshal(reminderState{Status: outcome, Reason: reason, At: at.UnixMilli()})
-	n, err := settleReminderScript.Run(ctx, s.rdb, []string{MetaKey(r.BroadcastID), keyReminders},
-		"reminder_state:"+strconv.Itoa(r.Index), raw, reminderMember(r.BroadcastID, r.Index)).Int()
+	// The record, then the registry (another slot): a crash between leaves
+	// it registered, and the next look finds it settled and settles it again.
+	n, err := settleReminderScript.Run(ctx, s.rdb, []string{s.MetaKey(r.BroadcastID)},
+		"reminder_state:"+strconv.Itoa(r.Index), raw).Int()
+	if err == nil {
+		err = s.rdb.ZRem(ctx, s.Key(keyReminders), reminderMember(r.BroadcastID, r.Index)).Err()
+	}
 	if err != nil {
 		return false, fmt.Errorf("settle reminder %d of %s: %w", r.Index, r.BroadcastID, err)
 	}
@@ -148,7 +179,7 @@ func (s *Store) SettleReminder(ctx context.Context, r DueReminder, outcome broad
 // ReminderOf returns the broadcast a reminder follows up, "" for a
 // broadcast that is no reminder (or has no record).
 func (s *Store) ReminderOf(ctx context.Context, id string) (string, error) {
-	v, err := s.rdb.HGet(ctx, MetaKey(id), "reminder_of").Result()
+	v, err := s.rdb.HGet(ctx, s.MetaKey(id), "reminder_of").Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}

@@ -34,7 +34,7 @@ end
 // (fence.go): another error is ErrNotApplied, a
 // *broadcast.OutcomeUnknownError, or a failure before anything was sent.
 func (s *Store) StartReplay(ctx context.Context, id string) (int, error) {
-	k := keysOf(id)
+	k := s.keysOf(id)
 	out, err := s.fenced(ctx, "replay", id, startReplayScript, k.ops, k.script())
 	if err != nil {
 		return 0, err
@@ -107,7 +107,7 @@ func (s *Store) Reopen(ctx context.Context, id, user string, round int, to broad
 	for i, r := range allowed {
 		names[i] = string(r)
 	}
-	res, err := reopenScript.Run(ctx, s.rdb, keysOf(id).script(), user, round, string(to), strings.Join(names, ","), s.nowMS()).StringSlice()
+	res, err := reopenScript.Run(ctx, s.rdb, s.keysOf(id).script(), user, round, string(to), strings.Join(names, ","), s.nowMS()).StringSlice()
 	if err != nil {
 		return Result{}, fmt.Errorf("reopen %s of %s: %w", user, id, err)
 	}
@@ -126,7 +126,7 @@ return complete_if_done(tonumber(ARGV[1]))
 // CompleteIfDone completes the broadcast if it is expanded and every
 // recipient is final: after a replay that reopened nobody.
 func (s *Store) CompleteIfDone(ctx context.Context, id string) error {
-	if err := completeScript.Run(ctx, s.rdb, keysOf(id).script(), s.nowMS()).Err(); err != nil {
+	if err := completeScript.Run(ctx, s.rdb, s.keysOf(id).script(), s.nowMS()).Err(); err != nil {
 		return fmt.Errorf("complete %s: %w", id, err)
 	}
 	return nil

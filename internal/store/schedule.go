@@ -12,11 +12,6 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
-// keyScheduled is the sorted set of scheduled broadcasts by sendAt (Unix
-// ms): every dispatcher polls it for the due ones (DueScheduled) and
-// starts them (StartScheduled).
-const keyScheduled = "broadcasts:scheduled"
-
 // scheduleFields are the meta fields of a broadcast's kind, author and
 // schedule (sendAt; localTime, whose zone waves package wave keeps).
 func scheduleFields(b *broadcast.Broadcast) []any {
@@ -65,44 +60,34 @@ var dueScript = redis.NewScript(luaNowMS + `
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now), 'LIMIT', 0, tonumber(ARGV[1]))
 `)
 
-// startScheduledScript starts a due scheduled broadcast: in one step it
-// becomes expanding, is registered in broadcasts:expanding (which every
-// dispatcher resumes) and leaves broadcasts:scheduled. So of several
-// dispatchers only one starts it, and one that dies right after has lost
-// nothing: the expansion is registered. KEYS: meta, broadcasts:scheduled,
-// broadcasts:expanding. ARGV: id, the tenants served (comma separated).
-// Returns {verdict, ms left}: started, early (not due: ms left), foreign
-// (a tenant not served), or the status it has when it is not scheduled
-// (missing without a record), which also unschedules it.
+// startScheduledScript starts a due scheduled broadcast: it becomes
+// expanding, in one step with the check, so of several dispatchers only
+// one starts it. StartScheduled then registers it in broadcasts:expanding
+// and only then takes it out of broadcasts:scheduled (registry.go): one
+// that dies in between leaves it scheduled there, and the next poll finds
+// it expanding and settles it. KEYS: meta. ARGV: the tenants served (comma
+// separated). Returns {verdict, ms left, sendAt}: started, early (not due:
+// ms left), foreign (a tenant not served), or the status it has when it is
+// not scheduled (missing without a record).
 var startScheduledScript = redis.NewScript(luaNowMS + `
-local id = ARGV[1]
 local m = redis.call('HMGET', KEYS[1], 'status', 'send_at', 'tenant')
-if not m[1] then
-  redis.call('ZREM', KEYS[2], id)
-  return {'missing', 0}
-end
-if m[1] ~= 'scheduled' then
-  redis.call('ZREM', KEYS[2], id)
-  return {m[1], 0}
-end
+if not m[1] then return {'missing', 0, ''} end
+if m[1] ~= 'scheduled' then return {m[1], 0, m[2] or ''} end
 local at = tonumber(m[2]) or 0
-if at > now then return {'early', at - now} end
+if at > now then return {'early', at - now, m[2]} end
 local served = false
-for tenant in string.gmatch(ARGV[2], '[^,]+') do
+for tenant in string.gmatch(ARGV[1], '[^,]+') do
   if tenant == m[3] then served = true end
 end
-if not served then return {'foreign', 0} end
-local ms = string.format('%.0f', now)
-redis.call('HSET', KEYS[1], 'status', 'expanding', 'started_at', ms)
-redis.call('ZADD', KEYS[3], ms, id)
-redis.call('ZREM', KEYS[2], id)
-return {'started', 0}
+if not served then return {'foreign', 0, m[2]} end
+redis.call('HSET', KEYS[1], 'status', 'expanding', 'started_at', string.format('%.0f', now))
+return {'started', 0, m[2]}
 `)
 
 // DueScheduled lists up to n scheduled broadcasts whose sendAt has come
 // (by Redis's clock), earliest first.
 func (s *Store) DueScheduled(ctx context.Context, n int) ([]string, error) {
-	ids, err := dueScript.Run(ctx, s.rdb, []string{keyScheduled}, n).StringSlice()
+	ids, err := dueScript.Run(ctx, s.rdb, []string{s.Key(keyScheduled)}, n).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("list due scheduled broadcasts: %w", err)
 	}
@@ -117,22 +102,37 @@ func (s *Store) DueScheduled(ctx context.Context, n int) ([]string, error) {
 // canceled one, or one another caller started, is unscheduled), or
 // "early" or "foreign" for one left scheduled.
 func (s *Store) StartScheduled(ctx context.Context, id string, tenants []string) (started bool, verdict string, err error) {
-	keys := []string{keysOf(id).meta, keyScheduled, keyExpanding}
-	res, err := startScheduledScript.Run(ctx, s.rdb, keys, id, strings.Join(tenants, ",")).Slice()
+	res, err := startScheduledScript.Run(ctx, s.rdb, []string{s.keysOf(id).meta}, strings.Join(tenants, ",")).Slice()
 	if err != nil {
 		return false, "", fmt.Errorf("start scheduled %s: %w", id, err)
 	}
-	if len(res) != 2 {
+	if len(res) != 3 {
 		return false, "", fmt.Errorf("start scheduled %s: unexpected answer %v", id, res)
 	}
 	v, _ := res[0].(string)
+	sendAt, _ := res[2].(string)
+	switch v {
+	case "early", "foreign":
+		return false, v, nil
+	case "started":
+		err = s.settle(ctx, id, s.Key(keyScheduled), broadcast.StatusExpanding, sendAt)
+	case "missing":
+		// Registered by a create whose record may be being written now
+		// (registry.go): forgotten only once its sendAt is well past.
+		err = s.settle(ctx, id, s.Key(keyScheduled), "", "")
+	default:
+		err = s.settle(ctx, id, s.Key(keyScheduled), broadcast.Status(v), sendAt)
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("start scheduled %s: %w", id, err)
+	}
 	return v == "started", v, nil
 }
 
 // Scheduled reports whether the broadcast waits in broadcasts:scheduled,
 // and for when.
 func (s *Store) Scheduled(ctx context.Context, id string) (time.Time, bool, error) {
-	ms, err := s.rdb.ZScore(ctx, keyScheduled, id).Result()
+	ms, err := s.rdb.ZScore(ctx, s.Key(keyScheduled), id).Result()
 	if err == redis.Nil {
 		return time.Time{}, false, nil
 	}

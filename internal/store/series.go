@@ -31,7 +31,7 @@ type DeliverySeries struct {
 // Deliveries returns the broadcast's outcomes over time from start (the
 // send's start); buckets with nothing are left out.
 func (s *Store) Deliveries(ctx context.Context, id string, start time.Time) (DeliverySeries, error) {
-	m, err := s.rdb.HGetAll(ctx, keysOf(id).outcomes).Result()
+	m, err := s.rdb.HGetAll(ctx, s.keysOf(id).outcomes).Result()
 	if err != nil {
 		return DeliverySeries{}, fmt.Errorf("read outcomes of %s: %w", id, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
+	"github.com/broadcast-dev/broadcast/internal/redisclient"
 )
 
 // ErrNotFound is returned for an unknown broadcast or recipient.
@@ -20,58 +21,40 @@ var ErrNotFound = errors.New("not found")
 // Store is the Redis-backed record of broadcasts, recipients, conversations
 // and tenant pauses. It is safe for concurrent use.
 type Store struct {
+	// Keyspace builds every key, under the store's prefix.
+	Keyspace
 	rdb   redis.UniversalClient
 	now   func() time.Time
 	adapt Adaptive
 	fence Fence
 }
 
-// New returns a Store on rdb.
-func New(rdb redis.UniversalClient) *Store {
-	return &Store{rdb: rdb, now: time.Now, adapt: DefaultAdaptive, fence: DefaultFence}
-}
+// Option adjusts a new Store.
+type Option func(*Store)
 
-// ConnectOption adjusts the client Connect makes.
-type ConnectOption func(*redis.Options)
+// WithKeyspace puts every key under ks's prefix (REDIS_PREFIX).
+func WithKeyspace(ks Keyspace) Option { return func(s *Store) { s.Keyspace = ks } }
 
-// WithTLS verifies a rediss:// server with tc's CAs and presents its client
-// certificate; the server name stays the URL's host. A nil tc changes
-// nothing.
-func WithTLS(tc *tls.Config) ConnectOption {
-	return func(o *redis.Options) {
-		if tc == nil || o.TLSConfig == nil {
-			return
-		}
-		c := tc.Clone()
-		c.ServerName = o.TLSConfig.ServerName
-		o.TLSConfig = c
-	}
-}
-
-// Connect parses a redis:// or rediss:// URL, applies timeouts and checks the
-// server answers.
-func Connect(ctx context.Context, url string, options ...ConnectOption) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
-	}
+// New returns a Store on rdb; without options its keys have no prefix.
+func New(rdb redis.UniversalClient, options ...Option) *Store {
+	s := &Store{rdb: rdb, now: time.Now, adapt: DefaultAdaptive, fence: DefaultFence}
 	for _, o := range options {
-		o(opts)
+		o(s)
 	}
-	opts.DialTimeout = 5 * time.Second
-	opts.ReadTimeout = 3 * time.Second
-	opts.WriteTimeout = 3 * time.Second
-	opts.MaxRetries = 3
-	opts.MinRetryBackoff = 50 * time.Millisecond
-	opts.MaxRetryBackoff = time.Second
-	rdb := redis.NewClient(opts)
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
-		_ = rdb.Close()
-		return nil, fmt.Errorf("redis at %s: %w", opts.Addr, err)
-	}
-	return rdb, nil
+	return s
+}
+
+// ConnectOption adjusts the client Connect makes (redisclient's options).
+type ConnectOption = redisclient.Option
+
+// WithTLS verifies a rediss URL's servers with tc's CAs and presents its
+// client certificate (redisclient.WithTLS).
+func WithTLS(tc *tls.Config) ConnectOption { return redisclient.WithTLS(tc) }
+
+// Connect makes the client REDIS_URL names (one server, Sentinel or
+// Cluster: see redisclient) and checks the server answers.
+func Connect(ctx context.Context, url string, options ...ConnectOption) (redis.UniversalClient, error) {
+	return redisclient.Connect(ctx, url, options...)
 }
 
 // Client returns the underlying Redis client.
@@ -138,7 +121,7 @@ func msTime(s string) time.Time {
 
 // Activity returns the Connector activity every recipient of the broadcast gets.
 func (s *Store) Activity(ctx context.Context, id string) ([]byte, error) {
-	b, err := s.rdb.HGet(ctx, keysOf(id).meta, "activity").Bytes()
+	b, err := s.rdb.HGet(ctx, s.keysOf(id).meta, "activity").Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("broadcast %s: %w", id, ErrNotFound)
 	}
@@ -150,7 +133,7 @@ func (s *Store) Activity(ctx context.Context, id string) ([]byte, error) {
 
 // Expanding lists the broadcasts whose expansion has not finished.
 func (s *Store) Expanding(ctx context.Context) ([]string, error) {
-	ids, err := s.rdb.ZRange(ctx, keyExpanding, 0, -1).Result()
+	ids, err := s.rdb.ZRange(ctx, s.Key(keyExpanding), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list expanding broadcasts: %w", err)
 	}
@@ -160,12 +143,12 @@ func (s *Store) Expanding(ctx context.Context) ([]string, error) {
 // FinishExpansion marks every recipient of the broadcast as known and
 // unregisters it from expansion. It reports whether the broadcast completed.
 func (s *Store) FinishExpansion(ctx context.Context, id string) (bool, error) {
-	k := keysOf(id)
+	k := s.keysOf(id)
 	res, err := finishScript.Run(ctx, s.rdb, k.script(), s.nowMS()).Int()
 	if err != nil {
 		return false, fmt.Errorf("finish expansion of %s: %w", id, err)
 	}
-	if err := s.rdb.ZRem(ctx, keyExpanding, id).Err(); err != nil {
+	if err := s.rdb.ZRem(ctx, s.Key(keyExpanding), id).Err(); err != nil {
 		return false, fmt.Errorf("unregister expansion of %s: %w", id, err)
 	}
 	if res < 0 {
@@ -179,7 +162,7 @@ func (s *Store) FinishExpansion(ctx context.Context, id string) (bool, error) {
 // record is being written right now (it is registered first): it stays.
 func (s *Store) ForgetStale(ctx context.Context, id string, grace time.Duration) error {
 	before := s.now().Add(-grace).UnixMilli()
-	if err := forgetScript.Run(ctx, s.rdb, []string{keyExpanding}, id, before).Err(); err != nil {
+	if err := forgetScript.Run(ctx, s.rdb, []string{s.Key(keyExpanding)}, id, before).Err(); err != nil {
 		return fmt.Errorf("unregister %s: %w", id, err)
 	}
 	return nil

@@ -13,12 +13,28 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/testenv"
 )
 
+// newStore returns a store under a prefix of its own, whose every command
+// is checked: one slot per script and MULTI, every key prefixed.
 func newStore(t *testing.T) *Store {
+	t.Helper()
+	ks, err := NewKeyspace("test-" + uuid.NewString()[:8] + ":")
+	require.NoError(t, err)
+	return storeUnder(t, ks)
+}
+
+// storeUnder returns a store of its own client under ks, as another
+// process of the same application has.
+func storeUnder(t *testing.T, ks Keyspace) *Store {
 	t.Helper()
 	rdb, err := Connect(context.Background(), testenv.Redis(t))
 	require.NoError(t, err)
-	t.Cleanup(func() { rdb.Close() })
-	return New(rdb)
+	check := &keyCheck{prefix: ks.Prefix()}
+	rdb.AddHook(check)
+	t.Cleanup(func() {
+		rdb.Close()
+		check.report(t)
+	})
+	return New(rdb, WithKeyspace(ks))
 }
 
 func newBroadcast(t *testing.T, s *Store, users ...string) *broadcast.Broadcast {
@@ -110,7 +126,7 @@ func TestAddRecipientsLargePage(t *testing.T) {
 	got, err := s.Broadcast(ctx, b.ID)
 	require.NoError(t, err)
 	require.Equal(t, broadcast.Counts{Total: 2500, Pending: 1250, Installing: 1250}, got.Counts)
-	n, err := s.Client().ZCard(ctx, keysOf(b.ID).idx[broadcast.StateInstalling]).Result()
+	n, err := s.Client().ZCard(ctx, s.keysOf(b.ID).idx[broadcast.StateInstalling]).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 1250, n)
 	rec, err := s.Recipient(ctx, b.ID, userN(1000))

@@ -19,7 +19,7 @@ func (s *Store) Conversations(ctx context.Context, tenant string, users []string
 	// One GET per key, pipelined: an MGET would cross slots on Redis Cluster.
 	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, u := range users {
-			p.Get(ctx, convKey(tenant, u))
+			p.Get(ctx, s.convKey(tenant, u))
 		}
 		return nil
 	})
@@ -36,7 +36,7 @@ func (s *Store) Conversations(ctx context.Context, tenant string, users []string
 
 // SetConversation caches a user's conversation id with the bot.
 func (s *Store) SetConversation(ctx context.Context, tenant, user, conv string) error {
-	if err := s.rdb.Set(ctx, convKey(tenant, user), conv, 0).Err(); err != nil {
+	if err := s.rdb.Set(ctx, s.convKey(tenant, user), conv, 0).Err(); err != nil {
 		return fmt.Errorf("cache conversation of %s: %w", user, err)
 	}
 	return nil
@@ -45,7 +45,7 @@ func (s *Store) SetConversation(ctx context.Context, tenant, user, conv string) 
 // ForgetConversation drops a user's cached conversation if it is still conv
 // (the app was uninstalled or the conversation is gone).
 func (s *Store) ForgetConversation(ctx context.Context, tenant, user, conv string) error {
-	key := convKey(tenant, user)
+	key := s.convKey(tenant, user)
 	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		cur, err := tx.Get(ctx, key).Result()
 		if errors.Is(err, redis.Nil) || (err == nil && conv != "" && cur != conv) {
@@ -68,7 +68,7 @@ func (s *Store) ForgetConversation(ctx context.Context, tenant, user, conv strin
 
 // PauseLeft returns how long the tenant stays paused (<= 0 when it is not).
 func (s *Store) PauseLeft(ctx context.Context, tenant string) (time.Duration, error) {
-	left, err := pauseLeftScript.Run(ctx, s.rdb, []string{pauseKey(tenant)}).Int64()
+	left, err := pauseLeftScript.Run(ctx, s.rdb, []string{s.pauseKey(tenant)}).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("read pause of %s: %w", tenant, err)
 	}

@@ -14,12 +14,6 @@ import (
 // it does not change: that report is of broadcasts' outcomes, and a user
 // who uninstalled is reinstalled by the next broadcast (the conversation
 // is forgotten), so is only unreachable if that fails.
-func uninstalledKey(tenant string) string { return "{u:" + tenant + "}:uninstalled" }
-
-// announcedKey is the install the bot endpoint heard of last for the user
-// (the conversation), for AnnounceTTL: Teams announces one install twice,
-// as a conversationUpdate and as an installationUpdate.
-func announcedKey(tenant, user string) string { return "botinst:" + tenant + ":" + user }
 
 // AnnounceTTL is how long an install's announcement is remembered.
 const AnnounceTTL = 10 * time.Minute
@@ -43,10 +37,10 @@ func (s *Store) NoteInstalled(ctx context.Context, tenant, user, conv string) (b
 	if err := s.SetConversation(ctx, tenant, user, conv); err != nil {
 		return false, err
 	}
-	if err := s.rdb.HDel(ctx, uninstalledKey(tenant), user).Err(); err != nil {
+	if err := s.rdb.HDel(ctx, s.uninstalledKey(tenant), user).Err(); err != nil {
 		return false, fmt.Errorf("note install of %s: %w", user, err)
 	}
-	n, err := announceScript.Run(ctx, s.rdb, []string{announcedKey(tenant, user)}, conv, AnnounceTTL.Milliseconds()).Int()
+	n, err := announceScript.Run(ctx, s.rdb, []string{s.announcedKey(tenant, user)}, conv, AnnounceTTL.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("note install of %s: %w", user, err)
 	}
@@ -59,10 +53,10 @@ func (s *Store) NoteUninstalled(ctx context.Context, tenant, user string, at tim
 	if err := s.ForgetConversation(ctx, tenant, user, ""); err != nil {
 		return err
 	}
-	if err := s.rdb.Del(ctx, announcedKey(tenant, user)).Err(); err != nil {
+	if err := s.rdb.Del(ctx, s.announcedKey(tenant, user)).Err(); err != nil {
 		return fmt.Errorf("note uninstall of %s: %w", user, err)
 	}
-	if err := s.rdb.HSet(ctx, uninstalledKey(tenant), user, at.UnixMilli()).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, s.uninstalledKey(tenant), user, at.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("note uninstall of %s: %w", user, err)
 	}
 	return nil
@@ -72,6 +66,6 @@ func (s *Store) NoteUninstalled(ctx context.Context, tenant, user string, at tim
 // uninstalled the app, and false if it did not (or heard of a later
 // install).
 func (s *Store) Uninstalled(ctx context.Context, tenant, user string) (time.Time, bool, error) {
-	v, err := s.rdb.HGet(ctx, uninstalledKey(tenant), user).Result()
+	v, err := s.rdb.HGet(ctx, s.uninstalledKey(tenant), user).Result()
 	return unixMillis(v, err, "uninstall of "+user)
 }

@@ -15,8 +15,6 @@ import (
 // A tenant's unreachable users: who the last broadcasts could not reach
 // (blocked, disabled, uninstalled), and the same users by the time of that
 // last outcome. Both share the hash tag {u:<tenant>}.
-func unreachableKey(tenant string) string   { return "{u:" + tenant + "}:unreachable" }
-func unreachableAtKey(tenant string) string { return "{u:" + tenant + "}:unreachable:at" }
 
 // unreachable is a user's entry as the scripts store it.
 type unreachable struct {
@@ -61,7 +59,7 @@ return 1
 // It is a separate call from the transition's script, whose keys are the
 // broadcast's slot; both are idempotent, so a retried transition redoes it.
 func (s *Store) noteReach(ctx context.Context, tenant, id string, rec broadcast.Recipient) error {
-	keys := []string{unreachableKey(tenant), unreachableAtKey(tenant)}
+	keys := []string{s.unreachableKey(tenant), s.unreachableAtKey(tenant)}
 	at := rec.UpdatedAt.UnixMilli()
 	switch {
 	case rec.State == broadcast.StateSent:
@@ -94,7 +92,7 @@ func (s *Store) UnreachableUsers(ctx context.Context, tenant, cursor string, lim
 	next := ""
 	for len(users) < limit {
 		batch := int64(limit + 1)
-		zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: unreachableAtKey(tenant), Start: hi, Stop: "-inf",
+		zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: s.unreachableAtKey(tenant), Start: hi, Stop: "-inf",
 			ByScore: true, Rev: true, Offset: offset, Count: batch}).Result()
 		if err != nil {
 			return nil, "", fmt.Errorf("list unreachable users of %s: %w", tenant, err)
@@ -122,7 +120,7 @@ func (s *Store) UnreachableUsers(ctx context.Context, tenant, cursor string, lim
 	}
 	var raws []any
 	var profiles map[string]broadcast.Profile
-	raws, err := s.rdb.HMGet(ctx, unreachableKey(tenant), users...).Result()
+	raws, err := s.rdb.HMGet(ctx, s.unreachableKey(tenant), users...).Result()
 	if err != nil {
 		return nil, "", fmt.Errorf("read unreachable users of %s: %w", tenant, err)
 	}

@@ -6,8 +6,10 @@
 //   - NATS: NATS_URL if set, else an embedded nats-server with JetStream,
 //     whose fsync setting is devenv's default or TEST_NATS_SYNC ("always",
 //     or an interval such as 1s or 2m), for measuring what it costs.
-//   - Redis: REDIS_URL if set, else a Redis on 127.0.0.1:6379 if it answers
-//     at once, else a redis-server child process, else a redis:7 container.
+//   - Redis: REDIS_URL if set (any form internal/redisclient takes), else
+//     with REDIS_MODE=cluster a three-master Redis Cluster of redis-server
+//     children, else a Redis on 127.0.0.1:6379 if it answers at once, else
+//     a redis-server child process, else a redis:7 container.
 //
 // Tests share these servers, so each must keep to its own names: its own
 // tenant (FreeTenant), stream names, key prefixes. A shared server is never

@@ -73,15 +73,24 @@ func NATS(t testing.TB) string {
 	})
 }
 
-// Redis returns the URL of a Redis: REDIS_URL if set (checked), else the
-// one on 127.0.0.1:6379 if it answers PING within 300 ms, else a
-// redis-server child or a redis:7 container shared by every test of the
-// binary. The test fails, saying how to get a Redis, if there is none.
+// Redis returns the URL of a Redis: REDIS_URL if set (checked); else,
+// with REDIS_MODE=cluster, a three-master Redis Cluster of redis-server
+// children; else the one on 127.0.0.1:6379 if it answers PING within
+// 300 ms, else a redis-server child or a redis:7 container. It is shared
+// by every test of the binary. The test fails, saying how to get a Redis,
+// if there is none.
 func Redis(t testing.TB) string {
 	t.Helper()
 	return sharedRedis.get(t, "Redis", func(ctx context.Context) (string, func(), error) {
 		if u := os.Getenv("REDIS_URL"); u != "" {
 			return devenv.StartRedis(ctx, devenv.RedisOptions{URL: u})
+		}
+		switch mode := os.Getenv("REDIS_MODE"); mode {
+		case "", "single":
+		case "cluster":
+			return startCluster(ctx)
+		default:
+			return "", nil, fmt.Errorf("REDIS_MODE: %q: want single or cluster", mode)
 		}
 		if url, ok := localRedis(ctx); ok {
 			return url, func() {}, nil
@@ -92,6 +101,18 @@ func Redis(t testing.TB) string {
 		}
 		return devenv.StartRedis(ctx, devenv.RedisOptions{Dir: dir, Logger: zap.NewNop()})
 	})
+}
+
+func startCluster(ctx context.Context) (string, func(), error) {
+	dir, err := processDir("rediscluster")
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := devenv.NewRedisCluster(ctx, dir)
+	if err != nil {
+		return "", nil, err
+	}
+	return c.URL(), func() { _ = c.Close() }, nil
 }
 
 // localRedis reports whether a Redis on localRedisAddr answers PING at once.

@@ -12,11 +12,19 @@
 //	{b:<id>}:wave:<zone>    sorted set (score 0, by id): the zone's recipients
 //	{b:<id>}:wavezones      set: the zones grouped into so far
 //	waves:due               sorted set: "<id> <zone>" of pending waves by start (Unix ms)
+//
+// (every key under the store's prefix, store.Keyspace). waves:due is a
+// registry of its own slot: no script touches it beside a broadcast's
+// keys. A wave is registered before it is recorded and unregistered after
+// it is settled, so a crash between leaves an entry, never a missing one,
+// and Start settles an entry whose wave is missing, started or canceled by
+// removing it.
+//
 //	{d:<tenant>}:tz         hash: user -> "<read at, Unix ms>|<zone as Graph gave it>"
 //	{d:<tenant>}:zones      set: the IANA zones the tenant's users are known to have
 //
 // Every write of a broadcast's waves but the start of a wave is made by
-// the holder of its expansion lease (store.ExpanderKey) and refused to
+// the holder of its expansion lease (store.Keyspace.ExpanderKey) and refused to
 // anyone else, so that a dispatcher whose lease ran out cannot move them
 // behind the one that took over. A wave is started by one script that
 // checks the broadcast is still expanding: of several dispatchers that see
@@ -39,11 +47,10 @@ import (
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
-const keyDue = "waves:due"
-
-func wavesKey(id string) string         { return "{b:" + id + "}:waves" }
-func membersKey(id, zone string) string { return "{b:" + id + "}:wave:" + zone }
-func zonesKey(id string) string         { return "{b:" + id + "}:wavezones" }
+func (s *Store) keyDue() string                    { return s.ks.Key("waves:due") }
+func (s *Store) wavesKey(id string) string         { return s.ks.BroadcastKey(id, "waves") }
+func (s *Store) membersKey(id, zone string) string { return s.ks.BroadcastKey(id, "wave:"+zone) }
+func (s *Store) zonesKey(id string) string         { return s.ks.BroadcastKey(id, "wavezones") }
 
 // Fields of the waves hash that are not zones (a zone name has no '#').
 const (
@@ -51,11 +58,14 @@ const (
 	fieldGrouped = "#grouped"
 )
 
-// Store reads and writes waves on a Redis client.
-type Store struct{ rdb redis.UniversalClient }
+// Store reads and writes waves on a Redis client, in the store's keyspace.
+type Store struct {
+	rdb redis.UniversalClient
+	ks  store.Keyspace
+}
 
-// New returns a Store on rdb.
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+// New returns a Store on rdb, its keys in ks.
+func New(rdb redis.UniversalClient, ks store.Keyspace) *Store { return &Store{rdb: rdb, ks: ks} }
 
 // Wave is one zone's wave with where its expansion stands.
 type Wave struct {
@@ -73,7 +83,7 @@ type record struct {
 // Grouping returns the last user the grouping by zone did ("" at the
 // start) and whether it is done.
 func (s *Store) Grouping(ctx context.Context, id string) (string, bool, error) {
-	v, err := s.rdb.HMGet(ctx, wavesKey(id), fieldCursor, fieldGrouped).Result()
+	v, err := s.rdb.HMGet(ctx, s.wavesKey(id), fieldCursor, fieldGrouped).Result()
 	if err != nil {
 		return "", false, fmt.Errorf("read the zone grouping of %s: %w", id, err)
 	}
@@ -107,33 +117,31 @@ return 1`)
 // and records that the grouping is done up to cursor; a page redone adds
 // nothing twice.
 func (s *Store) Group(ctx context.Context, id, holder, cursor string, byZone map[string][]string) error {
-	keys := []string{store.ExpanderKey(id), wavesKey(id)}
+	keys := []string{s.ks.ExpanderKey(id), s.wavesKey(id)}
 	args := []any{holder, cursor}
 	var users []any
 	for _, z := range sortedZones(byZone) {
-		keys = append(keys, membersKey(id, z))
+		keys = append(keys, s.membersKey(id, z))
 		args = append(args, z, len(byZone[z]))
 		for _, u := range byZone[z] {
 			users = append(users, u)
 		}
 	}
-	keys = append(keys, zonesKey(id))
+	keys = append(keys, s.zonesKey(id))
 	n, err := groupScript.Run(ctx, s.rdb, keys, append(args, users...)...).Int()
 	return answer(n, err, "group the audience of "+id+" by zone")
 }
 
 // finishGroupScript records each zone's wave: its start, its number of
-// recipients, pending; and registers it in waves:due. A wave recorded
-// before (a finish redone) keeps its state. KEYS: expander, waves,
-// waves:due, then one wave's members per zone. ARGV: holder, id, then per
-// zone its name and start (Unix ms).
+// recipients, pending. A wave recorded before (a finish redone) keeps its
+// state. KEYS: expander, waves, then one wave's members per zone. ARGV:
+// holder, id, then per zone its name and start (Unix ms).
 var finishGroupScript = redis.NewScript(leaseScript + `
-for i = 1, #KEYS - 3 do
+for i = 1, #KEYS - 2 do
   local zone, at = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
   if redis.call('HEXISTS', KEYS[2], zone) == 0 then
-    local n = redis.call('ZCARD', KEYS[3 + i])
+    local n = redis.call('ZCARD', KEYS[2 + i])
     redis.call('HSET', KEYS[2], zone, cjson.encode({at = tonumber(at), n = n, s = 'pending'}))
-    redis.call('ZADD', KEYS[3], at, ARGV[2] .. ' ' .. zone)
   end
 end
 redis.call('HSET', KEYS[2], '#grouped', 1)
@@ -142,11 +150,21 @@ return 1`)
 // FinishGrouping records the waves, each zone's starting at starts[zone],
 // and registers them to be started when due (Due, Start).
 func (s *Store) FinishGrouping(ctx context.Context, id, holder string, starts map[string]time.Time) error {
-	keys := []string{store.ExpanderKey(id), wavesKey(id), keyDue}
+	keys := []string{s.ks.ExpanderKey(id), s.wavesKey(id)}
 	args := []any{holder, id}
+	due := make([]redis.Z, 0, len(starts))
 	for _, z := range sortedZones(starts) {
-		keys = append(keys, membersKey(id, z))
+		keys = append(keys, s.membersKey(id, z))
 		args = append(args, z, starts[z].UnixMilli())
+		due = append(due, redis.Z{Score: float64(starts[z].UnixMilli()), Member: id + " " + z})
+	}
+	// Registered first: an entry whose wave is not recorded (this script
+	// refused, or never ran) is settled by Start; a redone finish's entry
+	// for a wave already started too.
+	if len(due) > 0 {
+		if err := s.rdb.ZAdd(ctx, s.keyDue(), due...).Err(); err != nil {
+			return fmt.Errorf("register the zone waves of %s: %w", id, err)
+		}
 	}
 	n, err := finishGroupScript.Run(ctx, s.rdb, keys, args...).Int()
 	return answer(n, err, "record the zone waves of "+id)
@@ -154,7 +172,7 @@ func (s *Store) FinishGrouping(ctx context.Context, id, holder string, starts ma
 
 // GroupedZones lists the zones the grouping has put users in so far.
 func (s *Store) GroupedZones(ctx context.Context, id string) ([]string, error) {
-	zones, err := s.rdb.SMembers(ctx, zonesKey(id)).Result()
+	zones, err := s.rdb.SMembers(ctx, s.zonesKey(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list the zones of %s: %w", id, err)
 	}
@@ -165,7 +183,7 @@ func (s *Store) GroupedZones(ctx context.Context, id string) ([]string, error) {
 // Waves lists the broadcast's waves by start, then zone; none before the
 // grouping is done.
 func (s *Store) Waves(ctx context.Context, id string) ([]Wave, error) {
-	m, err := s.rdb.HGetAll(ctx, wavesKey(id)).Result()
+	m, err := s.rdb.HGetAll(ctx, s.wavesKey(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read the zone waves of %s: %w", id, err)
 	}
@@ -215,7 +233,7 @@ func (s *Store) Members(ctx context.Context, id, zone, after string, n int64) ([
 	if after != "" {
 		lo = "(" + after
 	}
-	ids, err := s.rdb.ZRangeByLex(ctx, membersKey(id, zone), &redis.ZRangeBy{Min: lo, Max: "+", Count: n}).Result()
+	ids, err := s.rdb.ZRangeByLex(ctx, s.membersKey(id, zone), &redis.ZRangeBy{Min: lo, Max: "+", Count: n}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read the %s wave of %s: %w", zone, id, err)
 	}
@@ -238,20 +256,20 @@ return 1`)
 // SaveCursor records that the zone's wave is queued up to the recipient
 // after.
 func (s *Store) SaveCursor(ctx context.Context, id, holder, zone, after string) error {
-	n, err := waveScript.Run(ctx, s.rdb, []string{store.ExpanderKey(id), wavesKey(id)}, holder, zone, after, "").Int()
+	n, err := waveScript.Run(ctx, s.rdb, []string{s.ks.ExpanderKey(id), s.wavesKey(id)}, holder, zone, after, "").Int()
 	return answer(n, err, "save the "+zone+" wave's cursor of "+id)
 }
 
 // Finish records that every recipient of the zone's wave is queued.
 func (s *Store) Finish(ctx context.Context, id, holder, zone string) error {
-	n, err := waveScript.Run(ctx, s.rdb, []string{store.ExpanderKey(id), wavesKey(id)}, holder, zone, "", "done").Int()
+	n, err := waveScript.Run(ctx, s.rdb, []string{s.ks.ExpanderKey(id), s.wavesKey(id)}, holder, zone, "", "done").Int()
 	return answer(n, err, "finish the "+zone+" wave of "+id)
 }
 
 // Due lists up to n pending waves whose start has come by now, earliest
 // first, as (broadcast id, zone).
 func (s *Store) Due(ctx context.Context, now time.Time, n int64) ([][2]string, error) {
-	ms, err := s.rdb.ZRangeByScore(ctx, keyDue, &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: n}).Result()
+	ms, err := s.rdb.ZRangeByScore(ctx, s.keyDue(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: n}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list due zone waves: %w", err)
 	}
@@ -267,29 +285,21 @@ func (s *Store) Due(ctx context.Context, now time.Time, n int64) ([][2]string, e
 }
 
 // startScript starts a due pending wave of an expanding broadcast.
-// KEYS: meta, waves, waves:due. ARGV: id, zone, now (Unix ms), the tenants
-// served (comma separated). Returns started; early (not due); foreign (a
-// tenant not served: left registered); canceled (the broadcast was
-// canceled or failed: the wave too); missing; "wave <state>" for a wave
-// not pending (another caller started it); or the broadcast's status
-// when it cannot start. All but early, foreign and a status unregister it.
+// KEYS: meta, waves. ARGV: id, zone, now (Unix ms), the tenants served
+// (comma separated). Returns started; early (not due); foreign (a tenant
+// not served: left registered); canceled (the broadcast was canceled or
+// failed: the wave too); missing; "wave <state>" for a wave not pending
+// (another caller started it); or the broadcast's status when it cannot
+// start. Start unregisters all but early, foreign and a status.
 var startScript = redis.NewScript(`
-local member = ARGV[1] .. ' ' .. ARGV[2]
 local m = redis.call('HMGET', KEYS[1], 'status', 'tenant')
 local raw = redis.call('HGET', KEYS[2], ARGV[2])
-if not m[1] or not raw then
-  redis.call('ZREM', KEYS[3], member)
-  return 'missing'
-end
+if not m[1] or not raw then return 'missing' end
 local w = cjson.decode(raw)
-if w.s ~= 'pending' then
-  redis.call('ZREM', KEYS[3], member)
-  return 'wave ' .. w.s
-end
+if w.s ~= 'pending' then return 'wave ' .. w.s end
 if m[1] == 'canceling' or m[1] == 'canceled' or m[1] == 'failed' then
   w.s = 'canceled'
   redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(w))
-  redis.call('ZREM', KEYS[3], member)
   return 'canceled'
 end
 if m[1] ~= 'expanding' then return m[1] end
@@ -301,25 +311,29 @@ end
 if not served then return 'foreign' end
 w.s = 'started'
 redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(w))
-redis.call('ZREM', KEYS[3], member)
 return 'started'`)
 
 // Start starts the zone's wave if it is due by now and its broadcast is
 // expanding for one of tenants: one script, so that of several callers
 // one starts it. The verdict is "started" or why not (see startScript).
 func (s *Store) Start(ctx context.Context, id, zone string, now time.Time, tenants []string) (string, error) {
-	v, err := startScript.Run(ctx, s.rdb, []string{store.MetaKey(id), wavesKey(id), keyDue},
+	v, err := startScript.Run(ctx, s.rdb, []string{s.ks.MetaKey(id), s.wavesKey(id)},
 		id, zone, now.UnixMilli(), strings.Join(tenants, ",")).Text()
+	if err == nil && (v == "started" || v == "canceled" || v == "missing" || strings.HasPrefix(v, "wave ")) {
+		// Settled: unregistered after (another slot). A crash between
+		// leaves the entry, which the next look settles again.
+		err = s.rdb.ZRem(ctx, s.keyDue(), id+" "+zone).Err()
+	}
 	if err != nil {
 		return "", fmt.Errorf("start the %s wave of %s: %w", zone, id, err)
 	}
 	return v, nil
 }
 
-// cancelScript cancels the pending waves of a broadcast. KEYS: waves,
-// waves:due. ARGV: id. Returns how many it canceled.
+// cancelScript cancels the pending waves of a broadcast. KEYS: waves.
+// Returns the zones it canceled.
 var cancelScript = redis.NewScript(`
-local n = 0
+local out = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local zone = all[i]
@@ -328,21 +342,29 @@ for i = 1, #all, 2 do
     if w.s == 'pending' then
       w.s = 'canceled'
       redis.call('HSET', KEYS[1], zone, cjson.encode(w))
-      redis.call('ZREM', KEYS[2], ARGV[1] .. ' ' .. zone)
-      n = n + 1
+      out[#out + 1] = zone
     end
   end
 end
-return n`)
+return out`)
 
 // CancelPending cancels the broadcast's waves not started yet and returns
 // how many there were.
 func (s *Store) CancelPending(ctx context.Context, id string) (int, error) {
-	n, err := cancelScript.Run(ctx, s.rdb, []string{wavesKey(id), keyDue}, id).Int()
+	zones, err := cancelScript.Run(ctx, s.rdb, []string{s.wavesKey(id)}).StringSlice()
+	if err == nil && len(zones) > 0 {
+		// Unregistered after (another slot); an entry a crash leaves is
+		// settled by Start, which finds its wave canceled.
+		members := make([]any, len(zones))
+		for i, z := range zones {
+			members[i] = id + " " + z
+		}
+		err = s.rdb.ZRem(ctx, s.keyDue(), members...).Err()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("cancel the pending zone waves of %s: %w", id, err)
 	}
-	return n, nil
+	return len(zones), nil
 }
 
 // errNoWave: a wave write found no started wave of that zone.

@@ -29,9 +29,9 @@ func setup(t *testing.T, status broadcast.Status) *bundle {
 	rdb, err := store.Connect(context.Background(), testenv.Redis(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = rdb.Close() })
-	b := &bundle{st: store.New(rdb), waves: wave.New(rdb), id: uuid.NewString(), tenant: testenv.FreeTenant(t)}
+	b := &bundle{st: store.New(rdb), waves: wave.New(rdb, store.New(rdb).Keyspace), id: uuid.NewString(), tenant: testenv.FreeTenant(t)}
 	ctx := context.Background()
-	require.NoError(t, rdb.HSet(ctx, store.MetaKey(b.id), "id", b.id, "status", string(status), "tenant", b.tenant).Err())
+	require.NoError(t, rdb.HSet(ctx, b.st.MetaKey(b.id), "id", b.id, "status", string(status), "tenant", b.tenant).Err())
 	held, err := b.st.TakeExpansion(ctx, b.id, "me", time.Minute)
 	require.NoError(t, err)
 	require.True(t, held)
@@ -131,7 +131,7 @@ func TestPendingWavesCanceled(t *testing.T) {
 	v, err := b.waves.Start(ctx, b.id, "Asia/Tokyo", tokyo, []string{b.tenant})
 	require.NoError(t, err)
 	require.Equal(t, "started", v)
-	require.NoError(t, b.st.Client().HSet(ctx, store.MetaKey(b.id), "status", string(broadcast.StatusCanceling)).Err())
+	require.NoError(t, b.st.Client().HSet(ctx, b.st.MetaKey(b.id), "status", string(broadcast.StatusCanceling)).Err())
 	bc := &broadcast.Broadcast{ID: b.id, Status: broadcast.StatusCanceling}
 	zones, err := b.waves.Zones(ctx, bc)
 	require.NoError(t, err)

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
 // ZoneMaxAge is how long a user's cached mailbox zone is used before it
@@ -15,8 +13,8 @@ import (
 // costs a Graph request per user.
 const ZoneMaxAge = 7 * 24 * time.Hour
 
-func zoneCacheKey(tenant string) string  { return store.DirectoryTag(tenant) + ":tz" }
-func knownZonesKey(tenant string) string { return store.DirectoryTag(tenant) + ":zones" }
+func (s *Store) zoneCacheKey(tenant string) string  { return s.ks.DirectoryTag(tenant) + ":tz" }
+func (s *Store) knownZonesKey(tenant string) string { return s.ks.DirectoryTag(tenant) + ":zones" }
 
 // CachedZones returns the cached mailbox zones of users read after
 // now-ZoneMaxAge, as Graph gave them ("" for a user without one); users
@@ -26,7 +24,7 @@ func (s *Store) CachedZones(ctx context.Context, tenant string, users []string, 
 	if len(users) == 0 {
 		return out, nil
 	}
-	vals, err := s.rdb.HMGet(ctx, zoneCacheKey(tenant), users...).Result()
+	vals, err := s.rdb.HMGet(ctx, s.zoneCacheKey(tenant), users...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read %d cached time zones of %s: %w", len(users), tenant, err)
 	}
@@ -59,13 +57,13 @@ func (s *Store) CacheZones(ctx context.Context, tenant string, zones map[string]
 		kv = append(kv, u, ms+"|"+z)
 	}
 	p := s.rdb.TxPipeline()
-	p.HSet(ctx, zoneCacheKey(tenant), kv...)
+	p.HSet(ctx, s.zoneCacheKey(tenant), kv...)
 	if len(known) > 0 {
 		members := make([]any, len(known))
 		for i, z := range known {
 			members[i] = z
 		}
-		p.SAdd(ctx, knownZonesKey(tenant), members...)
+		p.SAdd(ctx, s.knownZonesKey(tenant), members...)
 	}
 	if _, err := p.Exec(ctx); err != nil {
 		return fmt.Errorf("cache %d time zones of %s: %w", len(zones), tenant, err)
@@ -76,7 +74,7 @@ func (s *Store) CacheZones(ctx context.Context, tenant string, zones map[string]
 // KnownZones lists the IANA zones the tenant's users are known to have
 // (those read from Graph so far).
 func (s *Store) KnownZones(ctx context.Context, tenant string) ([]string, error) {
-	zones, err := s.rdb.SMembers(ctx, knownZonesKey(tenant)).Result()
+	zones, err := s.rdb.SMembers(ctx, s.knownZonesKey(tenant)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read the known time zones of %s: %w", tenant, err)
 	}
