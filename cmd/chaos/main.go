@@ -30,6 +30,8 @@ func run() int {
 	var seed uint64
 	flag.IntVar(&o.Users, "users", 20000, "simulated users: the broadcast's audience")
 	flag.IntVar(&o.Senders, "senders", 3, "sender processes")
+	flag.IntVar(&o.Dispatchers, "dispatchers", 0, "dispatcher processes (0: the scenario's: 3 for kill and nats-node, else 1)")
+	flag.IntVar(&o.Installers, "installers", 0, "installer processes (0: the scenario's: 2 for kill and nats-node, else 1)")
 	flag.IntVar(&o.RPS, "rps", 300, "the tenant's Connector limit (requests/s); the senders pace at 95% of it")
 	flag.IntVar(&o.Disruptions, "disruptions", 0, "kills, outages, 429 bursts or stalls per scenario (0: each scenario's default: 12 kills, 2 outages, 10 bursts, 3 stalls)")
 	flag.StringVar(&names, "scenarios", "kill,nats-restart,nats-node,redis-restart,storm,stall", "scenarios to run, in order")

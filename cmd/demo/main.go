@@ -36,6 +36,8 @@ func run() int {
 	flag.StringVar(&o.WorkDir, "work", "", "directory for the services' logs and stores (default: a new temporary one)")
 	flag.DurationVar(&o.Timeout, "timeout", 15*time.Minute, "give up when the broadcast has not completed by then")
 	flag.IntVar(&o.Senders, "senders", 1, "sender processes")
+	flag.IntVar(&o.Dispatchers, "dispatchers", 1, "dispatcher processes (several: behind a balancer on the API's, the bot's and the console's addresses)")
+	flag.IntVar(&o.Installers, "installers", 1, "installer processes")
 	flag.Float64Var(&o.Pace, "pace", 1, "share of the simulator's limits the services are configured at (TENANT_RPS, GRAPH_RPS)")
 	flag.BoolVar(&o.Unlimited, "unlimited", false, "no limits in the simulator (raw pipeline speed)")
 	flag.BoolVar(&o.Warm, "warm", false, "send a warm-up broadcast first (fills the conversation cache), then measure a second one")

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -50,35 +51,47 @@ func run(ctx context.Context, env *service.Env, cfg config.Dispatcher) error {
 		return err
 	}
 
+	// Listen before anything runs: a port taken fails the start at once,
+	// and the log names the port bound (an address ending in :0 picks one).
+	ln, err := listen(env.Log, "listening", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	var botLn, conLn net.Listener
+	if botSrv != nil {
+		if botLn, err = listen(env.Log, "bot endpoint listening", cfg.Bot.Addr, zap.String("path", bot.Path)); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	if conSrv != nil {
+		if conLn, err = listen(env.Log, "console listening", cfg.Console.Addr, zap.String("url", cfg.Console.URL)); err != nil {
+			ln.Close()
+			if botLn != nil {
+				botLn.Close()
+			}
+			return err
+		}
+	}
+
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	expanded := make(chan error, 1)
 	go func() { expanded <- d.Run(ctx) }()
 	served := make(chan error, 1)
-	go func() {
-		env.Log.Info("listening", zap.String("addr", cfg.HTTPAddr))
-		served <- srv.ListenAndServe()
-	}()
-
+	go func() { served <- srv.Serve(ln) }()
 	botServed := make(chan error, 1)
 	if botSrv != nil {
-		go func() {
-			env.Log.Info("bot endpoint listening", zap.String("addr", cfg.Bot.Addr), zap.String("path", bot.Path))
-			botServed <- botSrv.ListenAndServe()
-		}()
+		go func() { botServed <- botSrv.Serve(botLn) }()
 	}
-
 	conServed := make(chan error, 1)
 	if conSrv != nil {
-		go func() {
-			env.Log.Info("console listening", zap.String("addr", cfg.Console.Addr), zap.String("url", cfg.Console.URL))
-			conServed <- conSrv.ListenAndServe()
-		}()
+		go func() { conServed <- conSrv.Serve(conLn) }()
 	}
 
 	select {
 	case <-ctx.Done():
-	case err = <-served: // could not listen
+	case err = <-served: // the listener failed
 	case err = <-botServed:
 	case err = <-conServed:
 	}
@@ -159,3 +172,13 @@ const (
 	httpGrace   = 10 * time.Second
 	expandGrace = 15 * time.Second
 )
+
+// listen listens on addr and logs msg with the address bound.
+func listen(log *zap.Logger, msg, addr string, fields ...zap.Field) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", msg, err)
+	}
+	log.Info(msg, append([]zap.Field{zap.String("addr", ln.Addr().String())}, fields...)...)
+	return ln, nil
+}

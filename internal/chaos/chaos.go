@@ -48,12 +48,15 @@ type Options struct {
 	// Disruptions is how many kills (Kill) or outages (NATS, Redis) or
 	// throttling bursts (Storm) to cause; the scenario's default when 0.
 	Disruptions int
-	BinDir      string // the dispatcher, installer and sender binaries
-	WorkDir     string // logs and stores; a temporary directory when empty
-	Timeout     time.Duration
-	Seed        uint64 // the random moments and victims
-	Out         io.Writer
-	Log         *zap.Logger
+	// Dispatchers and Installers are the processes of each; 0: the
+	// scenario's (Scenario.dispatchers, installers).
+	Dispatchers, Installers int
+	BinDir                  string // the dispatcher, installer and sender binaries
+	WorkDir                 string // logs and stores; a temporary directory when empty
+	Timeout                 time.Duration
+	Seed                    uint64 // the random moments and victims
+	Out                     io.Writer
+	Log                     *zap.Logger
 }
 
 func (o *Options) defaults() {
@@ -145,13 +148,16 @@ type Scenario struct {
 	// natsCluster runs NATS as a three-node cluster, the streams at three
 	// replicas, instead of one server.
 	natsCluster bool
+	// dispatchers and installers run by default (1 when 0). Several
+	// dispatchers stand behind a balancer (demo.Options.Dispatchers).
+	dispatchers, installers int
 }
 
 // Scenarios are the suite's scenarios, in order.
 var Scenarios = []Scenario{
-	{Name: "kill", disrupt: (*runner).killServices},
+	{Name: "kill", disrupt: (*runner).killServices, dispatchers: 3, installers: 2},
 	{Name: "nats-restart", disrupt: (*runner).natsOutages},
-	{Name: "nats-node", disrupt: (*runner).natsNodeOutages, natsCluster: true},
+	{Name: "nats-node", disrupt: (*runner).natsNodeOutages, natsCluster: true, dispatchers: 3, installers: 2},
 	{Name: "redis-restart", disrupt: (*runner).redisOutages},
 	{Name: "storm", setup: stormSetup, disrupt: (*runner).throttleBursts, failuresExplained: true, timeouts: true},
 	{Name: "stall", disrupt: (*runner).stalls, stall: true, verify: (*runner).verifyCalls},
@@ -232,6 +238,12 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	if o.Dispatchers == 0 {
+		o.Dispatchers = max(s.dispatchers, 1)
+	}
+	if o.Installers == 0 {
+		o.Installers = max(s.installers, 1)
+	}
 	r := &runner{o: o, s: s, rng: rand.New(rand.NewPCG(o.Seed, 0x6368616f73)), kills: map[string]int{}}
 
 	var natsURL string
@@ -265,6 +277,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 	do := demo.Options{
 		Users: o.Users, NotInstalled: 0.1, Blocked: 0.02, RPS: o.RPS, GraphRPS: 500, Latency: 20 * time.Millisecond,
 		BinDir: o.BinDir, WorkDir: work, NATSURL: natsURL, RedisURL: r.redis.URL(), Senders: o.Senders,
+		Dispatchers: o.Dispatchers, Installers: o.Installers,
 		Out: o.Out, Log: o.Log, Env: []string{fmt.Sprintf("SEND_CONCURRENCY=%d", SendConcurrency)},
 	}
 	if s.natsCluster {
@@ -280,7 +293,8 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 		}
 		c.RetryAfterTolerance = RetryAfterTolerance
 	}
-	fmt.Fprintf(o.Out, "scenario %s: %d users, %d senders, seed %d\n", s.Name, o.Users, o.Senders, o.Seed)
+	fmt.Fprintf(o.Out, "scenario %s: %d users, %d dispatchers, %d installers, %d senders, seed %d\n",
+		s.Name, o.Users, o.Dispatchers, o.Installers, o.Senders, o.Seed)
 	r.env, err = demo.Start(ctx, do)
 	if err != nil {
 		return nil, err
@@ -411,15 +425,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // logTail is the end of a service's log, for problems.
 func (r *runner) logTail(name string, lines int) string {
-	data, err := os.ReadFile(filepath.Join(r.env.WorkDir(), name+".log"))
-	if err != nil {
-		return err.Error()
-	}
-	ls := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
+	return demo.Tail(filepath.Join(r.env.WorkDir(), name+".log"), lines)
 }
 
 // syncWriter serializes writes to w.

@@ -1,12 +1,16 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/broadcast-dev/broadcast/internal/demo"
 	"github.com/broadcast-dev/broadcast/internal/devenv"
 	"github.com/broadcast-dev/broadcast/internal/teamsim"
 )
@@ -16,8 +20,8 @@ import (
 // before it returns, ctx or not: the check and the clean stop need every
 // service and server up.
 
-// killServices kills -9 the dispatcher (first during the expansion), the
-// installer and the senders at random moments spread over the broadcast,
+// killServices kills -9 the dispatchers (first the one expanding, during
+// the expansion), the installers and the senders at random moments spread over the broadcast,
 // and starts each again after a short random delay with the same
 // environment.
 func (r *runner) killServices(ctx context.Context) error {
@@ -30,7 +34,7 @@ func (r *runner) killServices(ctx context.Context) error {
 	if err := sleep(ctx, r.between(100*time.Millisecond, 800*time.Millisecond)); err != nil {
 		return err
 	}
-	if err := r.killAndRestart("dispatcher"); err != nil {
+	if err := r.killAndRestart(r.accepter()); err != nil {
 		return err
 	}
 	// The others each at a random moment of its share of [0, 80%] done.
@@ -47,9 +51,28 @@ func (r *runner) killServices(ctx context.Context) error {
 	return nil
 }
 
-// victim picks the ith service to kill: a sender, then the installer,
-// then at random a sender half of the time (which one at random), else the
-// installer or the dispatcher.
+// accepter names the dispatcher that accepted the broadcast (its log
+// says so), the one that starts its expansion: the others take it over
+// when it dies. The first dispatcher when no log says so yet.
+func (r *runner) accepter() string {
+	for i := 1; i <= r.o.Dispatchers; i++ {
+		name := demo.ServiceName("dispatcher", i)
+		data, err := os.ReadFile(filepath.Join(r.env.WorkDir(), name+".log"))
+		if err != nil {
+			continue
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if bytes.Contains(line, []byte(`"broadcast accepted"`)) && bytes.Contains(line, []byte(r.id)) {
+				return name
+			}
+		}
+	}
+	return "dispatcher"
+}
+
+// victim picks the ith service to kill: a sender, then an installer, then
+// at random a sender half of the time, else an installer or a dispatcher;
+// which one of several at random.
 func (r *runner) victim(i int) string {
 	k := r.intn(4)
 	switch i {
@@ -60,25 +83,25 @@ func (r *runner) victim(i int) string {
 	}
 	switch k {
 	case 0:
-		return "dispatcher"
+		return r.anyOf("dispatcher", r.o.Dispatchers)
 	case 1:
-		return "installer"
+		return r.anyOf("installer", r.o.Installers)
 	default:
-		if i := r.intn(r.o.Senders); i > 0 {
-			return fmt.Sprintf("sender-%d", i+1)
-		}
-		return "sender"
+		return r.anyOf("sender", r.o.Senders)
 	}
+}
+
+// anyOf names one of a service's n processes at random: service,
+// service-2, …
+func (r *runner) anyOf(service string, n int) string {
+	return demo.ServiceName(service, 1+r.intn(n))
 }
 
 func (r *runner) killAndRestart(name string) error {
 	if err := r.env.Kill(name); err != nil {
 		return err
 	}
-	kind := name
-	if strings.HasPrefix(name, "sender") {
-		kind = "sender"
-	}
+	kind, _, _ := strings.Cut(name, "-") // sender-2: a sender
 	r.mu.Lock()
 	r.kills[kind]++
 	r.mu.Unlock()

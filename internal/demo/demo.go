@@ -61,6 +61,11 @@ type Options struct {
 	// Serve keeps everything running after the run until ctx ends (Ctrl-C),
 	// so that a person can sign in to the console and try it.
 	Serve bool
+	// Dispatchers and Installers are the processes of each (default 1).
+	// Several dispatchers stand behind a balancer (balancer.go), as behind
+	// a deployment's load balancer: the API, the bot endpoint and the
+	// console each keep one address.
+	Dispatchers, Installers int
 	// Warm sends a first broadcast to fill the conversation cache, then
 	// measures a second. With NotInstalled, the first goes only to the users
 	// who have the app, so the second still installs it for the others.
@@ -293,15 +298,20 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		"BOT_APP_ID=" + botAppID, "BOT_APP_PASSWORD=" + botPassword, "TEAMS_APP_ID=" + teamsAppID,
 		"LOGIN_URL=" + simURL + "/login", "GRAPH_URL=" + simURL + "/graph/v1.0", "BOT_SERVICE_URL=" + simURL + "/connector/",
 		fmt.Sprintf("TENANT_RPS=%g", o.pace(o.RPS)), fmt.Sprintf("GRAPH_RPS=%g", o.pace(o.GraphRPS)),
-		"HTTP_ADDR=" + apiAddr, "API_KEYS=" + keyLine,
-		"BOT_ADDR=" + botAddr, "BOT_OPENID_METADATA_URL=" + simURL + teamsim.BotOpenIDMetadataPath,
+		"API_KEYS=" + keyLine,
+		"BOT_OPENID_METADATA_URL=" + simURL + teamsim.BotOpenIDMetadataPath,
 		"BOT_JWKS_URL=" + simURL + teamsim.BotJWKSPath, "BOT_SERVICE_HOSTS=127.0.0.1", "INSTALL_CONVERSATION_WAIT=1500ms",
 		// The web console, signing in through the simulator, over http on this machine only.
-		"CONSOLE_ADDR=" + consoleAddr, "CONSOLE_INSECURE_COOKIES=true",
+		"CONSOLE_URL=http://" + consoleAddr, "CONSOLE_INSECURE_COOKIES=true",
 	}
 	procs := newProcesses(o.BinDir, work, append(env, o.Env...), o.Log)
 	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int), api: apiClient}
-	pprofAddr, err := o.startServices(procs)
+	listeners, stopBalancers, err := o.dispatcherListeners(procs, apiAddr, botAddr, consoleAddr)
+	if err != nil {
+		return nil, err
+	}
+	e.stops = append(e.stops, stopBalancers)
+	pprofAddr, err := o.startServices(procs, listeners)
 	if err != nil {
 		return nil, err
 	}
@@ -353,25 +363,75 @@ func (e *Env) Close() {
 	e.stops = nil
 }
 
-// startServices starts the dispatcher and, unless EnqueueOnly, the
-// installer and the senders. It returns the first sender's pprof address
-// when Profile asks for one.
-func (o *Options) startServices(procs *processes) (pprofAddr string, err error) {
-	if err := procs.start("dispatcher", "dispatcher"); err != nil {
-		return "", err
+// dispatcherListeners returns each dispatcher's listen variables
+// (HTTP_ADDR, BOT_ADDR, CONSOLE_ADDR). One dispatcher listens on the
+// demo's addresses itself. Several each listen on ports they pick and log,
+// behind a balancer on each of the demo's addresses, which stop stops.
+func (o *Options) dispatcherListeners(procs *processes, apiAddr, botAddr, consoleAddr string) (listeners [][]string, stop func(), err error) {
+	if o.Dispatchers == 1 {
+		return [][]string{{"HTTP_ADDR=" + apiAddr, "BOT_ADDR=" + botAddr, "CONSOLE_ADDR=" + consoleAddr}}, func() {}, nil
+	}
+	listeners = make([][]string, o.Dispatchers)
+	for i := range listeners {
+		listeners[i] = []string{"HTTP_ADDR=127.0.0.1:0", "BOT_ADDR=127.0.0.1:0", "CONSOLE_ADDR=127.0.0.1:0"}
+	}
+	var started []*balancer
+	stop = func() {
+		for _, b := range started {
+			b.Close()
+		}
+	}
+	// Each front and the message its dispatchers log its port with
+	// (cmd/dispatcher).
+	for front, msg := range map[string]string{apiAddr: "listening", botAddr: "bot endpoint listening", consoleAddr: "console listening"} {
+		b, err := startBalancer(front, func() []string {
+			var addrs []string
+			for i := 1; i <= o.Dispatchers; i++ {
+				if a := procs.loggedAddr(ServiceName("dispatcher", i), msg); a != "" {
+					addrs = append(addrs, a)
+				}
+			}
+			return addrs
+		})
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		started = append(started, b)
+	}
+	return listeners, stop, nil
+}
+
+// ServiceName is the ith (from 1) process of a service: dispatcher,
+// dispatcher-2, …
+func ServiceName(service string, i int) string {
+	if i == 1 {
+		return service
+	}
+	return fmt.Sprintf("%s-%d", service, i)
+}
+
+// startServices starts the dispatchers (each with its listeners) and,
+// unless EnqueueOnly, the installers and the senders. It returns the first
+// sender's pprof address when Profile asks for one.
+func (o *Options) startServices(procs *processes, listeners [][]string) (pprofAddr string, err error) {
+	for i, l := range listeners {
+		if err := procs.start("dispatcher", ServiceName("dispatcher", i+1), l...); err != nil {
+			return "", err
+		}
 	}
 	if o.EnqueueOnly {
 		return "", nil
 	}
-	if err := procs.start("installer", "installer"); err != nil {
-		return "", err
+	for i := 1; i <= o.Installers; i++ {
+		if err := procs.start("installer", ServiceName("installer", i)); err != nil {
+			return "", err
+		}
 	}
 	for i := 1; i <= o.Senders; i++ {
-		name := "sender"
+		name := ServiceName("sender", i)
 		var extra []string
-		if i > 1 {
-			name = fmt.Sprintf("sender-%d", i)
-		} else if o.Profile > 0 {
+		if i == 1 && o.Profile > 0 {
 			if pprofAddr, err = freeAddr(); err != nil {
 				return "", err
 			}
@@ -406,6 +466,12 @@ func (o *Options) defaults() {
 	}
 	if o.Senders == 0 {
 		o.Senders = 1
+	}
+	if o.Dispatchers == 0 {
+		o.Dispatchers = 1
+	}
+	if o.Installers == 0 {
+		o.Installers = 1
 	}
 	if o.Pace == 0 {
 		o.Pace = 1

@@ -68,21 +68,31 @@ func hasVar(env []string, name string) bool {
 func (p *processes) metricsAddrs() map[string]string {
 	out := make(map[string]string)
 	for _, name := range p.running() {
-		data, err := os.ReadFile(filepath.Join(p.work, name+".log"))
-		if err != nil {
-			continue
-		}
-		for _, line := range bytes.Split(data, []byte("\n")) {
-			var entry struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal(line, &entry) == nil && strings.HasPrefix(entry.Msg, "ops listening") && entry.Addr != "" {
-				out[name] = entry.Addr // the last one: a restart binds anew
-			}
+		if a := p.loggedAddr(name, "ops listening"); a != "" {
+			out[name] = a
 		}
 	}
 	return out
+}
+
+// loggedAddr is the address service name last logged with a message that
+// starts with msg (a restart binds anew), or "".
+func (p *processes) loggedAddr(name, msg string) string {
+	data, err := os.ReadFile(filepath.Join(p.work, name+".log"))
+	if err != nil {
+		return ""
+	}
+	addr := ""
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		var entry struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(line, &entry) == nil && strings.HasPrefix(entry.Msg, msg) && entry.Addr != "" {
+			addr = entry.Addr
+		}
+	}
+	return addr
 }
 
 // launch starts a child; logMode is O_TRUNC for a new service, O_APPEND
@@ -194,7 +204,8 @@ func (p *processes) exited() error {
 	for _, c := range p.procs {
 		select {
 		case <-c.done:
-			return fmt.Errorf("%s exited (%v): see %s", c.name, c.err, filepath.Join(p.work, c.name+".log"))
+			log := filepath.Join(p.work, c.name+".log")
+			return fmt.Errorf("%s exited (%v): see %s, which ends: %s", c.name, c.err, log, Tail(log, 3))
 		default:
 		}
 	}
@@ -252,4 +263,14 @@ func (p *processes) leaks(secrets ...string) []string {
 		}
 	}
 	return problems
+}
+
+// Tail is the last n lines of a file (a service's log), for an error about it.
+func Tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }

@@ -9,9 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
@@ -227,4 +229,55 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// A service told to stop while it is still starting (here: Redis accepts
+// the connection and never answers) stops with status 0: nothing was in
+// hand. A restarted service stopped at once used to exit 1 and fail the
+// chaos suite's clean-stop check.
+func TestSIGTERMWhileStartingExitsZero(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir()
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/installer")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	ropts, err := goredis.ParseURL(testenv.Redis(t))
+	require.NoError(t, err)
+	frozen, err := devenv.NewFreezeProxy(ropts.Addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = frozen.Close() })
+	frozen.Freeze()
+
+	logPath := filepath.Join(t.TempDir(), "installer.log")
+	logf, err := os.Create(logPath)
+	require.NoError(t, err)
+	defer logf.Close()
+	cmd := exec.Command(filepath.Join(bin, "installer"))
+	cmd.Env = append(os.Environ(), "NATS_URL="+testenv.NATS(t), "REDIS_URL=redis://"+frozen.Addr()+"/0",
+		"TENANT_ID=00000000-0000-4000-8000-000000000001", "BOT_APP_ID=5c2f1e3d-7a8b-4c9d-8e1f-2a3b4c5d6e7f",
+		"BOT_APP_PASSWORD=not-a-secret", "TEAMS_APP_ID=0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a", "METRICS_ADDR=127.0.0.1:0")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	// The signal handler is in place once it has logged its start.
+	require.Eventually(t, func() bool {
+		data, _ := os.ReadFile(logPath)
+		return strings.Contains(string(data), `"msg":"starting"`)
+	}, 30*time.Second, 20*time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		data, _ := os.ReadFile(logPath)
+		require.NoError(t, err, "the installer's log:\n%s", data)
+		require.Contains(t, string(data), "stopped while starting")
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("the installer did not stop within 30 s of SIGTERM while starting")
+	}
 }

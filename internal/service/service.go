@@ -78,6 +78,11 @@ func Main[C Config](name string, load func(getenv func(string) string) (C, error
 	}()
 	env, err := connect(ctx, name, c, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting: nothing was in hand.
+			log.Info("stopped while starting", zap.Error(err))
+			return 0
+		}
 		log.Error("start", zap.Error(err))
 		return 1
 	}
