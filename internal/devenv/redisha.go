@@ -2,7 +2,6 @@ package devenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,11 +51,29 @@ type haNode struct {
 
 func (n *haNode) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
 
-// haNodeArgs are a data node's arguments: AOF with appendfsync always, and
-// extra.
+// haNodeArgs are a data node's arguments: AOF with appendfsync always, a
+// replica's first sync at once (Redis waits 5 s by default, for more
+// replicas to share it), and extra.
 func haNodeArgs(port int, dir string, extra ...string) []string {
 	return append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--daemonize", "no",
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always"}, extra...)
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--repl-diskless-sync-delay", "0"}, extra...)
+}
+
+// inSync checks that the node at addr is a replica whose link to its
+// master is up: its first sync is done. Sentinel promotes a replica that
+// never synced as readily as one that did (a test of this package's first
+// version lost every key so).
+func inSync(ctx context.Context, addr string) error {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1, PoolSize: 1})
+	defer rdb.Close()
+	repl, err := rdb.Info(ctx, "replication").Result()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(repl, "role:slave") || !strings.Contains(repl, "master_link_status:up") {
+		return fmt.Errorf("%s is not a replica in sync yet", addr)
+	}
+	return nil
 }
 
 // startNode starts one more data node with args(port, dir).
@@ -107,9 +124,10 @@ func NewRedisSentinelHA(ctx context.Context, dir string) (_ *RedisHA, err error)
 		return nil, fmt.Errorf("start the master: %w", err)
 	}
 	mhost, mport, _ := strings.Cut(master.addr(), ":")
-	if _, err := h.startNode(ctx, bin, func(port int, dir string) ([]string, error) {
+	replica, err := h.startNode(ctx, bin, func(port int, dir string) ([]string, error) {
 		return haNodeArgs(port, dir, "--replicaof", mhost, mport), nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("start the replica: %w", err)
 	}
 	for range 3 {
@@ -133,7 +151,10 @@ func NewRedisSentinelHA(ctx context.Context, dir string) (_ *RedisHA, err error)
 	for _, s := range h.sents[1:] {
 		h.url += "&addr=" + s
 	}
-	if err := h.waitUntil(ctx, "every sentinel knows the master and its replica", func(ctx context.Context) error {
+	if err := h.waitUntil(ctx, "the replica is in sync and every sentinel knows it", func(ctx context.Context) error {
+		if err := inSync(ctx, replica.addr()); err != nil {
+			return err
+		}
 		for _, s := range h.sents {
 			if err := sentinelSees(ctx, s, master.addr(), 1); err != nil {
 				return err
@@ -358,14 +379,8 @@ func (h *RedisHA) Restart(ctx context.Context, addr string) error {
 	h.g.procs = append(h.g.procs, p) // for Close
 	h.mu.Unlock()
 	return h.waitUntil(ctx, addr+" rejoins as a replica in sync", func(ctx context.Context) error {
-		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1, PoolSize: 1})
-		defer rdb.Close()
-		repl, err := rdb.Info(ctx, "replication").Result()
-		if err != nil {
+		if err := inSync(ctx, addr); err != nil {
 			return err
-		}
-		if !strings.Contains(repl, "role:slave") || !strings.Contains(repl, "master_link_status:up") {
-			return errors.New("not a replica in sync yet")
 		}
 		if h.cluster {
 			return h.clusterOK(ctx)
