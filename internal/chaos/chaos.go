@@ -151,6 +151,9 @@ type Scenario struct {
 	// dispatchers and installers run by default (1 when 0). Several
 	// dispatchers stand behind a balancer (demo.Options.Dispatchers).
 	dispatchers, installers int
+	// redisHA runs Redis with replicas that take over from a dead master:
+	// "sentinel" or "cluster" (devenv.RedisHA); one redis-server when "".
+	redisHA string
 }
 
 // Scenarios are the suite's scenarios, in order.
@@ -159,6 +162,8 @@ var Scenarios = []Scenario{
 	{Name: "nats-restart", disrupt: (*runner).natsOutages},
 	{Name: "nats-node", disrupt: (*runner).natsNodeOutages, natsCluster: true, dispatchers: 3, installers: 2},
 	{Name: "redis-restart", disrupt: (*runner).redisOutages},
+	{Name: "redis-sentinel", disrupt: (*runner).redisFailovers, redisHA: "sentinel", dispatchers: 3, installers: 2},
+	{Name: "redis-cluster", disrupt: (*runner).redisFailovers, redisHA: "cluster", dispatchers: 3, installers: 2},
 	{Name: "storm", setup: stormSetup, disrupt: (*runner).throttleBursts, failuresExplained: true, timeouts: true},
 	{Name: "stall", disrupt: (*runner).stalls, stall: true, verify: (*runner).verifyCalls},
 }
@@ -215,7 +220,8 @@ type runner struct {
 	env     *demo.Env
 	nats    *devenv.NATSServer  // nil with natsCluster
 	cluster *devenv.NATSCluster // natsCluster only
-	redis   *devenv.RedisServer
+	redis   *devenv.RedisServer // nil with redisHA
+	redisHA *devenv.RedisHA     // redisHA only
 	proxy   *devenv.FreezeProxy // between the services and NATS (stall)
 	id      string              // the broadcast
 	calls   []*call             // the API calls made during stalls (stall.go)
@@ -261,11 +267,25 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 		defer r.nats.Close()
 		natsURL = r.nats.URL()
 	}
-	r.redis, err = devenv.NewRedisServer(ctx, filepath.Join(work, "redis"), true)
-	if err != nil {
-		return nil, err
+	var redisURL string
+	switch s.redisHA {
+	case "sentinel", "cluster":
+		start := devenv.NewRedisSentinelHA
+		if s.redisHA == "cluster" {
+			start = devenv.NewRedisClusterHA
+		}
+		if r.redisHA, err = start(ctx, filepath.Join(work, "redis")); err != nil {
+			return nil, err
+		}
+		defer func() { _ = r.redisHA.Close() }()
+		redisURL = r.redisHA.URL()
+	default:
+		if r.redis, err = devenv.NewRedisServer(ctx, filepath.Join(work, "redis"), true); err != nil {
+			return nil, err
+		}
+		defer func() { _ = r.redis.Close() }()
+		redisURL = r.redis.URL()
 	}
-	defer func() { _ = r.redis.Close() }()
 
 	if s.stall {
 		if r.proxy, err = devenv.NewFreezeProxy(strings.TrimPrefix(natsURL, "nats://")); err != nil {
@@ -276,7 +296,7 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 	}
 	do := demo.Options{
 		Users: o.Users, NotInstalled: 0.1, Blocked: 0.02, RPS: o.RPS, GraphRPS: 500, Latency: 20 * time.Millisecond,
-		BinDir: o.BinDir, WorkDir: work, NATSURL: natsURL, RedisURL: r.redis.URL(), Senders: o.Senders,
+		BinDir: o.BinDir, WorkDir: work, NATSURL: natsURL, RedisURL: redisURL, Senders: o.Senders,
 		Dispatchers: o.Dispatchers, Installers: o.Installers,
 		Out: o.Out, Log: o.Log, Env: []string{fmt.Sprintf("SEND_CONCURRENCY=%d", SendConcurrency)},
 	}

@@ -34,6 +34,8 @@ func TestShortScenarios(t *testing.T) {
 		{"nats-restart", 1},
 		{"nats-node", 1},
 		{"redis-restart", 1},
+		{"redis-sentinel", 1},
+		{"redis-cluster", 1},
 		{"storm", 3},
 		{"stall", 3},
 	} {
@@ -54,7 +56,7 @@ func TestShortScenarios(t *testing.T) {
 			switch tc.scenario {
 			case "kill":
 				require.Positive(t, res.TotalKills())
-			case "nats-restart", "nats-node", "redis-restart", "stall":
+			case "nats-restart", "nats-node", "redis-restart", "redis-sentinel", "redis-cluster", "stall":
 				require.Equal(t, tc.disruptions, res.Restarts)
 			case "storm":
 				require.Positive(t, res.Bursts)

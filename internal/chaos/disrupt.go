@@ -149,6 +149,42 @@ func (r *runner) redisOutages(ctx context.Context) error {
 	return r.outages(ctx, "Redis", 2, r.redis.Stop, start)
 }
 
+// redisFailovers kills -9 the Redis master that holds the broadcast's keys
+// at random moments, waits until its replica has taken over (Sentinel
+// promotes it, or the Cluster's own failover), and starts the dead node
+// again, which rejoins as a replica; the next failover waits until it is
+// in sync. The services are not restarted: they must follow the new
+// master.
+func (r *runner) redisFailovers(ctx context.Context) error {
+	n := r.o.Disruptions
+	if n == 0 {
+		n = 2
+	}
+	key := "{b:" + r.id + "}" // the broadcast's hash tag: its slot
+	for i := range n {
+		if err := r.waitForTurn(ctx, i, n, 0.10); err != nil {
+			return err
+		}
+		at := r.doneShare()
+		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		started := time.Now()
+		dead, err := r.redisHA.KillMaster(fctx, key)
+		if err == nil {
+			r.mu.Lock()
+			r.restarts++
+			r.mu.Unlock()
+			fmt.Fprintf(r.o.Out, "%s: Redis master %s killed at %.0f%% done; a replica took over in %s\n",
+				r.s.Name, dead, 100*at, time.Since(started).Round(time.Millisecond))
+			err = r.redisHA.Restart(fctx, dead)
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("failover %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
 // waitForTurn spreads n disruptions over the broadcast: it waits until
 // the ith one's moment, a random one of its share of [from, 75%] done. By
 // the broadcast's progress, not the clock: on a fast machine a short

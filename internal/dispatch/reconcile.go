@@ -12,13 +12,18 @@ import (
 )
 
 // Reconcile rebuilds the jobs of broadcasts that have recipients waiting
-// (pending or installing) and no job at all in the stream: jobs lost with
-// NATS's last unsynced second on a power loss, or with a lost stream. In
+// (pending, installing, or claimed by a send: sending) and no job at all
+// in the stream: jobs lost with NATS's last unsynced second on a power
+// loss, or with a lost stream, or a recipient's final state lost with the
+// last writes of a Redis master that died before its replica had them
+// (docs/OPERATIONS.md), which leaves it sending with its job acked. In
 // the pipeline's own flow a waiting recipient always has a job (a worker
-// publishes the next stage's job before it acks its own), so a broadcast
-// seen that way on two passes in a row, with the same number waiting, has
-// lost them. The rebuilt jobs are harmless if it had not: a job whose
-// recipient is claimed or final is a no-op. A sending broadcast whose
+// publishes the next stage's job before it acks its own, and acks a send
+// after its outcome is recorded), so a broadcast seen that way on two
+// passes in a row, with the same number waiting, has lost them. The
+// rebuilt jobs are harmless if it had not: a job whose recipient is final,
+// or claimed under a live lease, is a no-op; a claim whose lease has run
+// out is taken over and sent again, counted as a possible duplicate. A sending broadcast whose
 // recipients are all final is completed. Run calls it every ResumeEvery;
 // it looks at the broadcasts that have consumers.
 func (d *Dispatcher) Reconcile(ctx context.Context) {
@@ -36,14 +41,12 @@ func (d *Dispatcher) Reconcile(ctx context.Context) {
 		if err != nil || b.Status != broadcast.StatusSending {
 			continue
 		}
-		waiting := b.Counts.Pending + b.Counts.Installing
+		waiting := b.Counts.Pending + b.Counts.Installing + b.Counts.Sending
 		if waiting == 0 {
-			if b.Counts.Sending == 0 {
-				// Every recipient final and still sending: a replay that
-				// queued nobody could not complete it again.
-				if err := d.store.CompleteIfDone(ctx, b.ID); err != nil {
-					d.log.Warn("reconcile: complete", zap.String("broadcast_id", b.ID), zap.Error(err))
-				}
+			// Every recipient final and still sending: a replay that
+			// queued nobody could not complete it again.
+			if err := d.store.CompleteIfDone(ctx, b.ID); err != nil {
+				d.log.Warn("reconcile: complete", zap.String("broadcast_id", b.ID), zap.Error(err))
 			}
 			continue
 		}
@@ -72,13 +75,14 @@ func (d *Dispatcher) Reconcile(ctx context.Context) {
 }
 
 // rebuild publishes one job per waiting recipient: a send job for a pending
-// one (its conversation is known), an install job for an installing one.
+// one whose conversation is known and for a sending one, an install job
+// for an installing one.
 func (d *Dispatcher) rebuild(ctx context.Context, b *broadcast.Broadcast) (int, error) {
 	total := 0
 	// The lost jobs' ids may still be remembered (within the duplicate
 	// window): the rebuilt ones get ids of their own.
 	suffix := ":rebuilt:" + strconv.FormatInt(time.Now().UnixMilli(), 10)
-	for _, st := range []broadcast.State{broadcast.StatePending, broadcast.StateInstalling} {
+	for _, st := range []broadcast.State{broadcast.StatePending, broadcast.StateSending, broadcast.StateInstalling} {
 		cursor := ""
 		for {
 			recs, next, err := d.store.Recipients(ctx, b.ID, st, cursor, 1000)
@@ -89,7 +93,7 @@ func (d *Dispatcher) rebuild(ctx context.Context, b *broadcast.Broadcast) (int, 
 			for _, r := range recs {
 				job := broadcast.Job{BroadcastID: b.ID, TenantID: b.TenantID, UserID: r.UserID, Reinstall: r.Reinstalls, Round: r.ReplayRound}
 				stage := broadcast.StageInstall
-				if st == broadcast.StatePending && r.ConversationID != "" {
+				if st != broadcast.StateInstalling && r.ConversationID != "" {
 					stage, job.ConversationID = broadcast.StageSend, r.ConversationID
 				}
 				items = append(items, queue.Item{Stage: stage, Job: job, MsgID: job.MsgID(stage) + suffix})

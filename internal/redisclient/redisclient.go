@@ -164,6 +164,9 @@ func New(o *Options, options ...Option) redis.UniversalClient {
 	}
 	u.DialTimeout, u.ReadTimeout, u.WriteTimeout = dialTimeout, readTimeout, writeTimeout
 	u.MaxRetries, u.MinRetryBackoff, u.MaxRetryBackoff = maxRetries, minRetryBackoff, maxRetryBackoff
+	if o.Mode == Cluster {
+		return newCluster(u.Cluster())
+	}
 	return redis.NewUniversalClient(&u)
 }
 
