@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/broadcast-dev/broadcast/internal/autopipe"
 )
 
 // ErrNotRecipient is returned for an engagement of a user the broadcast
@@ -33,10 +35,13 @@ const (
 )
 
 // Store keeps engagement in Redis. It is safe for concurrent use.
-type Store struct{ rdb redis.UniversalClient }
+type Store struct {
+	rdb  redis.UniversalClient
+	pipe *autopipe.Pipe // NoteSent's: one per delivery
+}
 
 // New returns a Store on rdb.
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, pipe: autopipe.New(rdb)} }
 
 // pending is what sync found one broadcast must hear.
 type pending struct {
@@ -53,7 +58,7 @@ func (s *Store) NoteSent(ctx context.Context, tenant, user, broadcastID, activit
 		return nil // nothing can name it
 	}
 	k := userKeys(tenant, user)
-	res, err := noteSentScript.Run(ctx, s.rdb, []string{k.sent, k.rcpt}, activityID, broadcastID, at.UnixMilli(),
+	res, err := s.pipe.Run(ctx, noteSentScript, []string{k.sent, k.rcpt}, activityID, broadcastID, at.UnixMilli(),
 		MaxSentPerUser, int64(UserTTL/time.Second)).StringSlice()
 	if err != nil {
 		return fmt.Errorf("index message %s of %s for %s: %w", activityID, broadcastID, user, err)

@@ -122,7 +122,7 @@ func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Resu
 		ca.Incr = append(ca.Incr, "th")
 	}
 	chJSON, _ := json.Marshal(ca)
-	res, err := transitionScript.Run(ctx, s.rdb, keysOf(id).script(),
+	res, err := s.pipe.Run(ctx, transitionScript, keysOf(id).script(),
 		user, strings.Join(from, ","), string(c.To), s.nowMS(), c.Owner, c.Lease.Milliseconds(), chJSON).StringSlice()
 	if err != nil {
 		return Result{}, fmt.Errorf("move %s of %s to %s: %w", user, id, c.To, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/broadcast-dev/broadcast/internal/autopipe"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 )
 
@@ -21,6 +22,7 @@ var ErrNotFound = errors.New("not found")
 // and tenant pauses. It is safe for concurrent use.
 type Store struct {
 	rdb   redis.UniversalClient
+	pipe  *autopipe.Pipe // the calls of every send: claim, slot, record
 	now   func() time.Time
 	adapt Adaptive
 	fence Fence
@@ -28,7 +30,7 @@ type Store struct {
 
 // New returns a Store on rdb.
 func New(rdb redis.UniversalClient) *Store {
-	return &Store{rdb: rdb, now: time.Now, adapt: DefaultAdaptive, fence: DefaultFence}
+	return &Store{rdb: rdb, pipe: autopipe.New(rdb), now: time.Now, adapt: DefaultAdaptive, fence: DefaultFence}
 }
 
 // ConnectOption adjusts the client Connect makes.
