@@ -261,7 +261,7 @@ func (g *Gate) take(ctx context.Context, shared bool) (*Ticket, error) {
 		if err != nil {
 			return nil, err
 		}
-		if shared && queued && g.shared != nil {
+		if shared && queued && g.shared != nil && time.Since(checked) > recheckAfter {
 			// Another process may have been throttled while we slept.
 			if left, err := g.shared.PauseLeft(ctx, g.tenant); err == nil {
 				checked = time.Now()
@@ -394,9 +394,9 @@ func (t *Ticket) Throttled(retryAfter time.Duration) {
 
 // slot waits for the tenant's next slot and returns the time lateness is
 // counted from, whether it had to wait, and when the shared store last
-// said the tenant was not paused (zero: not since the slot). A slot due
-// at once says so: the store hands out no slot inside a pause, so the
-// request need not ask again within recheckAfter. The slot is due at a time of
+// read the tenant's pause (zero: not for this slot): the reservation
+// itself did, as the store hands out no slot inside a pause, so a request
+// that leaves within recheckAfter of it need not ask again. The slot is due at a time of
 // the store's clock, which this gate's clock maps to its own (see
 // storeClock) within a small uncertainty; lateness is counted from the
 // earliest the slot may be due, so that the margin covers that
@@ -422,7 +422,7 @@ func (g *Gate) slot(ctx context.Context) (time.Time, bool, time.Time, error) {
 			}
 			late := time.Since(from)
 			if late <= g.tolerance() || missed == maxMissed {
-				return from, true, time.Time{}, nil
+				return from, true, asked, nil
 			}
 			g.late.add(late) // its request will not tell
 			g.missed.Add(1)
