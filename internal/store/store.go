@@ -22,7 +22,7 @@ var ErrNotFound = errors.New("not found")
 // and tenant pauses. It is safe for concurrent use.
 type Store struct {
 	rdb   redis.UniversalClient
-	pipe  *autopipe.Pipe // the calls of every send: claim, slot, record
+	pipe  *autopipe.Pipe // the calls of every send: claim, slot, pause, record, renewals
 	now   func() time.Time
 	adapt Adaptive
 	fence Fence
