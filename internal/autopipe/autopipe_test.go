@@ -79,6 +79,26 @@ func incr() *redis.Script {
 		"local n = redis.call('INCRBY', KEYS[1], ARGV[1]); redis.call('PEXPIRE', KEYS[1], 60000); return n")
 }
 
+// inOneBatch makes call(0), which leaves alone and is held on its way (c's
+// hold), then calls 1 to n-1, which arrive meanwhile and wait for it; once
+// they all wait, it lets the first go, and returns every answer.
+func inOneBatch(t *testing.T, p *autopipe.Pipe, c *counter, n int, call func(i int) *redis.Cmd) []*redis.Cmd {
+	t.Helper()
+	results := make([]*redis.Cmd, n)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); results[0] = call(0) }()
+	testenv.Eventually(t, 5*time.Second, func() bool { return c.held.Load() }, "the first call is on its way")
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i] = call(i) }()
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return p.Waiting() == n-1 }, "the other calls wait")
+	close(c.hold)
+	wg.Wait()
+	return results
+}
+
 func TestCallsWaitingTogetherGoInOnePipeline(t *testing.T) {
 	t.Parallel()
 	c := &counter{hold: make(chan struct{})}
@@ -86,21 +106,8 @@ func TestCallsWaitingTogetherGoInOnePipeline(t *testing.T) {
 	script, ctx := incr(), context.Background()
 	key := "autopipe:" + uuid.NewString()
 
-	// The first call leaves alone and is held on its way; the others
-	// arrive meanwhile and must wait for it, then leave together.
 	const n = 50
-	results := make([]*redis.Cmd, n)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); results[0] = p.Run(ctx, script, []string{key}, 1) }()
-	testenv.Eventually(t, 5*time.Second, func() bool { return c.held.Load() }, "the first call is on its way")
-	for i := 1; i < n; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = p.Run(ctx, script, []string{key}, 1) }()
-	}
-	testenv.Eventually(t, 5*time.Second, func() bool { return p.Waiting() == n-1 }, "the other calls wait")
-	close(c.hold)
-	wg.Wait()
+	results := inOneBatch(t, p, c, n, func(int) *redis.Cmd { return p.Run(ctx, script, []string{key}, 1) })
 
 	seen := make(map[int64]bool)
 	for i, r := range results {
@@ -117,33 +124,29 @@ func TestCallsWaitingTogetherGoInOnePipeline(t *testing.T) {
 	require.Equal(t, int64(n), got)
 }
 
-func TestEachCallHasItsOwnAnswer(t *testing.T) {
+func TestEachCallHasItsOwnAnswerEvenUnloaded(t *testing.T) {
 	t.Parallel()
 	c := &counter{hold: make(chan struct{})}
 	p := autopipe.New(newClient(t, c))
-	script, ctx := incr(), context.Background()
+	script, first, ctx := incr(), incr(), context.Background()
 	prefix := "autopipe:" + uuid.NewString()
 
 	const n = 20
-	results := make([]*redis.Cmd, n)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); results[0] = p.Run(ctx, script, []string{prefix + ":0"}, 7) }()
-	testenv.Eventually(t, 5*time.Second, func() bool { return c.held.Load() }, "the first call is on its way")
-	for i := 1; i < n; i++ {
-		wg.Add(1)
+	results := inOneBatch(t, p, c, n, func(i int) *redis.Cmd {
 		arg := any(i)
-		if i%5 == 0 {
+		switch {
+		case i == 0:
+			arg = 7
+		case i%5 == 0:
 			arg = "boom"
 		}
-		go func() {
-			defer wg.Done()
-			results[i] = p.Run(ctx, script, []string{fmt.Sprintf("%s:%d", prefix, i)}, arg)
-		}()
-	}
-	testenv.Eventually(t, 5*time.Second, func() bool { return p.Waiting() == n-1 }, "the other calls wait")
-	close(c.hold)
-	wg.Wait()
+		if i == 0 {
+			// Another script: Redis meets this one first in the batch,
+			// where EVALSHA answers NOSCRIPT and each call falls back to EVAL.
+			return p.Run(ctx, first, []string{fmt.Sprintf("%s:%d", prefix, i)}, arg)
+		}
+		return p.Run(ctx, script, []string{fmt.Sprintf("%s:%d", prefix, i)}, arg)
+	})
 
 	for i, r := range results {
 		v, err := r.Int64()
