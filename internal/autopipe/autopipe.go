@@ -2,18 +2,19 @@
 // the same moment in one pipeline: one write and one read for the batch,
 // in this process and in Redis, instead of one of each per call.
 //
-// It is a group commit, with no goroutine of its own and no timer: the
-// first caller that finds no batch in flight sends the calls waiting now
-// (its own among them, up to MaxBatch); the calls that arrive meanwhile
-// wait, and when the batch is answered the first of them sends the next
-// one. A call alone costs what a plain call does; under load the batches
-// grow with the number of callers, by themselves. (A Redis Cluster client
-// splits a pipeline by node, so a batch costs one round trip per node.)
+// It is a group commit without a timer: a call that finds no batch in
+// flight is sent at once, in a batch of its own; the calls that arrive
+// meanwhile wait, and when that batch is answered they leave together (up
+// to MaxBatch). A call alone costs what a plain call does, plus a
+// goroutine switch; under load the batches grow with the number of
+// callers, by themselves. (A Redis Cluster client splits a pipeline by
+// node, so a batch costs one round trip per node.)
 package autopipe
 
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,13 +29,15 @@ const MaxBatch = 256
 // timeouts usually end it first; this bounds the retries too.
 const flushTimeout = 10 * time.Second
 
-// Pipe batches the script calls made through it on one client.
+// Pipe batches the script calls made through it on one client. Each batch
+// is sent by a goroutine of its own, which ends once the batch is answered
+// (within flushTimeout) and starts the next one if calls wait.
 type Pipe struct {
 	rdb redis.UniversalClient
 
 	mu      sync.Mutex
 	pending []*call
-	busy    bool // a caller is sending a batch
+	busy    bool // a batch is in flight
 }
 
 type call struct {
@@ -42,7 +45,6 @@ type call struct {
 	keys   []string
 	args   []any
 	res    *redis.Cmd
-	lead   bool // the waiting caller is to send the next batch
 	done   chan struct{}
 }
 
@@ -51,47 +53,46 @@ func New(rdb redis.UniversalClient) *Pipe { return &Pipe{rdb: rdb} }
 
 // Run runs script as redis.Script.Run does (EVALSHA, then EVAL if Redis
 // does not have it), in one pipeline with the calls of other callers.
-// A call already sent is not withdrawn when ctx ends: it is answered
-// within flushTimeout, as a plain call would be within the client's
-// timeouts.
+// When ctx ends first, Run returns its error at once: a call still
+// waiting is never sent; one already sent may have run, as a plain call
+// cut off by its context may have.
 func (p *Pipe) Run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 	c := &call{script: script, keys: keys, args: args, done: make(chan struct{})}
 	p.mu.Lock()
 	p.pending = append(p.pending, c)
-	lead := !p.busy
-	p.busy = true
-	p.mu.Unlock()
-	if !lead {
-		<-c.done
-		if !c.lead {
-			return c.res
-		}
+	if !p.busy {
+		p.busy = true
+		p.nextLocked()
 	}
-	// This caller sends the calls waiting now, its own the first of them.
-	p.mu.Lock()
-	n := min(len(p.pending), MaxBatch)
-	batch := p.pending[:n:n]
-	p.pending = p.pending[n:]
 	p.mu.Unlock()
-	p.send(ctx, batch)
-	p.mu.Lock()
-	if len(p.pending) == 0 {
-		p.busy = false
-		p.mu.Unlock()
+	select {
+	case <-c.done:
 		return c.res
+	case <-ctx.Done():
 	}
-	// The first caller waiting sends the next batch.
-	next := p.pending[0]
-	next.lead = true
+	p.mu.Lock()
+	if i := slices.Index(p.pending, c); i >= 0 {
+		p.pending = slices.Delete(p.pending, i, i+1)
+	}
 	p.mu.Unlock()
-	close(next.done)
-	return c.res
+	cmd := redis.NewCmd(ctx)
+	cmd.SetErr(ctx.Err())
+	return cmd
 }
 
-// send runs a batch in one pipeline and answers its callers, all but one
-// that is to lead (it carries on in Run itself).
-func (p *Pipe) send(ctx context.Context, batch []*call) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+// nextLocked sends the calls waiting now (up to MaxBatch) in a goroutine;
+// p.mu is held.
+func (p *Pipe) nextLocked() {
+	n := min(len(p.pending), MaxBatch)
+	batch := p.pending[:n:n]
+	p.pending = slices.Clone(p.pending[n:])
+	go p.send(batch)
+}
+
+// send runs a batch in one pipeline, answers its callers, and sends the
+// next batch if calls wait.
+func (p *Pipe) send(batch []*call) {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
 	if len(batch) == 1 {
 		c := batch[0]
@@ -109,10 +110,15 @@ func (p *Pipe) send(ctx context.Context, batch []*call) {
 		}
 	}
 	for _, c := range batch {
-		if !c.lead {
-			close(c.done)
-		}
+		close(c.done)
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pending) == 0 {
+		p.busy = false
+		return
+	}
+	p.nextLocked()
 }
 
 // isNoScript reports whether Redis did not have the script (it restarted,

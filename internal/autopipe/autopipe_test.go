@@ -196,3 +196,37 @@ func TestAnUnreachableRedisFailsEveryCallOfTheBatch(t *testing.T) {
 	}
 	require.Zero(t, p.Waiting())
 }
+
+// A call whose context ends while it waits for a batch returns at once, and
+// is never sent: a heartbeat's renewal must not outlive its interval.
+func TestAWaitingCallLeavesWithItsContext(t *testing.T) {
+	t.Parallel()
+	c := &counter{hold: make(chan struct{})}
+	p := autopipe.New(newClient(t, c))
+	script := incr()
+	first, second := "autopipe:"+uuid.NewString(), "autopipe:"+uuid.NewString()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var firstErr error
+	go func() { defer wg.Done(); firstErr = p.Run(context.Background(), script, []string{first}, 1).Err() }()
+	testenv.Eventually(t, 5*time.Second, func() bool { return c.held.Load() }, "the first call is on its way")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := p.Run(ctx, script, []string{second}, 1).Err()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Zero(t, p.Waiting(), "the call left the queue")
+	close(c.hold)
+	wg.Wait()
+	require.NoError(t, firstErr)
+
+	rdb := newClient(t, &counter{})
+	require.Equal(t, "1", rdb.Get(context.Background(), first).Val())
+	n, err := rdb.Exists(context.Background(), second).Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "the call that left was never sent")
+	// The pipe goes on.
+	got, err := p.Run(context.Background(), script, []string{second}, 2).Int64()
+	require.NoError(t, err)
+	require.Equal(t, int64(2), got)
+}
