@@ -1,7 +1,7 @@
 # broadcast: see README.md.
 GO       ?= go
 BIN      := bin
-SERVICES := dispatcher installer sender teamsim demo bench chaos bcast apppackage
+SERVICES := dispatcher installer sender teamsim demo bench chaos bcast apppackage natsd
 DEMO_ARGS ?=
 
 .PHONY: all build demo test test-cluster test-browser screenshots fuzz bench chaos vet fmt clean app-package

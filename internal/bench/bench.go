@@ -182,6 +182,8 @@ func Run(ctx context.Context, scenarios []Scenario, binDir string, out, log io.W
 		o := sc.Options
 		o.BinDir, o.Out, o.Timeout = binDir, log, 30*time.Minute
 		o.NATSURL, o.RedisURL = os.Getenv("NATS_URL"), os.Getenv("REDIS_URL")
+		// NATS's CPU is the product's; the simulator's, in this process, is not.
+		o.NATSProcess = true
 		work, err := os.MkdirTemp("", "broadcast-bench-"+sc.ID+"-")
 		if err != nil {
 			return err

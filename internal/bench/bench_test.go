@@ -67,7 +67,8 @@ func TestReport(t *testing.T) {
 		{sc: scs["B1"], res: &demo.Result{Broadcast: bc(1000), Elapsed: 2 * time.Second, SteadyRate: 490, KnownRate: 490, Senders: 1},
 			host: hostLoad{Busy: 0.71, Stalled: 0.12}, hostOK: true},
 		{sc: scs["B2"], res: &demo.Result{Broadcast: bc(2000), Elapsed: time.Second, SteadyRate: 3000, Senders: 1,
-			CPU:        []demo.ProcessCPU{{Name: "sender", CPU: 2 * time.Second}, {Name: "redis-server", CPU: time.Second}},
+			CPU: []demo.ProcessCPU{{Name: "sender", CPU: 2 * time.Second}, {Name: "redis-server", CPU: time.Second},
+				{Name: "nats-server (bin/natsd)", CPU: time.Second}, {Name: "this process (the simulator)", CPU: time.Second, Harness: true}},
 			ProfileTop: "Duration: 20s\n flat flat% sum% cum cum%"}},
 		{sc: scs["B3"], res: &demo.Result{Broadcast: bc(1_000_000), Elapsed: 20 * time.Second, EnqueueOnly: true, DispatcherPeakRSS: 100 << 20}},
 		{sc: scs["B4"], res: &demo.Result{Broadcast: bc(200), Elapsed: time.Second, SteadyRate: 100, Senders: 1, Tenants: []demo.TenantResult{
@@ -93,7 +94,9 @@ func TestReport(t *testing.T) {
 	for _, want := range []string{
 		"| redis-server | 1.0 s | 0.500 |",
 		"| **the services** (dispatcher, installer, sender) | 2.0 s | **1.000** |",
-		"| **all** | 3.0 s | **1.500** |",
+		"| **the product and its infrastructure** (the services, redis-server, NATS) | 4.0 s | **2.000** |",
+		"| **all** | 5.0 s | **2.500** |",
+		"the simulator, which is not part of the product, runs inside the bench process",
 		"Duration: 20s",
 		"**20s** (50000 recipients/s", "**100 MB**",
 		"min 90.0%, median 98.0%, max 100.0%",

@@ -49,10 +49,14 @@ type Options struct {
 	BinDir            string // where the dispatcher, installer and sender binaries are
 	WorkDir           string // logs and stores; a temporary directory when empty
 	NATSURL, RedisURL string // existing servers; started here when empty
-	Timeout           time.Duration
-	Out               io.Writer // progress and summary
-	Progress          bool      // draw a progress bar (a terminal); else a line every few seconds
-	Log               *zap.Logger
+	// NATSProcess runs a NATS started here as a process of its own
+	// (bin/natsd) rather than inside this one, so that its CPU is
+	// measured apart from the simulator's.
+	NATSProcess bool
+	Timeout     time.Duration
+	Out         io.Writer // progress and summary
+	Progress    bool      // draw a progress bar (a terminal); else a line every few seconds
+	Log         *zap.Logger
 
 	// For benchmarks:
 	Senders   int     // sender processes (default 1)
@@ -239,7 +243,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	fmt.Fprintf(o.Out, "work directory (service logs): %s\n", work)
 
-	natsURL, stopNATS, err := devenv.StartNATS(ctx, devenv.NATSOptions{URL: o.NATSURL, StoreDir: filepath.Join(work, "nats"), Logger: o.Log})
+	natsURL, natsPID, stopNATS, err := o.startNATS(ctx, work)
 	if err != nil {
 		return nil, fmt.Errorf("NATS: %w", err)
 	}
@@ -305,7 +309,7 @@ func Start(ctx context.Context, o Options) (_ *Env, err error) {
 		"CONSOLE_URL=http://" + consoleAddr, "CONSOLE_INSECURE_COOKIES=true",
 	}
 	procs := newProcesses(o.BinDir, work, append(env, o.Env...), o.Log)
-	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int), api: apiClient}
+	e.run = &run{o: &o, sim: sim, procs: procs, tenants: tenants, work: work, want: make(map[UserKey]int), api: apiClient, natsPID: natsPID}
 	listeners, stopBalancers, err := o.dispatcherListeners(procs, apiAddr, botAddr, consoleAddr)
 	if err != nil {
 		return nil, err
@@ -361,6 +365,16 @@ func (e *Env) Close() {
 		e.stops[i]()
 	}
 	e.stops = nil
+}
+
+// startNATS starts NATS JetStream as NATSURL and NATSProcess ask, with its
+// store under work; natsPID is the server's process when it has its own.
+func (o *Options) startNATS(ctx context.Context, work string) (url string, natsPID int, stop func(), err error) {
+	if o.NATSProcess && o.NATSURL == "" {
+		return startNATSProcess(ctx, o.BinDir, work)
+	}
+	url, stop, err = devenv.StartNATS(ctx, devenv.NATSOptions{URL: o.NATSURL, StoreDir: filepath.Join(work, "nats"), Logger: o.Log})
+	return url, 0, stop, err
 }
 
 // dispatcherListeners returns each dispatcher's listen variables

@@ -189,7 +189,7 @@ func (r *run) endpointLoad(ctx context.Context) (*EndpointResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.CPU = cpuSpent(cpuBefore, cpuAfter, r.procs.byPID())
+	res.CPU = cpuSpent(cpuBefore, cpuAfter, r.cpuNames())
 	if firstErr != nil {
 		return nil, fmt.Errorf("endpoint load: %w", firstErr)
 	}

@@ -57,7 +57,7 @@ func (r *run) enqueue(ctx context.Context) (*Result, error) {
 	}
 	sum := total(bs)
 	res := &Result{Broadcast: sum, Ledger: r.sim.Ledger(), Elapsed: elapsed, Tenant: r.tenants[0], Broadcasts: 1,
-		CPU: cpuSpent(cpuBefore, cpuAfter, r.procs.byPID()), EnqueueOnly: true, DispatcherPeakRSS: rss}
+		CPU: cpuSpent(cpuBefore, cpuAfter, r.cpuNames()), EnqueueOnly: true, DispatcherPeakRSS: rss}
 	fmt.Fprintf(r.o.Out, "%s: %d recipients enqueued in %s; the dispatcher's peak RSS %.0f MB\n",
 		sum.Status, sum.Counts.Total, elapsed.Round(100*time.Millisecond), float64(rss)/(1<<20))
 	for i, t := range r.tenants {

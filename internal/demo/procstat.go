@@ -78,9 +78,6 @@ func childrenCPU() (map[int]procCPU, error) {
 		if err != nil {
 			continue // exited meanwhile, or not readable
 		}
-		if pid == self {
-			p.Name = "this process (NATS, the simulator)"
-		}
 		if pid == self || ppid == self {
 			out[pid] = p
 		}
@@ -95,6 +92,9 @@ func childrenCPU() (map[int]procCPU, error) {
 type ProcessCPU struct {
 	Name string
 	CPU  time.Duration
+	// Harness: this process, which runs the simulator and polls the API
+	// (and NATS too, unless Options.NATSProcess): not the product's.
+	Harness bool
 }
 
 // cpuSpent is the CPU time each process used between two readings of
@@ -108,7 +108,7 @@ func cpuSpent(before, after map[int]procCPU, names map[int]string) []ProcessCPU 
 		if n, ok := names[pid]; ok {
 			name = n
 		}
-		out = append(out, ProcessCPU{Name: name, CPU: d})
+		out = append(out, ProcessCPU{Name: name, CPU: d, Harness: pid == os.Getpid()})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].CPU != out[j].CPU {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
@@ -18,6 +19,7 @@ type run struct {
 	procs           *processes
 	tenants         []string
 	work, pprofAddr string
+	natsPID         int // NATS's own process (Options.NATSProcess); 0: inside this one
 	// want is how many messages each deliverable user is owed by the
 	// broadcasts created so far.
 	want map[UserKey]int
@@ -145,7 +147,7 @@ func (r *run) broadcasts(ctx context.Context) (*Result, error) {
 	sum := total(w.broadcasts)
 	res := &Result{Broadcast: sum, Ledger: r.sim.Ledger(), LedgerBefore: before, Elapsed: elapsed, Tenant: r.tenants[0],
 		SteadyRate: steadyRate(w.sum, sum.Counts.Total), Broadcasts: n, Senders: o.Senders, Pace: o.Pace,
-		CPU: cpuSpent(cpuBefore, cpuAfter, r.procs.byPID()), Known: known, InstallsDone: installsDone(w.sum, start),
+		CPU: cpuSpent(cpuBefore, cpuAfter, r.cpuNames()), Known: known, InstallsDone: installsDone(w.sum, start),
 		Urgent: urgentRes, Killed: killed}
 	if known > 0 {
 		res.KnownRate = rateBetween(w.sum, known/10, known*9/10, func(s sample) int64 { return s.sent })
@@ -181,4 +183,17 @@ func haveApp(users []teamsim.User) []teamsim.User {
 		}
 	}
 	return out
+}
+
+// cpuNames names the processes whose CPU is measured, by process id: the
+// services, NATS when it has its own process, and this one.
+func (r *run) cpuNames() map[int]string {
+	names := r.procs.byPID()
+	if r.natsPID != 0 {
+		names[r.natsPID] = "nats-server (bin/natsd)"
+		names[os.Getpid()] = "this process (the simulator)"
+	} else {
+		names[os.Getpid()] = "this process (NATS, the simulator)"
+	}
+	return names
 }

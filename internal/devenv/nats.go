@@ -63,6 +63,8 @@ type NATSOptions struct {
 	// SyncAlways fsyncs every write before it is acknowledged; it overrides
 	// SyncInterval.
 	SyncAlways bool
+	// Port is the client port of an embedded server; 0 picks a free one.
+	Port int
 	// Logger receives the embedded server's log, notices at Debug level.
 	// Nil discards it.
 	Logger *zap.Logger
@@ -156,6 +158,9 @@ type NATSServer struct {
 // Close it when done.
 func NewNATSServer(opts NATSOptions) (*NATSServer, error) {
 	n := &NATSServer{opts: opts, dir: opts.StoreDir, port: -1}
+	if opts.Port > 0 {
+		n.port = opts.Port
+	}
 	if n.dir == "" {
 		dir, err := os.MkdirTemp("", "devenv-nats-")
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/broadcast-dev/broadcast/internal/autopipe"
 	"github.com/broadcast-dev/broadcast/internal/store"
 )
 
@@ -36,12 +37,15 @@ const (
 
 // Store keeps engagement in Redis. It is safe for concurrent use.
 type Store struct {
-	rdb redis.UniversalClient
-	ks  store.Keyspace
+	rdb  redis.UniversalClient
+	ks   store.Keyspace
+	pipe *autopipe.Pipe // NoteSent's: one per delivery
 }
 
-// New returns a Store on rdb.
-func New(rdb redis.UniversalClient, ks store.Keyspace) *Store { return &Store{rdb: rdb, ks: ks} }
+// New returns a Store on rdb, its keys in ks.
+func New(rdb redis.UniversalClient, ks store.Keyspace) *Store {
+	return &Store{rdb: rdb, ks: ks, pipe: autopipe.New(rdb)}
+}
 
 // pending is what sync found one broadcast must hear.
 type pending struct {
@@ -58,7 +62,7 @@ func (s *Store) NoteSent(ctx context.Context, tenant, user, broadcastID, activit
 		return nil // nothing can name it
 	}
 	k := s.userKeys(tenant, user)
-	res, err := noteSentScript.Run(ctx, s.rdb, []string{k.sent, k.rcpt}, activityID, broadcastID, at.UnixMilli(),
+	res, err := s.pipe.Run(ctx, noteSentScript, []string{k.sent, k.rcpt}, activityID, broadcastID, at.UnixMilli(),
 		MaxSentPerUser, int64(UserTTL/time.Second)).StringSlice()
 	if err != nil {
 		return fmt.Errorf("index message %s of %s for %s: %w", activityID, broadcastID, user, err)

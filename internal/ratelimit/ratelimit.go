@@ -257,12 +257,11 @@ func (g *Gate) take(ctx context.Context, shared bool) (*Ticket, error) {
 				return nil, err
 			}
 		}
-		due, queued, err := g.slot(ctx)
+		due, queued, checked, err := g.slot(ctx)
 		if err != nil {
 			return nil, err
 		}
-		checked := time.Time{}
-		if shared && queued && g.shared != nil {
+		if shared && queued && g.shared != nil && time.Since(checked) > recheckAfter {
 			// Another process may have been throttled while we slept.
 			if left, err := g.shared.PauseLeft(ctx, g.tenant); err == nil {
 				checked = time.Now()
@@ -394,12 +393,15 @@ func (t *Ticket) Throttled(retryAfter time.Duration) {
 }
 
 // slot waits for the tenant's next slot and returns the time lateness is
-// counted from, and whether it had to wait. The slot is due at a time of
+// counted from, whether it had to wait, and when the shared store last
+// read the tenant's pause (zero: not for this slot): the reservation
+// itself did, as the store hands out no slot inside a pause, so a request
+// that leaves within recheckAfter of it need not ask again. The slot is due at a time of
 // the store's clock, which this gate's clock maps to its own (see
 // storeClock) within a small uncertainty; lateness is counted from the
 // earliest the slot may be due, so that the margin covers that
 // uncertainty too.
-func (g *Gate) slot(ctx context.Context) (time.Time, bool, error) {
+func (g *Gate) slot(ctx context.Context) (time.Time, bool, time.Time, error) {
 	for missed := 0; g.shared != nil; missed++ {
 		asked := time.Now()
 		s, err := g.shared.ReserveMargin(ctx, g.tenant, g.rps, g.ahead, g.Margin())
@@ -408,25 +410,25 @@ func (g *Gate) slot(ctx context.Context) (time.Time, bool, error) {
 		}
 		switch {
 		case err == nil && !s.OK:
-			return time.Time{}, false, &BacklogError{Wait: s.Wait}
+			return time.Time{}, false, time.Time{}, &BacklogError{Wait: s.Wait}
 		case err == nil:
 			due, unsure := g.clock.local(asked, time.Now(), s.Clock, s.Clock.Add(s.Wait))
 			from := due.Add(-unsure)
 			if time.Until(due) <= 0 {
-				return from, false, nil
+				return from, false, asked, nil
 			}
 			if err := g.sleep(ctx, time.Until(due)); err != nil {
-				return due, true, err
+				return due, true, time.Time{}, err
 			}
 			late := time.Since(from)
 			if late <= g.tolerance() || missed == maxMissed {
-				return from, true, nil
+				return from, true, asked, nil
 			}
 			g.late.add(late) // its request will not tell
 			g.missed.Add(1)
 			continue
 		case ctx.Err() != nil:
-			return time.Time{}, false, ctx.Err()
+			return time.Time{}, false, time.Time{}, ctx.Err()
 		}
 		g.fallbacks.Add(1)
 		break
@@ -435,9 +437,9 @@ func (g *Gate) slot(ctx context.Context) (time.Time, bool, error) {
 	wait := r.Delay()
 	if err := sleep(ctx, wait); err != nil {
 		r.Cancel()
-		return time.Time{}, false, err
+		return time.Time{}, false, time.Time{}, err
 	}
-	return time.Now(), wait > 0, nil
+	return time.Now(), wait > 0, time.Time{}, nil
 }
 
 // learn keeps the tenant's current rate for the fallback bucket, so that a

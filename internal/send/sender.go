@@ -96,7 +96,7 @@ func (s *Sender) Handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	var waited time.Duration // for the tenant's slot: not busy
 	defer func(start time.Time) { s.busy.Observe(job.TenantID, time.Since(start)-waited) }(time.Now())
-	log := s.log.With(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
+	log := s.log.WithLazy(zap.String("broadcast_id", job.BroadcastID), zap.String("tenant_id", job.TenantID), zap.String("user_id", job.UserID))
 	if job.Round > 0 {
 		// A replay's job reopens its recipient if the replay stopped
 		// before it did (see store.Reopen); otherwise this does nothing.

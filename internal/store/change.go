@@ -544,7 +544,7 @@ return {'', tostring(n)}
 // (of round), or nothing (""). round is the broadcast's current edit round.
 func (s *Store) FollowSent(ctx context.Context, id, user string, version int) (op broadcast.Stage, round int, err error) {
 	k := s.changeKeys(id, broadcast.StageEdit)
-	res, err := followSentScript.Run(ctx, s.rdb, []string{k.meta, k.op}, user, version, s.nowMS()).StringSlice()
+	res, err := s.pipe.Run(ctx, followSentScript, []string{k.meta, k.op}, user, version, s.nowMS()).StringSlice()
 	if err != nil {
 		return "", 0, fmt.Errorf("follow the send of %s to %s: %w", id, user, err)
 	}

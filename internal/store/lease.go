@@ -36,7 +36,7 @@ return 1
 // RenewClaim extends owner's claim on a recipient (see Change.Owner) to
 // lease from now. False if owner holds it no more.
 func (s *Store) RenewClaim(ctx context.Context, id, user, owner string, lease time.Duration) (bool, error) {
-	n, err := renewClaimScript.Run(ctx, s.rdb, []string{s.keysOf(id).rec}, user, string(broadcast.StateSending), owner, s.nowMS(), lease.Milliseconds()).Int()
+	n, err := s.pipe.Run(ctx, renewClaimScript, []string{s.keysOf(id).rec}, user, string(broadcast.StateSending), owner, s.nowMS(), lease.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("renew the claim on %s of %s: %w", user, id, err)
 	}
@@ -46,7 +46,7 @@ func (s *Store) RenewClaim(ctx context.Context, id, user, owner string, lease ti
 // RenewChangeClaim extends owner's claim on a recipient's call of op (see
 // ClaimChange) to lease from now. False if owner holds it no more.
 func (s *Store) RenewChangeClaim(ctx context.Context, id string, op broadcast.Stage, user, owner string, lease time.Duration) (bool, error) {
-	n, err := renewClaimScript.Run(ctx, s.rdb, []string{s.changeKeys(id, op).op}, user, "updating", owner, s.nowMS(), lease.Milliseconds()).Int()
+	n, err := s.pipe.Run(ctx, renewClaimScript, []string{s.changeKeys(id, op).op}, user, "updating", owner, s.nowMS(), lease.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("renew the %s claim on %s of %s: %w", op, user, id, err)
 	}

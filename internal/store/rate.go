@@ -89,7 +89,7 @@ func (s *Store) Reserve(ctx context.Context, tenant string, rps float64, ahead t
 // put its work back for later.
 func (s *Store) ReserveMargin(ctx context.Context, tenant string, rps float64, ahead, margin time.Duration) (ratelimit.Slot, error) {
 	a := s.adapt
-	res, err := reserveScript.Run(ctx, s.rdb, []string{s.rateKey(tenant), s.pauseKey(tenant), s.aimdKey(tenant)},
+	res, err := s.pipe.Run(ctx, reserveScript, []string{s.rateKey(tenant), s.pauseKey(tenant), s.aimdKey(tenant)},
 		luaFloat(rps), ahead.Microseconds(), luaFloat(a.Probe), max(margin, 0).Microseconds(), a.MaxMargin.Microseconds(),
 		luaFloat(fade(a))).Slice()
 	if err != nil {

@@ -123,7 +123,7 @@ func (s *Store) Transition(ctx context.Context, id, user string, c Change) (Resu
 	}
 	chJSON, _ := json.Marshal(ca)
 	k := s.keysOf(id)
-	res, err := transitionScript.Run(ctx, s.rdb, append(k.script(), k.outcomes),
+	res, err := s.pipe.Run(ctx, transitionScript, append(k.script(), k.outcomes),
 		user, strings.Join(from, ","), string(c.To), s.nowMS(), c.Owner, c.Lease.Milliseconds(), chJSON).StringSlice()
 	if err != nil {
 		return Result{}, fmt.Errorf("move %s of %s to %s: %w", user, id, c.To, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/broadcast-dev/broadcast/internal/autopipe"
 	"github.com/broadcast-dev/broadcast/internal/broadcast"
 	"github.com/broadcast-dev/broadcast/internal/redisclient"
 )
@@ -24,6 +25,7 @@ type Store struct {
 	// Keyspace builds every key, under the store's prefix.
 	Keyspace
 	rdb   redis.UniversalClient
+	pipe  *autopipe.Pipe // the calls of every send: claim, slot, pause, record, renewals
 	now   func() time.Time
 	adapt Adaptive
 	fence Fence
@@ -37,7 +39,7 @@ func WithKeyspace(ks Keyspace) Option { return func(s *Store) { s.Keyspace = ks 
 
 // New returns a Store on rdb; without options its keys have no prefix.
 func New(rdb redis.UniversalClient, options ...Option) *Store {
-	s := &Store{rdb: rdb, now: time.Now, adapt: DefaultAdaptive, fence: DefaultFence}
+	s := &Store{rdb: rdb, pipe: autopipe.New(rdb), now: time.Now, adapt: DefaultAdaptive, fence: DefaultFence}
 	for _, o := range options {
 		o(s)
 	}

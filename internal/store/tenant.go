@@ -68,7 +68,7 @@ func (s *Store) ForgetConversation(ctx context.Context, tenant, user, conv strin
 
 // PauseLeft returns how long the tenant stays paused (<= 0 when it is not).
 func (s *Store) PauseLeft(ctx context.Context, tenant string) (time.Duration, error) {
-	left, err := pauseLeftScript.Run(ctx, s.rdb, []string{s.pauseKey(tenant)}).Int64()
+	left, err := s.pipe.Run(ctx, pauseLeftScript, []string{s.pauseKey(tenant)}).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("read pause of %s: %w", tenant, err)
 	}

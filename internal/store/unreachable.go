@@ -63,7 +63,7 @@ func (s *Store) noteReach(ctx context.Context, tenant, id string, rec broadcast.
 	at := rec.UpdatedAt.UnixMilli()
 	switch {
 	case rec.State == broadcast.StateSent:
-		if err := reachedScript.Run(ctx, s.rdb, keys, rec.UserID, at).Err(); err != nil {
+		if err := s.pipe.Run(ctx, reachedScript, keys, rec.UserID, at).Err(); err != nil {
 			return fmt.Errorf("unreachable report of %s: forget %s: %w", tenant, rec.UserID, err)
 		}
 	case (rec.State == broadcast.StateBlocked || rec.State == broadcast.StateFailed) && rec.Reason.Unreachable():
