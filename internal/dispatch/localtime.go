@@ -277,30 +277,41 @@ func (d *Dispatcher) expandWave(ctx context.Context, b *broadcast.Broadcast, w w
 }
 
 // startDueWaves starts the waves due by the dispatcher's clock and runs
-// their broadcasts' expansion here.
+// their broadcasts' expansion here. The waves it leaves registered (another
+// deployment's tenants', or not startable yet) are passed over, a page at
+// a time, so that however many there are they never hide a due one.
 func (d *Dispatcher) startDueWaves(ctx context.Context) error {
 	now := d.cfg.Now()
-	due, err := d.waves.Due(ctx, now, dueWaves)
-	if err != nil {
-		return err
-	}
-	for _, w := range due {
-		id, zone := w[0], w[1]
-		verdict, err := d.waves.Start(ctx, id, zone, now, d.cfg.Tenants)
+	var kept int64
+	for {
+		due, err := d.waves.Due(ctx, now, kept, dueWaves)
 		if err != nil {
 			return err
 		}
-		log := d.log.With(zap.String("broadcast_id", id), zap.String("zone", zone))
-		switch verdict {
-		case "started":
-			log.Info("time zone wave started")
-			d.start(id)
-		case "early", "foreign":
-		default:
-			log.Debug("time zone wave not started", zap.String("verdict", verdict))
+		for _, w := range due {
+			id, zone := w[0], w[1]
+			verdict, err := d.waves.Start(ctx, id, zone, now, d.cfg.Tenants)
+			if err != nil {
+				return err
+			}
+			log := d.log.With(zap.String("broadcast_id", id), zap.String("zone", zone))
+			switch {
+			case verdict == "started":
+				log.Info("time zone wave started")
+				d.start(id)
+			case verdict == "canceled", verdict == "missing", strings.HasPrefix(verdict, "wave "):
+				// Settled and unregistered.
+			default: // early, foreign, or its broadcast's status: left registered
+				kept++
+				if verdict != "early" && verdict != "foreign" {
+					log.Debug("time zone wave not started", zap.String("verdict", verdict))
+				}
+			}
+		}
+		if len(due) < dueWaves {
+			return nil
 		}
 	}
-	return nil
 }
 
 // cancelWaves cancels the waves of a canceled broadcast not started yet.

@@ -3,10 +3,13 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -237,7 +240,7 @@ func TestLocalTimeCancelStopsPendingWaves(t *testing.T) {
 	b.clock.Set(utc("2026-03-31T00:00:00Z"))
 	b.clock.Read(t, 5)
 	require.Equal(t, tokyo, b.recorded(id), "no wave started after the cancel")
-	due, err := b.waves.Due(context.Background(), utc("2026-04-01T00:00:00Z"), 100)
+	due, err := b.waves.Due(context.Background(), utc("2026-04-01T00:00:00Z"), 0, 100000)
 	require.NoError(t, err)
 	for _, w := range due {
 		require.NotEqual(t, id, w[0], "canceled waves are unregistered")
@@ -330,4 +333,40 @@ func TestLocalTimeFailsWhenGraphRefusesZones(t *testing.T) {
 	require.Contains(t, bc.Error, "Graph 403 ErrorAccessDenied")
 	require.Contains(t, bc.Error, "(mailbox time zones)")
 	require.Zero(t, bc.Counts.Total)
+}
+
+// Waves another deployment's dispatchers start (tenants this one does not
+// serve), however many are due before ours, never hide ours: they are
+// passed over a page at a time.
+func TestLocalTimeWavesOfOtherTenantsHideNone(t *testing.T) {
+	b := setupLocal(t, 20)
+	b.clock.Set(utc("2026-03-20T12:00:00Z"))
+	ctx := context.Background()
+	// Another tenant's broadcast with more waves due since the start of
+	// March than a page holds: each is left registered (foreign).
+	fid := uuid.NewString()
+	rdb := b.st.Client()
+	require.NoError(t, rdb.HSet(ctx, b.st.MetaKey(fid), "id", fid, "status", string(broadcast.StatusExpanding), "tenant", uuid.NewString()).Err())
+	foreign := make([]redis.Z, 0, 450)
+	for i := range 450 {
+		at := utc("2026-03-01T00:00:00Z").UnixMilli() + int64(i)
+		zone := fmt.Sprintf("Zone/%d", i)
+		require.NoError(t, rdb.HSet(ctx, b.st.BroadcastKey(fid, "waves"), zone, fmt.Sprintf(`{"at":%d,"n":1,"s":"pending"}`, at)).Err())
+		foreign = append(foreign, redis.Z{Score: float64(at), Member: fid + " " + zone})
+	}
+	key := b.st.Key("waves:due")
+	require.NoError(t, rdb.ZAdd(ctx, key, foreign...).Err())
+	t.Cleanup(func() {
+		for _, z := range foreign {
+			rdb.ZRem(ctx, key, z.Member)
+		}
+		rdb.Del(ctx, b.st.MetaKey(fid), b.st.BroadcastKey(fid, "waves"))
+	})
+	d := b.dispatcher()
+	b.run(d)
+	id := b.createLocal(d, "2026-03-30T09:00")
+	zones := b.grouped(id)
+	b.clock.Set(zones[0].StartAt)
+	require.Eventually(t, func() bool { return b.zonesNow(id)[zones[0].Zone].State == broadcast.ZoneDone },
+		20*time.Second, 10*time.Millisecond)
 }

@@ -267,9 +267,11 @@ func (s *Store) Finish(ctx context.Context, id, holder, zone string) error {
 }
 
 // Due lists up to n pending waves whose start has come by now, earliest
-// first, as (broadcast id, zone).
-func (s *Store) Due(ctx context.Context, now time.Time, n int64) ([][2]string, error) {
-	ms, err := s.rdb.ZRangeByScore(ctx, s.keyDue(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: n}).Result()
+// first, as (broadcast id, zone), skipping the first offset of them (those
+// a caller left registered: another deployment's, say).
+func (s *Store) Due(ctx context.Context, now time.Time, offset, n int64) ([][2]string, error) {
+	ms, err := s.rdb.ZRangeByScore(ctx, s.keyDue(), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10),
+		Offset: offset, Count: n}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list due zone waves: %w", err)
 	}

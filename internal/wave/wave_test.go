@@ -115,7 +115,7 @@ func TestWaveStartsOnce(t *testing.T) {
 	require.Equal(t, broadcast.ZoneDone, ws[0].State)
 	require.Equal(t, "u1", ws[0].Cursor)
 
-	due, err := b.waves.Due(ctx, berlin, 1000)
+	due, err := b.waves.Due(ctx, berlin, 0, 1000)
 	require.NoError(t, err)
 	require.Contains(t, due, [2]string{b.id, "Europe/Berlin"})
 	require.NotContains(t, due, [2]string{b.id, "Asia/Tokyo"})
@@ -147,7 +147,7 @@ func TestPendingWavesCanceled(t *testing.T) {
 	ws, err := b.waves.Waves(ctx, b.id)
 	require.NoError(t, err)
 	require.Equal(t, broadcast.ZoneCanceled, ws[1].State)
-	due, err := b.waves.Due(ctx, berlin.Add(time.Hour), 1000)
+	due, err := b.waves.Due(ctx, berlin.Add(time.Hour), 0, 1000)
 	require.NoError(t, err)
 	require.NotContains(t, due, [2]string{b.id, "Europe/Berlin"})
 }
