@@ -34,8 +34,6 @@ func TestShortScenarios(t *testing.T) {
 		{"nats-restart", 1},
 		{"nats-node", 1},
 		{"redis-restart", 1},
-		{"redis-sentinel", 1},
-		{"redis-cluster", 1},
 		{"storm", 3},
 		{"stall", 3},
 	} {
@@ -56,7 +54,7 @@ func TestShortScenarios(t *testing.T) {
 			switch tc.scenario {
 			case "kill":
 				require.Positive(t, res.TotalKills())
-			case "nats-restart", "nats-node", "redis-restart", "redis-sentinel", "redis-cluster", "stall":
+			case "nats-restart", "nats-node", "redis-restart", "stall":
 				require.Equal(t, tc.disruptions, res.Restarts)
 			case "storm":
 				require.Positive(t, res.Bursts)
